@@ -1,0 +1,184 @@
+# dlcsync Makefile, in the shape of the kubebuilder go/v4 scaffold.
+
+# Image URL to use all building/pushing image targets
+IMG ?= ghcr.io/dlcsync/dlcsync:latest
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+# Get the currently used golang install path (in GOPATH/bin, unless GOBIN is set)
+ifeq (,$(shell go env GOBIN))
+GOBIN=$(shell go env GOPATH)/bin
+else
+GOBIN=$(shell go env GOBIN)
+endif
+
+# Setting SHELL to bash allows bash commands to be executed by recipes.
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+# Our CI and some developer machines set GOFLAGS=-mod=... or a toolchain; pin what we rely on.
+export GOTOOLCHAIN ?= local
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate CRDs and the RBAC ClusterRole from the markers in the code.
+	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd:allowDangerousTypes=true paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy methods.
+	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+# Files that `make manifests generate` writes; they are committed and must be current.
+GENERATED_FILES = config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go
+
+.PHONY: verify-generated
+verify-generated: controller-gen ## Fail when committed generated files are stale (regenerates them).
+	@before=$$(find $(GENERATED_FILES) -type f | sort | xargs sha256sum); \
+	$(MAKE) --no-print-directory manifests generate >/dev/null; \
+	after=$$(find $(GENERATED_FILES) -type f | sort | xargs sha256sum); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "Generated files were stale and have been regenerated; review and commit them:"; \
+	  diff <(echo "$$before") <(echo "$$after") || true; exit 1; \
+	fi
+
+.PHONY: fmt
+fmt: ## Run go fmt against code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet against code.
+	go vet ./...
+
+.PHONY: test
+test: verify-generated fmt vet setup-envtest ## Run every test (unit and envtest) against a real kube-apiserver and etcd.
+	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" go test ./... -count=1 -timeout 20m $(TEST_ARGS)
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint.
+	"$(GOLANGCI_LINT)" run
+
+.PHONY: lint-fix
+lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
+	"$(GOLANGCI_LINT)" run --fix
+
+##@ Build
+
+LDFLAGS = -X github.com/dlcsync/dlcsync/internal/version.Version=$(VERSION)
+
+.PHONY: build
+build: manifests generate fmt vet ## Build the manager and the simulator into bin/.
+	go build -ldflags "$(LDFLAGS)" -o bin/manager ./cmd/manager
+	go build -ldflags "$(LDFLAGS)" -o bin/dlcsim ./cmd/dlcsim
+
+.PHONY: run
+run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig.
+	go run -ldflags "$(LDFLAGS)" ./cmd/manager $(RUN_ARGS)
+
+.PHONY: docker-build
+docker-build: ## Build the manager image (needs a Docker engine).
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) -t ${IMG} .
+
+.PHONY: docker-push
+docker-push: ## Push the manager image.
+	$(CONTAINER_TOOL) push ${IMG}
+
+CONTAINER_TOOL ?= docker
+
+.PHONY: build-installer
+build-installer: manifests generate kustomize ## Write dist/install.yaml: CRDs and everything needed to deploy.
+	mkdir -p dist
+	cd config/manager && "$(KUSTOMIZE)" edit set image controller=${IMG}
+	"$(KUSTOMIZE)" build config/default > dist/install.yaml
+
+##@ Deployment
+
+ifndef ignore-not-found
+  ignore-not-found = false
+endif
+
+.PHONY: install
+install: manifests kustomize kubectl ## Install CRDs into the cluster of the current kubeconfig.
+	"$(KUSTOMIZE)" build config/crd | "$(KUBECTL)" apply -f -
+
+.PHONY: uninstall
+uninstall: manifests kustomize kubectl ## Uninstall CRDs. ignore-not-found=true ignores missing resources.
+	"$(KUSTOMIZE)" build config/crd | "$(KUBECTL)" delete --ignore-not-found=$(ignore-not-found) -f -
+
+.PHONY: deploy
+deploy: manifests kustomize kubectl ## Deploy the manager to the cluster of the current kubeconfig.
+	cd config/manager && "$(KUSTOMIZE)" edit set image controller=${IMG}
+	"$(KUSTOMIZE)" build config/default | "$(KUBECTL)" apply -f -
+
+.PHONY: undeploy
+undeploy: kustomize kubectl ## Undeploy the manager. ignore-not-found=true ignores missing resources.
+	"$(KUSTOMIZE)" build config/default | "$(KUBECTL)" delete --ignore-not-found=$(ignore-not-found) -f -
+
+##@ Dependencies
+
+## Location to install dependencies to
+LOCALBIN ?= $(shell pwd)/bin
+$(LOCALBIN):
+	mkdir -p "$(LOCALBIN)"
+
+## Tool Binaries
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+ENVTEST_SETUP ?= hack/setup-envtest.sh
+
+## Tool Versions
+KUSTOMIZE_VERSION ?= v5.8.1
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+ENVTEST_K8S_VERSION ?= 1.37.2
+export ENVTEST_K8S_VERSION
+
+# kubectl: the one built beside the control plane (hack/setup-envtest.sh), unless KUBECTL is set.
+KUBECTL ?= $(HOME)/.local/share/kubebuilder-envtest/k8s/$(ENVTEST_K8S_VERSION)-linux-amd64/kubectl
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE) ## Download kustomize locally if necessary.
+$(KUSTOMIZE): $(LOCALBIN)
+	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN) ## Download controller-gen locally if necessary.
+$(CONTROLLER_GEN): $(LOCALBIN)
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: setup-envtest
+setup-envtest: ## Build kube-apiserver, etcd and kubectl from Go modules into the setup-envtest folder (once).
+	@$(ENVTEST_SETUP) >/dev/null
+
+.PHONY: kubectl
+kubectl: setup-envtest ## Build kubectl (with the control plane) if necessary.
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.
+$(GOLANGCI_LINT): $(LOCALBIN)
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+# go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
+# $1 - target path with name of binary
+# $2 - package url which can be installed
+# $3 - specific version of package
+define go-install-tool
+@[ -f "$(1)-$(3)" ] && [ "$$(readlink -- "$(1)" 2>/dev/null)" = "$(1)-$(3)" ] || { \
+set -e; \
+package=$(2)@$(3) ;\
+echo "Downloading $${package}" ;\
+rm -f "$(1)" ;\
+GOBIN="$(LOCALBIN)" go install $${package} ;\
+mv "$(LOCALBIN)/$$(basename "$(1)")" "$(1)-$(3)" ;\
+} ;\
+ln -sf "$$(realpath "$(1)-$(3)")" "$(1)"
+endef

@@ -1,0 +1,67 @@
+package v1alpha1
+
+// Condition types of a JobQuery. They follow kstatus: Ready is the summary, Reconciling is True
+// while a sync is in progress or pending after a spec change, Stalled is True when the controller
+// cannot make progress until something changes (a bad filter, bad credentials).
+const (
+	ConditionReady       = "Ready"
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+)
+
+// Condition types of a DLCJobSnapshot. They mirror batch/v1 Job so that
+// `kubectl wait --for=condition=Complete` and `--for=condition=Failed` work unchanged.
+const (
+	ConditionComplete = "Complete"
+	ConditionFailed   = "Failed"
+	ConditionStopped  = "Stopped"
+)
+
+// Reasons set on JobQuery conditions. Each one names a cause a user can act on.
+const (
+	ReasonSynced                       = "Synced"
+	ReasonProgressing                  = "Progressing"
+	ReasonSuspended                    = "Suspended"
+	ReasonThrottled                    = "Throttled"
+	ReasonUnauthorized                 = "Unauthorized"
+	ReasonForbidden                    = "Forbidden"
+	ReasonInvalidFilter                = "InvalidFilter"
+	ReasonEndpointUnreachable          = "EndpointUnreachable"
+	ReasonServerError                  = "ServerError"
+	ReasonInconsistentListing          = "InconsistentListing"
+	ReasonSecretNotFound               = "SecretNotFound"
+	ReasonInvalidSecret                = "InvalidSecret"
+	ReasonAmbientCredentialsNotAllowed = "AmbientCredentialsNotAllowed"
+	ReasonCircuitOpen                  = "CircuitOpen"
+)
+
+// Labels the controller sets on every DLCJobSnapshot, with values sanitised to label syntax, so
+// users can select snapshots: `kubectl get djs -l dlc.dlcsync.io/status=Failed`.
+const (
+	LabelStatus      = "dlc.dlcsync.io/status"
+	LabelJobType     = "dlc.dlcsync.io/job-type"
+	LabelWorkspaceID = "dlc.dlcsync.io/workspace-id"
+	LabelRegion      = "dlc.dlcsync.io/region"
+)
+
+// AnnotationRequestedAt, set to any new value on a JobQuery, triggers an immediate sync; the value
+// handled last is echoed in status.lastHandledReconcileAt (the convention of Flux's
+// reconcile.fluxcd.io/requestedAt).
+const AnnotationRequestedAt = "dlc.dlcsync.io/requestedAt"
+
+// Job statuses reported by PAI-DLC (the Status field of a job).
+const (
+	JobStatusCreating           = "Creating"
+	JobStatusQueuing            = "Queuing"
+	JobStatusBidding            = "Bidding"
+	JobStatusEnvPreparing       = "EnvPreparing"
+	JobStatusSanityChecking     = "SanityChecking"
+	JobStatusRunning            = "Running"
+	JobStatusRestarting         = "Restarting"
+	JobStatusStopping           = "Stopping"
+	JobStatusSucceededReserving = "SucceededReserving"
+	JobStatusFailedReserving    = "FailedReserving"
+	JobStatusSucceeded          = "Succeeded"
+	JobStatusFailed             = "Failed"
+	JobStatusStopped            = "Stopped"
+)

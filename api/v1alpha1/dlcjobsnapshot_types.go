@@ -1,0 +1,149 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DLCJobSnapshotSpec identifies the PAI-DLC job a snapshot mirrors. Both fields are immutable.
+type DLCJobSnapshotSpec struct {
+	// jobId is the exact PAI-DLC job ID, e.g. dlc1a2b3c4d5e6f7. The object name is derived from it
+	// (lowercased, or sanitised plus a short hash where the ID is not a valid object name).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.jobId is immutable"
+	JobID string `json:"jobId"`
+
+	// regionId is the region of the job.
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.regionId is immutable"
+	RegionID string `json:"regionId"`
+}
+
+// DLCJobSnapshotStatus holds the job as ListJobs last returned it, plus convenience fields that
+// printer columns, label selectors and automation read.
+type DLCJobSnapshotStatus struct {
+	// job is the complete job item as returned by ListJobs. Environment variable values are
+	// redacted unless the JobQuery sets snapshot.includeEnvValues; registry passwords and
+	// credential tokens are always redacted.
+	// +optional
+	Job *JobItem `json:"job,omitempty"`
+
+	// displayName is the job name.
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
+
+	// jobType is the job type, e.g. PyTorchJob.
+	// +optional
+	JobType string `json:"jobType,omitempty"`
+
+	// phase is the job status, e.g. Running, Succeeded, Failed.
+	// +optional
+	Phase string `json:"phase,omitempty"`
+
+	// subStatus is the job sub-status, e.g. Restarting.
+	// +optional
+	SubStatus string `json:"subStatus,omitempty"`
+
+	// reasonCode says why the job is in its status, e.g. JobStoppedByUser.
+	// +optional
+	ReasonCode string `json:"reasonCode,omitempty"`
+
+	// reasonMessage is the detailed reason.
+	// +optional
+	ReasonMessage string `json:"reasonMessage,omitempty"`
+
+	// workspaceId is the workspace of the job.
+	// +optional
+	WorkspaceID string `json:"workspaceId,omitempty"`
+
+	// workspaceName is the name of the workspace of the job.
+	// +optional
+	WorkspaceName string `json:"workspaceName,omitempty"`
+
+	// requestGPU is the number of GPUs the job requested, as the API reports it.
+	// +optional
+	RequestGPU string `json:"requestGPU,omitempty"`
+
+	// duration is the running time of the job in seconds.
+	// +optional
+	Duration int64 `json:"duration,omitempty"`
+
+	// createdAt is when the job was created.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+
+	// finishedAt is when the job finished, if it has.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+
+	// observedAt is when the job data last changed in this snapshot. A sync that finds the job
+	// unchanged does not touch it.
+	// +optional
+	ObservedAt *metav1.Time `json:"observedAt,omitempty"`
+
+	// matchedBy names the JobQueries of this namespace whose filter matches the job.
+	// +optional
+	// +listType=set
+	MatchedBy []string `json:"matchedBy,omitempty"`
+
+	// matching is false when the snapshot is retained (prunePolicy Retain) after no JobQuery
+	// matches the job any more.
+	// +optional
+	Matching bool `json:"matching,omitempty"`
+
+	// contentHash is a hash of the normalised job data; the controller writes only when it changes.
+	// +optional
+	ContentHash string `json:"contentHash,omitempty"`
+
+	// conditions mirror batch/v1 Job: Complete (job Succeeded), Failed (job Failed), Stopped.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// DLCJobSnapshot mirrors one PAI-DLC job, as ListJobs last returned it, in the namespace of the
+// JobQuery (or JobQueries) that matched it.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=djs,categories=dlc
+// +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.status.displayName`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.status.jobType`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="GPU",type=string,JSONPath=`.status.requestGPU`
+// +kubebuilder:printcolumn:name="Duration",type=integer,JSONPath=`.status.duration`,description="Running time in seconds"
+// +kubebuilder:printcolumn:name="Created",type=date,JSONPath=`.status.createdAt`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Workspace",type=string,JSONPath=`.status.workspaceName`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reasonCode`,priority=1
+// +kubebuilder:printcolumn:name="Query",type=string,JSONPath=`.status.matchedBy`,priority=1
+type DLCJobSnapshot struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec identifies the job.
+	// +required
+	Spec DLCJobSnapshotSpec `json:"spec"`
+
+	// status is the job's data.
+	// +optional
+	Status DLCJobSnapshotStatus `json:"status,omitempty"`
+}
+
+// DLCJobSnapshotList is a list of DLCJobSnapshot.
+// +kubebuilder:object:root=true
+type DLCJobSnapshotList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DLCJobSnapshot `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&DLCJobSnapshot{}, &DLCJobSnapshotList{})
+}

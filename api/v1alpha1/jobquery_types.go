@@ -1,0 +1,475 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// JobQuerySpec says which PAI-DLC jobs to mirror, where to find them and how often to look.
+type JobQuerySpec struct {
+	// regionId is the Alibaba Cloud region whose PAI-DLC jobs are listed, e.g. cn-hangzhou.
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9]*(-[a-z0-9]+)+$`
+	RegionID string `json:"regionId"`
+
+	// endpoint overrides the PAI-DLC endpoint. Default: https://pai-dlc.<regionId>.aliyuncs.com.
+	// http:// is accepted for a local simulator such as dlcsim. Only scheme, host and port are
+	// used; a path is rejected.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != '' && url(self).getEscapedPath() in ['', '/'] && url(self).getQuery().size() == 0",message="endpoint must be an http:// or https:// URL with a host, an optional port and no path or query"
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// credentials says how the operator signs its requests: exactly one of secretRef (an AccessKey
+	// in a Secret of this namespace) or ambient (the operator's own credential chain).
+	// +required
+	Credentials Credentials `json:"credentials"`
+
+	// interval is the time between two syncs, as a duration (e.g. 30s, 5m, 1h). Minimum 10s.
+	// Every sync is spread by ±10% jitter.
+	// +optional
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="interval must be at least 10s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('168h')",message="interval must be at most 168h"
+	Interval metav1.Duration `json:"interval,omitempty"`
+
+	// suspend stops syncing while true; existing snapshots stay as they are.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// filter holds the ListJobs filter parameters. Every field is optional; an empty filter lists
+	// every job the credentials can see in the time window (by default the last 168h).
+	// +optional
+	// +kubebuilder:default={}
+	Filter JobFilter `json:"filter,omitempty"`
+
+	// sortBy is the order in which jobs are listed and, with maxJobs, which jobs are kept:
+	// DisplayName, JobType, Status, GmtCreateTime or GmtFinishTime.
+	// +optional
+	// +kubebuilder:default=GmtCreateTime
+	// +kubebuilder:validation:Enum=DisplayName;JobType;Status;GmtCreateTime;GmtFinishTime
+	SortBy string `json:"sortBy,omitempty"`
+
+	// order is the sort direction, asc or desc.
+	// +optional
+	// +kubebuilder:default=desc
+	// +kubebuilder:validation:Enum=asc;desc
+	Order string `json:"order,omitempty"`
+
+	// maxJobs is the largest number of snapshots this query keeps: the first maxJobs jobs in the
+	// sortBy/order order. When more jobs match, status.truncated is true and an event says so.
+	// +optional
+	// +kubebuilder:default=1000
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MaxJobs int32 `json:"maxJobs,omitempty"`
+
+	// snapshot says what the DLCJobSnapshots of this query contain and when they are removed.
+	// +optional
+	// +kubebuilder:default={}
+	Snapshot SnapshotPolicy `json:"snapshot,omitempty"`
+}
+
+// Credentials names exactly one source of Alibaba Cloud credentials.
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef) != has(self.ambient)",message="exactly one of credentials.secretRef or credentials.ambient must be set"
+type Credentials struct {
+	// secretRef names a Secret in the JobQuery's own namespace that holds an AccessKey pair and,
+	// optionally, an STS security token. Another namespace cannot be named.
+	// +optional
+	SecretRef *SecretCredentials `json:"secretRef,omitempty"`
+
+	// ambient uses the operator's own credential chain (environment, RRSA/OIDC role, ECS RAM role).
+	// It is honoured only in namespaces the operator allows with --ambient-credentials-namespaces.
+	// +optional
+	Ambient *AmbientCredentials `json:"ambient,omitempty"`
+}
+
+// SecretCredentials names a Secret of the JobQuery's namespace and the keys that hold each value.
+type SecretCredentials struct {
+	// name of the Secret, in the JobQuery's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// accessKeyIdKey is the key of the AccessKey ID in the Secret.
+	// +optional
+	// +kubebuilder:default=accessKeyId
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	AccessKeyIDKey string `json:"accessKeyIdKey,omitempty"`
+
+	// accessKeySecretKey is the key of the AccessKey secret in the Secret.
+	// +optional
+	// +kubebuilder:default=accessKeySecret
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	AccessKeySecretKey string `json:"accessKeySecretKey,omitempty"`
+
+	// securityTokenKey is the key of the optional STS security token in the Secret. When the key
+	// is absent from the Secret, the AccessKey is used without a token.
+	// +optional
+	// +kubebuilder:default=securityToken
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	SecurityTokenKey string `json:"securityTokenKey,omitempty"`
+}
+
+// AmbientCredentials selects the operator's own credential chain. It has no fields.
+type AmbientCredentials struct{}
+
+// JobFilter holds one optional field per ListJobs filter parameter. Unset fields are not sent.
+// +kubebuilder:validation:XValidation:rule="!has(self.fromAllWorkspaces) || !self.fromAllWorkspaces || (has(self.showOwn) && self.showOwn)",message="filter.fromAllWorkspaces requires filter.showOwn: true (the API only lists the caller's own jobs across workspaces)"
+// +kubebuilder:validation:XValidation:rule="!has(self.displayNameSearchMode) || has(self.displayName)",message="filter.displayNameSearchMode requires filter.displayName"
+type JobFilter struct {
+	// displayName filters on the job name; by default a case-insensitive substring match.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	DisplayName string `json:"displayName,omitempty"`
+
+	// displayNameSearchMode says how displayName matches: prefix, fulltext (whole words),
+	// term (the exact name) or wildcard (the API's default).
+	// +optional
+	// +kubebuilder:validation:Enum=prefix;fulltext;term;wildcard
+	DisplayNameSearchMode string `json:"displayNameSearchMode,omitempty"`
+
+	// description filters on the job description (the API's Description parameter).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Description string `json:"description,omitempty"`
+
+	// jobType keeps only jobs of this type.
+	// +optional
+	// +kubebuilder:validation:Enum=TFJob;PyTorchJob;XGBoostJob;OneFlowJob;ElasticBatchJob;MPIJob;RayJob;SlurmJob
+	JobType string `json:"jobType,omitempty"`
+
+	// status keeps only jobs in this status.
+	// +optional
+	// +kubebuilder:validation:Enum=Creating;Queuing;Bidding;EnvPreparing;SanityChecking;Running;Restarting;Stopping;SucceededReserving;FailedReserving;Succeeded;Failed;Stopped
+	Status string `json:"status,omitempty"`
+
+	// workspaceId keeps only jobs of this workspace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	WorkspaceID string `json:"workspaceId,omitempty"`
+
+	// fromAllWorkspaces lists across every workspace; the API requires showOwn: true with it.
+	// +optional
+	FromAllWorkspaces *bool `json:"fromAllWorkspaces,omitempty"`
+
+	// showOwn keeps only jobs submitted by the identity behind the credentials. Unlike the API,
+	// whose metadata defaults it to true, dlcsync always sends it, false unless set here.
+	// +optional
+	ShowOwn *bool `json:"showOwn,omitempty"`
+
+	// resourceId keeps only jobs of this resource group (quota).
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	ResourceID string `json:"resourceId,omitempty"`
+
+	// resourceIds keeps only jobs of any of these resource groups (sent comma-separated).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[^,]+$`
+	ResourceIDs []string `json:"resourceIds,omitempty"`
+
+	// businessUserId keeps only jobs associated with this business user ID.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	BusinessUserID string `json:"businessUserId,omitempty"`
+
+	// caller keeps only jobs submitted by this caller, e.g. local.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Caller string `json:"caller,omitempty"`
+
+	// tags keeps only jobs that carry every one of these tags with these values.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=20
+	Tags map[string]string `json:"tags,omitempty"`
+
+	// pipelineId keeps only jobs created by this workflow, e.g. flow-abc.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	PipelineID string `json:"pipelineId,omitempty"`
+
+	// jobId keeps only the job with this ID (case-insensitive). It takes precedence over jobIds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	JobID string `json:"jobId,omitempty"`
+
+	// jobIds keeps only jobs with these IDs (sent comma-separated).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[^,]+$`
+	JobIDs []string `json:"jobIds,omitempty"`
+
+	// userIdForFilter keeps only jobs submitted by this user ID.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	UserIDForFilter string `json:"userIdForFilter,omitempty"`
+
+	// username keeps only jobs whose submitter name contains this text (case-insensitive).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Username string `json:"username,omitempty"`
+
+	// resourceQuotaName keeps only jobs whose resource quota name contains this text.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ResourceQuotaName string `json:"resourceQuotaName,omitempty"`
+
+	// accessibility keeps only PUBLIC or only PRIVATE jobs.
+	// +optional
+	// +kubebuilder:validation:Enum=PUBLIC;PRIVATE
+	Accessibility string `json:"accessibility,omitempty"`
+
+	// oversoldInfo filters on idle-resource usage.
+	// +optional
+	// +kubebuilder:validation:Enum=ForbiddenQuotaOverSold;ForceQuotaOverSold;AcceptQuotaOverSold-true;AcceptQuotaOverSold-false
+	OversoldInfo string `json:"oversoldInfo,omitempty"`
+
+	// paymentType keeps only jobs paid this way: PrePaid (quota), Spot or PostPaid (public resources).
+	// +optional
+	// +kubebuilder:validation:Enum=PrePaid;Spot;PostPaid
+	PaymentType string `json:"paymentType,omitempty"`
+
+	// reasonSearch is a full-text search in the failure reason, e.g. OOM.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	ReasonSearch string `json:"reasonSearch,omitempty"`
+
+	// userCommandSearch is a full-text search in the user command, e.g. train.py.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	UserCommandSearch string `json:"userCommandSearch,omitempty"`
+
+	// imageSearch is a full-text search in the job images, e.g. pytorch.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	ImageSearch string `json:"imageSearch,omitempty"`
+
+	// enableAssignNode keeps only jobs that may (true) or may not (false) run on assigned nodes.
+	// +optional
+	EnableAssignNode *bool `json:"enableAssignNode,omitempty"`
+
+	// templateId keeps only jobs created from this job template.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	TemplateID string `json:"templateId,omitempty"`
+
+	// numericRange keeps only jobs whose numeric field lies in [min, max] (both inclusive).
+	// +optional
+	NumericRange *NumericRange `json:"numericRange,omitempty"`
+
+	// timeRange is the time window jobs must fall in. Default: created within the last 168h.
+	// The end of a relative window is pinned when each sync starts.
+	// +optional
+	// +kubebuilder:default={field: GmtCreateTime, within: "168h"}
+	TimeRange *TimeRange `json:"timeRange,omitempty"`
+}
+
+// NumericRange is an inclusive range on one numeric job field.
+// +kubebuilder:validation:XValidation:rule="has(self.min) || has(self.max)",message="numericRange needs min, max or both"
+// +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="numericRange.min must be less than or equal to numericRange.max"
+type NumericRange struct {
+	// field is the job field compared: RequestGPU, RequestCPU, Priority or Duration (seconds).
+	// +required
+	// +kubebuilder:validation:Enum=RequestGPU;RequestCPU;Priority;Duration
+	Field string `json:"field"`
+
+	// min is the lower bound, inclusive.
+	// +optional
+	Min *int64 `json:"min,omitempty"`
+
+	// max is the upper bound, inclusive.
+	// +optional
+	Max *int64 `json:"max,omitempty"`
+}
+
+// TimeRange is either a relative window (within) ending when a sync starts, or an absolute one
+// (start and/or end).
+// +kubebuilder:validation:XValidation:rule="!(has(self.within) && (has(self.start) || has(self.end)))",message="timeRange.within and timeRange.start/end are mutually exclusive"
+// +kubebuilder:validation:XValidation:rule="has(self.within) || has(self.start) || has(self.end)",message="timeRange needs within, or start and/or end"
+// +kubebuilder:validation:XValidation:rule="!has(self.start) || !has(self.end) || self.start < self.end",message="timeRange.start must be before timeRange.end"
+type TimeRange struct {
+	// field is the job time the window applies to.
+	// +optional
+	// +kubebuilder:default=GmtCreateTime
+	// +kubebuilder:validation:Enum=GmtCreateTime;GmtSubmittedTime;GmtRunningTime;GmtFinishTime;GmtModifiedTime
+	Field string `json:"field,omitempty"`
+
+	// within is a window ending now, e.g. 168h. Exclusive with start and end.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="timeRange.within must be positive"
+	Within *metav1.Duration `json:"within,omitempty"`
+
+	// start is the beginning of an absolute window (RFC 3339, e.g. 2026-01-02T03:04:05Z).
+	// +optional
+	Start *metav1.Time `json:"start,omitempty"`
+
+	// end is the end of an absolute window (RFC 3339). Default: the time a sync starts.
+	// +optional
+	End *metav1.Time `json:"end,omitempty"`
+}
+
+// SnapshotPolicy says what DLCJobSnapshots contain and when they are removed.
+type SnapshotPolicy struct {
+	// includeEnvValues copies the values of job environment variables into snapshots. By default
+	// values are redacted and only the names are kept, because they often hold secrets.
+	// +optional
+	IncludeEnvValues bool `json:"includeEnvValues,omitempty"`
+
+	// prunePolicy says what happens to the snapshot of a job that no longer matches: Delete
+	// removes it, Retain keeps it with status.matching false.
+	// +optional
+	// +kubebuilder:default=Delete
+	// +kubebuilder:validation:Enum=Delete;Retain
+	PrunePolicy string `json:"prunePolicy,omitempty"`
+
+	// deletionPolicy says what happens to snapshots when the JobQuery is deleted: Delete removes
+	// them (unless another JobQuery still matches them), Orphan keeps them.
+	// +optional
+	// +kubebuilder:default=Delete
+	// +kubebuilder:validation:Enum=Delete;Orphan
+	DeletionPolicy string `json:"deletionPolicy,omitempty"`
+}
+
+// Policy values of SnapshotPolicy.
+const (
+	PrunePolicyDelete    = "Delete"
+	PrunePolicyRetain    = "Retain"
+	DeletionPolicyDelete = "Delete"
+	DeletionPolicyOrphan = "Orphan"
+)
+
+// JobQueryStatus is what the controller last observed and did.
+type JobQueryStatus struct {
+	// observedGeneration is the generation of the spec that the last completed sync used.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready (the summary), Reconciling and Stalled, kstatus-compatible.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// lastSyncTime is when the last sync attempt ended, successful or not.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// lastSuccessfulSyncTime is when the last successful sync ended.
+	// +optional
+	LastSuccessfulSyncTime *metav1.Time `json:"lastSuccessfulSyncTime,omitempty"`
+
+	// nextSyncTime is when the next periodic sync is planned.
+	// +optional
+	NextSyncTime *metav1.Time `json:"nextSyncTime,omitempty"`
+
+	// lastHandledReconcileAt is the value of the dlc.dlcsync.io/requestedAt annotation that the
+	// last sync acted on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
+	// matchedJobs is the number of jobs that match the filter (the API's TotalCount).
+	// +optional
+	MatchedJobs int64 `json:"matchedJobs,omitempty"`
+
+	// snapshots is the number of DLCJobSnapshots this query keeps now.
+	// +optional
+	Snapshots int32 `json:"snapshots,omitempty"`
+
+	// truncated is true when more jobs matched than spec.maxJobs allows.
+	// +optional
+	Truncated bool `json:"truncated,omitempty"`
+
+	// jobStatusCounts counts the kept jobs by job status.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	JobStatusCounts map[string]int32 `json:"jobStatusCounts,omitempty"`
+
+	// lastSyncStats describes the work of the last sync.
+	// +optional
+	LastSyncStats *SyncStats `json:"lastSyncStats,omitempty"`
+}
+
+// SyncStats counts the work of one sync.
+type SyncStats struct {
+	// apiCalls is the number of ListJobs requests sent, retries included.
+	APICalls int32 `json:"apiCalls"`
+	// pages is the number of result pages read.
+	Pages int32 `json:"pages"`
+	// retries is the number of requests that were retried.
+	// +optional
+	Retries int32 `json:"retries,omitempty"`
+	// created is the number of snapshots created.
+	Created int32 `json:"created"`
+	// updated is the number of snapshots whose content changed.
+	Updated int32 `json:"updated"`
+	// deleted is the number of snapshots deleted (or released by this query).
+	Deleted int32 `json:"deleted"`
+	// unchanged is the number of snapshots left as they were.
+	Unchanged int32 `json:"unchanged"`
+	// duration is how long the sync took.
+	// +kubebuilder:validation:Type=string
+	Duration metav1.Duration `json:"duration"`
+}
+
+// JobQuery mirrors the PAI-DLC jobs that match a ListJobs filter as DLCJobSnapshots in its
+// namespace, and keeps them in step every interval.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=jq,categories=dlc
+// +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.regionId`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Matched",type=integer,JSONPath=`.status.matchedJobs`
+// +kubebuilder:printcolumn:name="Snapshots",type=integer,JSONPath=`.status.snapshots`
+// +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`
+// +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`,priority=1
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+type JobQuery struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec says which jobs to mirror.
+	// +required
+	Spec JobQuerySpec `json:"spec"`
+
+	// status is what the controller last observed.
+	// +optional
+	Status JobQueryStatus `json:"status,omitempty"`
+}
+
+// JobQueryList is a list of JobQuery.
+// +kubebuilder:object:root=true
+type JobQueryList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []JobQuery `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&JobQuery{}, &JobQueryList{})
+}

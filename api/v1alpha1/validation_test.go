@@ -1,0 +1,342 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+var (
+	testEnv *envtest.Environment
+	// k8s writes with strict field validation, as kubectl does by default, so that unknown
+	// fields are rejected instead of silently pruned.
+	k8s client.Client
+)
+
+func TestMain(m *testing.M) {
+	env, cfg, err := testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	testEnv = env
+	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = env.Stop()
+		os.Exit(1)
+	}
+	k8s = client.WithFieldValidation(c, "Strict")
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
+}
+
+// fromYAML decodes one object in YAML into an unstructured object in namespace default.
+func fromYAML(t *testing.T, doc string) *unstructured.Unstructured {
+	t.Helper()
+	obj := &unstructured.Unstructured{}
+	if err := yaml.NewYAMLOrJSONDecoder(strings.NewReader(doc), 4096).Decode(&obj.Object); err != nil {
+		t.Fatalf("bad test YAML: %v", err)
+	}
+	obj.SetNamespace("default")
+	return obj
+}
+
+// validQuery is a JobQuery that the API accepts; invalid cases replace or add one piece of it.
+const validQuery = `
+apiVersion: dlc.dlcsync.io/v1alpha1
+kind: JobQuery
+metadata:
+  name: NAME
+spec:
+  regionId: cn-hangzhou
+  credentials:
+    secretRef:
+      name: dlc-credentials
+`
+
+func query(name, specExtra string) string {
+	return strings.Replace(validQuery, "NAME", name, 1) + specExtra
+}
+
+func TestJobQueryRejectsInvalidSpecsWithAMessageNamingTheField(t *testing.T) {
+	cases := []struct {
+		name string
+		doc  string
+		// every substring must occur in the error message
+		want []string
+	}{
+		{"missing region", `
+apiVersion: dlc.dlcsync.io/v1alpha1
+kind: JobQuery
+metadata: {name: no-region}
+spec:
+  credentials: {secretRef: {name: s}}
+`, []string{"spec.regionId", "Required"}},
+		{"bad region syntax", strings.Replace(query("bad-region", ""), "cn-hangzhou", "CN_Hangzhou", 1),
+			[]string{"spec.regionId"}},
+		{"both credential kinds", strings.Replace(query("both-creds", ""), "      name: dlc-credentials",
+			"      name: dlc-credentials\n    ambient: {}", 1),
+			[]string{"spec.credentials", "exactly one of credentials.secretRef or credentials.ambient"}},
+		{"neither credential kind", strings.Replace(query("no-creds", ""), "    secretRef:\n      name: dlc-credentials", "    {}", 1),
+			[]string{"spec.credentials", "exactly one of"}},
+		{"secretRef with a namespace", strings.Replace(query("secret-ns", ""), "      name: dlc-credentials",
+			"      name: dlc-credentials\n      namespace: other", 1),
+			[]string{`unknown field "spec.credentials.secretRef.namespace"`}},
+		{"secretRef without a name", strings.Replace(query("secret-noname", ""), "      name: dlc-credentials",
+			"      accessKeyIdKey: id", 1),
+			[]string{"spec.credentials.secretRef.name", "Required"}},
+		{"interval below 10s", query("short-interval", "  interval: 5s\n"),
+			[]string{"spec.interval", "interval must be at least 10s"}},
+		{"interval not a duration", query("word-interval", "  interval: soon\n"),
+			[]string{"spec.interval"}},
+		{"unknown status", query("bad-status", "  filter:\n    status: Done\n"),
+			[]string{"spec.filter.status", "Unsupported value"}},
+		{"unknown job type", query("bad-type", "  filter:\n    jobType: SparkJob\n"),
+			[]string{"spec.filter.jobType", "Unsupported value"}},
+		{"unknown sort field", query("bad-sort", "  sortBy: Priority\n"),
+			[]string{"spec.sortBy", "Unsupported value"}},
+		{"unknown order", query("bad-order", "  order: up\n"),
+			[]string{"spec.order", "Unsupported value"}},
+		{"unknown prune policy", query("bad-prune", "  snapshot:\n    prunePolicy: Keep\n"),
+			[]string{"spec.snapshot.prunePolicy", "Unsupported value"}},
+		{"numericRange min above max", query("bad-range", "  filter:\n    numericRange: {field: RequestGPU, min: 8, max: 2}\n"),
+			[]string{"spec.filter.numericRange", "numericRange.min must be less than or equal to numericRange.max"}},
+		{"numericRange without bounds", query("empty-range", "  filter:\n    numericRange: {field: RequestGPU}\n"),
+			[]string{"spec.filter.numericRange", "needs min, max or both"}},
+		{"numericRange on an unknown field", query("range-field", "  filter:\n    numericRange: {field: Memory, min: 1}\n"),
+			[]string{"spec.filter.numericRange.field", "Unsupported value"}},
+		{"within together with start", query("within-start",
+			"  filter:\n    timeRange: {within: 24h, start: \"2026-01-01T00:00:00Z\"}\n"),
+			[]string{"spec.filter.timeRange", "mutually exclusive"}},
+		{"start after end", query("start-after-end",
+			"  filter:\n    timeRange: {start: \"2026-02-01T00:00:00Z\", end: \"2026-01-01T00:00:00Z\"}\n"),
+			[]string{"spec.filter.timeRange", "timeRange.start must be before timeRange.end"}},
+		{"bad start time", query("bad-start", "  filter:\n    timeRange: {start: yesterday}\n"),
+			[]string{"spec.filter.timeRange.start"}},
+		{"maxJobs 0", query("zero-max", "  maxJobs: 0\n"),
+			[]string{"spec.maxJobs", "greater than or equal to 1"}},
+		{"maxJobs 20000", query("huge-max", "  maxJobs: 20000\n"),
+			[]string{"spec.maxJobs", "less than or equal to 10000"}},
+		{"unknown spec field", query("unknown-field", "  pageSize: 100\n"),
+			[]string{`unknown field "spec.pageSize"`}},
+		{"endpoint with another scheme", query("ftp-endpoint", "  endpoint: ftp://example.com\n"),
+			[]string{"spec.endpoint", "http:// or https:// URL"}},
+		{"endpoint with a path", query("path-endpoint", "  endpoint: https://example.com/api\n"),
+			[]string{"spec.endpoint", "no path"}},
+		{"fromAllWorkspaces without showOwn", query("all-ws", "  filter:\n    fromAllWorkspaces: true\n"),
+			[]string{"spec.filter", "fromAllWorkspaces requires filter.showOwn: true"}},
+		{"search mode without a name", query("mode-only", "  filter:\n    displayNameSearchMode: prefix\n"),
+			[]string{"spec.filter", "displayNameSearchMode requires filter.displayName"}},
+		{"bad accessibility", query("bad-access", "  filter:\n    accessibility: public\n"),
+			[]string{"spec.filter.accessibility", "Unsupported value"}},
+		{"comma inside jobIds", query("comma-ids", "  filter:\n    jobIds: [\"a,b\"]\n"),
+			[]string{"spec.filter.jobIds[0]"}},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			err := k8s.Create(ctx, fromYAML(t, tc.doc))
+			g.Expect(err).To(HaveOccurred(), "the apiserver accepted an invalid JobQuery")
+			t.Logf("rejected: %v", err)
+			for _, want := range tc.want {
+				g.Expect(err.Error()).To(ContainSubstring(want))
+			}
+		})
+	}
+}
+
+func TestJobQueryAcceptsAMinimalSpecAndAppliesDefaults(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	g.Expect(k8s.Create(ctx, fromYAML(t, query("minimal", "")))).To(Succeed())
+
+	var got dlcv1alpha1.JobQuery
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "minimal"}, &got)).To(Succeed())
+	g.Expect(got.Spec.Interval.Duration).To(Equal(time.Minute))
+	g.Expect(got.Spec.SortBy).To(Equal("GmtCreateTime"))
+	g.Expect(got.Spec.Order).To(Equal("desc"))
+	g.Expect(got.Spec.MaxJobs).To(Equal(int32(1000)))
+	g.Expect(got.Spec.Suspend).To(BeFalse())
+	g.Expect(got.Spec.Snapshot.PrunePolicy).To(Equal(dlcv1alpha1.PrunePolicyDelete))
+	g.Expect(got.Spec.Snapshot.DeletionPolicy).To(Equal(dlcv1alpha1.DeletionPolicyDelete))
+	g.Expect(got.Spec.Snapshot.IncludeEnvValues).To(BeFalse())
+	g.Expect(got.Spec.Credentials.SecretRef.AccessKeyIDKey).To(Equal("accessKeyId"))
+	g.Expect(got.Spec.Credentials.SecretRef.AccessKeySecretKey).To(Equal("accessKeySecret"))
+	g.Expect(got.Spec.Credentials.SecretRef.SecurityTokenKey).To(Equal("securityToken"))
+	g.Expect(got.Spec.Filter.TimeRange).NotTo(BeNil())
+	g.Expect(got.Spec.Filter.TimeRange.Field).To(Equal("GmtCreateTime"))
+	g.Expect(got.Spec.Filter.TimeRange.Within.Duration).To(Equal(168 * time.Hour))
+}
+
+func TestJobQueryAcceptsEveryFilterField(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	full := query("every-filter", `  endpoint: http://127.0.0.1:8080
+  interval: 10s
+  sortBy: DisplayName
+  order: asc
+  maxJobs: 10000
+  snapshot: {includeEnvValues: true, prunePolicy: Retain, deletionPolicy: Orphan}
+  filter:
+    displayName: mnist
+    displayNameSearchMode: prefix
+    description: nightly
+    jobType: PyTorchJob
+    status: Running
+    workspaceId: "268"
+    fromAllWorkspaces: true
+    showOwn: true
+    resourceId: r1
+    resourceIds: [r1, r2]
+    businessUserId: b1
+    caller: local
+    tags: {team: vision}
+    pipelineId: flow-1
+    jobId: dlc1
+    jobIds: [dlc1, dlc2]
+    userIdForFilter: "123"
+    username: alice
+    resourceQuotaName: quota
+    accessibility: PUBLIC
+    oversoldInfo: AcceptQuotaOverSold-true
+    paymentType: Spot
+    reasonSearch: OOM
+    userCommandSearch: train.py
+    imageSearch: pytorch
+    enableAssignNode: false
+    templateId: tml1
+    numericRange: {field: Duration, min: 0, max: 3600}
+    timeRange: {field: GmtFinishTime, start: "2026-01-01T00:00:00Z", end: "2026-02-01T00:00:00Z"}
+`)
+	g.Expect(k8s.Create(ctx, fromYAML(t, full))).To(Succeed())
+	var got dlcv1alpha1.JobQuery
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "every-filter"}, &got)).To(Succeed())
+	g.Expect(got.Spec.Filter.ResourceIDs).To(Equal([]string{"r1", "r2"}))
+	g.Expect(got.Spec.Filter.TimeRange.Within).To(BeNil(), "an absolute window must not get the default within")
+	g.Expect(*got.Spec.Filter.EnableAssignNode).To(BeFalse())
+
+	ambient := strings.Replace(query("ambient", ""), "    secretRef:\n      name: dlc-credentials", "    ambient: {}", 1)
+	g.Expect(k8s.Create(ctx, fromYAML(t, ambient))).To(Succeed())
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "ambient"}, &got)).To(Succeed())
+	g.Expect(got.Spec.Credentials.Ambient).NotTo(BeNil())
+}
+
+func TestConfigSamplesAreValid(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	for _, name := range []string{"dlc_v1alpha1_jobquery.yaml", "dlc_v1alpha1_jobquery_failed_pytorch.yaml", "dlc_v1alpha1_jobquery_suspended.yaml"} {
+		data, err := os.ReadFile(testenv.RepoRoot() + "/config/samples/" + name)
+		g.Expect(err).NotTo(HaveOccurred())
+		obj := fromYAML(t, string(data))
+		obj.SetName("sample-" + obj.GetName())
+		g.Expect(k8s.Create(ctx, obj)).To(Succeed(), name)
+	}
+}
+
+func TestDLCJobSnapshotIdentityIsImmutable(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	snap := &dlcv1alpha1.DLCJobSnapshot{}
+	snap.Namespace, snap.Name = "default", "dlc1a2b3c4d5e6f7"
+	snap.Spec = dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlc1a2b3c4d5e6f7", RegionID: "cn-hangzhou"}
+	g.Expect(k8s.Create(ctx, snap)).To(Succeed())
+
+	changed := snap.DeepCopy()
+	changed.Spec.JobID = "dlcother"
+	err := k8s.Update(ctx, changed)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(err.Error()).To(ContainSubstring("spec.jobId is immutable"))
+
+	changed = snap.DeepCopy()
+	changed.Spec.RegionID = "cn-beijing"
+	err = k8s.Update(ctx, changed)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(err.Error()).To(ContainSubstring("spec.regionId is immutable"))
+
+	missing := &dlcv1alpha1.DLCJobSnapshot{}
+	missing.Namespace, missing.Name = "default", "no-job-id"
+	missing.Spec.RegionID = "cn-hangzhou"
+	err = k8s.Create(ctx, missing)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(err.Error()).To(ContainSubstring("spec.jobId"))
+}
+
+// kubectl runs the kubectl built beside the control plane against the test apiserver.
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	k := testEnv.ControlPlane.KubeCtl()
+	stdout, stderr, err := k.Run(args...)
+	if err != nil {
+		errText, _ := io.ReadAll(stderr)
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, errText)
+	}
+	out, _ := io.ReadAll(stdout)
+	return string(out)
+}
+
+func TestKubectlShowsThePrinterColumns(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	g.Expect(k8s.Create(ctx, fromYAML(t, query("columns", "  interval: 30s\n")))).To(Succeed())
+
+	snap := &dlcv1alpha1.DLCJobSnapshot{}
+	snap.Namespace, snap.Name = "default", "dlccolumns"
+	snap.Spec = dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlccolumns", RegionID: "cn-hangzhou"}
+	g.Expect(k8s.Create(ctx, snap)).To(Succeed())
+	snap.Status = dlcv1alpha1.DLCJobSnapshotStatus{
+		DisplayName: "tf-mnist", JobType: "TFJob", Phase: "Running", RequestGPU: "2", Duration: 243,
+		WorkspaceName: "ws-a", ReasonCode: "JobRunning", MatchedBy: []string{"columns"},
+		// A condition that disagrees with phase proves STATUS reads the phase, not a condition.
+		Conditions: []metav1.Condition{{Type: "Failed", Status: "False", Reason: "JobNotFailed", Message: "-", LastTransitionTime: metav1.Now()}},
+	}
+	g.Expect(k8s.Status().Update(ctx, snap)).To(Succeed())
+
+	jq := kubectl(t, "get", "jq", "-n", "default", "columns")
+	g.Expect(jq).To(MatchRegexp(`NAME\s+REGION\s+READY\s+MATCHED\s+SNAPSHOTS\s+LAST SYNC\s+INTERVAL\s+AGE`))
+	g.Expect(jq).To(ContainSubstring("cn-hangzhou"))
+	g.Expect(jq).To(ContainSubstring("30s"))
+	jqWide := kubectl(t, "get", "jobqueries", "-n", "default", "columns", "-o", "wide")
+	g.Expect(jqWide).To(MatchRegexp(`AGE\s+SUSPENDED\s+STATUS`))
+
+	djs := kubectl(t, "get", "djs", "-n", "default", "dlccolumns")
+	g.Expect(djs).To(MatchRegexp(`NAME\s+DISPLAY NAME\s+TYPE\s+STATUS\s+GPU\s+DURATION\s+CREATED\s+AGE`))
+	g.Expect(djs).To(MatchRegexp(`dlccolumns\s+tf-mnist\s+TFJob\s+Running\s+2\s+243`))
+	djsWide := kubectl(t, "get", "dlcjobsnapshots", "-n", "default", "dlccolumns", "-o", "wide")
+	g.Expect(djsWide).To(MatchRegexp(`WORKSPACE\s+REASON\s+QUERY`))
+	g.Expect(djsWide).To(MatchRegexp(`ws-a\s+JobRunning\s+\["columns"\]`))
+
+	// The category makes `kubectl get dlc` list both kinds.
+	all := kubectl(t, "get", "dlc", "-n", "default")
+	g.Expect(all).To(ContainSubstring("jobquery.dlc.dlcsync.io/columns"))
+	g.Expect(all).To(ContainSubstring("dlcjobsnapshot.dlc.dlcsync.io/dlccolumns"))
+}
+
+func TestKubectlExplainDocumentsTheFilter(t *testing.T) {
+	g := NewWithT(t)
+	out := kubectl(t, "explain", "jobquery.spec.filter")
+	for _, field := range []string{"displayName", "jobType", "numericRange", "timeRange", "tags", "showOwn", "reasonSearch"} {
+		g.Expect(out).To(ContainSubstring(field))
+	}
+	g.Expect(out).To(ContainSubstring("holds the ListJobs filter parameters"))
+	out = kubectl(t, "explain", "dlcjobsnapshot.status.job.jobSpecs.resourceConfig")
+	g.Expect(out).To(ContainSubstring("gpuType"))
+}

@@ -1,0 +1,57 @@
+// Package testenv starts a real kube-apiserver and etcd (controller-runtime envtest) with the
+// dlcsync CRDs installed, for the integration tests of every package.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+)
+
+// RepoRoot is the root of the repository, found from this file's location so that tests of any
+// package can reach config/.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Scheme holds the client-go types and the dlcsync API types.
+func Scheme() *k8sruntime.Scheme {
+	s := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := dlcv1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Start starts a control plane with the CRDs of config/crd/bases installed. It fails with a
+// message that says how to get the binaries when KUBEBUILDER_ASSETS is not set, because a
+// silently skipped integration test proves nothing.
+func Start() (*envtest.Environment, *rest.Config, error) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return nil, nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, " +
+			"or export KUBEBUILDER_ASSETS=$(hack/setup-envtest.sh)")
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		Scheme:                Scheme(),
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting envtest control plane: %w", err)
+	}
+	return env, cfg, nil
+}
