@@ -1,0 +1,403 @@
+package dlc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
+	"github.com/alibabacloud-go/tea/dara"
+	credential "github.com/aliyun/credentials-go/credentials"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Lister is what the controllers need from PAI-DLC: one ListJobs call. The pager walks it.
+type Lister interface {
+	ListJobs(ctx context.Context, req *ListJobsRequest) (*ListJobsResponse, error)
+}
+
+// StaticCredentials is an AccessKey pair, with an STS token when SecurityToken is set.
+type StaticCredentials struct {
+	AccessKeyID     string
+	AccessKeySecret string
+	SecurityToken   string
+}
+
+// Config configures a Client.
+type Config struct {
+	// RegionID selects the default endpoint.
+	RegionID string
+	// Endpoint overrides the endpoint: a URL (https://host[:port] or http://host:port).
+	Endpoint string
+	// Static holds an AccessKey; nil means the default credential chain of credentials-go
+	// (environment, RRSA/OIDC, CLI profile, credentials file, ECS RAM role).
+	Static *StaticCredentials
+	// SignatureAlgorithm is "" for V3 (ACS3-HMAC-SHA256, the default) or "v2" for the legacy ROA
+	// HMAC-SHA1 signer.
+	SignatureAlgorithm string
+	// ConnectTimeout and ReadTimeout bound each HTTP request (defaults 5s and 20s).
+	ConnectTimeout time.Duration
+	ReadTimeout    time.Duration
+	// UserAgent is appended to the SDK's user agent (default "dlcsync/<Version>").
+	UserAgent string
+	// Retry bounds retries of retryable failures.
+	Retry RetryPolicy
+	// Governors shares a rate limiter and circuit breaker per credential between clients; nil
+	// means neither.
+	Governors *Governors
+	// Transport replaces the HTTP transport (tests); nil uses a pooled transport honouring
+	// HTTP(S)_PROXY and NO_PROXY.
+	Transport http.RoundTripper
+}
+
+// RetryPolicy is capped exponential backoff with full jitter: before retry n (1-based) the client
+// waits a random time in [0, min(MaxDelay, BaseDelay·2^(n-1))], or longer when the server asked
+// for it (Retry-After), up to MaxDelay.
+type RetryPolicy struct {
+	// MaxAttempts is the total number of HTTP requests per call (default 4; 1 disables retries).
+	MaxAttempts int
+	// BaseDelay is the first backoff ceiling (default 200ms).
+	BaseDelay time.Duration
+	// MaxDelay caps every wait (default 10s).
+	MaxDelay time.Duration
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 4
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = 200 * time.Millisecond
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = 10 * time.Second
+	}
+	return p
+}
+
+// backoff returns the wait before retry n (n ≥ 1).
+func (p RetryPolicy) backoff(n int, retryAfter time.Duration) time.Duration {
+	ceiling := p.BaseDelay << min(n-1, 30)
+	if ceiling <= 0 || ceiling > p.MaxDelay {
+		ceiling = p.MaxDelay
+	}
+	wait := time.Duration(rand.Int64N(int64(ceiling) + 1))
+	if retryAfter > wait {
+		wait = retryAfter
+	}
+	return min(wait, p.MaxDelay)
+}
+
+// Version is the dlcsync version the user agent names; cmd/ sets it from internal/version.
+var Version = "dev"
+
+// Client calls ListJobs through darabonba-openapi. It is safe for concurrent use.
+type Client struct {
+	api      *openapi.Client
+	retry    RetryPolicy
+	governor *Governor
+	scrub    func(string) string
+	key      string
+	// sleep waits between retries; tests replace it.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+var _ Lister = (*Client)(nil)
+
+// NewClient builds a client. It does not contact the API or the credential provider.
+func NewClient(cfg Config) (*Client, error) {
+	host, protocol, err := ResolveEndpoint(cfg.RegionID, cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	connect, read := cfg.ConnectTimeout, cfg.ReadTimeout
+	if connect <= 0 {
+		connect = 5 * time.Second
+	}
+	if read <= 0 {
+		read = 20 * time.Second
+	}
+	ua := cfg.UserAgent
+	if ua == "" {
+		ua = "dlcsync/" + Version
+	}
+	cred, scrub, err := newCredential(cfg.Static)
+	if err != nil {
+		return nil, err
+	}
+	transport := cfg.Transport
+	if transport == nil {
+		transport = newTransport(connect, read)
+	}
+	apiCfg := &openapi.Config{
+		Credential:     cred,
+		Endpoint:       dara.String(host),
+		Protocol:       dara.String(protocol),
+		RegionId:       dara.String(cfg.RegionID),
+		ConnectTimeout: dara.Int(int(connect / time.Millisecond)),
+		ReadTimeout:    dara.Int(int(read / time.Millisecond)),
+		UserAgent:      dara.String(ua),
+		HttpClient:     &recordingHTTPClient{client: &http.Client{Transport: transport, Timeout: connect + read}},
+	}
+	if cfg.SignatureAlgorithm != "" {
+		apiCfg.SignatureAlgorithm = dara.String(cfg.SignatureAlgorithm)
+	}
+	api, err := openapi.NewClient(apiCfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating PAI-DLC client: %s", scrub(err.Error()))
+	}
+	// Note: typed errors keep the request ID and the throttling TimeLeft, which tea.SDKError drops.
+	api.DisableSDKError = dara.Bool(true)
+	key := CredentialKey(cfg.Static)
+	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, key: key, sleep: sleepContext}
+	if cfg.Governors != nil {
+		c.governor = cfg.Governors.For(key)
+	}
+	return c, nil
+}
+
+// CredentialKey names a credential for sharing limiters and breakers, without revealing it: the
+// AccessKey ID plus a short hash of the secret and token, so a rotated secret starts afresh.
+func CredentialKey(static *StaticCredentials) string {
+	if static == nil {
+		return "ambient"
+	}
+	sum := sha256.Sum256([]byte(static.AccessKeySecret + "\x00" + static.SecurityToken))
+	return "ak:" + static.AccessKeyID + ":" + hex.EncodeToString(sum[:4])
+}
+
+func newCredential(static *StaticCredentials) (credential.Credential, func(string) string, error) {
+	if static == nil {
+		cred, err := credential.NewCredential(nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("creating the default credential chain: %w", err)
+		}
+		return cred, scrubber(), nil
+	}
+	scrub := scrubber(static.AccessKeySecret, static.SecurityToken)
+	if static.AccessKeyID == "" || static.AccessKeySecret == "" {
+		return nil, nil, errors.New("credentials: the AccessKey ID and secret must both be set")
+	}
+	cfg := new(credential.Config).
+		SetType("access_key").
+		SetAccessKeyId(static.AccessKeyID).
+		SetAccessKeySecret(static.AccessKeySecret)
+	if static.SecurityToken != "" {
+		cfg.SetType("sts").SetSecurityToken(static.SecurityToken)
+	}
+	cred, err := credential.NewCredential(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating credentials: %s", scrub(err.Error()))
+	}
+	return cred, scrub, nil
+}
+
+// centralRegions are the region IDs the SDK's endpoint map sends to the central host (the
+// reference lists these among its 43; unlisted ones follow the regional rule).
+var centralRegions = map[string]bool{
+	"ap-northeast-2-pop": true, "ap-south-1": true, "ap-southeast-2": true, "cn-chengdu": true,
+	"cn-qingdao": true, "cn-huhehaote": true, "cn-zhangjiakou": true, "cn-zhangbei": true,
+	"cn-wuhan": true, "cn-fujian": true, "eu-west-1": true, "me-east-1": true, "rus-west-1-pop": true,
+}
+
+// ResolveEndpoint returns the host[:port] and protocol to call for a region and an optional
+// endpoint URL override.
+func ResolveEndpoint(regionID, endpoint string) (host, protocol string, err error) {
+	if endpoint == "" {
+		if regionID == "" {
+			return "", "", errors.New("endpoint: a region ID or an endpoint is required")
+		}
+		if centralRegions[regionID] {
+			return "pai-dlc.aliyuncs.com", "https", nil
+		}
+		return "pai-dlc." + regionID + ".aliyuncs.com", "https", nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "", "", fmt.Errorf("endpoint %q: %w", endpoint, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return "", "", fmt.Errorf("endpoint %q: want http(s)://host[:port]", endpoint)
+	}
+	return u.Host, u.Scheme, nil
+}
+
+func newTransport(connect, read time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   connect,
+		ResponseHeaderTimeout: read,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// ListJobs sends one ListJobs call, retrying retryable failures. It always sends ShowOwn and a
+// time window: the API's own defaults (ShowOwn true, the last 7 days) surprise callers.
+func (c *Client) ListJobs(ctx context.Context, req *ListJobsRequest) (*ListJobsResponse, error) {
+	req = req.Clone()
+	if req.ShowOwn == nil {
+		req.ShowOwn = Ptr(false)
+	}
+	if req.StartTime == nil && req.EndTime == nil {
+		now := time.Now()
+		req.StartTime, req.EndTime = Ptr(FormatTime(now.Add(-DefaultWindow))), Ptr(FormatTime(now))
+	}
+	query := req.Query()
+
+	var stats CallStats
+	for attempt := 1; ; attempt++ {
+		resp, err := c.attempt(ctx, query, &stats)
+		if err == nil {
+			resp.Call = stats
+			return resp, nil
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			return nil, err
+		}
+		e.Attempts = stats.Attempts
+		if !e.Retryable() || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
+			return nil, e
+		}
+		if err := c.sleep(ctx, c.retry.backoff(attempt, e.RetryAfter)); err != nil {
+			return nil, e
+		}
+	}
+}
+
+// attempt sends one HTTP request, through the limiter and the breaker of the credential.
+func (c *Client) attempt(ctx context.Context, query map[string]*string, stats *CallStats) (*ListJobsResponse, error) {
+	if c.governor != nil {
+		if err := c.governor.limiter.Wait(ctx); err != nil {
+			return nil, &Error{Kind: KindCanceled, Message: "waiting for the rate limiter: " + err.Error(), cause: contextCause(err)}
+		}
+		resp, err := c.governor.breaker.Execute(func() (*ListJobsResponse, error) {
+			return c.send(ctx, query, stats)
+		})
+		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			return nil, &Error{Kind: KindCircuitOpen, Code: "CircuitOpen",
+				Message: "calls for this credential are paused after repeated authentication failures"}
+		}
+		return resp, err
+	}
+	return c.send(ctx, query, stats)
+}
+
+func (c *Client) send(ctx context.Context, query map[string]*string, stats *CallStats) (*ListJobsResponse, error) {
+	rec := &exchange{}
+	ctx = context.WithValue(ctx, exchangeKey{}, rec)
+	params := &openapi.Params{
+		Action:      dara.String(APIAction),
+		Version:     dara.String(APIVersion),
+		Protocol:    dara.String("HTTPS"),
+		Pathname:    dara.String(APIPathname),
+		Method:      dara.String("GET"),
+		AuthType:    dara.String("AK"),
+		Style:       dara.String("ROA"),
+		ReqBodyType: dara.String("json"),
+		BodyType:    dara.String("string"),
+	}
+	result, err := c.api.CallApiWithCtx(ctx, params, &openapi.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
+	stats.Attempts += rec.requests
+	stats.Bytes += rec.bytes
+	if err != nil {
+		e := classify(err, rec.status, rec.retryAfter, c.scrub)
+		if e.Kind == KindCanceled && ctx.Err() == nil {
+			// The HTTP client's own deadline, not the caller's: the endpoint is too slow.
+			e.Kind = KindNetwork
+		}
+		if e.Kind == KindThrottled {
+			stats.Throttled++
+		}
+		return nil, e
+	}
+	body, _ := result["body"].(string)
+	resp, err := DecodeListJobsResponse([]byte(body))
+	if err != nil {
+		return nil, &Error{Kind: KindBadResponse, HTTPStatus: rec.status, Message: c.scrub(err.Error())}
+	}
+	return resp, nil
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// exchange records what the transport saw of one darabonba call, which darabonba's errors do
+// not carry: the status, a Retry-After header, the body size.
+type exchange struct {
+	requests   int
+	status     int
+	retryAfter time.Duration
+	bytes      int64
+}
+
+type exchangeKey struct{}
+
+// recordingHTTPClient is the dara.HttpClient darabonba sends through. It ignores the per-request
+// transport darabonba builds (a new one per call, which defeats connection reuse) and records
+// the exchange in the request's context.
+type recordingHTTPClient struct{ client *http.Client }
+
+func (h *recordingHTTPClient) Call(req *http.Request, _ *http.Transport) (*http.Response, error) {
+	resp, err := h.client.Do(req)
+	rec, _ := req.Context().Value(exchangeKey{}).(*exchange)
+	if rec == nil {
+		return resp, err
+	}
+	rec.requests++
+	if err != nil {
+		return resp, err
+	}
+	rec.status = resp.StatusCode
+	rec.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	resp.Body = &countingBody{ReadCloser: resp.Body, n: &rec.bytes}
+	return resp, nil
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	*b.n += int64(n)
+	return n, err
+}

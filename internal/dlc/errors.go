@@ -1,0 +1,285 @@
+package dlc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
+	"github.com/alibabacloud-go/tea/tea"
+)
+
+// Kind classifies a ListJobs failure by what the caller should do about it.
+type Kind string
+
+const (
+	// KindThrottled: the API refused the call for flow control; retry later.
+	KindThrottled Kind = "Throttled"
+	// KindServer: the API failed (5xx); retry.
+	KindServer Kind = "ServerError"
+	// KindNetwork: the endpoint could not be reached or did not answer in time; retry.
+	KindNetwork Kind = "EndpointUnreachable"
+	// KindBadResponse: the answer was not a ListJobs body (truncated or invalid JSON); retry.
+	KindBadResponse Kind = "BadResponse"
+	// KindUnauthorized: the credentials are wrong, expired or unusable; fix them first.
+	KindUnauthorized Kind = "Unauthorized"
+	// KindForbidden: the identity lacks paidlc:ListJobs; fix the RAM policy first.
+	KindForbidden Kind = "Forbidden"
+	// KindInvalidRequest: a parameter was refused; fix the filter first.
+	KindInvalidRequest Kind = "InvalidRequest"
+	// KindCircuitOpen: calls for this credential are paused after repeated auth failures.
+	KindCircuitOpen Kind = "CircuitOpen"
+	// KindCanceled: the caller's context ended.
+	KindCanceled Kind = "Canceled"
+)
+
+// Error is a classified ListJobs failure. Its text never contains a credential: messages the
+// server echoes (a SignatureDoesNotMatch message repeats the string to sign, which holds the
+// security token) are scrubbed of every secret the client knows.
+type Error struct {
+	Kind       Kind
+	Code       string
+	HTTPStatus int
+	RequestID  string
+	Message    string
+	// RetryAfter is the wait the server asked for (Retry-After header or the TimeLeft of a
+	// throttling answer); zero when it asked for none.
+	RetryAfter time.Duration
+	// Attempts is how many HTTP requests the failed call sent.
+	Attempts int
+	// cause is kept for errors.Is (context errors, net errors); never a darabonba error, whose
+	// text may hold the request's headers.
+	cause error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("ListJobs failed: ")
+	if e.Code != "" {
+		b.WriteString(e.Code)
+	} else {
+		b.WriteString(string(e.Kind))
+	}
+	var details []string
+	if e.HTTPStatus != 0 {
+		details = append(details, fmt.Sprintf("HTTP %d", e.HTTPStatus))
+	}
+	if e.RequestID != "" {
+		details = append(details, "request "+e.RequestID)
+	}
+	if len(details) > 0 {
+		b.WriteString(" (" + strings.Join(details, ", ") + ")")
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+// Retryable reports whether the same call may succeed later without any change by the user.
+func (e *Error) Retryable() bool {
+	switch e.Kind {
+	case KindThrottled, KindServer, KindNetwork, KindBadResponse:
+		return true
+	}
+	// A replayed nonce is fixed by the next attempt, which signs with a fresh nonce.
+	return e.Code == "SignatureNonceUsed"
+}
+
+// AuthFailure reports whether the failure is the credentials' or the RAM policy's fault, which
+// the circuit breaker counts.
+func (e *Error) AuthFailure() bool { return e.Kind == KindUnauthorized || e.Kind == KindForbidden }
+
+// KindOf returns the Kind of err, or "" when err is not an *Error.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return ""
+}
+
+// IsRetryable reports whether err is a classified error worth retrying.
+func IsRetryable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Retryable()
+}
+
+// IsThrottled reports whether err is a throttling answer.
+func IsThrottled(err error) bool { return KindOf(err) == KindThrottled }
+
+// IsUnauthorized reports whether err says the credentials are wrong, expired or unusable.
+func IsUnauthorized(err error) bool { return KindOf(err) == KindUnauthorized }
+
+// IsForbidden reports whether err is a RAM denial.
+func IsForbidden(err error) bool { return KindOf(err) == KindForbidden }
+
+// IsInvalidRequest reports whether err says a parameter was refused.
+func IsInvalidRequest(err error) bool { return KindOf(err) == KindInvalidRequest }
+
+// kindForCode classifies an API error code; ok is false for codes we do not know.
+func kindForCode(code string) (Kind, bool) {
+	switch {
+	case code == "Throttling" || strings.HasPrefix(code, "Throttling."):
+		return KindThrottled, true
+	case strings.HasPrefix(code, "InvalidAccessKeyId"),
+		code == "SignatureDoesNotMatch",
+		code == "IncompleteSignature",
+		strings.HasPrefix(code, "InvalidSecurityToken"),
+		strings.HasPrefix(code, "InvalidTimeStamp"),
+		code == "InvalidCredentials",
+		code == "MissingSecurityToken",
+		code == "SignatureNonceUsed":
+		return KindUnauthorized, true
+	case strings.HasPrefix(code, "Forbidden"), code == "NoPermission":
+		return KindForbidden, true
+	case strings.HasPrefix(code, "InvalidParameter"), strings.HasPrefix(code, "MissingParameter"),
+		strings.HasPrefix(code, "InvalidParam"):
+		return KindInvalidRequest, true
+	case code == "InternalError", code == "InternalFailure", code == "ServiceUnavailable",
+		code == "ServiceUnavailableTemporary":
+		return KindServer, true
+	}
+	return "", false
+}
+
+// kindForStatus classifies by HTTP status when the code is unknown.
+func kindForStatus(status int) Kind {
+	switch {
+	case status == 429:
+		return KindThrottled
+	case status == 401:
+		return KindUnauthorized
+	case status == 403:
+		return KindForbidden
+	case status >= 500:
+		return KindServer
+	case status >= 400:
+		return KindInvalidRequest
+	}
+	return KindBadResponse
+}
+
+// classify turns whatever darabonba or the transport returned into an *Error, scrubbing secrets.
+// status is the HTTP status the transport saw (0 when no response arrived).
+func classify(err error, status int, retryAfter time.Duration, scrub func(string) string) *Error {
+	out := &Error{HTTPStatus: status, RetryAfter: retryAfter}
+	var (
+		throttling *openapi.ThrottlingError
+		clientErr  *openapi.ClientError
+		serverErr  *openapi.ServerError
+		sdkErr     *tea.SDKError
+		urlErr     *url.Error
+		netErr     net.Error
+	)
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		out.Kind, out.Message, out.cause = KindCanceled, err.Error(), contextCause(err)
+		// A deadline inside the HTTP client (not the caller's) is a network timeout; the caller
+		// tells them apart by checking its own context.
+	case errors.As(err, &throttling):
+		out.Code, out.RequestID = tea.StringValue(throttling.Code), tea.StringValue(throttling.RequestId)
+		out.Message = apiMessage(throttling.Data, tea.StringValue(throttling.Message))
+		out.HTTPStatus = orStatus(throttling.StatusCode, status)
+		if ms := tea.Int64Value(throttling.RetryAfter); ms > 0 && time.Duration(ms)*time.Millisecond > out.RetryAfter {
+			out.RetryAfter = time.Duration(ms) * time.Millisecond
+		}
+		out.Kind = KindThrottled
+	case errors.As(err, &clientErr):
+		out.Code, out.RequestID = tea.StringValue(clientErr.Code), tea.StringValue(clientErr.RequestId)
+		out.Message = apiMessage(clientErr.Data, tea.StringValue(clientErr.Message))
+		out.HTTPStatus = orStatus(clientErr.StatusCode, status)
+	case errors.As(err, &serverErr):
+		out.Code, out.RequestID = tea.StringValue(serverErr.Code), tea.StringValue(serverErr.RequestId)
+		out.Message = apiMessage(serverErr.Data, tea.StringValue(serverErr.Message))
+		out.HTTPStatus = orStatus(serverErr.StatusCode, status)
+	case errors.As(err, &sdkErr):
+		out.Code = tea.StringValue(sdkErr.Code)
+		out.Message = tea.StringValue(sdkErr.Message)
+		out.HTTPStatus = orStatus(sdkErr.StatusCode, status)
+	case errors.As(err, &urlErr), errors.As(err, &netErr):
+		out.Kind, out.Message, out.cause = KindNetwork, err.Error(), err
+	default:
+		// A non-JSON error body, a broken 200 body, or a credential provider failure.
+		out.Message = err.Error()
+		if status == 0 {
+			out.Kind = KindUnauthorized
+			if isCredentialProviderError(err) {
+				out.Code = "CredentialsUnavailable"
+			} else {
+				out.Kind = KindNetwork
+			}
+		}
+	}
+	if out.Kind == "" {
+		if k, ok := kindForCode(out.Code); ok {
+			out.Kind = k
+		} else {
+			out.Kind = kindForStatus(out.HTTPStatus)
+		}
+	}
+	out.Message = scrub(out.Message)
+	out.Code = scrub(out.Code)
+	out.RequestID = scrub(out.RequestID)
+	return out
+}
+
+// contextCause returns the context error inside err, so errors.Is works on the classified error.
+func contextCause(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return context.DeadlineExceeded
+	}
+	return context.Canceled
+}
+
+func orStatus(p *int, fallback int) int {
+	if p != nil && *p != 0 {
+		return *p
+	}
+	return fallback
+}
+
+// apiMessage returns the server's own Message field when the body had one; darabonba's text
+// prefixes it with the status and suffixes the request ID, which Error() prints separately.
+func apiMessage(data map[string]interface{}, fallback string) string {
+	for _, key := range []string{"Message", "message"} {
+		if m, ok := data[key].(string); ok && m != "" {
+			return m
+		}
+	}
+	return fallback
+}
+
+// isCredentialProviderError recognises failures to obtain credentials (no request was sent):
+// credentials-go reports them as plain errors naming the provider.
+func isCredentialProviderError(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, hint := range []string{"credential", "oidc", "ram role", "ecs_ram_role", "sts", "access key", "accesskey"} {
+		if strings.Contains(msg, hint) {
+			return true
+		}
+	}
+	return false
+}
+
+// scrubber returns a function that replaces every occurrence of the given secrets in a string.
+func scrubber(secrets ...string) func(string) string {
+	var olds []string
+	for _, s := range secrets {
+		// Short values would redact innocent text; real secrets are long.
+		if len(s) >= 4 {
+			olds = append(olds, s, "[REDACTED]")
+		}
+	}
+	if len(olds) == 0 {
+		return func(s string) string { return s }
+	}
+	r := strings.NewReplacer(olds...)
+	return r.Replace
+}

@@ -1,0 +1,159 @@
+package dlcsim
+
+import (
+	"time"
+
+	"github.com/dlcsync/dlcsync/internal/dlc"
+)
+
+// Lifecycle makes jobs move over time and new jobs arrive. Step applies everything due by the
+// server's clock, so tests drive it with a fake clock and the binary with a ticker.
+type Lifecycle struct {
+	// SubmitPerMinute is the rate of new jobs (created by random users).
+	SubmitPerMinute float64 `json:"submitPerMinute"`
+	// Pace scales every dwell time: 1 keeps jobs in each state for seconds to a couple of minutes
+	// (a demo), 60 for minutes to hours.
+	Pace float64 `json:"pace"`
+}
+
+// dwell is the time range (seconds, at pace 1) a job stays in a state before its next step.
+var dwell = map[string][2]int{
+	"Creating": {2, 6}, "Queuing": {3, 20}, "EnvPreparing": {3, 10}, "SanityChecking": {3, 8},
+	"Running": {20, 120}, "Restarting": {3, 8}, "Stopping": {2, 5},
+	"SucceededReserving": {5, 15}, "FailedReserving": {5, 15},
+}
+
+// lifecycleState is the schedule of the lifecycle.
+type lifecycleState struct {
+	cfg        Lifecycle
+	nextAt     map[string]time.Time
+	lastSubmit time.Time
+	carry      float64
+}
+
+// EnableLifecycle starts moving jobs on each Step.
+func (s *Server) EnableLifecycle(cfg Lifecycle) {
+	if cfg.Pace <= 0 {
+		cfg.Pace = 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.life = &lifecycleState{cfg: cfg, nextAt: map[string]time.Time{}, lastSubmit: s.clock.Now()}
+}
+
+// Step applies every transition due by now and submits the jobs due since the last Step. It
+// returns the number of jobs changed or added.
+func (s *Server) Step() int {
+	s.stepMu.Lock()
+	defer s.stepMu.Unlock()
+	s.mu.Lock()
+	life := s.life
+	s.mu.Unlock()
+	if life == nil {
+		return 0
+	}
+	now := s.clock.Now()
+	changed := 0
+	var updates []Job
+	for _, j := range s.store.all() {
+		if terminal(j.Status) {
+			delete(life.nextAt, j.JobID)
+			continue
+		}
+		next, ok := life.nextAt[j.JobID]
+		if !ok {
+			since := parseTime(j.GmtModifiedTime, now)
+			next = since.Add(s.gen.dwellFor(j.Status, life.cfg.Pace))
+			life.nextAt[j.JobID] = next
+		}
+		// A long Step (or a large clock jump) may pass several transitions at once.
+		moved := false
+		for !terminal(j.Status) && !next.After(now) {
+			s.gen.transition(&j.JobItem, next)
+			next = next.Add(s.gen.dwellFor(j.Status, life.cfg.Pace))
+			moved = true
+		}
+		life.nextAt[j.JobID] = next
+		if moved {
+			updates = append(updates, j)
+			changed++
+		}
+	}
+	if life.cfg.SubmitPerMinute > 0 {
+		life.carry += now.Sub(life.lastSubmit).Minutes() * life.cfg.SubmitPerMinute
+		life.lastSubmit = now
+		for ; life.carry >= 1; life.carry-- {
+			updates = append(updates, s.gen.newJob(now, ""))
+			changed++
+		}
+	}
+	if changed > 0 {
+		s.store.upsert(updates...)
+	}
+	return changed
+}
+
+func terminal(status string) bool {
+	return status == "Succeeded" || status == "Failed" || status == "Stopped"
+}
+
+func parseTime(v string, fallback time.Time) time.Time {
+	if t, err := time.Parse(dlc.TimeLayout, v); err == nil {
+		return t
+	}
+	return fallback
+}
+
+func (g *generator) dwellFor(status string, pace float64) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r, ok := dwell[status]
+	if !ok {
+		r = [2]int{5, 10}
+	}
+	secs := float64(r[0]+g.pick(r[1]-r[0]+1)) * pace
+	return time.Duration(secs * float64(time.Second))
+}
+
+// transition moves a job one plausible step on at time t.
+func (g *generator) transition(it *dlc.JobItem, t time.Time) {
+	g.mu.Lock()
+	roll := g.pick(100)
+	failure := failures[g.pick(len(failures))]
+	g.mu.Unlock()
+	switch it.Status {
+	case "Creating":
+		setStatus(it, "Queuing", "", "", t)
+	case "Queuing", "Bidding":
+		setStatus(it, "EnvPreparing", "", "", t)
+	case "EnvPreparing":
+		if roll < 10 {
+			setStatus(it, "SanityChecking", "", "", t)
+		} else {
+			setStatus(it, "Running", "", "", t)
+		}
+	case "SanityChecking", "Restarting":
+		setStatus(it, "Running", "", "", t)
+	case "Running":
+		switch {
+		case roll < 60:
+			setStatus(it, "Succeeded", "JobSucceeded", "Job has succeeded.", t)
+		case roll < 68:
+			setStatus(it, "SucceededReserving", "JobSucceeded", "Job has succeeded; resources are reserved.", t)
+		case roll < 82:
+			setStatus(it, "Failed", failure.code, failure.message, t)
+		case roll < 86:
+			setStatus(it, "FailedReserving", failure.code, failure.message, t)
+		case roll < 93:
+			setStatus(it, "Stopping", "JobStoppedByUser", "Job is being stopped by user.", t)
+		default:
+			setStatus(it, "Restarting", "JobRestarting", "Worker-0 was preempted; the job restarts.", t)
+		}
+	case "SucceededReserving":
+		setStatus(it, "Succeeded", it.ReasonCode, "Job has succeeded.", t)
+	case "FailedReserving":
+		setStatus(it, "Failed", it.ReasonCode, it.ReasonMessage, t)
+	case "Stopping":
+		setStatus(it, "Stopped", "JobStoppedByUser", "Job is stopped by user.", t)
+	}
+}
