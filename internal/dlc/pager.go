@@ -2,6 +2,7 @@ package dlc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -122,12 +123,15 @@ func (o PageOptions) withDefaults() PageOptions {
 	return o
 }
 
-// pinWindow copies req with an absolute window that ends no later than now.
+// pinWindow copies req with an absolute window that ends before now.
 func pinWindow(req *ListJobsRequest, opts PageOptions) *ListJobsRequest {
 	out := req.Clone()
-	now := opts.Now()
+	// Note: times have a resolution of one second and EndTime is inclusive, so a window ending
+	// at the current second would still admit jobs created while we walk; end a second earlier.
+	// They are listed by the next sync.
+	now := opts.Now().Add(-time.Second)
 	if out.StartTime == nil && out.EndTime == nil {
-		out.StartTime = Ptr(FormatTime(now.Add(-opts.Within)))
+		out.StartTime = Ptr(FormatTime(now.Add(time.Second - opts.Within)))
 	}
 	if out.EndTime == nil {
 		out.EndTime = Ptr(FormatTime(now))
@@ -156,7 +160,8 @@ func (w *walk) run(ctx context.Context, lister Lister, base *ListJobsRequest, li
 		req.PageNumber = Ptr(page)
 		resp, err := lister.ListJobs(ctx, req)
 		if err != nil {
-			if e, ok := err.(*Error); ok {
+			var e *Error
+			if errors.As(err, &e) {
 				stats.APICalls += e.Attempts
 			}
 			return fmt.Errorf("listing page %d: %w", page, err)
