@@ -293,11 +293,16 @@ func canonicalResourceROA(path string, values url.Values) string {
 	sort.Strings(keys)
 	var parts []string
 	for _, k := range keys {
-		v := values.Get(k)
-		if v == "" {
-			parts = append(parts, k)
-		} else {
-			parts = append(parts, k+"="+v)
+		// Note: clients send each key once; a repeated key is signed with all its values, so
+		// a value appended after signing cannot slip through.
+		vs := append([]string(nil), values[k]...)
+		sort.Strings(vs)
+		for _, v := range vs {
+			if v == "" {
+				parts = append(parts, k)
+			} else {
+				parts = append(parts, k+"="+v)
+			}
 		}
 	}
 	return path + "?" + strings.Join(parts, "&")
