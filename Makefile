@@ -62,6 +62,10 @@ vet: ## Run go vet against code.
 test: verify-generated fmt vet setup-envtest ## Run every test (unit and envtest) against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" go test ./... -count=1 -timeout 20m $(TEST_ARGS)
 
+.PHONY: bench
+bench: ## Run the benchmarks (speed and memory targets live here, not in tests).
+	go test ./... -run '^$$' -bench . -benchmem -count 1 $(BENCH_ARGS)
+
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint.
 	"$(GOLANGCI_LINT)" run

@@ -88,7 +88,12 @@ func (g *generator) jobID() string {
 func (g *generator) generate(n int, now time.Time) []Job {
 	out := make([]Job, 0, n)
 	for i := 0; i < n; i++ {
-		created := now.Add(-time.Duration(g.rng.Int64N(int64(30 * 24 * time.Hour))))
+		// A fifth of the jobs are from the last six hours, the rest spread over 30 days.
+		span := 30 * 24 * time.Hour
+		if g.pick(5) == 0 {
+			span = 6 * time.Hour
+		}
+		created := now.Add(-time.Duration(g.rng.Int64N(int64(span))))
 		out = append(out, g.job(created, now, ""))
 	}
 	return out
@@ -198,21 +203,33 @@ func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 	job := Job{JobItem: it, Description: fmt.Sprintf("%s run %d by %s", stem, g.seq, user.name)}
 
 	// A job created long ago has most likely finished; a recent one may still be on its way.
-	age := now.Sub(created)
 	status := "Running"
-	switch r := g.pick(100); {
-	case age > 6*time.Hour && r < 62:
-		status = "Succeeded"
-	case age > 6*time.Hour && r < 82:
-		status = "Failed"
-	case age > 6*time.Hour && r < 94:
-		status = "Stopped"
-	case r < 10:
-		status = "Queuing"
-	case r < 14:
-		status = "Creating"
-	case r < 18:
-		status = "EnvPreparing"
+	r := g.pick(100)
+	if now.Sub(created) > 6*time.Hour {
+		switch {
+		case r < 60:
+			status = "Succeeded"
+		case r < 78:
+			status = "Failed"
+		case r < 88:
+			status = "Stopped"
+		case r < 92:
+			// Long queues happen on busy quotas.
+			status = "Queuing"
+		}
+	} else {
+		switch {
+		case r < 15:
+			status = "Creating"
+		case r < 35:
+			status = "Queuing"
+		case r < 45:
+			status = "EnvPreparing"
+		case r < 60:
+			status = "Succeeded"
+		case r < 66:
+			status = "Failed"
+		}
 	}
 	g.advanceTo(&job.JobItem, status, created, now)
 	return job

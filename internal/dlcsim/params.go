@@ -50,6 +50,10 @@ type listQuery struct {
 	enableAssignNode  string
 	templateID        string
 
+	// Precomputed forms of the above for the scan.
+	timeIndex, numericIndex int
+	statusCode, jobTypeCode uint8
+
 	// params lists the parameter names present, for statistics.
 	params []string
 }
@@ -344,5 +348,11 @@ func parseListQuery(values url.Values, now time.Time, showOwnDefault bool) (*lis
 			return nil, err
 		}
 	}
+	q.timeIndex = fieldIndex(timeFields[:], q.timeField)
+	q.numericIndex = -1
+	if q.numericField != "" && (q.numericMin != nil || q.numericMax != nil) {
+		q.numericIndex = fieldIndex(numericFields[:], q.numericField)
+	}
+	q.statusCode, q.jobTypeCode = code(statusCodes, q.status), code(jobTypeCodes, q.jobType)
 	return q, nil
 }
