@@ -325,9 +325,9 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 	}{Jobs: jobs, TotalCount: total, RequestID: requestID}
 	var out []byte
 	if len(jobs) == 0 && !s.opts.OmitEmptyJobs {
-		out, _ = json.Marshal(map[string]any{"Jobs": []any{}, "TotalCount": total, "RequestId": requestID})
+		out = marshal(map[string]any{"Jobs": []any{}, "TotalCount": total, "RequestId": requestID})
 	} else {
-		out, _ = json.Marshal(resp)
+		out = marshal(resp)
 	}
 	out = s.corruptBody(out)
 	s.mu.Lock()
@@ -445,7 +445,7 @@ func (s *Server) writeError(w http.ResponseWriter, requestID string, e *apiError
 	if e.accessDenied != nil {
 		body["AccessDeniedDetail"] = e.accessDenied
 	}
-	out, _ := json.Marshal(body)
+	out := marshal(body)
 	s.mu.Lock()
 	s.stats.ByCode[e.code]++
 	s.mu.Unlock()
@@ -577,6 +577,15 @@ func (s *Server) LoadJobs(r io.Reader) (int, error) {
 	}
 	s.Upsert(jobs...)
 	return len(jobs), nil
+}
+
+// marshal encodes like the gateway: compact, without escaping <, > and & as \u003c and friends.
+func marshal(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
