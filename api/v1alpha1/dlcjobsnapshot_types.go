@@ -143,7 +143,3 @@ type DLCJobSnapshotList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []DLCJobSnapshot `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&DLCJobSnapshot{}, &DLCJobSnapshotList{})
-}

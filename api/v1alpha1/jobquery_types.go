@@ -469,7 +469,3 @@ type JobQueryList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []JobQuery `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&JobQuery{}, &JobQueryList{})
-}

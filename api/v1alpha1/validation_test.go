@@ -283,7 +283,14 @@ func TestDLCJobSnapshotIdentityIsImmutable(t *testing.T) {
 // kubectl runs the kubectl built beside the control plane against the test apiserver.
 func kubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	k := testEnv.ControlPlane.KubeCtl()
+	user, err := testEnv.AddUser(envtest.User{Name: "tester", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := user.Kubectl()
+	if err != nil {
+		t.Fatal(err)
+	}
 	stdout, stderr, err := k.Run(args...)
 	if err != nil {
 		errText, _ := io.ReadAll(stderr)

@@ -37,7 +37,8 @@ func run(args []string) error {
 	}
 	var (
 		listen          = fs.String("listen", "127.0.0.1:8080", "address to serve on")
-		credentialsFile = fs.String("credentials-file", "", "YAML or JSON list of identities: accessKeyId, accessKeySecret, securityToken (optional), userId, username, admin, allowListJobs")
+		credentialsFile = fs.String("credentials-file", "",
+			"YAML or JSON list of identities: accessKeyId, accessKeySecret, securityToken (optional), userId, username, admin, allowListJobs")
 		accessKeyID     = fs.String("access-key-id", "", "AccessKey ID of a single admin identity (with --access-key-secret)")
 		accessKeySecret = fs.String("access-key-secret", "", "AccessKey secret of that identity")
 		userID          = fs.String("user-id", "1557702098194903", "user ID of the --access-key-id identity")
@@ -49,11 +50,12 @@ func run(args []string) error {
 		pace            = fs.Float64("pace", 1, "with --lifecycle: scale of the time jobs spend in each state (1: seconds to minutes)")
 		tick            = fs.Duration("tick", time.Second, "with --lifecycle: how often the lifecycle advances")
 		control         = fs.Bool("control", false, "serve the /_sim/ control API (jobs, faults, stats; see docs/dlcsim.md)")
-		maxSkew         = fs.Duration("max-clock-skew", 15*time.Minute, "largest accepted difference between a request's date and the server clock (negative: unchecked)")
-		noNonce         = fs.Bool("disable-nonce-check", false, "accept replayed signature nonces")
-		showOwnDefault  = fs.Bool("show-own-default", true, "ShowOwn applied when a request omits it (the API metadata says true)")
-		omitEmpty       = fs.Bool("omit-empty-jobs", false, "answer an empty page without a Jobs field instead of \"Jobs\": []")
-		showVersion     = fs.Bool("version", false, "print the version and exit")
+		maxSkew         = fs.Duration("max-clock-skew", 15*time.Minute,
+			"largest accepted difference between a request's date and the server clock (negative: unchecked)")
+		noNonce        = fs.Bool("disable-nonce-check", false, "accept replayed signature nonces")
+		showOwnDefault = fs.Bool("show-own-default", true, "ShowOwn applied when a request omits it (the API metadata says true)")
+		omitEmpty      = fs.Bool("omit-empty-jobs", false, "answer an empty page without a Jobs field instead of \"Jobs\": []")
+		showVersion    = fs.Bool("version", false, "print the version and exit")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

@@ -202,6 +202,8 @@ func newCredential(static *StaticCredentials) (credential.Credential, func(strin
 	return cred, scrub, nil
 }
 
+const protocolHTTPS = "https"
+
 // centralRegions are the region IDs the SDK's endpoint map sends to the central host (the
 // reference lists these among its 43; unlisted ones follow the regional rule).
 var centralRegions = map[string]bool{
@@ -218,15 +220,15 @@ func ResolveEndpoint(regionID, endpoint string) (host, protocol string, err erro
 			return "", "", errors.New("endpoint: a region ID or an endpoint is required")
 		}
 		if centralRegions[regionID] {
-			return "pai-dlc.aliyuncs.com", "https", nil
+			return "pai-dlc.aliyuncs.com", protocolHTTPS, nil
 		}
-		return "pai-dlc." + regionID + ".aliyuncs.com", "https", nil
+		return "pai-dlc." + regionID + ".aliyuncs.com", protocolHTTPS, nil
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return "", "", fmt.Errorf("endpoint %q: %w", endpoint, err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+	if (u.Scheme != "http" && u.Scheme != protocolHTTPS) || u.Host == "" || (u.Path != "" && u.Path != "/") {
 		return "", "", fmt.Errorf("endpoint %q: want http(s)://host[:port]", endpoint)
 	}
 	return u.Host, u.Scheme, nil

@@ -62,8 +62,9 @@ func ids(jobs []dlc.JobItem) []string {
 }
 
 func simIDs(sim *dlcsim.Server) []string {
-	var out []string
-	for _, j := range sim.Jobs() {
+	jobs := sim.Jobs()
+	out := make([]string, 0, len(jobs))
+	for _, j := range jobs {
 		out = append(out, j.JobID)
 	}
 	slices.Sort(out)

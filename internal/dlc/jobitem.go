@@ -1,6 +1,5 @@
 package dlc
 
-
 // The types in this file are the JobItem of the PAI-DLC ListJobs response (API version 2020-12-03)
 // with the API's JSON names and types, as listed in the API reference. Decoding is lenient like the
 // official SDK's (see decode.go): a number where a string is expected, or a numeric string where a

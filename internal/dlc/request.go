@@ -210,8 +210,28 @@ type CallStats struct {
 	Bytes int64
 }
 
-func (s *CallStats) add(o CallStats) {
-	s.Attempts += o.Attempts
-	s.Throttled += o.Throttled
-	s.Bytes += o.Bytes
-}
+// Job statuses of the API (JobItem.Status and the Status parameter).
+const (
+	StatusCreating           = "Creating"
+	StatusQueuing            = "Queuing"
+	StatusBidding            = "Bidding"
+	StatusEnvPreparing       = "EnvPreparing"
+	StatusSanityChecking     = "SanityChecking"
+	StatusRunning            = "Running"
+	StatusRestarting         = "Restarting"
+	StatusStopping           = "Stopping"
+	StatusSucceededReserving = "SucceededReserving"
+	StatusFailedReserving    = "FailedReserving"
+	StatusSucceeded          = "Succeeded"
+	StatusFailed             = "Failed"
+	StatusStopped            = "Stopped"
+)
+
+// Accessibility values.
+const (
+	AccessibilityPublic  = "PUBLIC"
+	AccessibilityPrivate = "PRIVATE"
+)
+
+// SortByCreateTime is the default sort field, and the default TimeRangeField.
+const SortByCreateTime = "GmtCreateTime"

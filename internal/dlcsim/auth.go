@@ -44,6 +44,8 @@ type apiError struct {
 	header map[string]string
 }
 
+const codeSignatureDoesNotMatch = "SignatureDoesNotMatch"
+
 const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // requiredV3Headers must be in SignedHeaders of a V3 request.
@@ -100,7 +102,7 @@ func authenticate(r *http.Request, body []byte, cfg *authConfig, nonces *nonceCa
 	case auth == "":
 		return nil, &apiError{status: 400, code: "MissingAuthorization", message: "The Authorization header is missing."}
 	default:
-		return nil, &apiError{status: 400, code: "IncompleteSignature", message: "The request signature does not conform to Aliyun standards: unsupported algorithm."}
+		return nil, incomplete("unsupported algorithm.")
 	}
 }
 
@@ -136,14 +138,16 @@ func verifyV3(r *http.Request, body []byte, auth string, cfg *authConfig, nonces
 	}
 	date, err := time.Parse("2006-01-02T15:04:05Z", r.Header.Get("x-acs-date"))
 	if err != nil {
-		return nil, &apiError{status: 400, code: "InvalidTimeStamp.Format", message: "The x-acs-date header is not a UTC time like 2025-01-02T03:04:05Z."}
+		return nil, &apiError{status: 400, code: "InvalidTimeStamp.Format",
+			message: "The x-acs-date header is not a UTC time like 2025-01-02T03:04:05Z."}
 	}
 	if apiErr := checkFreshness(date, r.Header.Get("x-acs-signature-nonce"), cfg, nonces); apiErr != nil {
 		return nil, apiErr
 	}
 	sum := sha256.Sum256(body)
 	if r.Header.Get("x-acs-content-sha256") != hex.EncodeToString(sum[:]) {
-		return nil, &apiError{status: 400, code: "SignatureDoesNotMatch", message: "The x-acs-content-sha256 header does not match the request body."}
+		return nil, &apiError{status: 400, code: codeSignatureDoesNotMatch,
+			message: "The x-acs-content-sha256 header does not match the request body."}
 	}
 	var canonicalHeaders strings.Builder
 	for _, h := range signed {
@@ -169,7 +173,7 @@ func verifyV3(r *http.Request, body []byte, auth string, cfg *authConfig, nonces
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(signature))) {
 		// Like the gateway, echo what the server signed so the caller can debug; it includes
 		// signed header values (the security token), which a careful client never logs.
-		return nil, &apiError{status: 400, code: "SignatureDoesNotMatch",
+		return nil, &apiError{status: 400, code: codeSignatureDoesNotMatch,
 			message: "Specified signature does not match our calculation. server string to sign is:" + canonicalRequest}
 	}
 	if apiErr := checkToken(r, id, signed, cfg); apiErr != nil {
@@ -212,7 +216,7 @@ func verifyROA(r *http.Request, auth string, cfg *authConfig, nonces *nonceCache
 	_, _ = io.WriteString(mac, sb.String())
 	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	if !hmac.Equal([]byte(want), []byte(signature)) {
-		return nil, &apiError{status: 400, code: "SignatureDoesNotMatch",
+		return nil, &apiError{status: 400, code: codeSignatureDoesNotMatch,
 			message: "Specified signature does not match our calculation. server string to sign is:" + sb.String()}
 	}
 	if apiErr := checkToken(r, id, nil, cfg); apiErr != nil {

@@ -183,9 +183,9 @@ func TestTokenizerSplitsEnglishWordsAndCJKBigrams(t *testing.T) {
 	cases := map[string][]string{
 		"registry/pai/pytorch-training:2.1": {"registry", "pai", "pytorch", "training", "2", "1"},
 		"CUDA Out-Of-Memory":                {"cuda", "out", "of", "memory"},
-		"训练进程异常退出：显存不足":                    {"训练", "练进", "进程", "程异", "异常", "常退", "退出", "显存", "存不", "不足"},
-		"OOM 内存":                            {"oom", "内存"},
-		"单":                                 {"单"},
+		"训练进程异常退出：显存不足":                     {"训练", "练进", "进程", "程异", "异常", "常退", "退出", "显存", "存不", "不足"},
+		"OOM 内存": {"oom", "内存"},
+		"单":      {"单"},
 	}
 	for in, want := range cases {
 		got := tokenize(in)

@@ -22,6 +22,12 @@ type genUser struct{ id, name string }
 
 type genWorkspace struct{ id, name string }
 
+const (
+	reasonJobFailed = "JobFailed"
+	roleMaster      = "Master"
+	roleWorker      = "Worker"
+)
+
 var (
 	workspaces = []genWorkspace{{"268", "dlc-workspace"}, {"1024", "vision-team"}, {"2048", "推荐算法"}, {"4096", "llm-research"}}
 	jobTypes   = []struct {
@@ -32,31 +38,32 @@ var (
 		roles  []string
 	}{
 		{"PyTorchJob", 40, "dsw-registry-vpc.cn-hangzhou.cr.aliyuncs.com/pai/pytorch-training:2.1-gpu-py310-cu121-ubuntu22.04",
-			[]string{"torchrun --nproc_per_node 8 train.py --epochs 90", "python train.py --config configs/resnet50.yaml", "python -m torch.distributed.run finetune.py --model llama-7b"},
-			[]string{"Master", "Worker"}},
+			[]string{"torchrun --nproc_per_node 8 train.py --epochs 90", "python train.py --config configs/resnet50.yaml",
+				"python -m torch.distributed.run finetune.py --model llama-7b"},
+			[]string{roleMaster, roleWorker}},
 		{"TFJob", 18, "dsw-registry-vpc.cn-hangzhou.cr.aliyuncs.com/pai/tensorflow-training:2.14-gpu-py310-cu118-ubuntu22.04",
-			[]string{"python /root/code/mnist.py", "python train_estimator.py --train_steps 10000"}, []string{"Chief", "PS", "Worker"}},
+			[]string{"python /root/code/mnist.py", "python train_estimator.py --train_steps 10000"}, []string{"Chief", "PS", roleWorker}},
 		{"XGBoostJob", 8, "dsw-registry-vpc.cn-hangzhou.cr.aliyuncs.com/pai/xgboost:1.7-cpu-py39",
-			[]string{"python xgb_train.py --rounds 500", "python -m ctr.train --booster gbtree"}, []string{"Master", "Worker"}},
+			[]string{"python xgb_train.py --rounds 500", "python -m ctr.train --booster gbtree"}, []string{roleMaster, roleWorker}},
 		{"ElasticBatchJob", 7, "dsw-registry-vpc.cn-hangzhou.cr.aliyuncs.com/pai/elastic-batch:1.0-py310",
-			[]string{"python batch_infer.py --input oss://bucket/data"}, []string{"Worker"}},
+			[]string{"python batch_infer.py --input oss://bucket/data"}, []string{roleWorker}},
 		{"OneFlowJob", 5, "dsw-registry-vpc.cn-hangzhou.cr.aliyuncs.com/pai/oneflow:0.9-cu117",
-			[]string{"python3 -m oneflow.distributed.launch train.py"}, []string{"Master", "Worker"}},
+			[]string{"python3 -m oneflow.distributed.launch train.py"}, []string{roleMaster, roleWorker}},
 		{"MPIJob", 7, "dsw-registry-vpc.cn-hangzhou.cr.aliyuncs.com/pai/horovod:0.28-pytorch2.0-gpu",
-			[]string{"horovodrun -np 16 python train_hvd.py"}, []string{"Launcher", "Worker"}},
+			[]string{"horovodrun -np 16 python train_hvd.py"}, []string{"Launcher", roleWorker}},
 		{"RayJob", 8, "dsw-registry-vpc.cn-hangzhou.cr.aliyuncs.com/pai/ray:2.9-py310-gpu",
-			[]string{"python ray_tune.py --num-samples 64", "ray job submit -- python train_rl.py"}, []string{"Head", "Worker"}},
+			[]string{"python ray_tune.py --num-samples 64", "ray job submit -- python train_rl.py"}, []string{"Head", roleWorker}},
 	}
 	nameStems = []string{"resnet50-imagenet", "llama-7b-sft", "bert-base-finetune", "yolov8-det", "ctr-deepfm", "qwen-14b-lora",
 		"wav2vec-asr", "stable-diffusion-xl", "gpt2-pretrain", "vit-b16", "图像分类训练", "推荐模型离线训练", "大模型微调", "语音识别实验", "目标检测评估"}
 	failures = []struct{ code, message string }{
-		{"JobFailed", "Worker-0 exited with code 137: OOMKilled, the container ran out of memory."},
-		{"JobFailed", "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB."},
-		{"JobFailed", "训练进程异常退出：显存不足 (CUDA out of memory)。"},
+		{reasonJobFailed, "Worker-0 exited with code 137: OOMKilled, the container ran out of memory."},
+		{reasonJobFailed, "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB."},
+		{reasonJobFailed, "训练进程异常退出：显存不足 (CUDA out of memory)。"},
 		{"ImagePullFailed", "Failed to pull image: manifest unknown."},
 		{"NodeFailure", "节点故障，任务被驱逐后重试次数用尽。"},
-		{"JobFailed", "NCCL timeout: watchdog caught collective operation timeout."},
-		{"JobFailed", "ModuleNotFoundError: No module named 'transformers'."},
+		{reasonJobFailed, "NCCL timeout: watchdog caught collective operation timeout."},
+		{reasonJobFailed, "ModuleNotFoundError: No module named 'transformers'."},
 	}
 	quotas = []struct{ id, name string }{{"quota1vision", "vision-gpu-quota"}, {"quota2llm", "llm-a100-quota"}, {"quota3rec", "推荐算法配额"}}
 	gpus   = []string{"0", "1", "1", "2", "4", "8", "8", "16"}
@@ -104,7 +111,7 @@ func (g *generator) newJob(now time.Time, userID string) Job {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	j := g.jobLocked(now, now, userID)
-	setStatus(&j.JobItem, dlcStatusCreating, "", "", now)
+	setStatus(&j.JobItem, dlc.StatusCreating, "", "", now)
 	return j
 }
 
@@ -113,8 +120,6 @@ func (g *generator) job(created, now time.Time, userID string) Job {
 	defer g.mu.Unlock()
 	return g.jobLocked(created, now, userID)
 }
-
-const dlcStatusCreating = "Creating"
 
 func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 	g.seq++
@@ -147,7 +152,7 @@ func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 		JobID:         g.jobID(),
 		DisplayName:   fmt.Sprintf("%s-%d", stem, 1+g.pick(999)),
 		JobType:       jt.name,
-		Accessibility: []string{"PUBLIC", "PUBLIC", "PUBLIC", "PRIVATE"}[g.pick(4)],
+		Accessibility: []string{dlc.AccessibilityPublic, dlc.AccessibilityPublic, dlc.AccessibilityPublic, dlc.AccessibilityPrivate}[g.pick(4)],
 		WorkspaceID:   ws.id,
 		WorkspaceName: ws.name,
 		UserID:        user.id,
@@ -166,10 +171,10 @@ func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 		Envs:          map[string]string{"NCCL_DEBUG": "INFO", "WANDB_API_KEY": "wandb-" + strconv.Itoa(100000+g.pick(900000))},
 		TemplateID:    []string{"", "", "tml1a2b3c", "tml4d5e6f"}[g.pick(4)],
 		Settings: &dlc.JobSettings{
-			Caller:   []string{"local", "console", "SilkFlow", "sdk"}[g.pick(4)],
-			Tags:     map[string]string{"team": []string{"vision", "nlp", "rec", "speech"}[g.pick(4)], "env": []string{"prod", "dev"}[g.pick(2)]},
-			Driver:   "535.54.03",
-			Shell:    "/bin/bash",
+			Caller: []string{"local", "console", "SilkFlow", "sdk"}[g.pick(4)],
+			Tags:   map[string]string{"team": []string{"vision", "nlp", "rec", "speech"}[g.pick(4)], "env": []string{"prod", "dev"}[g.pick(2)]},
+			Driver: "535.54.03",
+			Shell:  "/bin/bash",
 		},
 		GmtCreateTime: dlc.FormatTime(created),
 	}
@@ -189,7 +194,8 @@ func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 	for _, role := range jt.roles {
 		pods := int64(1 + g.pick(4))
 		spec := dlc.JobSpec{Type: role, Image: jt.image, PodCount: &pods, EcsSpec: "ecs.gn7i-c32g1.8xlarge",
-			ResourceConfig: &dlc.ResourceConfig{CPU: strconv.FormatInt(cpu, 10), GPU: gpu, GPUType: "NVIDIA-A10", Memory: strconv.FormatInt(cpu*4, 10) + "Gi"}}
+			ResourceConfig: &dlc.ResourceConfig{CPU: strconv.FormatInt(cpu, 10), GPU: gpu, GPUType: "NVIDIA-A10",
+				Memory: strconv.FormatInt(cpu*4, 10) + "Gi"}}
 		if it.ResourceID == "" && g.pick(3) == 0 {
 			discount := 0.8
 			spec.SpotSpec = &dlc.SpotSpec{SpotStrategy: "SpotWithPriceLimit", SpotDiscountLimit: &discount}
@@ -203,32 +209,32 @@ func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 	job := Job{JobItem: it, Description: fmt.Sprintf("%s run %d by %s", stem, g.seq, user.name)}
 
 	// A job created long ago has most likely finished; a recent one may still be on its way.
-	status := "Running"
+	status := dlc.StatusRunning
 	r := g.pick(100)
 	if now.Sub(created) > 6*time.Hour {
 		switch {
 		case r < 60:
-			status = "Succeeded"
+			status = dlc.StatusSucceeded
 		case r < 78:
-			status = "Failed"
+			status = dlc.StatusFailed
 		case r < 88:
-			status = "Stopped"
+			status = dlc.StatusStopped
 		case r < 92:
 			// Long queues happen on busy quotas.
-			status = "Queuing"
+			status = dlc.StatusQueuing
 		}
 	} else {
 		switch {
 		case r < 15:
-			status = "Creating"
+			status = dlc.StatusCreating
 		case r < 35:
-			status = "Queuing"
+			status = dlc.StatusQueuing
 		case r < 45:
-			status = "EnvPreparing"
+			status = dlc.StatusEnvPreparing
 		case r < 60:
-			status = "Succeeded"
+			status = dlc.StatusSucceeded
 		case r < 66:
-			status = "Failed"
+			status = dlc.StatusFailed
 		}
 	}
 	g.advanceTo(&job.JobItem, status, created, now)
@@ -237,7 +243,7 @@ func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 
 // advanceTo fills the timestamps and history of a job that went from creation to status.
 func (g *generator) advanceTo(it *dlc.JobItem, status string, created, now time.Time) {
-	path := []string{"Creating", "Queuing", "EnvPreparing", "Running"}
+	path := []string{dlc.StatusCreating, dlc.StatusQueuing, dlc.StatusEnvPreparing, dlc.StatusRunning}
 	t := created
 	it.StatusHistory = nil
 	for _, s := range path {
@@ -256,12 +262,12 @@ func (g *generator) advanceTo(it *dlc.JobItem, status string, created, now time.
 	}
 	code, msg := "", ""
 	switch status {
-	case "Succeeded":
+	case dlc.StatusSucceeded:
 		code, msg = "JobSucceeded", "Job has succeeded."
-	case "Failed":
+	case dlc.StatusFailed:
 		f := failures[g.pick(len(failures))]
 		code, msg = f.code, f.message
-	case "Stopped":
+	case dlc.StatusStopped:
 		code, msg = "JobStoppedByUser", "Job is stopped by user."
 	}
 	setStatus(it, status, code, msg, end)
@@ -273,25 +279,26 @@ func setStatus(it *dlc.JobItem, status, reasonCode, reasonMessage string, t time
 	if n := len(it.StatusHistory); n > 0 {
 		it.StatusHistory[n-1].EndTime = ts
 	}
-	it.StatusHistory = append(it.StatusHistory, dlc.StatusTransitionItem{Status: status, StartTime: ts, ReasonCode: reasonCode, ReasonMessage: reasonMessage})
+	it.StatusHistory = append(it.StatusHistory,
+		dlc.StatusTransitionItem{Status: status, StartTime: ts, ReasonCode: reasonCode, ReasonMessage: reasonMessage})
 	it.Status, it.ReasonCode, it.ReasonMessage, it.GmtModifiedTime = status, reasonCode, reasonMessage, ts
 	switch status {
-	case "Queuing":
+	case dlc.StatusQueuing:
 		it.GmtSubmittedTime = ts
-	case "Running":
+	case dlc.StatusRunning:
 		if it.GmtRunningTime == "" {
 			it.GmtRunningTime = ts
 		}
 		it.SubStatus = ""
-	case "Restarting":
-		it.SubStatus = "Restarting"
+	case dlc.StatusRestarting:
+		it.SubStatus = dlc.StatusRestarting
 		n, _ := strconv.Atoi(it.RestartTimes)
 		it.RestartTimes = strconv.Itoa(n + 1)
-	case "Succeeded":
+	case dlc.StatusSucceeded:
 		it.GmtSuccessedTime, it.GmtFinishTime = ts, ts
-	case "Failed":
+	case dlc.StatusFailed:
 		it.GmtFailedTime, it.GmtFinishTime = ts, ts
-	case "Stopped":
+	case dlc.StatusStopped:
 		it.GmtStoppedTime, it.GmtFinishTime = ts, ts
 	}
 	if it.GmtRunningTime != "" {

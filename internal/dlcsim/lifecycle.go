@@ -18,9 +18,9 @@ type Lifecycle struct {
 
 // dwell is the time range (seconds, at pace 1) a job stays in a state before its next step.
 var dwell = map[string][2]int{
-	"Creating": {2, 6}, "Queuing": {3, 20}, "EnvPreparing": {3, 10}, "SanityChecking": {3, 8},
-	"Running": {20, 120}, "Restarting": {3, 8}, "Stopping": {2, 5},
-	"SucceededReserving": {5, 15}, "FailedReserving": {5, 15},
+	dlc.StatusCreating: {2, 6}, dlc.StatusQueuing: {3, 20}, dlc.StatusEnvPreparing: {3, 10}, dlc.StatusSanityChecking: {3, 8},
+	dlc.StatusRunning: {20, 120}, dlc.StatusRestarting: {3, 8}, dlc.StatusStopping: {2, 5},
+	dlc.StatusSucceededReserving: {5, 15}, dlc.StatusFailedReserving: {5, 15},
 }
 
 // lifecycleState is the schedule of the lifecycle.
@@ -94,7 +94,7 @@ func (s *Server) Step() int {
 }
 
 func terminal(status string) bool {
-	return status == "Succeeded" || status == "Failed" || status == "Stopped"
+	return status == dlc.StatusSucceeded || status == dlc.StatusFailed || status == dlc.StatusStopped
 }
 
 func parseTime(v string, fallback time.Time) time.Time {
@@ -122,38 +122,38 @@ func (g *generator) transition(it *dlc.JobItem, t time.Time) {
 	failure := failures[g.pick(len(failures))]
 	g.mu.Unlock()
 	switch it.Status {
-	case "Creating":
-		setStatus(it, "Queuing", "", "", t)
-	case "Queuing", "Bidding":
-		setStatus(it, "EnvPreparing", "", "", t)
-	case "EnvPreparing":
+	case dlc.StatusCreating:
+		setStatus(it, dlc.StatusQueuing, "", "", t)
+	case dlc.StatusQueuing, dlc.StatusBidding:
+		setStatus(it, dlc.StatusEnvPreparing, "", "", t)
+	case dlc.StatusEnvPreparing:
 		if roll < 10 {
-			setStatus(it, "SanityChecking", "", "", t)
+			setStatus(it, dlc.StatusSanityChecking, "", "", t)
 		} else {
-			setStatus(it, "Running", "", "", t)
+			setStatus(it, dlc.StatusRunning, "", "", t)
 		}
-	case "SanityChecking", "Restarting":
-		setStatus(it, "Running", "", "", t)
-	case "Running":
+	case dlc.StatusSanityChecking, dlc.StatusRestarting:
+		setStatus(it, dlc.StatusRunning, "", "", t)
+	case dlc.StatusRunning:
 		switch {
 		case roll < 60:
-			setStatus(it, "Succeeded", "JobSucceeded", "Job has succeeded.", t)
+			setStatus(it, dlc.StatusSucceeded, "JobSucceeded", "Job has succeeded.", t)
 		case roll < 68:
-			setStatus(it, "SucceededReserving", "JobSucceeded", "Job has succeeded; resources are reserved.", t)
+			setStatus(it, dlc.StatusSucceededReserving, "JobSucceeded", "Job has succeeded; resources are reserved.", t)
 		case roll < 82:
-			setStatus(it, "Failed", failure.code, failure.message, t)
+			setStatus(it, dlc.StatusFailed, failure.code, failure.message, t)
 		case roll < 86:
-			setStatus(it, "FailedReserving", failure.code, failure.message, t)
+			setStatus(it, dlc.StatusFailedReserving, failure.code, failure.message, t)
 		case roll < 93:
-			setStatus(it, "Stopping", "JobStoppedByUser", "Job is being stopped by user.", t)
+			setStatus(it, dlc.StatusStopping, "JobStoppedByUser", "Job is being stopped by user.", t)
 		default:
-			setStatus(it, "Restarting", "JobRestarting", "Worker-0 was preempted; the job restarts.", t)
+			setStatus(it, dlc.StatusRestarting, "JobRestarting", "Worker-0 was preempted; the job restarts.", t)
 		}
-	case "SucceededReserving":
-		setStatus(it, "Succeeded", it.ReasonCode, "Job has succeeded.", t)
-	case "FailedReserving":
-		setStatus(it, "Failed", it.ReasonCode, it.ReasonMessage, t)
-	case "Stopping":
-		setStatus(it, "Stopped", "JobStoppedByUser", "Job is stopped by user.", t)
+	case dlc.StatusSucceededReserving:
+		setStatus(it, dlc.StatusSucceeded, it.ReasonCode, "Job has succeeded.", t)
+	case dlc.StatusFailedReserving:
+		setStatus(it, dlc.StatusFailed, it.ReasonCode, it.ReasonMessage, t)
+	case dlc.StatusStopping:
+		setStatus(it, dlc.StatusStopped, "JobStoppedByUser", "Job is stopped by user.", t)
 	}
 }

@@ -119,7 +119,7 @@ func TestControlAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		out, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(out)
 	}
@@ -161,7 +161,7 @@ func TestControlAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 404 {
 		t.Fatalf("control API served without Control: %d", resp.StatusCode)
 	}

@@ -68,15 +68,14 @@ func (e *paramError) Error() string {
 }
 
 var (
-	knownStatuses = set("Creating", "Queuing", "Bidding", "EnvPreparing", "SanityChecking", "Running",
-		"Restarting", "Stopping", "SucceededReserving", "FailedReserving", "Succeeded", "Failed", "Stopped")
+	knownStatuses = set(statusCodes[1:]...)
 	knownJobTypes = set("TFJob", "PyTorchJob", "XGBoostJob", "OneFlowJob", "ElasticBatchJob", "MPIJob",
 		"RayJob", "SlurmJob")
 	knownSearchModes    = set("prefix", "fulltext", "term", "wildcard")
-	knownSortFields     = set("DisplayName", "JobType", "Status", "GmtCreateTime", "GmtFinishTime")
-	knownTimeFields     = set("GmtCreateTime", "GmtSubmittedTime", "GmtRunningTime", "GmtFinishTime", "GmtModifiedTime")
+	knownSortFields     = set("DisplayName", "JobType", "Status", dlc.SortByCreateTime, "GmtFinishTime")
+	knownTimeFields     = set(dlc.SortByCreateTime, "GmtSubmittedTime", "GmtRunningTime", "GmtFinishTime", "GmtModifiedTime")
 	knownNumericFields  = set("RequestGPU", "RequestCPU", "Priority", "Duration")
-	knownAccessibility  = set("PUBLIC", "PRIVATE")
+	knownAccessibility  = set(dlc.AccessibilityPublic, dlc.AccessibilityPrivate)
 	knownOversoldInfo   = set("ForbiddenQuotaOverSold", "ForceQuotaOverSold", "AcceptQuotaOverSold-true", "AcceptQuotaOverSold-false")
 	knownPaymentTypes   = set("PrePaid", "Spot", "PostPaid")
 	knownParameterNames = set("DisplayName", "DisplayNameSearchMode", "Description", "JobType", "Status",
@@ -97,6 +96,8 @@ func set(values ...string) map[string]bool {
 
 // parseListQuery validates the decoded query of a ListJobs request. now is the simulator's
 // clock, for the default window; showOwnDefault is the ShowOwn applied when it is absent.
+//
+//nolint:gocyclo // one step per ListJobs parameter, in the reference's order
 func parseListQuery(values url.Values, now time.Time, showOwnDefault bool) (*listQuery, error) {
 	get := func(key string) (string, bool) {
 		v, ok := values[key]
@@ -105,7 +106,7 @@ func parseListQuery(values url.Values, now time.Time, showOwnDefault bool) (*lis
 		}
 		return v[0], true
 	}
-	q := &listQuery{pageNumber: 1, pageSize: 10, sortBy: "GmtCreateTime", desc: true, timeField: "GmtCreateTime",
+	q := &listQuery{pageNumber: 1, pageSize: 10, sortBy: dlc.SortByCreateTime, desc: true, timeField: dlc.SortByCreateTime,
 		showOwn: showOwnDefault}
 	for key := range values {
 		if knownParameterNames[key] {

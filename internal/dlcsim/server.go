@@ -254,8 +254,7 @@ func (s *Server) Handler() http.Handler {
 		s.registerControl(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, newRequestID(), &apiError{status: 404, code: "InvalidAction.NotFound",
-			message: "Specified api is not found, please check your url and method."})
+		s.writeError(w, newRequestID(), actionNotFound())
 	})
 	return mux
 }
@@ -275,7 +274,7 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.Method != http.MethodGet {
-		s.writeError(w, requestID, &apiError{status: 404, code: "InvalidAction.NotFound", message: "Specified api is not found, please check your url and method."})
+		s.writeError(w, requestID, actionNotFound())
 		return
 	}
 	id, apiErr := authenticate(r, body, s.auth, &s.nonces)
@@ -287,11 +286,12 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := r.Header.Get("x-acs-version"); v != dlc.APIVersion {
-		s.writeError(w, requestID, &apiError{status: 400, code: "InvalidVersion", message: fmt.Sprintf("Specified parameter Version %q is not valid.", v)})
+		s.writeError(w, requestID, &apiError{status: 400, code: "InvalidVersion",
+			message: fmt.Sprintf("Specified parameter Version %q is not valid.", v)})
 		return
 	}
 	if a := r.Header.Get("x-acs-action"); a != dlc.APIAction {
-		s.writeError(w, requestID, &apiError{status: 404, code: "InvalidAction.NotFound", message: fmt.Sprintf("Specified api %q is not found.", a)})
+		s.writeError(w, requestID, &apiError{status: 404, code: codeActionNotFound, message: fmt.Sprintf("Specified api %q is not found.", a)})
 		return
 	}
 	if !id.mayList() {
@@ -377,7 +377,8 @@ func (s *Server) injectFault() *apiError {
 		}
 	}
 	if f.ServerErrorRate > 0 && s.rng.Float64() < f.ServerErrorRate {
-		return &apiError{status: 503, code: "ServiceUnavailable", message: "The request has failed due to a temporary failure of the server (injected)."}
+		return &apiError{status: 503, code: "ServiceUnavailable",
+			message: "The request has failed due to a temporary failure of the server (injected)."}
 	}
 	return nil
 }
@@ -389,7 +390,7 @@ func statusForCode(code string) int {
 		return 500
 	case "ServiceUnavailable", "ServiceUnavailableTemporary":
 		return 503
-	case "InvalidAccessKeyId.NotFound", "InvalidAction.NotFound":
+	case "InvalidAccessKeyId.NotFound", codeActionNotFound:
 		return 404
 	case "Forbidden.RAM", "Forbidden", "NoPermission":
 		return 403
@@ -472,7 +473,7 @@ func (s *Server) registerControl(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /_sim/jobs", func(w http.ResponseWriter, r *http.Request) {
 		jobs, err := decodeJobs(r.Body)
 		if err != nil {
-			writeJSON(w, 400, map[string]string{"error": err.Error()})
+			writeJSON(w, 400, errorBody(err.Error()))
 			return
 		}
 		s.Upsert(jobs...)
@@ -481,7 +482,7 @@ func (s *Server) registerControl(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_sim/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		j, ok := s.Job(r.PathValue("id"))
 		if !ok {
-			writeJSON(w, 404, map[string]string{"error": "no such job"})
+			writeJSON(w, 404, errorBody("no such job"))
 			return
 		}
 		writeJSON(w, 200, j)
@@ -489,7 +490,7 @@ func (s *Server) registerControl(mux *http.ServeMux) {
 	mux.HandleFunc("PATCH /_sim/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		patch, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
-			writeJSON(w, 400, map[string]string{"error": err.Error()})
+			writeJSON(w, 400, errorBody(err.Error()))
 			return
 		}
 		var perr error
@@ -499,9 +500,9 @@ func (s *Server) registerControl(mux *http.ServeMux) {
 		})
 		switch {
 		case !ok:
-			writeJSON(w, 404, map[string]string{"error": "no such job"})
+			writeJSON(w, 404, errorBody("no such job"))
 		case perr != nil:
-			writeJSON(w, 400, map[string]string{"error": perr.Error()})
+			writeJSON(w, 400, errorBody(perr.Error()))
 		default:
 			j, _ := s.Job(r.PathValue("id"))
 			writeJSON(w, 200, j)
@@ -521,7 +522,7 @@ func (s *Server) registerControl(mux *http.ServeMux) {
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f); err != nil {
-			writeJSON(w, 400, map[string]string{"error": err.Error()})
+			writeJSON(w, 400, errorBody(err.Error()))
 			return
 		}
 		s.SetFaults(f)
@@ -587,6 +588,14 @@ func marshal(v any) []byte {
 	_ = enc.Encode(v)
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
+
+const codeActionNotFound = "InvalidAction.NotFound"
+
+func actionNotFound() *apiError {
+	return &apiError{status: 404, code: codeActionNotFound, message: "Specified api is not found, please check your url and method."}
+}
+
+func errorBody(msg string) map[string]string { return map[string]string{"error": msg} }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -72,7 +72,8 @@ type harness struct {
 	now time.Time
 }
 
-func newHarness(t *testing.T, opts dlcsim.Options) *harness {
+func newHarness(t *testing.T) *harness {
+	var opts dlcsim.Options
 	t.Helper()
 	if opts.Identities == nil {
 		opts.Identities = []dlcsim.Identity{adminID, alice, bob, denied}
@@ -135,7 +136,7 @@ func idsOf(jobs []dlc.JobItem) []string {
 }
 
 func TestEveryFilterParameterSelectsTheDocumentedJobs(t *testing.T) {
-	h := newHarness(t, dlcsim.Options{})
+	h := newHarness(t)
 	wide := dlc.Ptr(ts(h.now.Add(-15 * 24 * time.Hour)))
 	cases := []struct {
 		name string
@@ -204,7 +205,7 @@ func TestEveryFilterParameterSelectsTheDocumentedJobs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := idsOf(resp.Jobs); !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+			if got := idsOf(resp.Jobs); !slices.Equal(got, tc.want) && (len(got) != 0 || len(tc.want) != 0) {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}
 			if resp.TotalCount != int64(len(tc.want)) {
@@ -221,7 +222,7 @@ func TestEveryFilterParameterSelectsTheDocumentedJobs(t *testing.T) {
 }
 
 func TestShowOwnDefaultsToTrueLikeTheAPIMetadataSays(t *testing.T) {
-	h := newHarness(t, dlcsim.Options{})
+	h := newHarness(t)
 	body, err := h.raw(t, alice, map[string]string{"PageSize": "100"})
 	if err != nil {
 		t.Fatal(err)
@@ -232,14 +233,14 @@ func TestShowOwnDefaultsToTrueLikeTheAPIMetadataSays(t *testing.T) {
 }
 
 func TestSortingAndPaging(t *testing.T) {
-	h := newHarness(t, dlcsim.Options{})
+	h := newHarness(t)
 	list := func(sortBy, order string, page, size int32) []string {
 		resp, err := h.client(t, adminID).ListJobs(context.Background(), &dlc.ListJobsRequest{
 			SortBy: dlc.Ptr(sortBy), Order: dlc.Ptr(order), PageNumber: dlc.Ptr(page), PageSize: dlc.Ptr(size)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := []string{}
+		out := make([]string, 0, len(resp.Jobs))
 		for _, j := range resp.Jobs {
 			out = append(out, j.JobID)
 		}
@@ -270,7 +271,7 @@ func TestSortingAndPaging(t *testing.T) {
 }
 
 func TestResponsesUseTheReferenceJSONTypes(t *testing.T) {
-	h := newHarness(t, dlcsim.Options{})
+	h := newHarness(t)
 	body, err := h.raw(t, adminID, map[string]string{"JobId": "dlcj1", "ShowOwn": "false"})
 	if err != nil {
 		t.Fatal(err)
@@ -315,7 +316,7 @@ func TestResponsesUseTheReferenceJSONTypes(t *testing.T) {
 }
 
 func TestInvalidParametersAreRefusedWithTheROAErrorBody(t *testing.T) {
-	h := newHarness(t, dlcsim.Options{})
+	h := newHarness(t)
 	cases := []struct {
 		param string
 		query map[string]string
@@ -375,8 +376,8 @@ func TestInvalidParametersAreRefusedWithTheROAErrorBody(t *testing.T) {
 }
 
 func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
-	h := newHarness(t, dlcsim.Options{})
-	expect := func(t *testing.T, err error, code string, status int) *openapi.ClientError {
+	h := newHarness(t)
+	expect := func(t *testing.T, err error, code string, status int) *openapi.ClientError { //nolint:unparam // the result is used once
 		t.Helper()
 		var ce *openapi.ClientError
 		var te *openapi.ThrottlingError
@@ -402,11 +403,11 @@ func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
 	}
 	t.Run("unknown AccessKey", func(t *testing.T) {
 		_, err := h.raw(t, dlcsim.Identity{AccessKeyID: "nobody", AccessKeySecret: "x"}, nil)
-		expect(t, err, "InvalidAccessKeyId.NotFound", 404)
+		_ = expect(t, err, "InvalidAccessKeyId.NotFound", 404)
 	})
 	t.Run("wrong secret", func(t *testing.T) {
 		_, err := h.raw(t, dlcsim.Identity{AccessKeyID: "alice-key", AccessKeySecret: "wrong"}, nil)
-		expect(t, err, "SignatureDoesNotMatch", 400)
+		_ = expect(t, err, "SignatureDoesNotMatch", 400)
 	})
 	t.Run("RAM denial", func(t *testing.T) {
 		_, err := h.raw(t, denied, nil)
@@ -417,12 +418,12 @@ func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
 	})
 	t.Run("throttling", func(t *testing.T) {
 		h.sim.SetFaults(dlcsim.Faults{RateLimitQPS: 0.01, RateLimitBurst: 1})
-		defer h.sim.SetFaults(dlcsim.Faults{})
+		t.Cleanup(func() { h.sim.SetFaults(dlcsim.Faults{}) })
 		if _, err := h.raw(t, adminID, nil); err != nil {
 			t.Fatal(err)
 		}
 		_, err := h.raw(t, adminID, nil)
-		expect(t, err, "Throttling.User", 400)
+		_ = expect(t, err, "Throttling.User", 400)
 		var te *openapi.ThrottlingError
 		if errors.As(err, &te) && dara.Int64Value(te.RetryAfter) <= 0 {
 			t.Fatalf("throttling answer carries no TimeLeft")
@@ -430,18 +431,18 @@ func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
 	})
 	t.Run("server error", func(t *testing.T) {
 		h.sim.SetFaults(dlcsim.Faults{ServerErrorRate: 1})
-		defer h.sim.SetFaults(dlcsim.Faults{})
+		t.Cleanup(func() { h.sim.SetFaults(dlcsim.Faults{}) })
 		_, err := h.raw(t, adminID, nil)
-		expect(t, err, "ServiceUnavailable", 503)
+		_ = expect(t, err, "ServiceUnavailable", 503)
 	})
 	t.Run("failing the Nth request", func(t *testing.T) {
 		h.sim.SetFaults(dlcsim.Faults{FailRequests: []int{2}, FailCode: "InternalError"})
-		defer h.sim.SetFaults(dlcsim.Faults{})
+		t.Cleanup(func() { h.sim.SetFaults(dlcsim.Faults{}) })
 		if _, err := h.raw(t, adminID, nil); err != nil {
 			t.Fatal(err)
 		}
 		_, err := h.raw(t, adminID, nil)
-		expect(t, err, "InternalError", 500)
+		_ = expect(t, err, "InternalError", 500)
 		if _, err := h.raw(t, adminID, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -451,7 +452,7 @@ func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
 		srv := httptest.NewServer(skewed.Handler())
 		defer srv.Close()
 		_, err := (&harness{url: srv.URL}).raw(t, adminID, nil)
-		expect(t, err, "InvalidTimeStamp.Expired", 400)
+		_ = expect(t, err, "InvalidTimeStamp.Expired", 400)
 	})
 	stats := h.sim.Stats()
 	if stats.SignaturesRejected < 2 || stats.ByCode["Forbidden.RAM"] != 1 || stats.Throttled != 1 {
@@ -460,7 +461,7 @@ func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
 }
 
 func TestLegacyROASigningWorksThroughDarabonba(t *testing.T) {
-	h := newHarness(t, dlcsim.Options{})
+	h := newHarness(t)
 	c, err := dlc.NewClient(dlc.Config{RegionID: "cn-hangzhou", Endpoint: h.url, SignatureAlgorithm: "v2",
 		Static: &dlc.StaticCredentials{AccessKeyID: adminID.AccessKeyID, AccessKeySecret: adminID.AccessKeySecret}})
 	if err != nil {

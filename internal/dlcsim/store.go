@@ -34,7 +34,7 @@ type record struct {
 	assigned bool
 
 	userID, workspaceID, resourceID, templateID string
-	paymentType, oversold                      string
+	paymentType, oversold                       string
 
 	idLower, nameLower, userLower, quotaLower, descLower string
 	nameTokens, reasonTokens, commandTokens, imageTokens []string
@@ -46,10 +46,11 @@ const noTime = int64(-1 << 62)
 
 // Field orders of record.times and record.numbers.
 var (
-	timeFields    = [...]string{"GmtCreateTime", "GmtSubmittedTime", "GmtRunningTime", "GmtFinishTime", "GmtModifiedTime"}
+	timeFields    = [...]string{dlc.SortByCreateTime, "GmtSubmittedTime", "GmtRunningTime", "GmtFinishTime", "GmtModifiedTime"}
 	numericFields = [...]string{"RequestGPU", "RequestCPU", "Priority", "Duration"}
-	statusCodes   = []string{"", "Creating", "Queuing", "Bidding", "EnvPreparing", "SanityChecking", "Running", "Restarting",
-		"Stopping", "SucceededReserving", "FailedReserving", "Succeeded", "Failed", "Stopped"}
+	statusCodes   = []string{"", dlc.StatusCreating, dlc.StatusQueuing, dlc.StatusBidding, dlc.StatusEnvPreparing,
+		dlc.StatusSanityChecking, dlc.StatusRunning, dlc.StatusRestarting,
+		dlc.StatusStopping, dlc.StatusSucceededReserving, dlc.StatusFailedReserving, dlc.StatusSucceeded, dlc.StatusFailed, dlc.StatusStopped}
 	jobTypeCodes = []string{"", "TFJob", "PyTorchJob", "XGBoostJob", "OneFlowJob", "ElasticBatchJob", "MPIJob", "RayJob", "SlurmJob"}
 )
 
@@ -83,7 +84,7 @@ func newRecord(job Job) *record {
 		reasonTokens:  tokenSet(it.ReasonCode, it.ReasonMessage),
 		commandTokens: tokenSet(it.UserCommand),
 	}
-	var images []string
+	images := make([]string, 0, len(it.JobSpecs))
 	for _, spec := range it.JobSpecs {
 		images = append(images, spec.Image)
 	}
@@ -121,7 +122,7 @@ func newRecord(job Job) *record {
 		}
 	}
 	// The reference documents PRIVATE as the default accessibility.
-	r.private = it.Accessibility == "" || it.Accessibility == "PRIVATE"
+	r.private = it.Accessibility == "" || it.Accessibility == dlc.AccessibilityPrivate
 	return r
 }
 
@@ -162,6 +163,8 @@ type caller struct {
 
 // matches reports whether the record passes every filter of q for the caller. The cheapest and
 // most selective checks come first.
+//
+//nolint:gocyclo // one branch per ListJobs filter reads better than a table of closures
 func (r *record) matches(q *listQuery, who caller) bool {
 	if t := r.times[q.timeIndex]; t == noTime || t < q.start || t > q.end {
 		return false
@@ -228,7 +231,7 @@ func (r *record) matches(q *listQuery, who caller) bool {
 			}
 		}
 	}
-	if q.accessibility != "" && r.private != (q.accessibility == "PRIVATE") {
+	if q.accessibility != "" && r.private != (q.accessibility == dlc.AccessibilityPrivate) {
 		return false
 	}
 	if q.oversoldInfo != "" && r.oversold != q.oversoldInfo {

@@ -62,7 +62,7 @@ func isCJK(r rune) bool {
 
 // tokenSet returns the sorted, de-duplicated tokens of the texts.
 func tokenSet(texts ...string) []string {
-	var all []string
+	all := make([]string, 0, 8*len(texts))
 	for _, t := range texts {
 		all = append(all, tokenize(t)...)
 	}
