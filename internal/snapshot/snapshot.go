@@ -1,0 +1,315 @@
+// Package snapshot turns a PAI-DLC job into the desired state of its DLCJobSnapshot: the object
+// name, labels, the redacted job data, the content hash and the convenience status fields. It is
+// pure: no Kubernetes or network I/O.
+package snapshot
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+)
+
+// Redacted replaces secret values in snapshots.
+const Redacted = "[REDACTED]"
+
+var invalidNameChars = regexp.MustCompile(`[^a-z0-9.-]+`)
+
+// Name returns the object name of a job's snapshot: the job ID lowercased when that is a valid
+// object name (DLC IDs such as dlc1a2b3c4d5e6f7 are), otherwise a sanitised form plus a short
+// hash of the exact ID, so two IDs that sanitise alike still get different names.
+func Name(jobID string) string {
+	lower := strings.ToLower(jobID)
+	if lower == jobID && len(validation.IsDNS1123Subdomain(lower)) == 0 {
+		return lower
+	}
+	sum := sha256.Sum256([]byte(jobID))
+	suffix := hex.EncodeToString(sum[:4])
+	base := strings.Trim(invalidNameChars.ReplaceAllString(lower, "-"), "-.")
+	if max := validation.DNS1123SubdomainMaxLength - len(suffix) - 1; len(base) > max {
+		base = strings.Trim(base[:max], "-.")
+	}
+	if base == "" {
+		return "job-" + suffix
+	}
+	return base + "-" + suffix
+}
+
+var invalidLabelChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// LabelValue sanitises a value to label syntax: at most 63 characters of [A-Za-z0-9._-],
+// starting and ending with an alphanumeric. A value with nothing left is empty.
+func LabelValue(v string) string {
+	v = invalidLabelChars.ReplaceAllString(v, "_")
+	if len(v) > validation.LabelValueMaxLength {
+		v = v[:validation.LabelValueMaxLength]
+	}
+	return strings.Trim(v, "._-")
+}
+
+// Labels are the labels a snapshot carries, for selectors.
+func Labels(job *dlc.JobItem, regionID string) map[string]string {
+	labels := map[string]string{}
+	for key, value := range map[string]string{
+		dlcv1alpha1.LabelStatus:      job.Status,
+		dlcv1alpha1.LabelJobType:     job.JobType,
+		dlcv1alpha1.LabelWorkspaceID: job.WorkspaceID,
+		dlcv1alpha1.LabelRegion:      regionID,
+	} {
+		if v := LabelValue(value); v != "" {
+			labels[key] = v
+		}
+	}
+	return labels
+}
+
+// ConvertJob copies a job of the API into the CRD's JobItem and redacts it: environment values
+// unless includeEnvValues, and always registry passwords and credential tokens.
+func ConvertJob(job *dlc.JobItem, includeEnvValues bool) (*dlcv1alpha1.JobItem, error) {
+	out := &dlcv1alpha1.JobItem{}
+	if err := copyByName(reflect.ValueOf(out).Elem(), reflect.ValueOf(job).Elem()); err != nil {
+		return nil, fmt.Errorf("converting job %s: %w", job.JobID, err)
+	}
+	redact(out, includeEnvValues)
+	return out, nil
+}
+
+func redact(j *dlcv1alpha1.JobItem, includeEnvValues bool) {
+	if !includeEnvValues {
+		redactMap(j.Envs)
+		redactMap(j.SystemEnvs)
+	}
+	for i := range j.JobSpecs {
+		spec := &j.JobSpecs[i]
+		if spec.ImageConfig != nil {
+			spec.ImageConfig.Password = redactString(spec.ImageConfig.Password)
+			spec.ImageConfig.Auth = redactString(spec.ImageConfig.Auth)
+		}
+		if spec.ExtraPodSpec != nil && !includeEnvValues {
+			for _, containers := range [][]dlcv1alpha1.ContainerSpec{spec.ExtraPodSpec.InitContainers, spec.ExtraPodSpec.SideCarContainers} {
+				for c := range containers {
+					for e := range containers[c].Env {
+						containers[c].Env[e].Value = redactString(containers[c].Env[e].Value)
+					}
+				}
+			}
+		}
+	}
+	if j.CredentialConfig != nil {
+		for i := range j.CredentialConfig.CredentialConfigItems {
+			for r := range j.CredentialConfig.CredentialConfigItems[i].Roles {
+				if info := j.CredentialConfig.CredentialConfigItems[i].Roles[r].AssumeUserInfo; info != nil {
+					info.AccessKeyID = redactString(info.AccessKeyID)
+					info.SecurityToken = redactString(info.SecurityToken)
+				}
+			}
+		}
+	}
+}
+
+func redactMap(m map[string]string) {
+	for k, v := range m {
+		m[k] = redactString(v)
+	}
+}
+
+func redactString(s string) string {
+	if s == "" {
+		return ""
+	}
+	return Redacted
+}
+
+// Hash is a stable digest of the job data of a snapshot: equal data, equal hash.
+func Hash(job *dlcv1alpha1.JobItem) string {
+	// encoding/json writes struct fields in declaration order and map keys sorted.
+	data, err := json.Marshal(job)
+	if err != nil {
+		// A JobItem holds only JSON-encodable values; keep the signature simple for callers.
+		panic(fmt.Sprintf("encoding a JobItem: %v", err))
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:12])
+}
+
+// Status fills the convenience fields and conditions of a snapshot's status from its job.
+// Conditions keep their lastTransitionTime unless their status changes.
+func Status(job *dlcv1alpha1.JobItem, existing []metav1.Condition, now metav1.Time) dlcv1alpha1.DLCJobSnapshotStatus {
+	st := dlcv1alpha1.DLCJobSnapshotStatus{
+		Job:           job,
+		DisplayName:   job.DisplayName,
+		JobType:       job.JobType,
+		Phase:         job.Status,
+		SubStatus:     job.SubStatus,
+		ReasonCode:    job.ReasonCode,
+		ReasonMessage: job.ReasonMessage,
+		WorkspaceID:   job.WorkspaceID,
+		WorkspaceName: job.WorkspaceName,
+		RequestGPU:    job.RequestGPU,
+		CreatedAt:     parseTime(job.GmtCreateTime),
+		FinishedAt:    parseTime(job.GmtFinishTime),
+		ContentHash:   Hash(job),
+		Conditions:    append([]metav1.Condition(nil), existing...),
+	}
+	if job.Duration != nil {
+		st.Duration = *job.Duration
+	}
+	for _, c := range Conditions(job.Status, job.ReasonCode, job.ReasonMessage) {
+		c.LastTransitionTime = now
+		meta.SetStatusCondition(&st.Conditions, c)
+	}
+	return st
+}
+
+// Conditions are the Complete, Failed and Stopped conditions of a job in a status, as batch/v1
+// Job has them, so `kubectl wait --for=condition=Failed` works.
+func Conditions(phase, reasonCode, reasonMessage string) []metav1.Condition {
+	cond := func(t string, on bool, reason string) metav1.Condition {
+		status := metav1.ConditionFalse
+		msg := "The job is " + phase
+		if on {
+			status = metav1.ConditionTrue
+			if reasonMessage != "" {
+				msg = reasonMessage
+			}
+			if reasonCode != "" {
+				reason = LabelValue(reasonCode)
+			}
+		}
+		if reason == "" || !validReason(reason) {
+			reason = "Job" + phase
+		}
+		if !validReason(reason) {
+			reason = "JobUnknown"
+		}
+		return metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg}
+	}
+	return []metav1.Condition{
+		cond(dlcv1alpha1.ConditionComplete, phase == dlc.StatusSucceeded, "JobSucceeded"),
+		cond(dlcv1alpha1.ConditionFailed, phase == dlc.StatusFailed, "JobFailed"),
+		cond(dlcv1alpha1.ConditionStopped, phase == dlc.StatusStopped, "JobStopped"),
+	}
+}
+
+var reasonPattern = regexp.MustCompile(`^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`)
+
+// validReason reports whether s is a valid metav1.Condition reason.
+func validReason(s string) bool { return len(s) <= 1024 && reasonPattern.MatchString(s) }
+
+func parseTime(v string) *metav1.Time {
+	t, err := time.Parse(dlc.TimeLayout, v)
+	if err != nil {
+		return nil
+	}
+	mt := metav1.NewTime(t)
+	return &mt
+}
+
+// EventReason is the reason of the event for a phase transition: JobRunning, JobSucceeded, ...
+// Failed is a Warning; everything else Normal.
+func EventReason(phase string) (reason string, warning bool) {
+	reason = "Job" + LabelValue(phase)
+	if !validReason(reason) {
+		reason = "JobUnknown"
+	}
+	return reason, phase == dlc.StatusFailed
+}
+
+var jsonType = reflect.TypeOf(apiextensionsv1.JSON{})
+
+// copyByName copies src into dst field by field, matching struct fields by Go name. The API
+// types of internal/dlc and the CRD types of api/v1alpha1 have the same Go names and shapes; the
+// exceptions are handled here: free-form objects become apiextensionsv1.JSON, and the CRD's
+// history pods have no further history (a CRD schema cannot recurse).
+func copyByName(dst, src reflect.Value) error {
+	if src.Kind() == reflect.Interface {
+		if src.IsNil() {
+			return nil
+		}
+		src = src.Elem()
+	}
+	if dst.Type() == jsonType {
+		raw, err := json.Marshal(src.Interface())
+		if err != nil {
+			return err
+		}
+		dst.Set(reflect.ValueOf(apiextensionsv1.JSON{Raw: raw}))
+		return nil
+	}
+	switch src.Kind() {
+	case reflect.Pointer:
+		if src.IsNil() {
+			return nil
+		}
+		if dst.Kind() == reflect.Pointer {
+			dst.Set(reflect.New(dst.Type().Elem()))
+			return copyByName(dst.Elem(), src.Elem())
+		}
+		return copyByName(dst, src.Elem())
+	case reflect.Struct:
+		for i := 0; i < dst.NumField(); i++ {
+			field := dst.Type().Field(i)
+			from := src.FieldByName(field.Name)
+			if !from.IsValid() {
+				continue
+			}
+			if err := copyByName(dst.Field(i), from); err != nil {
+				return fmt.Errorf("%s: %w", field.Name, err)
+			}
+		}
+		return nil
+	case reflect.Slice:
+		if src.IsNil() {
+			return nil
+		}
+		out := reflect.MakeSlice(dst.Type(), src.Len(), src.Len())
+		for i := 0; i < src.Len(); i++ {
+			if err := copyByName(out.Index(i), src.Index(i)); err != nil {
+				return err
+			}
+		}
+		dst.Set(out)
+		return nil
+	case reflect.Map:
+		if src.IsNil() {
+			return nil
+		}
+		if dst.Kind() == reflect.Pointer && dst.Type().Elem() == jsonType {
+			dst.Set(reflect.New(jsonType))
+			return copyByName(dst.Elem(), src)
+		}
+		out := reflect.MakeMapWithSize(dst.Type(), src.Len())
+		iter := src.MapRange()
+		for iter.Next() {
+			v := reflect.New(dst.Type().Elem()).Elem()
+			if err := copyByName(v, iter.Value()); err != nil {
+				return err
+			}
+			out.SetMapIndex(iter.Key(), v)
+		}
+		dst.Set(out)
+		return nil
+	default:
+		if dst.Kind() == reflect.Pointer {
+			dst.Set(reflect.New(dst.Type().Elem()))
+			dst = dst.Elem()
+		}
+		if !src.Type().ConvertibleTo(dst.Type()) {
+			return fmt.Errorf("cannot copy %s into %s", src.Type(), dst.Type())
+		}
+		dst.Set(src.Convert(dst.Type()))
+		return nil
+	}
+}
