@@ -34,11 +34,12 @@ manifests: controller-gen ## Generate CRDs and the RBAC ClusterRole from the mar
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd:allowDangerousTypes=true paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
-generate: controller-gen ## Generate DeepCopy methods.
+generate: controller-gen ## Generate DeepCopy methods and server-side apply configurations.
 	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./..."
+	"$(CONTROLLER_GEN)" applyconfiguration:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 # Files that `make manifests generate` writes; they are committed and must be current.
-GENERATED_FILES = config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go
+GENERATED_FILES = config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go api/v1alpha1/applyconfiguration
 
 .PHONY: verify-generated
 verify-generated: controller-gen ## Fail when committed generated files are stale (regenerates them).

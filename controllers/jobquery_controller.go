@@ -3,23 +3,57 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
 )
 
+// FieldOwner is the server-side apply field manager of everything dlcsync writes.
+const FieldOwner = "dlcsync"
+
+// orphanFinalizer holds a JobQuery with deletionPolicy Orphan until its snapshots are released.
+const orphanFinalizer = "dlc.dlcsync.io/orphan-snapshots"
+
 // JobQueryReconciler keeps the DLCJobSnapshots of a JobQuery in step with PAI-DLC ListJobs.
-//
-// Note: this is the foundation's minimal reconciler: it is registered and watches JobQueries so
-// that the manager, RBAC and tests have their final shape; the sync itself arrives with the
-// reconciler issue.
 type JobQueryReconciler struct {
 	client.Client
-	Scheme *runtime.Scheme
+	// APIReader reads Secrets uncached: the manager never caches Secret data.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  recorder.EventRecorder
+	Listers   ListerFactory
+	// AmbientNamespaces are the namespaces whose JobQueries may use the operator's own credentials.
+	AmbientNamespaces map[string]bool
+	// MaxConcurrentSyncs bounds parallel syncs (default 4).
+	MaxConcurrentSyncs int
+	// Now returns the current time (tests pin it).
+	Now func() time.Time
+
+	// started remembers the JobQueries seen since this process started, to spread their first
+	// syncs after a restart.
+	started sync.Map
 }
 
 // +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=jobqueries,verbs=get;list;watch;update;patch
@@ -27,23 +61,330 @@ type JobQueryReconciler struct {
 // +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=jobqueries/finalizers,verbs=update
 // +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=dlcjobsnapshots,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=dlcjobsnapshots/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile reads one JobQuery.
+// Reconcile syncs one JobQuery when it is due: on creation, on a spec, annotation or Secret
+// change, and every interval.
 func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	var query dlcv1alpha1.JobQuery
-	if err := r.Get(ctx, req.NamespacedName, &query); err != nil {
+	q := &dlcv1alpha1.JobQuery{}
+	if err := r.Get(ctx, req.NamespacedName, q); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			forgetQuery(req.Namespace, req.Name)
+			r.started.Delete(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	log.FromContext(ctx).V(1).Info("Observed JobQuery", "generation", query.Generation)
-	return ctrl.Result{}, nil
+	if !q.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, q)
+	}
+	if err := r.reconcileFinalizer(ctx, q); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	original := q.DeepCopy()
+	result, err := r.reconcileSync(ctx, q)
+	// Note: one status patch per reconcile, and none when nothing changed.
+	if !equality.Semantic.DeepEqual(original.Status, q.Status) {
+		if patchErr := r.Status().Patch(ctx, q, client.MergeFrom(original)); patchErr != nil {
+			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching status of %s: %w", klog.KObj(q), patchErr))
+		}
+	}
+	return result, err
 }
 
-// SetupWithManager registers the reconciler with the manager.
-func (r *JobQueryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// reconcileSync decides whether the query is due and syncs it if so.
+func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.JobQuery) (ctrl.Result, error) {
+	now := r.now()
+	if q.Spec.Suspend {
+		q.Status.ObservedGeneration = q.Generation
+		q.Status.NextSyncTime = nil
+		setConditions(&q.Status.Conditions, q.Generation, outcomeSuspended, "", "")
+		return ctrl.Result{}, nil
+	}
+	static, credVersion, credErr := r.resolveCredentials(ctx, q)
+	var userErr *credentialsError
+	if credErr != nil && !errors.As(credErr, &userErr) {
+		return ctrl.Result{}, credErr
+	}
+	if wait, due := r.due(q, credVersion, now); !due {
+		if wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+		return ctrl.Result{}, nil
+	}
+	return r.sync(ctx, q, static, credVersion, credErr, now), nil
+}
+
+// due reports whether a sync must run now; when not, it returns how long to wait (0: until
+// something changes).
+func (r *JobQueryReconciler) due(q *dlcv1alpha1.JobQuery, credVersion string, now time.Time) (time.Duration, bool) {
+	key := types.NamespacedName{Namespace: q.Namespace, Name: q.Name}
+	_, seen := r.started.LoadOrStore(key, true)
+	st := &q.Status
+	switch {
+	case st.LastSyncTime == nil, // never synced: first in line
+		st.ObservedGeneration != q.Generation,
+		q.Annotations[dlcv1alpha1.AnnotationRequestedAt] != st.LastHandledReconcileAt,
+		credVersion != "" && credVersion != st.ObservedCredentialsVersion:
+		return 0, true
+	case isStalled(st.Conditions):
+		// Nothing changed since a failure that only a change can fix.
+		return 0, false
+	case st.NextSyncTime == nil || !now.Before(st.NextSyncTime.Time):
+		if !seen {
+			// Note: after a restart every overdue query would sync at once; spread them over
+			// up to a minute (at most their interval).
+			spread := min(q.Spec.Interval.Duration, time.Minute)
+			return time.Duration(rand.Int64N(int64(spread))) + time.Second, false
+		}
+		return 0, true
+	}
+	return st.NextSyncTime.Sub(now), false
+}
+
+// sync lists the jobs, writes the snapshots and fills the status.
+func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, static *dlc.StaticCredentials,
+	credVersion string, credErr error, now time.Time) ctrl.Result {
+	log := ctrl.LoggerFrom(ctx)
+	st := &q.Status
+	nowMeta := metav1.NewTime(now)
+	st.LastSyncTime = &nowMeta
+	st.ObservedGeneration = q.Generation
+	st.LastHandledReconcileAt = q.Annotations[dlcv1alpha1.AnnotationRequestedAt]
+	st.ObservedCredentialsVersion = credVersion
+	stats := &dlcv1alpha1.SyncStats{}
+
+	jobs, walk, err := r.list(ctx, q, static, credErr)
+	if walk != nil {
+		stats.APICalls, stats.Pages, stats.Retries = int32(walk.APICalls), int32(walk.Pages), int32(walk.Retries)
+	}
+	if err == nil && !walk.Consistent {
+		err = &inconsistentError{walk.Inconsistency}
+	}
+	if err == nil {
+		var written writeCounts
+		written, err = r.reconcileSnapshots(ctx, q, jobs, walk.Complete)
+		stats.Created, stats.Updated, stats.Deleted, stats.Unchanged = written.created, written.updated, written.deleted, written.unchanged
+		if err == nil && written.conflicts > 0 {
+			err = &conflictError{written.conflicts}
+		}
+	}
+	stats.Duration = metav1.Duration{Duration: r.now().Sub(now)}
+	st.LastSyncStats = stats
+	if err != nil {
+		return r.failed(ctx, q, err, now)
+	}
+
+	counts := map[string]int32{}
+	for _, j := range jobs {
+		counts[j.Status]++
+	}
+	if walk.Truncated && !st.Truncated {
+		r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, "Truncated", "Sync",
+			"More jobs match than spec.maxJobs (%d) allows; the first %d in sortBy order are kept", q.Spec.MaxJobs, q.Spec.MaxJobs)
+	}
+	previous := readyReason(st.Conditions)
+	st.MatchedJobs, st.Snapshots, st.Truncated, st.JobStatusCounts = walk.TotalCount, int32(len(jobs)), walk.Truncated, counts
+	st.LastSuccessfulSyncTime = &nowMeta
+	st.ConsecutiveFailures = 0
+	next := metav1.NewTime(now.Add(jitter(q.Spec.Interval.Duration)))
+	st.NextSyncTime = &next
+	setConditions(&st.Conditions, q.Generation, outcomeSynced, "", syncedMessage(len(jobs), walk.TotalCount, walk.Truncated))
+	if previous != "" && previous != dlcv1alpha1.ReasonSynced {
+		r.Recorder.Eventf(q, nil, corev1.EventTypeNormal, dlcv1alpha1.ReasonSynced, "Sync", "Syncing works again")
+	}
+	setJobCounts(q.Namespace, q.Name, counts)
+	syncsTotal.WithLabelValues(q.Namespace, q.Name, "success").Inc()
+	syncDuration.WithLabelValues("success").Observe(stats.Duration.Seconds())
+	log.V(1).Info("Synced", "jobs", len(jobs), "matched", walk.TotalCount, "created", stats.Created,
+		"updated", stats.Updated, "deleted", stats.Deleted, "unchanged", stats.Unchanged, "apiCalls", stats.APICalls)
+	return ctrl.Result{RequeueAfter: next.Sub(now)}
+}
+
+// list resolves the lister and walks every page.
+func (r *JobQueryReconciler) list(ctx context.Context, q *dlcv1alpha1.JobQuery, static *dlc.StaticCredentials,
+	credErr error) ([]dlc.JobItem, *dlc.WalkStats, error) {
+	if credErr != nil {
+		return nil, nil, credErr
+	}
+	lister, err := r.Listers.Lister(dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint, Static: static})
+	if err != nil {
+		return nil, nil, &credentialsError{reason: dlcv1alpha1.ReasonInvalidSecret, msg: err.Error()}
+	}
+	req, within := buildRequest(&q.Spec)
+	jobs, walk, err := dlc.ListAll(ctx, lister, req, dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now})
+	return jobs, &walk, err
+}
+
+// inconsistentError says the result set moved under every walk; nothing is written then.
+type inconsistentError struct{ problem string }
+
+func (e *inconsistentError) Error() string {
+	return "the job list changed during every walk (" + e.problem + "); snapshots were left as they are"
+}
+
+// conflictError says another writer changed snapshots during the sync; a quick retry follows.
+type conflictError struct{ n int32 }
+
+func (e *conflictError) Error() string {
+	return fmt.Sprintf("%d snapshot(s) changed concurrently; retrying", e.n)
+}
+
+// failed records a failed sync: conditions, an event when the reason changes, and when to retry.
+func (r *JobQueryReconciler) failed(ctx context.Context, q *dlcv1alpha1.JobQuery, err error, now time.Time) ctrl.Result {
+	st := &q.Status
+	reason, retryable := listingReason(err)
+	var inconsistent *inconsistentError
+	var conflict *conflictError
+	switch {
+	case errors.As(err, &inconsistent):
+		reason, retryable = dlcv1alpha1.ReasonInconsistentListing, true
+	case errors.As(err, &conflict):
+		reason, retryable = "SnapshotConflict", true
+	}
+	message := truncateMessage(errorMessage(err))
+	previous := readyReason(st.Conditions)
+	st.ConsecutiveFailures++
+	var result ctrl.Result
+	if retryable {
+		setConditions(&st.Conditions, q.Generation, outcomeRetrying, reason, message)
+		delay := retryDelay(st.ConsecutiveFailures)
+		if conflict != nil {
+			delay = time.Second
+		}
+		next := metav1.NewTime(now.Add(delay))
+		st.NextSyncTime = &next
+		result = ctrl.Result{RequeueAfter: delay}
+	} else {
+		setConditions(&st.Conditions, q.Generation, outcomeStalled, reason, message)
+		st.NextSyncTime = nil
+	}
+	if reason != previous {
+		r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, reason, "Sync", "%s", eventNote(reason, err))
+	}
+	syncsTotal.WithLabelValues(q.Namespace, q.Name, reason).Inc()
+	syncDuration.WithLabelValues("failure").Observe(st.LastSyncStats.Duration.Seconds())
+	ctrl.LoggerFrom(ctx).Info("Sync failed", "reason", reason, "retrying", retryable, "consecutiveFailures", st.ConsecutiveFailures,
+		"error", message)
+	return result
+}
+
+// errorMessage is the condition message of a failure: the API's code and message, without the
+// request ID, which would change the status at every retry.
+func errorMessage(err error) string {
+	var e *dlc.Error
+	if errors.As(err, &e) {
+		code := e.Code
+		if code == "" {
+			code = string(e.Kind)
+		}
+		if e.Message == "" {
+			return "ListJobs failed: " + code
+		}
+		return "ListJobs failed: " + code + ": " + e.Message
+	}
+	return err.Error()
+}
+
+// eventNote is the stable note of a failure event: no request IDs, times or counts.
+func eventNote(reason string, err error) string {
+	var e *dlc.Error
+	if errors.As(err, &e) && e.Code != "" {
+		return fmt.Sprintf("Syncing failed: %s (%s)", reason, e.Code)
+	}
+	var credErr *credentialsError
+	if errors.As(err, &credErr) {
+		return credErr.msg
+	}
+	return "Syncing failed: " + reason
+}
+
+// jitter spreads an interval by ±10%.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+func (r *JobQueryReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// reconcileFinalizer keeps the orphan finalizer exactly when deletionPolicy is Orphan.
+func (r *JobQueryReconciler) reconcileFinalizer(ctx context.Context, q *dlcv1alpha1.JobQuery) error {
+	want := q.Spec.Snapshot.DeletionPolicy == dlcv1alpha1.DeletionPolicyOrphan
+	if want == controllerutil.ContainsFinalizer(q, orphanFinalizer) {
+		return nil
+	}
+	original := q.DeepCopy()
+	if want {
+		controllerutil.AddFinalizer(q, orphanFinalizer)
+	} else {
+		controllerutil.RemoveFinalizer(q, orphanFinalizer)
+	}
+	if err := r.Patch(ctx, q, client.MergeFrom(original)); err != nil {
+		return fmt.Errorf("updating the finalizer of %s: %w", klog.KObj(q), err)
+	}
+	return nil
+}
+
+// reconcileDelete releases the snapshots of a deleted query with deletionPolicy Orphan; with
+// Delete, owner-reference garbage collection removes the snapshots no other query owns.
+func (r *JobQueryReconciler) reconcileDelete(ctx context.Context, q *dlcv1alpha1.JobQuery) error {
+	forgetQuery(q.Namespace, q.Name)
+	if !controllerutil.ContainsFinalizer(q, orphanFinalizer) {
+		return nil
+	}
+	if err := r.releaseAll(ctx, q); err != nil {
+		return err
+	}
+	original := q.DeepCopy()
+	controllerutil.RemoveFinalizer(q, orphanFinalizer)
+	if err := r.Patch(ctx, q, client.MergeFrom(original)); err != nil {
+		return fmt.Errorf("removing the finalizer of %s: %w", klog.KObj(q), err)
+	}
+	return nil
+}
+
+// SetupWithManager registers the reconciler: JobQueries (spec and annotation changes) and the
+// metadata of Secrets that JobQueries reference.
+func (r *JobQueryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &dlcv1alpha1.JobQuery{}, secretIndexKey, secretNameOf); err != nil {
+		return fmt.Errorf("indexing JobQueries by Secret: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &dlcv1alpha1.DLCJobSnapshot{}, ownerIndexKey, ownerUIDsOf); err != nil {
+		return fmt.Errorf("indexing DLCJobSnapshots by owner: %w", err)
+	}
+	concurrency := r.MaxConcurrentSyncs
+	if concurrency <= 0 {
+		concurrency = 4
+	}
+	// Note: snapshots are not watched for reconciles (Owns): every change to them comes from
+	// this controller, and each sync compares against the cache anyway.
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&dlcv1alpha1.JobQuery{}).
+		For(&dlcv1alpha1.JobQuery{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{}))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.queriesOfSecret)).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: concurrency,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
+		}).
 		Named("jobquery").
 		Complete(r)
+}
+
+// queriesOfSecret maps a Secret to the JobQueries of its namespace that reference it.
+func (r *JobQueryReconciler) queriesOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var list dlcv1alpha1.JobQueryList
+	if err := r.List(ctx, &list, client.InNamespace(secret.GetNamespace()), client.MatchingFields{secretIndexKey: secret.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing JobQueries of a Secret", "secret", klog.KObj(secret))
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, q := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: q.Namespace, Name: q.Name}})
+	}
+	return reqs
 }

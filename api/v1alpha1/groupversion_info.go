@@ -1,6 +1,7 @@
 // Package v1alpha1 contains the API types of the dlc.dlcsync.io group: JobQuery, which says which
 // PAI-DLC jobs to mirror into a namespace, and DLCJobSnapshot, one mirrored job.
 // +kubebuilder:object:generate=true
+// +kubebuilder:ac:generate=true
 // +groupName=dlc.dlcsync.io
 package v1alpha1
 
@@ -13,6 +14,9 @@ import (
 var (
 	// GroupVersion is the group and version of every type in this package.
 	GroupVersion = schema.GroupVersion{Group: "dlc.dlcsync.io", Version: "v1alpha1"}
+
+	// SchemeGroupVersion is GroupVersion under the name generated apply configurations use.
+	SchemeGroupVersion = GroupVersion
 
 	// SchemeBuilder registers the types of this package with a runtime.Scheme. Note: it is
 	// apimachinery's builder rather than controller-runtime's (deprecated there), so importing

@@ -409,6 +409,17 @@ type JobQueryStatus struct {
 	// lastSyncStats describes the work of the last sync.
 	// +optional
 	LastSyncStats *SyncStats `json:"lastSyncStats,omitempty"`
+
+	// consecutiveFailures counts the syncs that failed since the last success; retries back off
+	// with it.
+	// +optional
+	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
+
+	// observedCredentialsVersion is the resourceVersion of the credentials Secret the last sync
+	// used ("ambient" for the operator's chain); a new version triggers a sync.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	ObservedCredentialsVersion string `json:"observedCredentialsVersion,omitempty"`
 }
 
 // SyncStats counts the work of one sync.

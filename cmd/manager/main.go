@@ -2,9 +2,11 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
 	"os"
+	"strings"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
@@ -14,6 +16,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -21,6 +24,7 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/controllers"
+	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/dlcsync/dlcsync/internal/version"
 )
 
@@ -50,11 +54,25 @@ func main() {
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
 		"If set, HTTP/2 will be enabled for the metrics server")
+	var maxConcurrentSyncs, kubeAPIBurst, dlcBurst int
+	var kubeAPIQPS, dlcQPS float64
+	var ambientNamespaces, watchNamespaces string
+	flag.IntVar(&maxConcurrentSyncs, "max-concurrent-syncs", 4, "How many JobQueries sync at the same time.")
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
+	flag.Float64Var(&dlcQPS, "dlc-qps", 5, "ListJobs requests per second per Alibaba Cloud credential, shared by every JobQuery using it.")
+	flag.IntVar(&dlcBurst, "dlc-burst", 10, "Burst of ListJobs requests per credential.")
+	flag.StringVar(&ambientNamespaces, "ambient-credentials-namespaces", "",
+		"Comma-separated namespaces whose JobQueries may use the operator's own credentials (credentials.ambient). "+
+			"Default: the operator's own namespace (POD_NAMESPACE).")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces to watch; empty watches every namespace. Use it to shard JobQueries between managers.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	dlc.Version = version.Version
 
 	// Note: HTTP/2 stays off by default because of the HTTP/2 Stream Cancellation and Rapid Reset
 	// CVEs (GHSA-qppj-fm5r-hxr3, GHSA-4374-p667-p6c8), as in the kubebuilder scaffold.
@@ -73,8 +91,19 @@ func main() {
 		metricsServerOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restConfig := ctrl.GetConfigOrDie()
+	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
+	restConfig.UserAgent = "dlcsync/" + version.Version
+	cacheOptions := cache.Options{}
+	if ns := splitList(watchNamespaces); len(ns) > 0 {
+		cacheOptions.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range ns {
+			cacheOptions.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
+		Cache:                  cacheOptions,
 		Metrics:                metricsServerOptions,
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
@@ -85,10 +114,25 @@ func main() {
 		os.Exit(1)
 	}
 
+	ambient := map[string]bool{}
+	for _, n := range splitList(ambientNamespaces) {
+		ambient[n] = true
+	}
+	if len(ambient) == 0 {
+		if own := os.Getenv("POD_NAMESPACE"); own != "" {
+			ambient[own] = true
+		}
+	}
+	governors := dlc.NewGovernors(dlc.GovernorConfig{QPS: dlcQPS, Burst: dlcBurst, OnBreakerChange: controllers.ObserveBreaker})
 	if err := (&controllers.JobQueryReconciler{
-		Client: mgr.GetClient(),
-		Scheme: mgr.GetScheme(),
-	}).SetupWithManager(mgr); err != nil {
+		Client:             mgr.GetClient(),
+		APIReader:          mgr.GetAPIReader(),
+		Scheme:             mgr.GetScheme(),
+		Recorder:           mgr.GetEventRecorder("dlcsync"),
+		Listers:            &controllers.CachedListers{Governors: governors, Observer: controllers.ObserveAPIResponse},
+		AmbientNamespaces:  ambient,
+		MaxConcurrentSyncs: maxConcurrentSyncs,
+	}).SetupWithManager(context.Background(), mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "JobQuery")
 		os.Exit(1)
 	}
@@ -102,9 +146,29 @@ func main() {
 		os.Exit(1)
 	}
 
-	setupLog.Info("Starting manager", "version", version.Version)
+	setupLog.Info("Starting manager", "version", version.Version, "watchNamespaces", watchNamespaces,
+		"ambientCredentialsNamespaces", strings.Join(mapKeys(ambient), ","))
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "Problem running manager")
 		os.Exit(1)
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func mapKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -58,6 +58,9 @@ type Config struct {
 	// Transport replaces the HTTP transport (tests); nil uses a pooled transport honouring
 	// HTTP(S)_PROXY and NO_PROXY.
 	Transport http.RoundTripper
+	// Observer, if set, is told the outcome of every HTTP request: "200" or the error code
+	// (or the failure kind when the answer had no code).
+	Observer func(code string)
 }
 
 // RetryPolicy is capped exponential backoff with full jitter: before retry n (1-based) the client
@@ -109,7 +112,8 @@ type Client struct {
 	scrub    func(string) string
 	key      string
 	// sleep waits between retries; tests replace it.
-	sleep func(ctx context.Context, d time.Duration) error
+	sleep   func(ctx context.Context, d time.Duration) error
+	observe func(code string)
 }
 
 var _ Lister = (*Client)(nil)
@@ -159,7 +163,7 @@ func NewClient(cfg Config) (*Client, error) {
 	// Note: typed errors keep the request ID and the throttling TimeLeft, which tea.SDKError drops.
 	api.DisableSDKError = dara.Bool(true)
 	key := CredentialKey(cfg.Static)
-	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, key: key, sleep: sleepContext}
+	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, key: key, sleep: sleepContext, observe: cfg.Observer}
 	if cfg.Governors != nil {
 		c.governor = cfg.Governors.For(key)
 	}
@@ -325,14 +329,31 @@ func (c *Client) send(ctx context.Context, query map[string]*string, stats *Call
 		if e.Kind == KindThrottled {
 			stats.Throttled++
 		}
+		c.observeCode(e)
 		return nil, e
 	}
 	body, _ := result["body"].(string)
 	resp, err := DecodeListJobsResponse([]byte(body))
 	if err != nil {
-		return nil, &Error{Kind: KindBadResponse, HTTPStatus: rec.status, Message: c.scrub(err.Error())}
+		e := &Error{Kind: KindBadResponse, HTTPStatus: rec.status, Message: c.scrub(err.Error())}
+		c.observeCode(e)
+		return nil, e
+	}
+	if c.observe != nil {
+		c.observe("200")
 	}
 	return resp, nil
+}
+
+func (c *Client) observeCode(e *Error) {
+	if c.observe == nil || e.Kind == KindCanceled {
+		return
+	}
+	if e.Code != "" {
+		c.observe(e.Code)
+	} else {
+		c.observe(string(e.Kind))
+	}
 }
 
 func sleepContext(ctx context.Context, d time.Duration) error {

@@ -1,0 +1,388 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/dlcsim"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
+)
+
+func TestAQueryMirrorsExactlyTheMatchingJobs(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	pt := addJobs("dlcmirrorpt", 12, "PyTorchJob")
+	addJobs("dlcmirrortf", 5, "TFJob")
+	q := query(ns, "pytorch")
+	q.Spec.Filter.JobType = "PyTorchJob"
+	q.Spec.Filter.DisplayName = "dlcmirrorpt"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+
+	q = waitReady(t, ns, "pytorch", dlcv1alpha1.ReasonSynced)
+	snaps := snapshots(g, ns)
+	g.Expect(snaps).To(HaveLen(12))
+	g.Expect(q.Status.MatchedJobs).To(Equal(int64(12)))
+	g.Expect(q.Status.Snapshots).To(Equal(int32(12)))
+	g.Expect(q.Status.JobStatusCounts).To(Equal(map[string]int32{"Running": 12}))
+	g.Expect(q.Status.LastSyncStats.Created).To(Equal(int32(12)))
+	g.Expect(q.Status.LastSyncStats.APICalls).To(Equal(int32(1)))
+	g.Expect(q.Status.NextSyncTime.Sub(q.Status.LastSyncTime.Time)).To(BeNumerically("~", time.Hour, 6*time.Minute+time.Second))
+	for _, c := range []string{dlcv1alpha1.ConditionReconciling, dlcv1alpha1.ConditionStalled} {
+		g.Expect(meta.IsStatusConditionFalse(q.Status.Conditions, c)).To(BeTrue(), c)
+	}
+
+	s := snaps[pt[3]]
+	g.Expect(s.Spec.JobID).To(Equal(pt[3]))
+	g.Expect(s.Spec.RegionID).To(Equal("cn-hangzhou"))
+	g.Expect(s.Labels).To(Equal(map[string]string{dlcv1alpha1.LabelStatus: "Running", dlcv1alpha1.LabelJobType: "PyTorchJob",
+		dlcv1alpha1.LabelWorkspaceID: "268", dlcv1alpha1.LabelRegion: "cn-hangzhou"}))
+	g.Expect(s.OwnerReferences).To(HaveLen(1))
+	g.Expect(s.OwnerReferences[0].UID).To(Equal(q.UID))
+	g.Expect(s.OwnerReferences[0].Controller).To(BeNil())
+	g.Expect(s.Status.Phase).To(Equal("Running"))
+	g.Expect(s.Status.JobType).To(Equal("PyTorchJob"))
+	g.Expect(s.Status.RequestGPU).To(Equal("3"))
+	g.Expect(s.Status.MatchedBy).To(Equal([]string{"pytorch"}))
+	g.Expect(s.Status.Matching).To(BeTrue())
+	g.Expect(s.Status.CreatedAt).NotTo(BeNil())
+	g.Expect(s.Status.Job.DisplayName).To(Equal("dlcmirrorpt-job-3"))
+	g.Expect(s.Status.Job.Envs).To(Equal(map[string]string{"API_TOKEN": snapshot.Redacted}), "env values must be redacted")
+	g.Expect(meta.IsStatusConditionFalse(s.Status.Conditions, dlcv1alpha1.ConditionFailed)).To(BeTrue())
+}
+
+func TestAJobChangeFlowsThroughWithOneEventAndANoChangeSyncWritesNothing(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcflow", 6, "TFJob")
+	q := query(ns, "flow")
+	q.Spec.Filter.DisplayName = "dlcflow"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "flow", dlcv1alpha1.ReasonSynced)
+
+	// A sync with no change in the API writes no snapshot and emits no event.
+	before := resourceVersions(g, ns)
+	eventsBefore := len(events(g, ns))
+	q = resync(t, ns, "flow", dlcv1alpha1.ReasonSynced)
+	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+	g.Expect(q.Status.LastSyncStats.Unchanged).To(Equal(int32(6)))
+	g.Expect(q.Status.LastSyncStats.Created + q.Status.LastSyncStats.Updated + q.Status.LastSyncStats.Deleted).To(BeZero())
+	NewWithT(t).Consistently(func() int { return len(events(g, ns)) }).WithTimeout(time.Second).Should(Equal(eventsBefore))
+
+	// A job fails: its snapshot follows within one sync, with one Warning event.
+	g.Expect(sim.Patch(ids[2], func(j *dlcsim.Job) {
+		j.Status, j.ReasonCode, j.ReasonMessage = dlc.StatusFailed, "JobFailed", "OOMKilled"
+		j.GmtFinishTime = dlc.FormatTime(time.Now())
+	})).To(BeTrue())
+	q = resync(t, ns, "flow", dlcv1alpha1.ReasonSynced)
+	g.Expect(q.Status.LastSyncStats.Updated).To(Equal(int32(1)))
+	g.Expect(q.Status.LastSyncStats.Unchanged).To(Equal(int32(5)))
+	snap := snapshots(g, ns)[ids[2]]
+	g.Expect(snap.Status.Phase).To(Equal("Failed"))
+	g.Expect(snap.Labels[dlcv1alpha1.LabelStatus]).To(Equal("Failed"))
+	failed := meta.FindStatusCondition(snap.Status.Conditions, dlcv1alpha1.ConditionFailed)
+	g.Expect(failed.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(failed.Message).To(Equal("OOMKilled"))
+	after := resourceVersions(g, ns)
+	for id, rv := range before {
+		if id != ids[2] {
+			g.Expect(after[id]).To(Equal(rv), "unchanged snapshot %s was written", id)
+		}
+	}
+	NewWithT(t).Eventually(func(g Gomega) {
+		var jobEvents []string
+		for _, e := range events(g, ns) {
+			if e.Regarding.Name == ids[2] {
+				jobEvents = append(jobEvents, e.Type+"/"+e.Reason)
+			}
+		}
+		g.Expect(jobEvents).To(Equal([]string{"Warning/JobFailed"}))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+
+	// And again nothing changes: no write, no further event.
+	before = resourceVersions(g, ns)
+	resync(t, ns, "flow", dlcv1alpha1.ReasonSynced)
+	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+}
+
+func TestConditionReasonsOfFailures(t *testing.T) {
+	cases := []struct {
+		name    string
+		setup   func(ns string, q *dlcv1alpha1.JobQuery)
+		reason  string
+		stalled bool
+	}{
+		{"wrong secret", func(ns string, q *dlcv1alpha1.JobQuery) {
+			NewWithT(t).Expect(k8s.Create(testCtx, credentialsSecret(ns, "bad", dlcsim.Identity{AccessKeyID: simAdmin.AccessKeyID, AccessKeySecret: "wrong-secret"}))).To(Succeed())
+			q.Spec.Credentials.SecretRef.Name = "bad"
+		}, dlcv1alpha1.ReasonUnauthorized, true},
+		{"unknown key", func(ns string, q *dlcv1alpha1.JobQuery) {
+			NewWithT(t).Expect(k8s.Create(testCtx, credentialsSecret(ns, "unknown", dlcsim.Identity{AccessKeyID: "nobody", AccessKeySecret: "x-secret"}))).To(Succeed())
+			q.Spec.Credentials.SecretRef.Name = "unknown"
+		}, dlcv1alpha1.ReasonUnauthorized, true},
+		{"missing secret", func(_ string, q *dlcv1alpha1.JobQuery) { q.Spec.Credentials.SecretRef.Name = "absent" },
+			dlcv1alpha1.ReasonSecretNotFound, true},
+		{"secret without the keys", func(ns string, q *dlcv1alpha1.JobQuery) {
+			NewWithT(t).Expect(k8s.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "empty"},
+				StringData: map[string]string{"other": "x"}})).To(Succeed())
+			q.Spec.Credentials.SecretRef.Name = "empty"
+		}, dlcv1alpha1.ReasonInvalidSecret, true},
+		{"RAM denial", func(ns string, q *dlcv1alpha1.JobQuery) {
+			NewWithT(t).Expect(k8s.Create(testCtx, credentialsSecret(ns, "denied", simDeny))).To(Succeed())
+			q.Spec.Credentials.SecretRef.Name = "denied"
+		}, dlcv1alpha1.ReasonForbidden, true},
+		{"ambient outside the allowed namespaces", func(_ string, q *dlcv1alpha1.JobQuery) {
+			q.Spec.Credentials = dlcv1alpha1.Credentials{Ambient: &dlcv1alpha1.AmbientCredentials{}}
+		}, dlcv1alpha1.ReasonAmbientCredentialsNotAllowed, true},
+		{"unreachable endpoint", func(_ string, q *dlcv1alpha1.JobQuery) { q.Spec.Endpoint = "http://127.0.0.1:1" },
+			dlcv1alpha1.ReasonEndpointUnreachable, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ns := newNamespace(t)
+			q := query(ns, "q")
+			tc.setup(ns, q)
+			g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+			q = waitReady(t, ns, "q", tc.reason)
+			g.Expect(meta.IsStatusConditionTrue(q.Status.Conditions, dlcv1alpha1.ConditionStalled)).To(Equal(tc.stalled))
+			g.Expect(meta.IsStatusConditionTrue(q.Status.Conditions, dlcv1alpha1.ConditionReconciling)).To(Equal(!tc.stalled))
+			if tc.stalled {
+				g.Expect(q.Status.NextSyncTime).To(BeNil())
+			} else {
+				g.Expect(q.Status.NextSyncTime).NotTo(BeNil())
+			}
+			NewWithT(t).Eventually(func(g Gomega) {
+				var reasons []string
+				for _, e := range events(g, ns) {
+					if e.Regarding.Name == "q" {
+						reasons = append(reasons, e.Reason)
+					}
+				}
+				g.Expect(reasons).To(ConsistOf(tc.reason))
+			}).WithTimeout(10 * time.Second).Should(Succeed())
+		})
+	}
+}
+
+func TestInjectedAPIFailuresSetTheirReasonAndKeepSnapshots(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	addJobs("dlcpartial", 450, "XGBoostJob")
+	q := query(ns, "partial")
+	q.Spec.Filter.DisplayName = "dlcpartial"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "partial", dlcv1alpha1.ReasonSynced)
+	before := resourceVersions(g, ns)
+	g.Expect(before).To(HaveLen(450))
+
+	// Page 3 of 5 fails on every attempt, and the jobs of pages 1-2 changed meanwhile: nothing
+	// may be written, nothing pruned.
+	for _, j := range sim.Jobs() {
+		if len(j.JobID) > 10 && j.JobID[:10] == "dlcpartial" {
+			sim.Patch(j.JobID, func(j *dlcsim.Job) { j.Status = dlc.StatusSucceeded })
+		}
+	}
+	fail := make([]int, 0, 60)
+	for i := 3; i < 60; i++ {
+		fail = append(fail, i)
+	}
+	sim.SetFaults(dlcsim.Faults{FailRequests: fail, FailCode: "ServiceUnavailable"})
+	q = resync(t, ns, "partial", dlcv1alpha1.ReasonServerError)
+	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+	g.Expect(meta.IsStatusConditionTrue(q.Status.Conditions, dlcv1alpha1.ConditionReconciling)).To(BeTrue())
+	g.Expect(q.Status.ConsecutiveFailures).To(Equal(int32(1)))
+
+	sim.SetFaults(dlcsim.Faults{FailRequests: []int{1, 2, 3}, FailCode: "Throttling.User", FailStatus: 400})
+	resync(t, ns, "partial", dlcv1alpha1.ReasonThrottled)
+	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+
+	sim.SetFaults(dlcsim.Faults{FailRequests: []int{1}, FailCode: "InvalidParameter", FailStatus: 400})
+	q = resync(t, ns, "partial", dlcv1alpha1.ReasonInvalidFilter)
+	g.Expect(meta.IsStatusConditionTrue(q.Status.Conditions, dlcv1alpha1.ConditionStalled)).To(BeTrue())
+
+	sim.SetFaults(dlcsim.Faults{Mutate: &dlcsim.Mutation{AfterPage: 1, Delete: 1, Times: 100}})
+	resync(t, ns, "partial", dlcv1alpha1.ReasonInconsistentListing)
+	g.Expect(resourceVersions(g, ns)).To(HaveLen(450), "an inconsistent listing must not prune")
+
+	sim.SetFaults(dlcsim.Faults{})
+	q = resync(t, ns, "partial", dlcv1alpha1.ReasonSynced)
+	g.Expect(q.Status.ConsecutiveFailures).To(BeZero())
+	g.Expect(snapshots(g, ns)).To(HaveLen(450 - 3), "the three jobs deleted by the mutation are pruned")
+}
+
+func waitSnapshotCount(t *testing.T, ns string, n int) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(n)) }).WithTimeout(20 * time.Second).Should(Succeed())
+}
+
+func TestPruneRetainAndOverlappingQueries(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcprune", 6, "PyTorchJob")
+	broad := query(ns, "broad")
+	broad.Spec.Filter.DisplayName = "dlcprune"
+	narrow := query(ns, "narrow")
+	narrow.Spec.Filter.DisplayName = "dlcprune"
+	narrow.Spec.Filter.NumericRange = &dlcv1alpha1.NumericRange{Field: "RequestGPU", Min: dlc.Ptr(int64(2))}
+	narrow.Spec.Snapshot.PrunePolicy = dlcv1alpha1.PrunePolicyRetain
+	g.Expect(k8s.Create(testCtx, broad)).To(Succeed())
+	g.Expect(k8s.Create(testCtx, narrow)).To(Succeed())
+	waitReady(t, ns, "broad", dlcv1alpha1.ReasonSynced)
+	waitReady(t, ns, "narrow", dlcv1alpha1.ReasonSynced)
+	// Both matches are one snapshot, owned by both queries. RequestGPU is i%4: jobs 2,3 match narrow.
+	NewWithT(t).Eventually(func(g Gomega) {
+		snaps := snapshots(g, ns)
+		g.Expect(snaps).To(HaveLen(6))
+		g.Expect(snaps[ids[2]].Status.MatchedBy).To(Equal([]string{"broad", "narrow"}))
+		g.Expect(snaps[ids[2]].OwnerReferences).To(HaveLen(2))
+		g.Expect(snaps[ids[0]].Status.MatchedBy).To(Equal([]string{"broad"}))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	// No flapping: resyncing both changes nothing.
+	before := resourceVersions(g, ns)
+	resync(t, ns, "broad", dlcv1alpha1.ReasonSynced)
+	resync(t, ns, "narrow", dlcv1alpha1.ReasonSynced)
+	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+
+	// Job 2 no longer matches narrow (GPU 0): narrow releases it, broad keeps it.
+	sim.Patch(ids[2], func(j *dlcsim.Job) { j.RequestGPU = "0" })
+	resync(t, ns, "narrow", dlcv1alpha1.ReasonSynced)
+	s := snapshots(g, ns)[ids[2]]
+	g.Expect(s.Status.MatchedBy).To(Equal([]string{"broad"}))
+	g.Expect(s.OwnerReferences).To(HaveLen(1))
+
+	// Job 3 stops matching both. broad (Delete) releases it; narrow (Retain) keeps it, marked.
+	sim.Patch(ids[3], func(j *dlcsim.Job) { j.DisplayName = "renamed" })
+	resync(t, ns, "broad", dlcv1alpha1.ReasonSynced)
+	resync(t, ns, "narrow", dlcv1alpha1.ReasonSynced)
+	s = snapshots(g, ns)[ids[3]]
+	g.Expect(s.Status.Matching).To(BeFalse())
+	g.Expect(s.Status.MatchedBy).To(BeEmpty())
+	g.Expect(s.OwnerReferences).To(HaveLen(1))
+	g.Expect(s.OwnerReferences[0].Name).To(Equal("narrow"))
+
+	// Job 0 is deleted in the API: broad is its only owner and deletes the snapshot.
+	sim.Delete(ids[0])
+	resync(t, ns, "broad", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)).NotTo(HaveKey(ids[0]))
+}
+
+func TestMaxJobsKeepsTheNewestAndSaysSo(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcmax", 30, "PyTorchJob")
+	q := query(ns, "max")
+	q.Spec.Filter.DisplayName = "dlcmax"
+	q.Spec.MaxJobs = 10
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	q = waitReady(t, ns, "max", dlcv1alpha1.ReasonSynced)
+	g.Expect(q.Status.Truncated).To(BeTrue())
+	g.Expect(q.Status.MatchedJobs).To(Equal(int64(30)))
+	snaps := snapshots(g, ns)
+	g.Expect(snaps).To(HaveLen(10))
+	for _, id := range ids[:10] { // addJobs creates job i at now-(i+1)m: the first ten are newest
+		g.Expect(snaps).To(HaveKey(id))
+	}
+	NewWithT(t).Eventually(func(g Gomega) {
+		found := false
+		for _, e := range events(g, ns) {
+			found = found || (e.Regarding.Name == "max" && e.Reason == "Truncated")
+		}
+		g.Expect(found).To(BeTrue())
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+}
+
+func TestSuspendAndResume(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	addJobs("dlcsuspend", 3, "TFJob")
+	q := query(ns, "s")
+	q.Spec.Filter.DisplayName = "dlcsuspend"
+	q.Spec.Suspend = true
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "s", dlcv1alpha1.ReasonSuspended)
+	g.Expect(snapshots(g, ns)).To(BeEmpty())
+
+	q = getQuery(g, ns, "s")
+	q.Spec.Suspend = false
+	g.Expect(k8s.Update(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "s", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)).To(HaveLen(3))
+}
+
+func TestSecretRotationTriggersASync(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	addJobs("dlcrotate", 2, "TFJob")
+	g.Expect(k8s.Create(testCtx, credentialsSecret(ns, "rotating", dlcsim.Identity{AccessKeyID: simAdmin.AccessKeyID, AccessKeySecret: "old-wrong"}))).To(Succeed())
+	q := query(ns, "r")
+	q.Spec.Filter.DisplayName = "dlcrotate"
+	q.Spec.Credentials.SecretRef.Name = "rotating"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "r", dlcv1alpha1.ReasonUnauthorized)
+
+	var secret corev1.Secret
+	g.Expect(k8s.Get(testCtx, types.NamespacedName{Namespace: ns, Name: "rotating"}, &secret)).To(Succeed())
+	secret.Data["accessKeySecret"] = []byte(simAdmin.AccessKeySecret)
+	g.Expect(k8s.Update(testCtx, &secret)).To(Succeed())
+	waitReady(t, ns, "r", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)).To(HaveLen(2))
+}
+
+func TestDeletionPolicies(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	addJobs("dlcdelete", 3, "TFJob")
+	orphan := query(ns, "orphan")
+	orphan.Spec.Filter.DisplayName = "dlcdelete"
+	orphan.Spec.Snapshot.DeletionPolicy = dlcv1alpha1.DeletionPolicyOrphan
+	g.Expect(k8s.Create(testCtx, orphan)).To(Succeed())
+	waitReady(t, ns, "orphan", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)).To(HaveLen(3))
+
+	g.Expect(k8s.Delete(testCtx, getQuery(g, ns, "orphan"))).To(Succeed())
+	NewWithT(t).Eventually(func(g Gomega) {
+		var q dlcv1alpha1.JobQuery
+		err := k8s.Get(testCtx, types.NamespacedName{Namespace: ns, Name: "orphan"}, &q)
+		g.Expect(err).To(HaveOccurred())
+		for _, s := range snapshots(g, ns) {
+			g.Expect(s.OwnerReferences).To(BeEmpty())
+			g.Expect(s.Status.MatchedBy).To(BeEmpty())
+		}
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	g.Expect(snapshots(g, ns)).To(HaveLen(3), "Orphan keeps the snapshots")
+
+	// With Delete, the snapshots carry the query as owner, so garbage collection removes them
+	// (envtest runs no garbage collector: the owner reference is what this test can prove).
+	del := query(ns, "delete")
+	del.Spec.Filter.DisplayName = "dlcdelete"
+	g.Expect(k8s.Create(testCtx, del)).To(Succeed())
+	del = waitReady(t, ns, "delete", dlcv1alpha1.ReasonSynced)
+	for _, s := range snapshots(g, ns) {
+		g.Expect(s.OwnerReferences).To(ContainElement(HaveField("UID", del.UID)))
+	}
+	g.Expect(del.Finalizers).To(BeEmpty())
+}
+
+func TestAJobIDThatIsNotAValidNameGetsASanitisedName(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	sim.Upsert(dlcsim.Job{JobItem: dlc.JobItem{JobID: "DLC_Odd/ID", DisplayName: "dlcoddname", JobType: "TFJob", Status: "Running",
+		UserID: "1001", Accessibility: "PUBLIC", GmtCreateTime: dlc.FormatTime(time.Now().Add(-time.Minute))}})
+	q := query(ns, "odd")
+	q.Spec.Filter.DisplayName = "dlcoddname"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "odd", dlcv1alpha1.ReasonSynced)
+	snaps := snapshots(g, ns)
+	g.Expect(snaps).To(HaveLen(1))
+	s := snaps[snapshot.Name("DLC_Odd/ID")]
+	g.Expect(s.Spec.JobID).To(Equal("DLC_Odd/ID"))
+	g.Expect(s.Name).To(MatchRegexp(`^dlc-odd-id-[0-9a-f]{8}$`))
+}

@@ -1,0 +1,75 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Metrics of dlcsync, served by the controller-runtime metrics server. docs/metrics.md lists them.
+var (
+	syncDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "dlcsync_sync_duration_seconds",
+		Help:    "Duration of JobQuery syncs (listing and snapshot writes), by result.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+	}, []string{"result"})
+	syncsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dlcsync_syncs_total",
+		Help: "JobQuery syncs by namespace, query and result (success or the failure reason).",
+	}, []string{"namespace", "query", "result"})
+	apiRequestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dlcsync_dlc_api_requests_total",
+		Help: "PAI-DLC ListJobs HTTP requests by answer: 200 or the error code.",
+	}, []string{"code"})
+	apiThrottledTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dlcsync_dlc_api_throttled_total",
+		Help: "PAI-DLC ListJobs answers that were throttling errors.",
+	})
+	snapshotWritesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dlcsync_snapshot_writes_total",
+		Help: "Writes to DLCJobSnapshots by operation: create, update, status, delete.",
+	}, []string{"operation"})
+	jobsGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dlcsync_jobs",
+		Help: "Jobs kept as snapshots by namespace, JobQuery and job phase.",
+	}, []string{"namespace", "query", "phase"})
+	breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dlcsync_circuit_breaker_state",
+		Help: "State of the per-credential circuit breaker: 0 closed, 1 half-open, 2 open. The credential label is a hash.",
+	}, []string{"credential"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(syncDuration, syncsTotal, apiRequestsTotal, apiThrottledTotal, snapshotWritesTotal, jobsGauge, breakerState)
+}
+
+// ObserveAPIResponse counts one ListJobs answer; pass it as the client's Observer.
+func ObserveAPIResponse(code string) {
+	apiRequestsTotal.WithLabelValues(code).Inc()
+	if code == "Throttling" || len(code) > 11 && code[:11] == "Throttling." || code == "Throttled" {
+		apiThrottledTotal.Inc()
+	}
+}
+
+// ObserveBreaker records a breaker state change; pass it as GovernorConfig.OnBreakerChange.
+func ObserveBreaker(key string, state gobreaker.State) {
+	sum := sha256.Sum256([]byte(key))
+	breakerState.WithLabelValues(hex.EncodeToString(sum[:6])).Set(float64(state))
+}
+
+// forgetQuery deletes the series of a deleted JobQuery.
+func forgetQuery(namespace, name string) {
+	syncsTotal.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "query": name})
+	jobsGauge.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "query": name})
+}
+
+// setJobCounts replaces the per-phase gauge of a query.
+func setJobCounts(namespace, name string, counts map[string]int32) {
+	jobsGauge.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "query": name})
+	for phase, n := range counts {
+		jobsGauge.WithLabelValues(namespace, name, phase).Set(float64(n))
+	}
+}

@@ -1,0 +1,417 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	dlcac "github.com/dlcsync/dlcsync/api/v1alpha1/applyconfiguration/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
+)
+
+// ownerIndexKey indexes snapshots by the UIDs of the JobQueries that own them.
+const ownerIndexKey = ".metadata.ownerReferences.jobQueryUID"
+
+func ownerUIDsOf(obj client.Object) []string {
+	var uids []string
+	for _, ref := range obj.GetOwnerReferences() {
+		if isQueryRef(ref) {
+			uids = append(uids, string(ref.UID))
+		}
+	}
+	return uids
+}
+
+func isQueryRef(ref metav1.OwnerReference) bool {
+	return ref.Kind == "JobQuery" && ref.APIVersion == dlcv1alpha1.GroupVersion.String()
+}
+
+func queryRef(q *dlcv1alpha1.JobQuery) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "JobQuery", Name: q.Name, UID: q.UID}
+}
+
+// writeCounts counts what a sync did to snapshots.
+type writeCounts struct {
+	created, updated, deleted, unchanged, conflicts int32
+}
+
+// desiredSnapshot is what one snapshot should be.
+type desiredSnapshot struct {
+	name      string
+	labels    map[string]string
+	spec      dlcv1alpha1.DLCJobSnapshotSpec
+	owners    []metav1.OwnerReference
+	status    dlcv1alpha1.DLCJobSnapshotStatus
+	hash      string
+	matchedBy []string
+}
+
+// reconcileSnapshots writes the snapshot of every listed job that is missing or changed, and
+// prunes the snapshots of jobs the query no longer lists when the listing was complete.
+func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem,
+	complete bool) (writeCounts, error) {
+	var counts writeCounts
+	owned, err := r.ownedSnapshots(ctx, q)
+	if err != nil {
+		return counts, err
+	}
+	kept := make(map[string]bool, len(jobs))
+	for i := range jobs {
+		name := snapshot.Name(jobs[i].JobID)
+		kept[name] = true
+		existing := owned[name]
+		if existing == nil {
+			// Another query may own it already, or it may be orphaned: read it from the cache.
+			var other dlcv1alpha1.DLCJobSnapshot
+			err := r.Get(ctx, types.NamespacedName{Namespace: q.Namespace, Name: name}, &other)
+			switch {
+			case err == nil:
+				existing = &other
+			case !apierrors.IsNotFound(err):
+				return counts, fmt.Errorf("reading snapshot %s/%s: %w", q.Namespace, name, err)
+			}
+		}
+		if existing != nil && existing.Spec.JobID != jobs[i].JobID {
+			// Two IDs cannot share a name (the sanitised form carries a hash of the ID); a foreign
+			// object with our name is left alone.
+			return counts, fmt.Errorf("snapshot %s/%s belongs to job %q, not %q", q.Namespace, name, existing.Spec.JobID, jobs[i].JobID)
+		}
+		if err := r.writeSnapshot(ctx, q, &jobs[i], existing, &counts); err != nil {
+			return counts, err
+		}
+	}
+	if !complete {
+		return counts, nil
+	}
+	for name, s := range owned {
+		if kept[name] {
+			continue
+		}
+		if err := r.pruneSnapshot(ctx, q, s, &counts); err != nil {
+			return counts, err
+		}
+	}
+	return counts, nil
+}
+
+// ownedSnapshots lists the snapshots of the query's namespace that the query owns, by name.
+func (r *JobQueryReconciler) ownedSnapshots(ctx context.Context, q *dlcv1alpha1.JobQuery) (map[string]*dlcv1alpha1.DLCJobSnapshot, error) {
+	var list dlcv1alpha1.DLCJobSnapshotList
+	if err := r.List(ctx, &list, client.InNamespace(q.Namespace), client.MatchingFields{ownerIndexKey: string(q.UID)}); err != nil {
+		return nil, fmt.Errorf("listing snapshots of %s: %w", klog.KObj(q), err)
+	}
+	out := make(map[string]*dlcv1alpha1.DLCJobSnapshot, len(list.Items))
+	for i := range list.Items {
+		out[list.Items[i].Name] = &list.Items[i]
+	}
+	return out, nil
+}
+
+// writeSnapshot makes one snapshot match its job: at most one object apply (labels, owners) and
+// one status apply (job data), and nothing at all when both are current.
+func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, job *dlc.JobItem,
+	existing *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
+	converted, err := snapshot.ConvertJob(job, q.Spec.Snapshot.IncludeEnvValues)
+	if err != nil {
+		return err
+	}
+	want := desiredSnapshot{
+		name:   snapshot.Name(job.JobID),
+		labels: snapshot.Labels(job, q.Spec.RegionID),
+		spec:   dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: q.Spec.RegionID},
+		hash:   snapshot.Hash(converted),
+	}
+	var existingConds []metav1.Condition
+	var observedAt *metav1.Time
+	if existing != nil {
+		want.owners = withOwner(existing.OwnerReferences, queryRef(q))
+		want.matchedBy = withName(aliveMatches(existing), q.Name)
+		existingConds = existing.Status.Conditions
+		observedAt = existing.Status.ObservedAt
+	} else {
+		want.owners = []metav1.OwnerReference{queryRef(q)}
+		want.matchedBy = []string{q.Name}
+	}
+
+	objectCurrent := existing != nil && ownLabelsEqual(existing.Labels, want.labels) &&
+		ownersEqual(existing.OwnerReferences, want.owners)
+	statusCurrent := existing != nil && existing.Status.ContentHash == want.hash &&
+		slices.Equal(existing.Status.MatchedBy, want.matchedBy) && existing.Status.Matching
+	if objectCurrent && statusCurrent {
+		counts.unchanged++
+		return nil
+	}
+
+	now := metav1.NewTime(r.now())
+	if existing == nil || existing.Status.ContentHash != want.hash {
+		observedAt = &now
+	}
+	want.status = snapshot.Status(converted, existingConds, now)
+	want.status.MatchedBy, want.status.Matching, want.status.ObservedAt = want.matchedBy, true, observedAt
+
+	if !objectCurrent {
+		if err := r.applyObject(ctx, q.Namespace, &want, existing); err != nil {
+			return r.countConflict(err, counts)
+		}
+		if existing == nil {
+			snapshotWritesTotal.WithLabelValues("create").Inc()
+		} else {
+			snapshotWritesTotal.WithLabelValues("update").Inc()
+		}
+	}
+	if !statusCurrent {
+		if err := r.applyStatus(ctx, q.Namespace, want.name, &want.status); err != nil {
+			return r.countConflict(err, counts)
+		}
+		snapshotWritesTotal.WithLabelValues("status").Inc()
+	}
+	if existing == nil {
+		counts.created++
+	} else {
+		counts.updated++
+		if existing.Status.Phase != "" && existing.Status.Phase != job.Status {
+			r.phaseEvent(q.Namespace, want.name, existing, job)
+		}
+	}
+	return nil
+}
+
+// phaseEvent emits one event per job phase transition on the snapshot, with a stable message so
+// that repeated transitions aggregate.
+func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1alpha1.DLCJobSnapshot, job *dlc.JobItem) {
+	reason, warning := snapshot.EventReason(job.Status)
+	eventType := corev1.EventTypeNormal
+	if warning {
+		eventType = corev1.EventTypeWarning
+	}
+	regarding := existing.DeepCopy()
+	regarding.Namespace, regarding.Name = namespace, name
+	note := fmt.Sprintf("Job %s (%s) changed from %s to %s", job.DisplayName, job.JobID, existing.Status.Phase, job.Status)
+	if job.ReasonCode != "" && job.Status != existing.Status.Phase && (job.Status == dlc.StatusFailed || job.Status == dlc.StatusStopped) {
+		note += ": " + job.ReasonCode
+	}
+	r.Recorder.Eventf(regarding, nil, eventType, reason, "JobPhaseChanged", "%s", note)
+}
+
+// pruneSnapshot handles a snapshot of a job the query no longer lists.
+func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
+	others := withoutOwner(s.OwnerReferences, q.UID)
+	retain := q.Spec.Snapshot.PrunePolicy == dlcv1alpha1.PrunePolicyRetain
+	switch {
+	case len(others) == 0 && !retain:
+		// Note: the precondition makes sure we delete the object we compared, not one that another
+		// query adopted a moment ago.
+		err := r.Delete(ctx, s, client.Preconditions{UID: &s.UID, ResourceVersion: &s.ResourceVersion})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return r.countConflict(err, counts)
+		}
+		snapshotWritesTotal.WithLabelValues("delete").Inc()
+		counts.deleted++
+		return nil
+	case len(others) == 0 && retain:
+		// Kept, owned by this query (so it goes with the query unless Orphan), marked as no
+		// longer matching.
+		if !s.Status.Matching && len(s.Status.MatchedBy) == 0 {
+			counts.unchanged++
+			return nil
+		}
+		status := s.Status.DeepCopy()
+		status.Matching, status.MatchedBy = false, nil
+		if err := r.applyStatus(ctx, s.Namespace, s.Name, status); err != nil {
+			return r.countConflict(err, counts)
+		}
+		snapshotWritesTotal.WithLabelValues("status").Inc()
+		counts.deleted++
+		return nil
+	default:
+		// Other queries still match: release this query's ownership only.
+		if err := r.release(ctx, q, s); err != nil {
+			return r.countConflict(err, counts)
+		}
+		counts.deleted++
+		return nil
+	}
+}
+
+// release removes the query from a snapshot's owners and matchedBy.
+func (r *JobQueryReconciler) release(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot) error {
+	want := desiredSnapshot{
+		name:   s.Name,
+		labels: ownLabels(s.Labels),
+		spec:   s.Spec,
+		owners: withoutOwner(s.OwnerReferences, q.UID),
+	}
+	if err := r.applyObject(ctx, s.Namespace, &want, s); err != nil {
+		return err
+	}
+	snapshotWritesTotal.WithLabelValues("update").Inc()
+	status := s.Status.DeepCopy()
+	status.MatchedBy = withoutName(status.MatchedBy, q.Name)
+	if len(status.MatchedBy) == 0 {
+		status.Matching = false
+	}
+	if err := r.applyStatus(ctx, s.Namespace, s.Name, status); err != nil {
+		return err
+	}
+	snapshotWritesTotal.WithLabelValues("status").Inc()
+	return nil
+}
+
+// releaseAll releases every snapshot of a query being deleted with deletionPolicy Orphan.
+func (r *JobQueryReconciler) releaseAll(ctx context.Context, q *dlcv1alpha1.JobQuery) error {
+	owned, err := r.ownedSnapshots(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, s := range owned {
+		if err := r.release(ctx, q, s); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("releasing snapshot %s: %w", klog.KObj(s), err)
+		}
+	}
+	return nil
+}
+
+func (r *JobQueryReconciler) countConflict(err error, counts *writeCounts) error {
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		counts.conflicts++
+		return nil
+	}
+	return err
+}
+
+// applyObject server-side applies labels, owners and spec. For an existing object the
+// resourceVersion is a precondition: the owner list is computed from what we read, and another
+// query's concurrent change must not be lost.
+func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, want *desiredSnapshot, existing *dlcv1alpha1.DLCJobSnapshot) error {
+	ac := dlcac.DLCJobSnapshot(want.name, namespace).
+		WithLabels(want.labels).
+		WithSpec(dlcac.DLCJobSnapshotSpec().WithJobID(want.spec.JobID).WithRegionID(want.spec.RegionID))
+	for _, ref := range want.owners {
+		ac.WithOwnerReferences(metav1ac.OwnerReference().WithAPIVersion(ref.APIVersion).WithKind(ref.Kind).
+			WithName(ref.Name).WithUID(ref.UID))
+	}
+	if existing != nil {
+		ac.WithResourceVersion(existing.ResourceVersion)
+	}
+	if err := r.Apply(ctx, ac, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying snapshot %s/%s: %w", namespace, want.name, err)
+	}
+	return nil
+}
+
+// applyStatus server-side applies the whole status of a snapshot.
+func (r *JobQueryReconciler) applyStatus(ctx context.Context, namespace, name string, status *dlcv1alpha1.DLCJobSnapshotStatus) error {
+	// Note: the apply configuration has the JSON shape of the status, so a JSON round trip is the
+	// faithful conversion of the large nested job.
+	data, err := json.Marshal(status)
+	if err != nil {
+		return fmt.Errorf("encoding the status of snapshot %s/%s: %w", namespace, name, err)
+	}
+	statusAC := &dlcac.DLCJobSnapshotStatusApplyConfiguration{}
+	if err := json.Unmarshal(data, statusAC); err != nil {
+		return fmt.Errorf("encoding the status of snapshot %s/%s: %w", namespace, name, err)
+	}
+	ac := dlcac.DLCJobSnapshot(name, namespace).WithStatus(statusAC)
+	if err := r.Status().Apply(ctx, ac, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying the status of snapshot %s/%s: %w", namespace, name, err)
+	}
+	return nil
+}
+
+// ownLabels keeps the labels dlcsync manages.
+func ownLabels(labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, k := range []string{dlcv1alpha1.LabelStatus, dlcv1alpha1.LabelJobType, dlcv1alpha1.LabelWorkspaceID, dlcv1alpha1.LabelRegion} {
+		if v, ok := labels[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func ownLabelsEqual(have, want map[string]string) bool { return maps.Equal(ownLabels(have), want) }
+
+func withOwner(refs []metav1.OwnerReference, ref metav1.OwnerReference) []metav1.OwnerReference {
+	out := queryOwners(refs)
+	for _, r := range out {
+		if r.UID == ref.UID {
+			return out
+		}
+	}
+	return append(out, ref)
+}
+
+func withoutOwner(refs []metav1.OwnerReference, uid types.UID) []metav1.OwnerReference {
+	out := make([]metav1.OwnerReference, 0, len(refs))
+	for _, r := range queryOwners(refs) {
+		if r.UID != uid {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// queryOwners are the JobQuery owner references, reduced to the fields we apply.
+func queryOwners(refs []metav1.OwnerReference) []metav1.OwnerReference {
+	out := make([]metav1.OwnerReference, 0, len(refs))
+	for _, r := range refs {
+		if isQueryRef(r) {
+			out = append(out, metav1.OwnerReference{APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name, UID: r.UID})
+		}
+	}
+	return out
+}
+
+func ownersEqual(have, want []metav1.OwnerReference) bool {
+	h := queryOwners(have)
+	if len(h) != len(want) {
+		return false
+	}
+	for i := range h {
+		if h[i].UID != want[i].UID || h[i].Name != want[i].Name {
+			return false
+		}
+	}
+	return true
+}
+
+// aliveMatches is matchedBy restricted to queries that still own the snapshot (the garbage
+// collector removes the owner references of deleted queries).
+func aliveMatches(s *dlcv1alpha1.DLCJobSnapshot) []string {
+	owners := map[string]bool{}
+	for _, r := range queryOwners(s.OwnerReferences) {
+		owners[r.Name] = true
+	}
+	out := make([]string, 0, len(s.Status.MatchedBy))
+	for _, n := range s.Status.MatchedBy {
+		if owners[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func withName(names []string, name string) []string {
+	if slices.Contains(names, name) {
+		return names
+	}
+	out := append(slices.Clone(names), name)
+	slices.Sort(out)
+	return out
+}
+
+func withoutName(names []string, name string) []string {
+	return slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == name })
+}

@@ -1,0 +1,217 @@
+package controllers
+
+// Integration tests: a real kube-apiserver and etcd (envtest), the manager running this
+// reconciler, and the simulator answering real signed ListJobs requests on loopback.
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/dlcsim"
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+var (
+	k8s      client.Client
+	sim      *dlcsim.Server
+	simURL   string
+	nsSeq    atomic.Int32
+	testCtx  context.Context
+	allowed  = "ambient-ok"
+	simAdmin = dlcsim.Identity{AccessKeyID: "test-admin", AccessKeySecret: "test-admin-secret", UserID: "1001", Username: "admin", Admin: true}
+	simDeny  = dlcsim.Identity{AccessKeyID: "test-denied", AccessKeySecret: "test-denied-secret", UserID: "1002", Username: "eve",
+		AllowListJobs: dlc.Ptr(false)}
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	env, cfg, err := testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+
+	sim = dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{simAdmin, simDeny}, Seed: 11})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	simURL = srv.URL
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	testCtx = ctx
+	reconciler := &JobQueryReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("dlcsync"),
+		Listers: &CachedListers{Governors: dlc.NewGovernors(dlc.GovernorConfig{QPS: 1000, Burst: 1000}),
+			Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond}},
+		AmbientNamespaces: map[string]bool{allowed: true},
+	}
+	if err := reconciler.SetupWithManager(ctx, mgr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
+	}()
+	k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// zapLevel logs everything with TEST_VERBOSE set, errors only otherwise.
+func zapLevel() zapcore.Level {
+	if os.Getenv("TEST_VERBOSE") != "" {
+		return zapcore.DebugLevel
+	}
+	return zapcore.ErrorLevel
+}
+
+// newNamespace creates a fresh namespace with a Secret holding the simulator's admin key.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d", nsSeq.Add(1))
+	g := NewWithT(t)
+	g.Expect(k8s.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
+	g.Expect(k8s.Create(testCtx, credentialsSecret(name, "dlc-credentials", simAdmin))).To(Succeed())
+	return name
+}
+
+func credentialsSecret(namespace, name string, id dlcsim.Identity) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		StringData: map[string]string{"accessKeyId": id.AccessKeyID, "accessKeySecret": id.AccessKeySecret},
+	}
+}
+
+// query returns a JobQuery against the simulator with a 31-day window; change it before creating.
+func query(namespace, name string) *dlcv1alpha1.JobQuery {
+	return &dlcv1alpha1.JobQuery{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: dlcv1alpha1.JobQuerySpec{
+			RegionID:    "cn-hangzhou",
+			Endpoint:    simURL,
+			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
+			Interval:    metav1.Duration{Duration: time.Hour},
+			Filter: dlcv1alpha1.JobFilter{
+				TimeRange: &dlcv1alpha1.TimeRange{Within: &metav1.Duration{Duration: 31 * 24 * time.Hour}},
+			},
+		},
+	}
+}
+
+// addJobs adds n jobs to the simulator with IDs prefix-0..n-1, created within the last hours,
+// with the given type; it returns their IDs.
+func addJobs(prefix string, n int, jobType string) []string {
+	now := time.Now()
+	ids := make([]string, n)
+	jobs := make([]dlcsim.Job, n)
+	for i := range jobs {
+		ids[i] = fmt.Sprintf("%s%04d", prefix, i)
+		gpu := strconv.Itoa(i % 4)
+		jobs[i] = dlcsim.Job{JobItem: dlc.JobItem{
+			JobID: ids[i], DisplayName: fmt.Sprintf("%s-job-%d", prefix, i), JobType: jobType, Status: dlc.StatusRunning,
+			WorkspaceID: "268", WorkspaceName: "dlc-workspace", UserID: "1001", Username: "admin", Accessibility: "PUBLIC",
+			RequestGPU: gpu, GmtCreateTime: dlc.FormatTime(now.Add(-time.Duration(i+1) * time.Minute)),
+			Envs: map[string]string{"API_TOKEN": "very-secret-value"},
+		}}
+	}
+	sim.Upsert(jobs...)
+	return ids
+}
+
+func getQuery(g Gomega, namespace, name string) *dlcv1alpha1.JobQuery {
+	q := &dlcv1alpha1.JobQuery{}
+	g.Expect(k8s.Get(testCtx, types.NamespacedName{Namespace: namespace, Name: name}, q)).To(Succeed())
+	return q
+}
+
+// waitReady waits until the query's last sync handled the current generation and annotation
+// and Ready has the given reason.
+func waitReady(t *testing.T, namespace, name, reason string) *dlcv1alpha1.JobQuery {
+	t.Helper()
+	var q *dlcv1alpha1.JobQuery
+	NewWithT(t).Eventually(func(g Gomega) {
+		q = getQuery(g, namespace, name)
+		g.Expect(q.Status.ObservedGeneration).To(Equal(q.Generation))
+		g.Expect(q.Status.LastHandledReconcileAt).To(Equal(q.Annotations[dlcv1alpha1.AnnotationRequestedAt]))
+		c := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(reason), c.Message)
+	}).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+	return q
+}
+
+// resync asks for an immediate sync through the requestedAt annotation and waits for it.
+func resync(t *testing.T, namespace, name, reason string) *dlcv1alpha1.JobQuery {
+	t.Helper()
+	g := NewWithT(t)
+	q := getQuery(g, namespace, name)
+	patch := client.MergeFrom(q.DeepCopy())
+	if q.Annotations == nil {
+		q.Annotations = map[string]string{}
+	}
+	q.Annotations[dlcv1alpha1.AnnotationRequestedAt] = strconv.FormatInt(time.Now().UnixNano(), 10)
+	g.Expect(k8s.Patch(testCtx, q, patch)).To(Succeed())
+	// waitReady checks lastHandledReconcileAt: the sync for this very request has run.
+	return waitReady(t, namespace, name, reason)
+}
+
+func snapshots(g Gomega, namespace string) map[string]dlcv1alpha1.DLCJobSnapshot {
+	var list dlcv1alpha1.DLCJobSnapshotList
+	g.Expect(k8s.List(testCtx, &list, client.InNamespace(namespace))).To(Succeed())
+	out := map[string]dlcv1alpha1.DLCJobSnapshot{}
+	for _, s := range list.Items {
+		out[s.Name] = s
+	}
+	return out
+}
+
+func resourceVersions(g Gomega, namespace string) map[string]string {
+	out := map[string]string{}
+	for name, s := range snapshots(g, namespace) {
+		out[name] = s.ResourceVersion
+	}
+	return out
+}
+
+// events returns the events of a namespace by reason.
+func events(g Gomega, namespace string) []eventsv1.Event {
+	var list eventsv1.EventList
+	g.Expect(k8s.List(testCtx, &list, client.InNamespace(namespace))).To(Succeed())
+	return list.Items
+}
