@@ -23,8 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
@@ -378,7 +378,8 @@ func (r *JobQueryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 // queriesOfSecret maps a Secret to the JobQueries of its namespace that reference it.
 func (r *JobQueryReconciler) queriesOfSecret(ctx context.Context, secret client.Object) []reconcile.Request {
 	var list dlcv1alpha1.JobQueryList
-	if err := r.List(ctx, &list, client.InNamespace(secret.GetNamespace()), client.MatchingFields{secretIndexKey: secret.GetName()}); err != nil {
+	err := r.List(ctx, &list, client.InNamespace(secret.GetNamespace()), client.MatchingFields{secretIndexKey: secret.GetName()})
+	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing JobQueries of a Secret", "secret", klog.KObj(secret))
 		return nil
 	}

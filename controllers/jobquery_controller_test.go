@@ -215,12 +215,7 @@ func TestInjectedAPIFailuresSetTheirReasonAndKeepSnapshots(t *testing.T) {
 	sim.SetFaults(dlcsim.Faults{})
 	q = resync(t, ns, "partial", dlcv1alpha1.ReasonSynced)
 	g.Expect(q.Status.ConsecutiveFailures).To(BeZero())
-	g.Expect(snapshots(g, ns)).To(HaveLen(450 - 3), "the three jobs deleted by the mutation are pruned")
-}
-
-func waitSnapshotCount(t *testing.T, ns string, n int) {
-	t.Helper()
-	NewWithT(t).Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(n)) }).WithTimeout(20 * time.Second).Should(Succeed())
+	g.Expect(snapshots(g, ns)).To(HaveLen(450-3), "the three jobs deleted by the mutation are pruned")
 }
 
 func TestPruneRetainAndOverlappingQueries(t *testing.T) {

@@ -9,6 +9,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// Label names shared by several metrics.
+const (
+	labelNamespace = "namespace"
+	labelQuery     = "query"
+)
+
 // Metrics of dlcsync, served by the controller-runtime metrics server. docs/metrics.md lists them.
 var (
 	syncDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -19,7 +25,7 @@ var (
 	syncsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dlcsync_syncs_total",
 		Help: "JobQuery syncs by namespace, query and result (success or the failure reason).",
-	}, []string{"namespace", "query", "result"})
+	}, []string{labelNamespace, labelQuery, "result"})
 	apiRequestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dlcsync_dlc_api_requests_total",
 		Help: "PAI-DLC ListJobs HTTP requests by answer: 200 or the error code.",
@@ -35,7 +41,7 @@ var (
 	jobsGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dlcsync_jobs",
 		Help: "Jobs kept as snapshots by namespace, JobQuery and job phase.",
-	}, []string{"namespace", "query", "phase"})
+	}, []string{labelNamespace, labelQuery, "phase"})
 	breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dlcsync_circuit_breaker_state",
 		Help: "State of the per-credential circuit breaker: 0 closed, 1 half-open, 2 open. The credential label is a hash.",
@@ -62,13 +68,13 @@ func ObserveBreaker(key string, state gobreaker.State) {
 
 // forgetQuery deletes the series of a deleted JobQuery.
 func forgetQuery(namespace, name string) {
-	syncsTotal.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "query": name})
-	jobsGauge.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "query": name})
+	syncsTotal.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
+	jobsGauge.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
 }
 
 // setJobCounts replaces the per-phase gauge of a query.
 func setJobCounts(namespace, name string, counts map[string]int32) {
-	jobsGauge.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "query": name})
+	jobsGauge.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
 	for phase, n := range counts {
 		jobsGauge.WithLabelValues(namespace, name, phase).Set(float64(n))
 	}

@@ -206,7 +206,8 @@ func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1a
 }
 
 // pruneSnapshot handles a snapshot of a job the query no longer lists.
-func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
+func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot,
+	counts *writeCounts) error {
 	others := withoutOwner(s.OwnerReferences, q.UID)
 	retain := q.Spec.Snapshot.PrunePolicy == dlcv1alpha1.PrunePolicyRetain
 	switch {
@@ -294,7 +295,8 @@ func (r *JobQueryReconciler) countConflict(err error, counts *writeCounts) error
 // applyObject server-side applies labels, owners and spec. For an existing object the
 // resourceVersion is a precondition: the owner list is computed from what we read, and another
 // query's concurrent change must not be lost.
-func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, want *desiredSnapshot, existing *dlcv1alpha1.DLCJobSnapshot) error {
+func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, want *desiredSnapshot,
+	existing *dlcv1alpha1.DLCJobSnapshot) error {
 	ac := dlcac.DLCJobSnapshot(want.name, namespace).
 		WithLabels(want.labels).
 		WithSpec(dlcac.DLCJobSnapshotSpec().WithJobID(want.spec.JobID).WithRegionID(want.spec.RegionID))

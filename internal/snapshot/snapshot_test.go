@@ -30,7 +30,7 @@ func fullJob(t *testing.T) *dlc.JobItem {
 
 func TestNameKeepsValidIDsAndSanitisesTheRest(t *testing.T) {
 	cases := map[string]string{
-		"dlc1a2b3c4d5e6f7":                "dlc1a2b3c4d5e6f7",
+		"dlc1a2b3c4d5e6f7":                 "dlc1a2b3c4d5e6f7",
 		"dlc-20210126170216-mtl37ge7gkvdz": "dlc-20210126170216-mtl37ge7gkvdz",
 	}
 	for id, want := range cases {
