@@ -5,6 +5,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -380,4 +381,38 @@ func TestAJobIDThatIsNotAValidNameGetsASanitisedName(t *testing.T) {
 	s := snaps[snapshot.Name("DLC_Odd/ID")]
 	g.Expect(s.Spec.JobID).To(Equal("DLC_Odd/ID"))
 	g.Expect(s.Name).To(MatchRegexp(`^dlc-odd-id-[0-9a-f]{8}$`))
+}
+
+// TestAThousandJobs measures the first sync of 1,000 jobs and a resync with no change: API calls
+// and Kubernetes writes (counted by the controller's own write metric).
+func TestAThousandJobs(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	addJobs("dlcthousand", 1000, "PyTorchJob")
+	writes := func() float64 {
+		total := 0.0
+		for _, op := range []string{"create", "update", "status", "delete"} {
+			total += testutil.ToFloat64(snapshotWritesTotal.WithLabelValues(op))
+		}
+		return total
+	}
+	before := writes()
+	q := query(ns, "thousand")
+	q.Spec.Filter.DisplayName = "dlcthousand"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	q = waitReady(t, ns, "thousand", dlcv1alpha1.ReasonSynced)
+	first := q.Status.LastSyncStats
+	firstWrites := writes() - before
+	g.Expect(first.APICalls).To(Equal(int32(10)))
+	g.Expect(first.Created).To(Equal(int32(1000)))
+	g.Expect(firstWrites).To(Equal(2000.0), "one object and one status apply per new job")
+
+	before = writes()
+	q = resync(t, ns, "thousand", dlcv1alpha1.ReasonSynced)
+	again := q.Status.LastSyncStats
+	g.Expect(again.APICalls).To(Equal(int32(10)))
+	g.Expect(again.Unchanged).To(Equal(int32(1000)))
+	g.Expect(writes() - before).To(BeZero())
+	t.Logf("1,000 jobs: first sync %d API calls, %.0f snapshot writes, %v; no-change resync %d API calls, 0 snapshot writes, %v",
+		first.APICalls, firstWrites, first.Duration.Duration, again.APICalls, again.Duration.Duration)
 }
