@@ -75,6 +75,14 @@ lint: golangci-lint ## Run golangci-lint.
 lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 	"$(GOLANGCI_LINT)" run --fix
 
+##@ Demo
+
+.PHONY: demo
+demo: setup-envtest ## Run dlcsync locally on a simulated PAI-DLC: make demo [DEMO_ARGS="--for 90s"].
+	@echo "==> Building the demo (manager, simulator, control plane driver)"; start=$$(date +%s); \
+	  go build -o bin/demo ./cmd/demo; echo "    done in $$(( $$(date +%s) - start ))s"
+	@KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" bin/demo $(DEMO_ARGS)
+
 ##@ Build
 
 LDFLAGS = -X github.com/dlcsync/dlcsync/internal/version.Version=$(VERSION)
