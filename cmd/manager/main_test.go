@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestTheManagerBinaryStartsAndServesProbes builds the manager, runs it against a real
+// kube-apiserver with --kubeconfig, and checks /healthz and /readyz.
+func TestTheManagerBinaryStartsAndServesProbes(t *testing.T) {
+	env, _, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	user, err := env.AddUser(envtest.User{Name: "manager", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "kubeconfig"), kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "manager")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building the manager: %v\n%s", err, out)
+	}
+
+	probe := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", filepath.Join(dir, "kubeconfig"),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probe), "--metrics-bind-address=0",
+		"--ambient-credentials-namespaces=dlcsync-system", "--max-concurrent-syncs=2", "--zap-log-level=info")
+	logs, err := os.Create(filepath.Join(dir, "manager.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			out, _ := os.ReadFile(filepath.Join(dir, "manager.log"))
+			t.Logf("manager log:\n%s", out)
+		}
+	}()
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", probe, path))
+			if err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not answer 200 within 30s (last error %v)", path, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	// The JobQuery controller is registered and its workers start.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := os.ReadFile(filepath.Join(dir, "manager.log"))
+		if strings.Contains(string(out), `"msg":"Starting workers","controller":"jobquery"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the jobquery controller did not start its workers")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
