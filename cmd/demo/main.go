@@ -269,7 +269,8 @@ func showTable(kubectl, kubeconfig string, rows int) {
 		return
 	}
 	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	fmt.Printf("--- %s  kubectl get djs -n %s (newest %d of %d) ---\n", time.Now().Format("15:04:05"), namespace, min(rows, len(lines)-1), len(lines)-1)
+	fmt.Printf("--- %s  kubectl get djs -n %s (newest %d of %d) ---\n",
+		time.Now().Format("15:04:05"), namespace, min(rows, len(lines)-1), len(lines)-1)
 	if len(lines) > 0 {
 		fmt.Println(lines[0])
 		start := max(1, len(lines)-rows)
