@@ -32,6 +32,14 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate CRDs and the RBAC ClusterRole from the markers in the code.
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd:allowDangerousTypes=true paths="./..." output:crd:artifacts:config=config/crd/bases
+	@# The Helm chart ships the same CRDs and manager rules.
+	cp config/crd/bases/*.yaml charts/dlcsync/crds/
+	cp config/rbac/role.yaml charts/dlcsync/files/manager-role.yaml
+
+.PHONY: docs
+docs: crd-ref-docs ## Write docs/reference.md, the API reference, from api/v1alpha1.
+	"$(CRD_REF_DOCS)" --source-path=./api/v1alpha1 --config=hack/crd-ref-docs.yaml --renderer=markdown \
+	  --output-path=docs/reference.md >/dev/null
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods and server-side apply configurations.
@@ -39,12 +47,13 @@ generate: controller-gen ## Generate DeepCopy methods and server-side apply conf
 	"$(CONTROLLER_GEN)" applyconfiguration:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 # Files that `make manifests generate` writes; they are committed and must be current.
-GENERATED_FILES = config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go api/v1alpha1/applyconfiguration
+GENERATED_FILES = config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go api/v1alpha1/applyconfiguration \
+	charts/dlcsync/crds charts/dlcsync/files docs/reference.md
 
 .PHONY: verify-generated
-verify-generated: controller-gen ## Fail when committed generated files are stale (regenerates them).
+verify-generated: controller-gen crd-ref-docs ## Fail when committed generated files are stale (regenerates them).
 	@before=$$(find $(GENERATED_FILES) -type f | sort | xargs sha256sum); \
-	$(MAKE) --no-print-directory manifests generate >/dev/null; \
+	$(MAKE) --no-print-directory manifests generate docs >/dev/null; \
 	after=$$(find $(GENERATED_FILES) -type f | sort | xargs sha256sum); \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "Generated files were stale and have been regenerated; review and commit them:"; \
@@ -60,8 +69,8 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: verify-generated fmt vet setup-envtest ## Run every test (unit and envtest) against a real kube-apiserver and etcd.
-	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" go test ./... -count=1 -timeout 20m $(TEST_ARGS)
+test: verify-generated fmt vet setup-envtest helm ## Run every test (unit and envtest) against a real kube-apiserver and etcd.
+	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" HELM="$(HELM)" go test ./... -count=1 -timeout 20m $(TEST_ARGS)
 
 .PHONY: bench
 bench: ## Run the benchmarks (speed and memory targets live here, not in tests).
@@ -143,12 +152,16 @@ $(LOCALBIN):
 	mkdir -p "$(LOCALBIN)"
 
 ## Tool Binaries
+CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
+HELM ?= $(LOCALBIN)/helm
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 ENVTEST_SETUP ?= hack/setup-envtest.sh
 
 ## Tool Versions
+CRD_REF_DOCS_VERSION ?= v0.3.0
+HELM_VERSION ?= v3.22.0
 KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
@@ -162,6 +175,16 @@ KUBECTL ?= $(HOME)/.local/share/kubebuilder-envtest/k8s/$(ENVTEST_K8S_VERSION)-l
 kustomize: $(KUSTOMIZE) ## Download kustomize locally if necessary.
 $(KUSTOMIZE): $(LOCALBIN)
 	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+.PHONY: crd-ref-docs
+crd-ref-docs: $(CRD_REF_DOCS) ## Download crd-ref-docs locally if necessary.
+$(CRD_REF_DOCS): $(LOCALBIN)
+	$(call go-install-tool,$(CRD_REF_DOCS),github.com/elastic/crd-ref-docs,$(CRD_REF_DOCS_VERSION))
+
+.PHONY: helm
+helm: $(HELM) ## Download helm locally if necessary.
+$(HELM): $(LOCALBIN)
+	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN) ## Download controller-gen locally if necessary.

@@ -1,0 +1,246 @@
+// Package deploy_test checks what users install: the kustomize installer (config/default, the
+// content of dist/install.yaml) and the Helm chart, rendered and sent to a real kube-apiserver.
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+func decodeAll(t *testing.T, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var out []*unstructured.Unstructured
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := dec.Decode(&obj.Object); err != nil {
+			if err == io.EOF {
+				return out
+			}
+			t.Fatalf("invalid YAML: %v", err)
+		}
+		if len(obj.Object) > 0 {
+			out = append(out, obj)
+		}
+	}
+}
+
+func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(testenv.RepoRoot(), dir))
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	data, err := res.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeAll(t, data)
+}
+
+func find(objs []*unstructured.Unstructured, kind, nameSuffix string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind && strings.HasSuffix(o.GetName(), nameSuffix) {
+			return o
+		}
+	}
+	return nil
+}
+
+// managerRules are the rules of the generated manager role.
+func managerRules(t *testing.T) []rbacv1.PolicyRule {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	if err := sigsyaml.Unmarshal(data, &role); err != nil {
+		t.Fatal(err)
+	}
+	return role.Rules
+}
+
+func rulesOf(t *testing.T, obj *unstructured.Unstructured) []rbacv1.PolicyRule {
+	t.Helper()
+	var role rbacv1.ClusterRole
+	if err := runtimeConvert(obj, &role); err != nil {
+		t.Fatal(err)
+	}
+	return role.Rules
+}
+
+func runtimeConvert(obj *unstructured.Unstructured, into any) error {
+	data, err := obj.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return sigsyaml.Unmarshal(data, into)
+}
+
+func checkInstall(t *testing.T, objs []*unstructured.Unstructured, managerRole string) {
+	t.Helper()
+	for _, crd := range []string{"jobqueries.dlc.dlcsync.io", "dlcjobsnapshots.dlc.dlcsync.io"} {
+		if find(objs, "CustomResourceDefinition", crd) == nil {
+			t.Errorf("CRD %s missing", crd)
+		}
+	}
+	role := find(objs, "ClusterRole", managerRole)
+	if role == nil {
+		t.Fatalf("ClusterRole *%s missing", managerRole)
+	}
+	if got, want := rulesOf(t, role), managerRules(t); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("manager rules differ from the generated role:\n got %v\nwant %v", got, want)
+	}
+	dep := find(objs, "Deployment", "")
+	if dep == nil {
+		t.Fatal("Deployment missing")
+	}
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	c := containers[0].(map[string]any)
+	args := fmt.Sprint(c["args"])
+	for _, want := range []string{"--leader-elect", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("manager args %s lack %s", args, want)
+		}
+	}
+	sc := c["securityContext"].(map[string]any)
+	if sc["readOnlyRootFilesystem"] != true || sc["allowPrivilegeEscalation"] != false {
+		t.Errorf("container securityContext %v", sc)
+	}
+	if nonRoot, _, _ := unstructured.NestedBool(dep.Object, "spec", "template", "spec", "securityContext", "runAsNonRoot"); !nonRoot {
+		t.Error("pod does not run as non-root")
+	}
+	for _, k := range []string{"resources", "livenessProbe", "readinessProbe"} {
+		if c[k] == nil {
+			t.Errorf("container lacks %s", k)
+		}
+	}
+	for _, kind := range []string{"ServiceAccount", "Service", "NetworkPolicy", "ClusterRoleBinding", "Role", "RoleBinding"} {
+		if find(objs, kind, "") == nil {
+			t.Errorf("%s missing", kind)
+		}
+	}
+}
+
+func TestTheKustomizeInstallerHasEveryCRDAndTheRBAC(t *testing.T) {
+	objs := kustomize(t, "config/default")
+	checkInstall(t, objs, "dlcsync-manager-role")
+	if find(objs, "Namespace", "dlcsync-system") == nil {
+		t.Error("namespace dlcsync-system missing")
+	}
+	withMonitor := kustomize(t, "config/prometheus")
+	if find(withMonitor, "ServiceMonitor", "") == nil {
+		t.Error("config/prometheus renders no ServiceMonitor")
+	}
+	applyDryRun(t, objs)
+}
+
+func helm(t *testing.T, args ...string) []byte {
+	t.Helper()
+	bin := os.Getenv("HELM")
+	if bin == "" {
+		t.Fatal("HELM is not set: run the tests with `make test`, which installs helm into bin/")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = testenv.RepoRoot()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return out
+}
+
+func TestTheHelmChartLintsAndRenders(t *testing.T) {
+	helm(t, "lint", "--strict", "charts/dlcsync")
+	objs := decodeAll(t, helm(t, "template", "dlcsync", "charts/dlcsync", "--namespace", "dlcsync-system", "--include-crds",
+		"--set", "serviceMonitor.enabled=true", "--set", "ambientCredentialsNamespaces={ml-team,dlcsync-system}",
+		"--set", "serviceAccount.annotations.pod-identity\\.alibabacloud\\.com/role-name=dlcsync-reader",
+		"--set", "replicas=2", "--set", "image.tag=v9.9.9"))
+	checkInstall(t, objs, "dlcsync-manager")
+	dep := find(objs, "Deployment", "")
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	c := containers[0].(map[string]any)
+	if !slices.Contains(toStrings(c["args"]), "--ambient-credentials-namespaces=ml-team,dlcsync-system") {
+		t.Errorf("args %v lack the ambient namespaces", c["args"])
+	}
+	if c["image"] != "ghcr.io/dlcsync/dlcsync:v9.9.9" {
+		t.Errorf("image %v", c["image"])
+	}
+	if replicas, _, _ := unstructured.NestedFieldNoCopy(dep.Object, "spec", "replicas"); fmt.Sprint(replicas) != "2" {
+		t.Errorf("replicas %v", replicas)
+	}
+	sa := find(objs, "ServiceAccount", "")
+	if sa.GetAnnotations()["pod-identity.alibabacloud.com/role-name"] != "dlcsync-reader" {
+		t.Errorf("ServiceAccount annotations %v", sa.GetAnnotations())
+	}
+	if find(objs, "ServiceMonitor", "") == nil {
+		t.Error("ServiceMonitor missing with serviceMonitor.enabled")
+	}
+	var withoutMonitor []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() != "ServiceMonitor" {
+			withoutMonitor = append(withoutMonitor, o)
+		}
+	}
+	applyDryRun(t, withoutMonitor)
+}
+
+func toStrings(v any) []string {
+	items := v.([]any)
+	out := make([]string, 0, len(items))
+	for _, s := range items {
+		out = append(out, fmt.Sprint(s))
+	}
+	return out
+}
+
+// applyDryRun sends every object to a real apiserver with dry-run, so the API server validates
+// them against its schemas. CRDs are installed for real by envtest already.
+func applyDryRun(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	env, cfg, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dlcsync-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" || (o.GetKind() == "Namespace" && o.GetName() == "dlcsync-system") {
+			continue
+		}
+		if err := c.Create(ctx, o, client.DryRunAll); err != nil {
+			t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+}
