@@ -237,10 +237,19 @@ func TestPruneRetainAndOverlappingQueries(t *testing.T) {
 	NewWithT(t).Eventually(func(g Gomega) {
 		snaps := snapshots(g, ns)
 		g.Expect(snaps).To(HaveLen(6))
-		g.Expect(snaps[ids[2]].Status.MatchedBy).To(Equal([]string{"broad", "narrow"}))
-		g.Expect(snaps[ids[2]].OwnerReferences).To(HaveLen(2))
-		g.Expect(snaps[ids[0]].Status.MatchedBy).To(Equal([]string{"broad"}))
-	}).WithTimeout(10 * time.Second).Should(Succeed())
+		for i, id := range ids {
+			want := []string{"broad"}
+			if i == 2 || i == 3 {
+				want = []string{"broad", "narrow"}
+			}
+			g.Expect(snaps[id].Status.MatchedBy).To(Equal(want), id)
+			g.Expect(snaps[id].OwnerReferences).To(HaveLen(len(want)), id)
+		}
+		for _, name := range []string{"broad", "narrow"} {
+			q := getQuery(g, ns, name)
+			g.Expect(meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady).Reason).To(Equal(dlcv1alpha1.ReasonSynced))
+		}
+	}).WithTimeout(20 * time.Second).Should(Succeed())
 	// No flapping: resyncing both changes nothing.
 	before := resourceVersions(g, ns)
 	resync(t, ns, "broad", dlcv1alpha1.ReasonSynced)

@@ -161,8 +161,14 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.J
 	want.status = snapshot.Status(converted, existingConds, now)
 	want.status.MatchedBy, want.status.Matching, want.status.ObservedAt = want.matchedBy, true, observedAt
 
+	// Note: both applies carry the resourceVersion they were computed from, so a concurrent
+	// change by another query (owners, matchedBy) makes this one retry instead of undoing it.
+	var rv string
+	if existing != nil {
+		rv = existing.ResourceVersion
+	}
 	if !objectCurrent {
-		if err := r.applyObject(ctx, q.Namespace, &want, existing); err != nil {
+		if rv, err = r.applyObject(ctx, q.Namespace, &want, existing); err != nil {
 			return r.countConflict(err, counts)
 		}
 		if existing == nil {
@@ -172,7 +178,7 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.J
 		}
 	}
 	if !statusCurrent {
-		if err := r.applyStatus(ctx, q.Namespace, want.name, &want.status); err != nil {
+		if err := r.applyStatus(ctx, q.Namespace, want.name, &want.status, rv); err != nil {
 			return r.countConflict(err, counts)
 		}
 		snapshotWritesTotal.WithLabelValues("status").Inc()
@@ -230,7 +236,7 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 		}
 		status := s.Status.DeepCopy()
 		status.Matching, status.MatchedBy = false, nil
-		if err := r.applyStatus(ctx, s.Namespace, s.Name, status); err != nil {
+		if err := r.applyStatus(ctx, s.Namespace, s.Name, status, s.ResourceVersion); err != nil {
 			return r.countConflict(err, counts)
 		}
 		snapshotWritesTotal.WithLabelValues("status").Inc()
@@ -254,7 +260,8 @@ func (r *JobQueryReconciler) release(ctx context.Context, q *dlcv1alpha1.JobQuer
 		spec:   s.Spec,
 		owners: withoutOwner(s.OwnerReferences, q.UID),
 	}
-	if err := r.applyObject(ctx, s.Namespace, &want, s); err != nil {
+	rv, err := r.applyObject(ctx, s.Namespace, &want, s)
+	if err != nil {
 		return err
 	}
 	snapshotWritesTotal.WithLabelValues("update").Inc()
@@ -263,7 +270,7 @@ func (r *JobQueryReconciler) release(ctx context.Context, q *dlcv1alpha1.JobQuer
 	if len(status.MatchedBy) == 0 {
 		status.Matching = false
 	}
-	if err := r.applyStatus(ctx, s.Namespace, s.Name, status); err != nil {
+	if err := r.applyStatus(ctx, s.Namespace, s.Name, status, rv); err != nil {
 		return err
 	}
 	snapshotWritesTotal.WithLabelValues("status").Inc()
@@ -296,7 +303,7 @@ func (r *JobQueryReconciler) countConflict(err error, counts *writeCounts) error
 // resourceVersion is a precondition: the owner list is computed from what we read, and another
 // query's concurrent change must not be lost.
 func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, want *desiredSnapshot,
-	existing *dlcv1alpha1.DLCJobSnapshot) error {
+	existing *dlcv1alpha1.DLCJobSnapshot) (string, error) {
 	ac := dlcac.DLCJobSnapshot(want.name, namespace).
 		WithLabels(want.labels).
 		WithSpec(dlcac.DLCJobSnapshotSpec().WithJobID(want.spec.JobID).WithRegionID(want.spec.RegionID))
@@ -308,13 +315,19 @@ func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, 
 		ac.WithResourceVersion(existing.ResourceVersion)
 	}
 	if err := r.Apply(ctx, ac, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying snapshot %s/%s: %w", namespace, want.name, err)
+		return "", fmt.Errorf("applying snapshot %s/%s: %w", namespace, want.name, err)
 	}
-	return nil
+	// The apply response fills the configuration, new resourceVersion included.
+	if ac.ResourceVersion == nil {
+		return "", nil
+	}
+	return *ac.ResourceVersion, nil
 }
 
-// applyStatus server-side applies the whole status of a snapshot.
-func (r *JobQueryReconciler) applyStatus(ctx context.Context, namespace, name string, status *dlcv1alpha1.DLCJobSnapshotStatus) error {
+// applyStatus server-side applies the whole status of a snapshot, on the given resourceVersion
+// when one is known.
+func (r *JobQueryReconciler) applyStatus(ctx context.Context, namespace, name string, status *dlcv1alpha1.DLCJobSnapshotStatus,
+	resourceVersion string) error {
 	// Note: the apply configuration has the JSON shape of the status, so a JSON round trip is the
 	// faithful conversion of the large nested job.
 	data, err := json.Marshal(status)
@@ -326,6 +339,9 @@ func (r *JobQueryReconciler) applyStatus(ctx context.Context, namespace, name st
 		return fmt.Errorf("encoding the status of snapshot %s/%s: %w", namespace, name, err)
 	}
 	ac := dlcac.DLCJobSnapshot(name, namespace).WithStatus(statusAC)
+	if resourceVersion != "" {
+		ac.WithResourceVersion(resourceVersion)
+	}
 	if err := r.Status().Apply(ctx, ac, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying the status of snapshot %s/%s: %w", namespace, name, err)
 	}
