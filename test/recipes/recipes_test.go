@@ -1,0 +1,158 @@
+// Package recipes_test checks the automation recipes of docs/recipes: the Argo CD health checks
+// run in gopher-lua (the interpreter Argo CD uses) against real objects, and the Prometheus and
+// kube-state-metrics files parse and name metrics dlcsync serves.
+package recipes_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	lua "github.com/yuin/gopher-lua"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+func recipe(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "recipes", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func toLua(L *lua.LState, v any) lua.LValue {
+	switch x := v.(type) {
+	case map[string]any:
+		t := L.NewTable()
+		for k, val := range x {
+			t.RawSetString(k, toLua(L, val))
+		}
+		return t
+	case []any:
+		t := L.NewTable()
+		for _, val := range x {
+			t.Append(toLua(L, val))
+		}
+		return t
+	case string:
+		return lua.LString(x)
+	case bool:
+		return lua.LBool(x)
+	case float64:
+		return lua.LNumber(x)
+	case nil:
+		return lua.LNil
+	}
+	return lua.LString("")
+}
+
+// health runs an Argo CD health script on an object given as YAML.
+func health(t *testing.T, script, object string) (status, message string) {
+	t.Helper()
+	var obj map[string]any
+	if err := yaml.Unmarshal([]byte(object), &obj); err != nil {
+		t.Fatal(err)
+	}
+	L := lua.NewState()
+	defer L.Close()
+	L.SetGlobal("obj", toLua(L, obj))
+	if err := L.DoString(script); err != nil {
+		t.Fatalf("lua: %v", err)
+	}
+	hs, ok := L.Get(-1).(*lua.LTable)
+	if !ok {
+		t.Fatalf("the script returned %v, not a table", L.Get(-1))
+	}
+	return hs.RawGetString("status").String(), hs.RawGetString("message").String()
+}
+
+func TestArgoCDHealthOfAJobQuery(t *testing.T) {
+	script := recipe(t, "argocd-health-jobquery.lua")
+	cases := []struct{ object, status string }{
+		{"metadata: {generation: 1}\n", "Progressing"},
+		{`metadata: {generation: 2}
+status: {observedGeneration: 1, conditions: [{type: Ready, status: "True", reason: Synced}]}`, "Progressing"},
+		{`metadata: {generation: 1}
+status: {observedGeneration: 1, conditions: [{type: Ready, status: "True", reason: Synced, message: Keeping 3 matching jobs}]}`, "Healthy"},
+		{`metadata: {generation: 1}
+status: {observedGeneration: 1, conditions: [{type: Ready, status: "False", reason: Throttled}, {type: Stalled, status: "False"}]}`, "Progressing"},
+		{`metadata: {generation: 1}
+status: {observedGeneration: 1, conditions: [{type: Ready, status: "False", reason: Unauthorized, message: bad key}, {type: Stalled, status: "True", reason: Unauthorized, message: bad key}]}`, "Degraded"},
+		{`metadata: {generation: 1}
+status: {observedGeneration: 1, conditions: [{type: Ready, status: "False", reason: Suspended}]}`, "Suspended"},
+	}
+	for _, c := range cases {
+		if got, msg := health(t, script, c.object); got != c.status {
+			t.Errorf("%s\n=> %s (%s), want %s", c.object, got, msg, c.status)
+		}
+	}
+}
+
+func TestArgoCDHealthOfASnapshot(t *testing.T) {
+	script := recipe(t, "argocd-health-dlcjobsnapshot.lua")
+	for phase, want := range map[string]string{"Succeeded": "Healthy", "Failed": "Degraded", "Running": "Healthy",
+		"Queuing": "Progressing", "Stopped": "Suspended", "": "Progressing"} {
+		object := "status: {phase: " + phase + ", reasonCode: JobFailed}\n"
+		if phase == "" {
+			object = "spec: {jobId: x}\n"
+		}
+		if got, msg := health(t, script, object); got != want {
+			t.Errorf("phase %q => %s (%s), want %s", phase, got, msg, want)
+		}
+	}
+}
+
+// servedMetrics are the metric names declared in controllers/metrics.go.
+func servedMetrics(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "controllers", "metrics.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range regexp.MustCompile(`Name:\s+"(dlcsync_\w+)"`).FindAllStringSubmatch(string(data), -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+func TestThePrometheusRuleUsesServedMetrics(t *testing.T) {
+	text := recipe(t, "prometheusrule.yaml")
+	var rule map[string]any
+	if err := yaml.Unmarshal([]byte(text), &rule); err != nil {
+		t.Fatal(err)
+	}
+	served := servedMetrics(t)
+	for _, m := range regexp.MustCompile(`dlcsync_\w+`).FindAllString(text, -1) {
+		if !slices.Contains(served, m) {
+			t.Errorf("the rule uses %s, which dlcsync does not serve (%v)", m, served)
+		}
+	}
+	if !strings.Contains(text, "DLCJobsFailed") {
+		t.Error("no failed-jobs alert")
+	}
+}
+
+func TestTheKubeStateMetricsConfigParses(t *testing.T) {
+	var cfg struct {
+		Kind string
+		Spec struct {
+			Resources []struct {
+				GroupVersionKind map[string]string `json:"groupVersionKind"`
+				Metrics          []map[string]any
+			}
+		}
+	}
+	if err := yaml.Unmarshal([]byte(recipe(t, "kube-state-metrics-crs.yaml")), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kind != "CustomResourceStateMetrics" || len(cfg.Spec.Resources) != 2 || cfg.Spec.Resources[0].GroupVersionKind["kind"] != "DLCJobSnapshot" {
+		t.Fatalf("config: %+v", cfg)
+	}
+}
