@@ -425,3 +425,20 @@ func TestAThousandJobs(t *testing.T) {
 	t.Logf("1,000 jobs: first sync %d API calls, %.0f snapshot writes, %v; no-change resync %d API calls, 0 snapshot writes, %v",
 		first.APICalls, firstWrites, first.Duration.Duration, again.APICalls, again.Duration.Duration)
 }
+
+func TestRepeatedAuthFailuresOpenTheCircuitBreaker(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	g.Expect(k8s.Create(testCtx, credentialsSecret(ns, "breaker", dlcsim.Identity{AccessKeyID: simAdmin.AccessKeyID,
+		AccessKeySecret: "breaker-wrong-secret"}))).To(Succeed())
+	q := query(ns, "b")
+	q.Spec.Credentials.SecretRef.Name = "breaker"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "b", dlcv1alpha1.ReasonUnauthorized)
+	resync(t, ns, "b", dlcv1alpha1.ReasonUnauthorized)
+	resync(t, ns, "b", dlcv1alpha1.ReasonUnauthorized)
+	before := sim.Stats().Requests
+	q = resync(t, ns, "b", dlcv1alpha1.ReasonCircuitOpen)
+	g.Expect(sim.Stats().Requests).To(Equal(before), "an open breaker sends nothing")
+	g.Expect(meta.IsStatusConditionTrue(q.Status.Conditions, dlcv1alpha1.ConditionReconciling)).To(BeTrue())
+}

@@ -475,3 +475,43 @@ func TestLegacyROASigningWorksThroughDarabonba(t *testing.T) {
 		t.Fatalf("TotalCount %d", resp.TotalCount)
 	}
 }
+
+func TestEveryReferenceErrorCodeCanBeInjected(t *testing.T) {
+	h := newHarness(t)
+	cases := []struct {
+		code   string
+		status int
+	}{
+		{"Throttling.User", 400}, {"Throttling.Api", 400}, {"Throttling", 400},
+		{"ServiceUnavailable", 503}, {"ServiceUnavailableTemporary", 503}, {"InternalError", 500}, {"InternalFailure", 500},
+		{"InvalidParameter", 400}, {"MissingParameter", 400}, {"InvalidAccessKeyId.NotFound", 404}, {"InvalidAccessKeyId.Inactive", 400},
+		{"SignatureDoesNotMatch", 400}, {"IncompleteSignature", 400}, {"InvalidTimeStamp.Expired", 400}, {"SignatureNonceUsed", 400},
+		{"InvalidSecurityToken.Expired", 400}, {"InvalidSecurityToken.MismatchWithAccessKey", 400},
+		{"Forbidden.RAM", 403}, {"NoPermission", 403}, {"Forbidden", 403},
+	}
+	for _, tc := range cases {
+		t.Run(tc.code, func(t *testing.T) {
+			h.sim.SetFaults(dlcsim.Faults{FailRequests: []int{1}, FailCode: tc.code})
+			t.Cleanup(func() { h.sim.SetFaults(dlcsim.Faults{}) })
+			_, err := h.raw(t, adminID, nil)
+			var code string
+			var status int
+			var ce *openapi.ClientError
+			var se *openapi.ServerError
+			var te *openapi.ThrottlingError
+			switch {
+			case errors.As(err, &te):
+				code, status = *te.Code, *te.StatusCode
+			case errors.As(err, &ce):
+				code, status = *ce.Code, *ce.StatusCode
+			case errors.As(err, &se):
+				code, status = *se.Code, *se.StatusCode
+			default:
+				t.Fatalf("got %v", err)
+			}
+			if code != tc.code || status != tc.status {
+				t.Fatalf("got %s %d, want %s %d", code, status, tc.code, tc.status)
+			}
+		})
+	}
+}
