@@ -115,8 +115,9 @@ func servedMetrics(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, m := range regexp.MustCompile(`Name:\s+"(dlcsync_\w+)"`).FindAllStringSubmatch(string(data), -1) {
+	matches := regexp.MustCompile(`Name:\s+"(dlcsync_\w+)"`).FindAllStringSubmatch(string(data), -1)
+	names := make([]string, 0, len(matches))
+	for _, m := range matches {
 		names = append(names, m[1])
 	}
 	return names
