@@ -1,0 +1,130 @@
+package controllers
+
+import (
+	"errors"
+	"net/url"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+)
+
+func TestSetConditionsIsKstatusCompatible(t *testing.T) {
+	cases := []struct {
+		outcome                     outcome
+		ready, reconciling, stalled metav1.ConditionStatus
+		reason                      string
+	}{
+		{outcomeSynced, "True", "False", "False", dlcv1alpha1.ReasonSynced},
+		{outcomeRetrying, "False", "True", "False", dlcv1alpha1.ReasonThrottled},
+		{outcomeStalled, "False", "False", "True", dlcv1alpha1.ReasonUnauthorized},
+		{outcomeSuspended, "False", "False", "False", dlcv1alpha1.ReasonSuspended},
+	}
+	for _, c := range cases {
+		var conds []metav1.Condition
+		setConditions(&conds, 3, c.outcome, c.reason, "message")
+		for typ, want := range map[string]metav1.ConditionStatus{dlcv1alpha1.ConditionReady: c.ready,
+			dlcv1alpha1.ConditionReconciling: c.reconciling, dlcv1alpha1.ConditionStalled: c.stalled} {
+			got := meta.FindStatusCondition(conds, typ)
+			if got == nil || got.Status != want || got.ObservedGeneration != 3 {
+				t.Errorf("outcome %d: %s = %+v, want %s", c.outcome, typ, got, want)
+			}
+		}
+		if readyReason(conds) != c.reason {
+			t.Errorf("outcome %d: Ready reason %s, want %s", c.outcome, readyReason(conds), c.reason)
+		}
+	}
+}
+
+func TestConditionsKeepTheirTransitionTimeWithoutATransition(t *testing.T) {
+	var conds []metav1.Condition
+	setConditions(&conds, 1, outcomeSynced, "", "Keeping 3 matching jobs")
+	first := meta.FindStatusCondition(conds, dlcv1alpha1.ConditionReady).LastTransitionTime
+	time.Sleep(1100 * time.Millisecond) // condition times have a resolution of one second
+	setConditions(&conds, 2, outcomeSynced, "", "Keeping 4 matching jobs")
+	if got := meta.FindStatusCondition(conds, dlcv1alpha1.ConditionReady).LastTransitionTime; !got.Equal(&first) {
+		t.Fatalf("lastTransitionTime moved from %v to %v without a transition", first, got)
+	}
+	setConditions(&conds, 2, outcomeRetrying, dlcv1alpha1.ReasonThrottled, "slow down")
+	if got := meta.FindStatusCondition(conds, dlcv1alpha1.ConditionReady).LastTransitionTime; got.Equal(&first) {
+		t.Fatal("lastTransitionTime did not move on a real transition")
+	}
+}
+
+func TestRetryDelayBacksOffToACap(t *testing.T) {
+	for n, want := range map[int32]time.Duration{0: 5 * time.Second, 1: 5 * time.Second, 2: 10 * time.Second, 3: 20 * time.Second,
+		8: 10 * time.Minute, 100: 10 * time.Minute} {
+		if got := retryDelay(n); got != want {
+			t.Errorf("retryDelay(%d) = %v, want %v", n, got, want)
+		}
+	}
+}
+
+func TestListingReasonClassifiesFailures(t *testing.T) {
+	cases := []struct {
+		err       error
+		reason    string
+		retryable bool
+	}{
+		{&dlc.Error{Kind: dlc.KindThrottled}, dlcv1alpha1.ReasonThrottled, true},
+		{&dlc.Error{Kind: dlc.KindServer}, dlcv1alpha1.ReasonServerError, true},
+		{&dlc.Error{Kind: dlc.KindBadResponse}, dlcv1alpha1.ReasonServerError, true},
+		{&dlc.Error{Kind: dlc.KindNetwork}, dlcv1alpha1.ReasonEndpointUnreachable, true},
+		{&dlc.Error{Kind: dlc.KindUnauthorized, Code: "SignatureDoesNotMatch"}, dlcv1alpha1.ReasonUnauthorized, false},
+		{&dlc.Error{Kind: dlc.KindUnauthorized, Code: "SignatureNonceUsed"}, dlcv1alpha1.ReasonUnauthorized, true},
+		{&dlc.Error{Kind: dlc.KindForbidden}, dlcv1alpha1.ReasonForbidden, false},
+		{&dlc.Error{Kind: dlc.KindInvalidRequest}, dlcv1alpha1.ReasonInvalidFilter, false},
+		{&dlc.Error{Kind: dlc.KindCircuitOpen}, dlcv1alpha1.ReasonCircuitOpen, true},
+		{&credentialsError{reason: dlcv1alpha1.ReasonSecretNotFound}, dlcv1alpha1.ReasonSecretNotFound, false},
+		{errors.New("something else"), dlcv1alpha1.ReasonServerError, true},
+	}
+	for _, c := range cases {
+		reason, retryable := listingReason(c.err)
+		if reason != c.reason || retryable != c.retryable {
+			t.Errorf("%v: %s %v, want %s %v", c.err, reason, retryable, c.reason, c.retryable)
+		}
+	}
+}
+
+func TestBuildRequestSendsEveryFilterField(t *testing.T) {
+	start := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	end := metav1.NewTime(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
+	spec := &dlcv1alpha1.JobQuerySpec{
+		SortBy: "DisplayName", Order: "asc",
+		Filter: dlcv1alpha1.JobFilter{
+			DisplayName: "mnist", DisplayNameSearchMode: "prefix", Description: "d", JobType: "PyTorchJob", Status: "Running",
+			WorkspaceID: "268", FromAllWorkspaces: dlc.Ptr(true), ShowOwn: dlc.Ptr(true), ResourceID: "r1",
+			ResourceIDs: []string{"r1", "r2"}, BusinessUserID: "b", Caller: "local", Tags: map[string]string{"team": "a"},
+			PipelineID: "flow-1", JobID: "dlc1", JobIDs: []string{"dlc1", "dlc2"}, UserIDForFilter: "u", Username: "alice",
+			ResourceQuotaName: "q", Accessibility: "PUBLIC", OversoldInfo: "ForceQuotaOverSold", PaymentType: "Spot",
+			ReasonSearch: "OOM", UserCommandSearch: "train", ImageSearch: "pytorch", EnableAssignNode: dlc.Ptr(false),
+			TemplateID: "tml1", NumericRange: &dlcv1alpha1.NumericRange{Field: "RequestGPU", Min: dlc.Ptr(int64(1)), Max: dlc.Ptr(int64(8))},
+			TimeRange: &dlcv1alpha1.TimeRange{Field: "GmtFinishTime", Start: &start, End: &end},
+		},
+	}
+	req, _ := buildRequest(spec)
+	got := url.Values{}
+	for k, v := range req.Query() {
+		got.Set(k, *v)
+	}
+	want := "Accessibility=PUBLIC&BusinessUserId=b&Caller=local&Description=d&DisplayName=mnist&DisplayNameSearchMode=prefix" +
+		"&EnableAssignNode=false&EndTime=2026-02-01T00%3A00%3A00Z&FromAllWorkspaces=true&ImageSearch=pytorch&JobId=dlc1" +
+		"&JobIds=dlc1%2Cdlc2&JobType=PyTorchJob&NumericRangeField=RequestGPU&NumericRangeMax=8&NumericRangeMin=1" +
+		"&Order=asc&OversoldInfo=ForceQuotaOverSold&PaymentType=Spot&PipelineId=flow-1&ReasonSearch=OOM&ResourceId=r1" +
+		"&ResourceIds=r1%2Cr2&ResourceQuotaName=q&ShowOwn=true&SortBy=DisplayName&StartTime=2026-01-01T00%3A00%3A00Z" +
+		"&Status=Running&Tags=%7B%22team%22%3A%22a%22%7D&TemplateId=tml1&TimeRangeField=GmtFinishTime&UserCommandSearch=train" +
+		"&UserIdForFilter=u&Username=alice&WorkspaceId=268"
+	if got.Encode() != want {
+		t.Fatalf("query\n got %s\nwant %s", got.Encode(), want)
+	}
+
+	minimal, within := buildRequest(&dlcv1alpha1.JobQuerySpec{Filter: dlcv1alpha1.JobFilter{
+		TimeRange: &dlcv1alpha1.TimeRange{Within: &metav1.Duration{Duration: 48 * time.Hour}}}})
+	if within != 48*time.Hour || *minimal.ShowOwn || minimal.StartTime != nil {
+		t.Fatalf("minimal request: within %v, %+v", within, minimal)
+	}
+}
