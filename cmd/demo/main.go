@@ -132,18 +132,7 @@ func run(o options) error {
 		srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		go func() { <-ctx.Done(); _ = srv.Close() }()
-		go func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					sim.Step()
-				}
-			}
-		}()
+		go sim.RunLifecycle(ctx, time.Second)
 		fmt.Printf("    ListJobs at %s (control API at %s/_sim/stats)\n", simURL, simURL)
 		return nil
 	}); err != nil {

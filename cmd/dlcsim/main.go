@@ -97,18 +97,7 @@ func run(args []string) error {
 	defer stop()
 	if *lifecycle {
 		sim.EnableLifecycle(dlcsim.Lifecycle{SubmitPerMinute: *submitRate, Pace: *pace})
-		go func() {
-			t := time.NewTicker(*tick)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					sim.Step()
-				}
-			}
-		}()
+		go sim.RunLifecycle(ctx, *tick)
 	}
 
 	ln, err := net.Listen("tcp", *listen)

@@ -266,20 +266,31 @@ func checkToken(r *http.Request, id *Identity, signedV3 []string, cfg *authConfi
 	return nil
 }
 
+// sortedPairs returns the query's key/value pairs sorted by key, then value. Clients send each
+// key once; a repeated key is signed with all its values, so a value appended after signing
+// cannot slip through.
+func sortedPairs(values url.Values) [][2]string {
+	var pairs [][2]string
+	for k, vs := range values {
+		for _, v := range vs {
+			pairs = append(pairs, [2]string{k, v})
+		}
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i][0] != pairs[j][0] {
+			return pairs[i][0] < pairs[j][0]
+		}
+		return pairs[i][1] < pairs[j][1]
+	})
+	return pairs
+}
+
 // canonicalQueryV3 encodes the decoded query per V3: sorted keys, RFC 3986 encoding of values.
 func canonicalQueryV3(values url.Values) string {
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		vs := append([]string(nil), values[k]...)
-		sort.Strings(vs)
-		for _, v := range vs {
-			parts = append(parts, percentEncode(k)+"="+percentEncode(v))
-		}
+	pairs := sortedPairs(values)
+	parts := make([]string, 0, len(pairs))
+	for _, p := range pairs {
+		parts = append(parts, percentEncode(p[0])+"="+percentEncode(p[1]))
 	}
 	return strings.Join(parts, "&")
 }
@@ -290,23 +301,13 @@ func canonicalResourceROA(path string, values url.Values) string {
 	if len(values) == 0 {
 		return path
 	}
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		// Note: clients send each key once; a repeated key is signed with all its values, so
-		// a value appended after signing cannot slip through.
-		vs := append([]string(nil), values[k]...)
-		sort.Strings(vs)
-		for _, v := range vs {
-			if v == "" {
-				parts = append(parts, k)
-			} else {
-				parts = append(parts, k+"="+v)
-			}
+	pairs := sortedPairs(values)
+	parts := make([]string, 0, len(pairs))
+	for _, p := range pairs {
+		if p[1] == "" {
+			parts = append(parts, p[0])
+		} else {
+			parts = append(parts, p[0]+"="+p[1])
 		}
 	}
 	return path + "?" + strings.Join(parts, "&")

@@ -1,6 +1,7 @@
 package dlcsim
 
 import (
+	"context"
 	"time"
 
 	"github.com/dlcsync/dlcsync/internal/dlc"
@@ -91,6 +92,20 @@ func (s *Server) Step() int {
 		s.store.upsert(updates...)
 	}
 	return changed
+}
+
+// RunLifecycle calls Step every tick until ctx ends.
+func (s *Server) RunLifecycle(ctx context.Context, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Step()
+		}
+	}
 }
 
 func terminal(status string) bool {
