@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
@@ -126,5 +127,54 @@ func TestBuildRequestSendsEveryFilterField(t *testing.T) {
 		TimeRange: &dlcv1alpha1.TimeRange{Within: &metav1.Duration{Duration: 48 * time.Hour}}}})
 	if within != 48*time.Hour || *minimal.ShowOwn || minimal.StartTime != nil {
 		t.Fatalf("minimal request: within %v, %+v", within, minimal)
+	}
+}
+
+func TestDueSpreadsOverdueQueriesAfterARestartAndPutsNewOnesFirst(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	past, future := metav1.NewTime(now.Add(-time.Hour)), metav1.NewTime(now.Add(30*time.Second))
+	q := func(name string, mutate func(*dlcv1alpha1.JobQuery)) *dlcv1alpha1.JobQuery {
+		jq := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Generation: 1}}
+		jq.Spec.Interval = metav1.Duration{Duration: 5 * time.Minute}
+		jq.Status = dlcv1alpha1.JobQueryStatus{ObservedGeneration: 1, LastSyncTime: &past, NextSyncTime: &past}
+		mutate(jq)
+		return jq
+	}
+	r := &JobQueryReconciler{}
+	if _, due := r.due(q("new", func(j *dlcv1alpha1.JobQuery) { j.Status = dlcv1alpha1.JobQueryStatus{} }), "", now); !due {
+		t.Error("a never-synced query must sync at once")
+	}
+	wait, due := r.due(q("overdue", func(*dlcv1alpha1.JobQuery) {}), "", now)
+	if due || wait < time.Second || wait > time.Minute+time.Second {
+		t.Errorf("an overdue query right after a restart: due %v, wait %v; want a spread wait", due, wait)
+	}
+	if _, due := r.due(q("overdue", func(*dlcv1alpha1.JobQuery) {}), "", now); !due {
+		t.Error("the same overdue query must sync on its next reconcile")
+	}
+	if wait, due := r.due(q("scheduled", func(j *dlcv1alpha1.JobQuery) { j.Status.NextSyncTime = &future }), "", now); due || wait != 30*time.Second {
+		t.Errorf("a scheduled query: due %v wait %v", due, wait)
+	}
+	if _, due := r.due(q("edited", func(j *dlcv1alpha1.JobQuery) { j.Generation = 2; j.Status.NextSyncTime = &future }), "", now); !due {
+		t.Error("a spec change must sync at once")
+	}
+	if _, due := r.due(q("asked", func(j *dlcv1alpha1.JobQuery) {
+		j.Annotations = map[string]string{dlcv1alpha1.AnnotationRequestedAt: "1"}
+		j.Status.NextSyncTime = &future
+	}), "", now); !due {
+		t.Error("a requestedAt annotation must sync at once")
+	}
+	if _, due := r.due(q("rotated", func(j *dlcv1alpha1.JobQuery) {
+		j.Status.ObservedCredentialsVersion = "1"
+		j.Status.NextSyncTime = &future
+	}), "2", now); !due {
+		t.Error("a new Secret version must sync at once")
+	}
+	stalled := q("stalled", func(j *dlcv1alpha1.JobQuery) {
+		j.Status.NextSyncTime = nil
+		setConditions(&j.Status.Conditions, 1, outcomeStalled, dlcv1alpha1.ReasonForbidden, "denied")
+	})
+	r.started.Store(types.NamespacedName{Namespace: "ns", Name: "stalled"}, true)
+	if wait, due := r.due(stalled, "", now); due || wait != 0 {
+		t.Errorf("a stalled query without a change: due %v wait %v; want to wait for a change", due, wait)
 	}
 }

@@ -293,3 +293,23 @@ func TestErrorsNeverContainTheSecretOrTheSecurityToken(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTheDefaultCredentialChainReadsTheEnvironment(t *testing.T) {
+	_, url := startSim(t, 3)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", admin.AccessKeyID)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", admin.AccessKeySecret)
+	// Keep the chain from reaching for files or the ECS metadata service of this machine.
+	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+	c, err := dlc.NewClient(dlc.Config{RegionID: "cn-hangzhou", Endpoint: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.ListJobs(context.Background(), everything())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.TotalCount != 3 {
+		t.Fatalf("TotalCount %d", resp.TotalCount)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,6 +211,21 @@ func TestEveryFilterParameterSelectsTheDocumentedJobs(t *testing.T) {
 			}
 			if resp.TotalCount != int64(len(tc.want)) {
 				t.Fatalf("TotalCount %d, want %d", resp.TotalCount, len(tc.want))
+			}
+			// The same parameters through a bare darabonba-openapi client.
+			query := map[string]string{}
+			for k, v := range req.Query() {
+				query[k] = *v
+			}
+			if _, ok := query["ShowOwn"]; !ok {
+				query["ShowOwn"] = "false"
+			}
+			body, err := h.raw(t, tc.as, query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := body["TotalCount"].(json.Number).String(); got != strconv.Itoa(len(tc.want)) {
+				t.Fatalf("raw request: TotalCount %s, want %d", got, len(tc.want))
 			}
 		})
 	}
