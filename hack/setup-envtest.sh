@@ -101,7 +101,9 @@ log "building control plane ${K8S_VERSION} (etcd ${ETCD_VERSION}) into $ASSETS_D
 if [[ ! -x "$ASSETS_DIR/kube-apiserver" || ! -x "$ASSETS_DIR/kubectl" ]]; then
   timed "building kube-apiserver and kubectl v$K8S_VERSION" build_kube
 fi
-"$ASSETS_DIR/etcd" --version | head -1 >&2
+# Note: no `| head` here: with pipefail, the SIGPIPE it can send etcd fails the whole script.
+etcd_version=$("$ASSETS_DIR/etcd" --version)
+printf '%s\n' "${etcd_version%%$'\n'*}" >&2
 "$ASSETS_DIR/kube-apiserver" --version >&2
 log "control plane ready in $((SECONDS - total_start))s"
 echo "$ASSETS_DIR"
