@@ -168,6 +168,16 @@ func TestErrorClassificationOfEveryDocumentedCode(t *testing.T) {
 			if e.Kind != tc.kind || e.Retryable() != tc.retryable || e.Code != tc.code || e.HTTPStatus != tc.status || e.RequestID != "REQ-1" {
 				t.Fatalf("got kind %s retryable %v code %s status %d request %s", e.Kind, e.Retryable(), e.Code, e.HTTPStatus, e.RequestID)
 			}
+			helpers := map[Kind]bool{KindThrottled: IsThrottled(err), KindUnauthorized: IsUnauthorized(err),
+				KindForbidden: IsForbidden(err), KindInvalidRequest: IsInvalidRequest(err)}
+			for kind, says := range helpers {
+				if says != (kind == tc.kind) {
+					t.Fatalf("the helper for %s says %v for a %s error", kind, says, tc.kind)
+				}
+			}
+			if IsRetryable(err) != tc.retryable {
+				t.Fatalf("IsRetryable = %v", IsRetryable(err))
+			}
 			if !strings.Contains(e.Error(), tc.code+" happened") {
 				t.Fatalf("error text %q lacks the server's message", e.Error())
 			}

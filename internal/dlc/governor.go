@@ -85,14 +85,3 @@ func (g *Governors) For(key string) *Governor {
 	g.by[key] = gov
 	return gov
 }
-
-// BreakerState reports the breaker state of a credential key (closed when unknown).
-func (g *Governors) BreakerState(key string) gobreaker.State {
-	g.mu.Lock()
-	gov, ok := g.by[key]
-	g.mu.Unlock()
-	if !ok {
-		return gobreaker.StateClosed
-	}
-	return gov.breaker.State()
-}
