@@ -235,14 +235,6 @@ func (e *conflictError) Error() string {
 func (r *JobQueryReconciler) failed(ctx context.Context, q *dlcv1alpha1.JobQuery, err error, now time.Time) ctrl.Result {
 	st := &q.Status
 	reason, retryable := listingReason(err)
-	var inconsistent *inconsistentError
-	var conflict *conflictError
-	switch {
-	case errors.As(err, &inconsistent):
-		reason, retryable = dlcv1alpha1.ReasonInconsistentListing, true
-	case errors.As(err, &conflict):
-		reason, retryable = "SnapshotConflict", true
-	}
 	message := truncateMessage(errorMessage(err))
 	previous := readyReason(st.Conditions)
 	st.ConsecutiveFailures++
@@ -250,7 +242,7 @@ func (r *JobQueryReconciler) failed(ctx context.Context, q *dlcv1alpha1.JobQuery
 	if retryable {
 		setConditions(&st.Conditions, q.Generation, outcomeRetrying, reason, message)
 		delay := retryDelay(st.ConsecutiveFailures)
-		if conflict != nil {
+		if reason == reasonSnapshotConflict {
 			delay = time.Second
 		}
 		next := metav1.NewTime(now.Add(delay))

@@ -82,6 +82,8 @@ func TestListingReasonClassifiesFailures(t *testing.T) {
 		{&dlc.Error{Kind: dlc.KindCircuitOpen}, dlcv1alpha1.ReasonCircuitOpen, true},
 		{&credentialsError{reason: dlcv1alpha1.ReasonSecretNotFound}, dlcv1alpha1.ReasonSecretNotFound, false},
 		{errors.New("something else"), dlcv1alpha1.ReasonServerError, true},
+		{&inconsistentError{"TotalCount changed"}, dlcv1alpha1.ReasonInconsistentListing, true},
+		{&conflictError{2}, reasonSnapshotConflict, true},
 	}
 	for _, c := range cases {
 		reason, retryable := listingReason(c.err)

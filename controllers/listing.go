@@ -186,12 +186,22 @@ func buildRequest(spec *dlcv1alpha1.JobQuerySpec) (*dlc.ListJobsRequest, time.Du
 	return req, within
 }
 
+// reasonSnapshotConflict: another writer changed snapshots during the sync.
+const reasonSnapshotConflict = "SnapshotConflict"
+
 // listingReason maps a listing failure to a condition reason and says whether retrying without
 // a change can help.
 func listingReason(err error) (reason string, retryable bool) {
 	var credErr *credentialsError
-	if errors.As(err, &credErr) {
+	var inconsistent *inconsistentError
+	var conflict *conflictError
+	switch {
+	case errors.As(err, &credErr):
 		return credErr.reason, false
+	case errors.As(err, &inconsistent):
+		return dlcv1alpha1.ReasonInconsistentListing, true
+	case errors.As(err, &conflict):
+		return reasonSnapshotConflict, true
 	}
 	switch dlc.KindOf(err) {
 	case dlc.KindThrottled:

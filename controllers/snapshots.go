@@ -385,7 +385,7 @@ func (r *JobQueryReconciler) applyStatus(ctx context.Context, namespace, name st
 // ownLabels keeps the labels dlcsync manages.
 func ownLabels(labels map[string]string) map[string]string {
 	out := map[string]string{}
-	for _, k := range []string{dlcv1alpha1.LabelStatus, dlcv1alpha1.LabelJobType, dlcv1alpha1.LabelWorkspaceID, dlcv1alpha1.LabelRegion} {
+	for _, k := range snapshot.LabelKeys {
 		if v, ok := labels[k]; ok {
 			out[k] = v
 		}

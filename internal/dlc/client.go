@@ -110,7 +110,6 @@ type Client struct {
 	retry    RetryPolicy
 	governor *Governor
 	scrub    func(string) string
-	key      string
 	// sleep waits between retries; tests replace it.
 	sleep   func(ctx context.Context, d time.Duration) error
 	observe func(code string)
@@ -162,10 +161,9 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	// Note: typed errors keep the request ID and the throttling TimeLeft, which tea.SDKError drops.
 	api.DisableSDKError = dara.Bool(true)
-	key := CredentialKey(cfg.Static)
-	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, key: key, sleep: sleepContext, observe: cfg.Observer}
+	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, sleep: sleepContext, observe: cfg.Observer}
 	if cfg.Governors != nil {
-		c.governor = cfg.Governors.For(key)
+		c.governor = cfg.Governors.For(CredentialKey(cfg.Static))
 	}
 	return c, nil
 }

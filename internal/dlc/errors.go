@@ -208,13 +208,13 @@ func classify(err error, status int, retryAfter time.Duration, scrub func(string
 	default:
 		// A non-JSON error body, a broken 200 body, or a credential provider failure.
 		out.Message = err.Error()
-		if status == 0 {
-			out.Kind = KindUnauthorized
-			if isCredentialProviderError(err) {
-				out.Code = "CredentialsUnavailable"
-			} else {
-				out.Kind = KindNetwork
-			}
+		switch {
+		case status != 0:
+			// classified by status below
+		case isCredentialProviderError(err):
+			out.Kind, out.Code = KindUnauthorized, "CredentialsUnavailable"
+		default:
+			out.Kind = KindNetwork
 		}
 	}
 	if out.Kind == "" {

@@ -217,10 +217,9 @@ func (w *walk) note(problem string) {
 // order is total and stable. Times compare as strings (the API's layout sorts chronologically);
 // a job without the field sorts as the empty string.
 func SortJobs(jobs []JobItem, sortBy, order string) {
-	key := sortKey(sortBy)
 	desc := strings.EqualFold(order, "desc")
 	slices.SortStableFunc(jobs, func(a, b JobItem) int {
-		c := strings.Compare(key(&a), key(&b))
+		c := strings.Compare(SortValue(&a, sortBy), SortValue(&b, sortBy))
 		if c == 0 {
 			c = strings.Compare(a.JobID, b.JobID)
 		}
@@ -231,18 +230,20 @@ func SortJobs(jobs []JobItem, sortBy, order string) {
 	})
 }
 
-func sortKey(sortBy string) func(*JobItem) string {
+// SortValue is the value a job sorts by for a ListJobs SortBy field (GmtCreateTime when the
+// field is unknown). The simulator orders by the same values, so both agree on an order.
+func SortValue(j *JobItem, sortBy string) string {
 	switch sortBy {
 	case "DisplayName":
-		return func(j *JobItem) string { return j.DisplayName }
+		return j.DisplayName
 	case "JobType":
-		return func(j *JobItem) string { return j.JobType }
+		return j.JobType
 	case "Status":
-		return func(j *JobItem) string { return j.Status }
+		return j.Status
 	case "GmtFinishTime":
-		return func(j *JobItem) string { return j.GmtFinishTime }
+		return j.GmtFinishTime
 	default:
-		return func(j *JobItem) string { return j.GmtCreateTime }
+		return j.GmtCreateTime
 	}
 }
 

@@ -333,24 +333,6 @@ func (s *store) len() int {
 	return len(s.byID)
 }
 
-// sortValue is the value a record sorts by for a SortBy field. Times compare as strings: the
-// API's layout sorts chronologically, and an unset time sorts first ascending.
-func sortValue(r *record, field string) string {
-	it := &r.job.JobItem
-	switch field {
-	case "DisplayName":
-		return it.DisplayName
-	case "JobType":
-		return it.JobType
-	case "Status":
-		return it.Status
-	case "GmtFinishTime":
-		return it.GmtFinishTime
-	default:
-		return it.GmtCreateTime
-	}
-}
-
 // ensureIndexes rebuilds the sort orders if a change made them stale. Callers hold no lock.
 func (s *store) ensureIndexes() {
 	s.mu.RLock()
@@ -372,7 +354,7 @@ func (s *store) ensureIndexes() {
 	for field := range knownSortFields {
 		order := slices.Clone(base)
 		slices.SortFunc(order, func(a, b *record) int {
-			if c := strings.Compare(sortValue(a, field), sortValue(b, field)); c != 0 {
+			if c := strings.Compare(dlc.SortValue(&a.job.JobItem, field), dlc.SortValue(&b.job.JobItem, field)); c != 0 {
 				return c
 			}
 			return strings.Compare(a.job.JobID, b.job.JobID)

@@ -59,6 +59,9 @@ func LabelValue(v string) string {
 	return strings.Trim(v, "._-")
 }
 
+// LabelKeys are the label keys dlcsync manages on snapshots.
+var LabelKeys = []string{dlcv1alpha1.LabelStatus, dlcv1alpha1.LabelJobType, dlcv1alpha1.LabelWorkspaceID, dlcv1alpha1.LabelRegion}
+
 // Labels are the labels a snapshot carries, for selectors.
 func Labels(job *dlc.JobItem, regionID string) map[string]string {
 	labels := map[string]string{}
