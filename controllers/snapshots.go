@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -326,36 +325,49 @@ func (r *JobQueryReconciler) releaseAll(ctx context.Context, q *dlcv1alpha1.JobQ
 }
 
 func (r *JobQueryReconciler) countConflict(err error, counts *writeCounts) error {
-	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsAlreadyExists(err) {
 		counts.conflicts++
 		return nil
 	}
 	return err
 }
 
-// applyObject server-side applies labels, owners and spec. For an existing object the
-// resourceVersion is a precondition: the owner list is computed from what we read, and another
-// query's concurrent change must not be lost.
+// applyObject writes labels, owners and spec, and returns the new resourceVersion. The owner
+// list is computed from what we read, so both writes are guarded: a new snapshot is created (it
+// fails with AlreadyExists when the cache has not yet seen another query's snapshot), an existing
+// one is merge-patched with its resourceVersion as a precondition (it fails with Conflict after a
+// concurrent change); either way the sync retries a second later. Note: owner references and
+// labels are metadata, written by patch; server-side apply could not drop a reference that a
+// create had set, because the create's field manager keeps owning it.
 func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, want *desiredSnapshot,
 	existing *dlcv1alpha1.DLCJobSnapshot) (string, error) {
-	ac := dlcac.DLCJobSnapshot(want.name, namespace).
-		WithLabels(want.labels).
-		WithSpec(dlcac.DLCJobSnapshotSpec().WithJobID(want.spec.JobID).WithRegionID(want.spec.RegionID))
-	for _, ref := range want.owners {
-		ac.WithOwnerReferences(metav1ac.OwnerReference().WithAPIVersion(ref.APIVersion).WithKind(ref.Kind).
-			WithName(ref.Name).WithUID(ref.UID))
+	if existing == nil {
+		obj := &dlcv1alpha1.DLCJobSnapshot{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: want.name, Labels: want.labels, OwnerReferences: want.owners},
+			Spec:       want.spec,
+		}
+		if err := r.Create(ctx, obj, client.FieldOwner(FieldOwner)); err != nil {
+			return "", fmt.Errorf("creating snapshot %s/%s: %w", namespace, want.name, err)
+		}
+		return obj.ResourceVersion, nil
 	}
-	if existing != nil {
-		ac.WithResourceVersion(existing.ResourceVersion)
+	modified := existing.DeepCopy()
+	modified.Labels = maps.Clone(existing.Labels)
+	if modified.Labels == nil {
+		modified.Labels = map[string]string{}
 	}
-	if err := r.Apply(ctx, ac, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return "", fmt.Errorf("applying snapshot %s/%s: %w", namespace, want.name, err)
+	for _, k := range snapshot.LabelKeys {
+		delete(modified.Labels, k)
 	}
-	// The apply response fills the configuration, new resourceVersion included.
-	if ac.ResourceVersion == nil {
-		return "", nil
+	maps.Copy(modified.Labels, want.labels)
+	// Owners other than JobQueries are not ours to change.
+	modified.OwnerReferences = slices.DeleteFunc(slices.Clone(existing.OwnerReferences), isQueryRef)
+	modified.OwnerReferences = append(modified.OwnerReferences, want.owners...)
+	patch := client.MergeFromWithOptions(existing, client.MergeFromWithOptimisticLock{})
+	if err := r.Patch(ctx, modified, patch, client.FieldOwner(FieldOwner)); err != nil {
+		return "", fmt.Errorf("patching snapshot %s/%s: %w", namespace, want.name, err)
 	}
-	return *ac.ResourceVersion, nil
+	return modified.ResourceVersion, nil
 }
 
 // applyStatus server-side applies the whole status of a snapshot, on the given resourceVersion
