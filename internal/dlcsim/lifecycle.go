@@ -57,7 +57,7 @@ func (s *Server) Step() int {
 	changed := 0
 	var updates []Job
 	for _, j := range s.store.all() {
-		if terminal(j.Status) {
+		if dlc.IsTerminal(j.Status) {
 			delete(life.nextAt, j.JobID)
 			continue
 		}
@@ -69,7 +69,7 @@ func (s *Server) Step() int {
 		}
 		// A long Step (or a large clock jump) may pass several transitions at once.
 		moved := false
-		for !terminal(j.Status) && !next.After(now) {
+		for !dlc.IsTerminal(j.Status) && !next.After(now) {
 			s.gen.transition(&j.JobItem, next)
 			next = next.Add(s.gen.dwellFor(j.Status, life.cfg.Pace))
 			moved = true
@@ -106,10 +106,6 @@ func (s *Server) RunLifecycle(ctx context.Context, tick time.Duration) {
 			s.Step()
 		}
 	}
-}
-
-func terminal(status string) bool {
-	return status == dlc.StatusSucceeded || status == dlc.StatusFailed || status == dlc.StatusStopped
 }
 
 func parseTime(v string, fallback time.Time) time.Time {

@@ -1,0 +1,158 @@
+package dlc
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// KnownJob is what a caller holds of a job from an earlier listing.
+type KnownJob struct {
+	JobID string
+	// GmtCreateTime is the job's creation time in the API's layout.
+	GmtCreateTime string
+	// Status is the job's last known status.
+	Status string
+}
+
+// Changes is the difference between the jobs a caller knows and what the API lists now.
+type Changes struct {
+	// Jobs are the new jobs and the fresh data of every known job that was not terminal.
+	Jobs []JobItem
+	// Gone are the IDs of known jobs the API no longer lists: deleted, or out of the time window.
+	Gone []string
+	// Stats sums the walks; TotalCount is not meaningful and Complete/Consistent cover them all.
+	Stats WalkStats
+}
+
+// ChangeOptions tunes ListChanges.
+type ChangeOptions struct {
+	PageOptions
+	// Overlap is how far before the newest known creation time the listing of new jobs starts,
+	// for jobs that became visible late (default DefaultOverlap).
+	Overlap time.Duration
+}
+
+// DefaultOverlap is the default ChangeOptions.Overlap.
+const DefaultOverlap = time.Minute
+
+// IsTerminal reports whether a job status is final: the job's data no longer changes.
+func IsTerminal(status string) bool {
+	return status == StatusSucceeded || status == StatusFailed || status == StatusStopped
+}
+
+// ListChanges lists what changed since the caller's last listing of req, for a filter whose
+// every criterion is fixed when a job is created (workspace, type, name, user, tags, resources,
+// creation-time window): such a filter matches a job for its whole life, so only new jobs and the
+// jobs that are still moving need reading. It reads the jobs created since the newest known
+// creation time (minus an overlap) and the known jobs that are not terminal, by JobIds in batches
+// of a page. Known jobs outside the window and known non-terminal jobs the API no longer returns
+// are Gone; known terminal jobs are not read at all, so their deletion is seen only by a full
+// listing (ListAll).
+//
+// The caller must know at least one job; with none there is nothing to start from and ListAll is
+// the right call.
+func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known []KnownJob, opts ChangeOptions) (Changes, error) {
+	start := time.Now()
+	page := opts.PageOptions.withDefaults()
+	if opts.Overlap <= 0 {
+		opts.Overlap = DefaultOverlap
+	}
+	window := pinWindow(req, page)
+	if window.StartTime == nil {
+		return Changes{}, fmt.Errorf("listing changes needs a window start; list in full instead")
+	}
+	from, to := *window.StartTime, *window.EndTime
+
+	var out Changes
+	out.Stats = WalkStats{StartTime: from, EndTime: to, Complete: true, Consistent: true}
+	walkOpts := PageOptions{PageSize: page.PageSize, MaxWalks: page.MaxWalks, Now: page.Now}
+	collect := func(r *ListJobsRequest) ([]JobItem, error) {
+		// Note: the creation-time order of ListAll is kept by clearing the user's sort; the
+		// caller sorts and cuts.
+		r.SortBy, r.Order, r.PageNumber, r.PageSize = nil, nil, nil, nil
+		jobs, stats, err := ListAll(ctx, lister, r, walkOpts)
+		out.Stats.add(stats)
+		return jobs, err
+	}
+
+	newest := ""
+	for _, k := range known {
+		newest = max(newest, k.GmtCreateTime)
+	}
+	if newest == "" {
+		return Changes{}, fmt.Errorf("listing changes needs at least one known job with a creation time")
+	}
+	// New jobs: created since the newest known one, less the overlap, within the window.
+	since := from
+	if t, err := time.Parse(TimeLayout, newest); err == nil {
+		since = max(from, FormatTime(t.Add(-opts.Overlap)))
+	}
+	newReq := window.Clone()
+	newReq.StartTime = Ptr(since)
+	fresh, err := collect(newReq)
+	if err != nil {
+		return out, fmt.Errorf("listing jobs created since %s: %w", since, err)
+	}
+	seen := make(map[string]bool, len(fresh))
+	for _, j := range fresh {
+		seen[j.JobID] = true
+	}
+	out.Jobs = fresh
+
+	// Known jobs: out of the window is gone, and so is one of the range the listing of new jobs
+	// covered that it did not return; terminal stays as it is; moving is re-read.
+	var moving []string
+	for _, k := range known {
+		switch {
+		case k.GmtCreateTime < from || k.GmtCreateTime > to,
+			k.GmtCreateTime >= since && !seen[k.JobID]:
+			out.Gone = append(out.Gone, k.JobID)
+		case seen[k.JobID], IsTerminal(k.Status):
+		default:
+			moving = append(moving, k.JobID)
+		}
+	}
+	slices.Sort(moving)
+	for batch := range slices.Chunk(moving, int(page.PageSize)) {
+		r := window.Clone()
+		// Note: the API lets JobId win over JobIds; a filter naming one job lists at most that
+		// job, and every known job is that job, so the batch still answers for each of them.
+		r.JobIDs = batch
+		jobs, err := collect(r)
+		if err != nil {
+			return out, fmt.Errorf("re-reading %d jobs by ID: %w", len(batch), err)
+		}
+		got := make(map[string]bool, len(jobs))
+		for _, j := range jobs {
+			got[j.JobID] = true
+			if !seen[j.JobID] {
+				seen[j.JobID] = true
+				out.Jobs = append(out.Jobs, j)
+			}
+		}
+		for _, id := range batch {
+			if !got[id] {
+				out.Gone = append(out.Gone, id)
+			}
+		}
+	}
+	out.Stats.Duration = time.Since(start)
+	return out, nil
+}
+
+// add sums the counters of a walk and keeps the worst verdicts.
+func (s *WalkStats) add(o WalkStats) {
+	s.Pages += o.Pages
+	s.APICalls += o.APICalls
+	s.Retries += o.Retries
+	s.Throttled += o.Throttled
+	s.Walks += o.Walks
+	s.Bytes += o.Bytes
+	s.TotalCount += o.TotalCount
+	s.Complete = s.Complete && o.Complete
+	if !o.Consistent && s.Consistent {
+		s.Consistent, s.Inconsistency = false, o.Inconsistency
+	}
+}
