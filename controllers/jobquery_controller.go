@@ -28,6 +28,7 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
 // FieldOwner is the server-side apply field manager of everything dlcsync writes.
@@ -51,9 +52,9 @@ type JobQueryReconciler struct {
 	// Now returns the current time (tests pin it).
 	Now func() time.Time
 
-	// started remembers the JobQueries seen since this process started, to spread their first
-	// syncs after a restart.
-	started sync.Map
+	// queries holds a *queryState per JobQuery seen since this process started: its schedule
+	// and its last full listing.
+	queries sync.Map
 }
 
 // +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=jobqueries,verbs=get;list;watch;update;patch
@@ -71,7 +72,7 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.Get(ctx, req.NamespacedName, q); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			forgetQuery(req.Namespace, req.Name)
-			r.started.Delete(req.NamespacedName)
+			r.queries.Delete(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -84,8 +85,9 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 	original := q.DeepCopy()
 	result, err := r.reconcileSync(ctx, q)
-	// Note: one status patch per reconcile, and none when nothing changed.
-	if !equality.Semantic.DeepEqual(original.Status, q.Status) {
+	// Note: one status patch per reconcile, and none when nothing but the sync times and stats
+	// changed: a sync that finds nothing new makes no Kubernetes write at all.
+	if !equality.Semantic.DeepEqual(original.Status, q.Status) && !onlySyncTimesChanged(&original.Status, &q.Status) {
 		if patchErr := r.Status().Patch(ctx, q, client.MergeFrom(original)); patchErr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching status of %s: %w", klog.KObj(q), patchErr))
 		}
@@ -107,21 +109,26 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 	if credErr != nil && !errors.As(credErr, &userErr) {
 		return ctrl.Result{}, credErr
 	}
-	if wait, due := r.due(q, credVersion, now); !due {
+	state, seen := r.state(types.NamespacedName{Namespace: q.Namespace, Name: q.Name})
+	if wait, due := due(q, state, seen, credVersion, now); !due {
 		if wait > 0 {
 			return ctrl.Result{RequeueAfter: wait}, nil
 		}
 		return ctrl.Result{}, nil
 	}
-	return r.sync(ctx, q, static, credVersion, credErr, now), nil
+	return r.sync(ctx, q, state, static, credVersion, credErr, now), nil
 }
 
 // due reports whether a sync must run now; when not, it returns how long to wait (0: until
-// something changes).
-func (r *JobQueryReconciler) due(q *dlcv1alpha1.JobQuery, credVersion string, now time.Time) (time.Duration, bool) {
-	key := types.NamespacedName{Namespace: q.Namespace, Name: q.Name}
-	_, seen := r.started.LoadOrStore(key, true)
+// something changes). seen is false for the first look at a query since this process started.
+func due(q *dlcv1alpha1.JobQuery, state *queryState, seen bool, credVersion string, now time.Time) (time.Duration, bool) {
 	st := &q.Status
+	next := state.nextSync
+	if next.IsZero() && st.NextSyncTime != nil {
+		// Note: the status keeps the schedule of the last sync that wrote it, which is what a
+		// restarted process has.
+		next = st.NextSyncTime.Time
+	}
 	switch {
 	case st.LastSyncTime == nil, // never synced: first in line
 		st.ObservedGeneration != q.Generation,
@@ -131,7 +138,7 @@ func (r *JobQueryReconciler) due(q *dlcv1alpha1.JobQuery, credVersion string, no
 	case isStalled(st.Conditions):
 		// Nothing changed since a failure that only a change can fix.
 		return 0, false
-	case st.NextSyncTime == nil || !now.Before(st.NextSyncTime.Time):
+	case next.IsZero() || !now.Before(next):
 		if !seen {
 			// Note: after a restart every overdue query would sync at once; spread them over
 			// up to a minute (at most their interval).
@@ -140,11 +147,11 @@ func (r *JobQueryReconciler) due(q *dlcv1alpha1.JobQuery, credVersion string, no
 		}
 		return 0, true
 	}
-	return st.NextSyncTime.Sub(now), false
+	return next.Sub(now), false
 }
 
 // sync lists the jobs, writes the snapshots and fills the status.
-func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, static *dlc.StaticCredentials,
+func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, state *queryState, static *dlc.StaticCredentials,
 	credVersion string, credErr error, now time.Time) ctrl.Result {
 	log := ctrl.LoggerFrom(ctx)
 	st := &q.Status
@@ -155,16 +162,22 @@ func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, 
 	st.ObservedCredentialsVersion = credVersion
 	stats := &dlcv1alpha1.SyncStats{}
 
-	jobs, walk, err := r.list(ctx, q, static, credErr)
-	if walk != nil {
-		stats.APICalls, stats.Pages, stats.Retries = int32(walk.APICalls), int32(walk.Pages), int32(walk.Retries)
+	owned, err := r.ownedSnapshots(ctx, q)
+	var listed *listing
+	if err == nil {
+		listed, err = r.list(ctx, q, state, static, credErr, owned, now)
 	}
-	if err == nil && !walk.Consistent {
-		err = &inconsistentError{walk.Inconsistency}
+	if listed != nil {
+		walk := &listed.walk
+		stats.Mode = listed.mode
+		stats.APICalls, stats.Pages, stats.Retries = int32(walk.APICalls), int32(walk.Pages), int32(walk.Retries)
+		if err == nil && !walk.Consistent {
+			err = &inconsistentError{walk.Inconsistency}
+		}
 	}
 	if err == nil {
 		var written writeCounts
-		written, err = r.reconcileSnapshots(ctx, q, jobs, walk.Complete)
+		written, err = r.reconcileSnapshots(ctx, q, owned, listed)
 		stats.Created, stats.Updated, stats.Deleted, stats.Unchanged = written.created, written.updated, written.deleted, written.unchanged
 		if err == nil && written.conflicts > 0 {
 			err = &conflictError{written.conflicts}
@@ -172,49 +185,84 @@ func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, 
 	}
 	stats.Duration = metav1.Duration{Duration: r.now().Sub(now)}
 	st.LastSyncStats = stats
+	lastSyncTimestamp.WithLabelValues(q.Namespace, q.Name).Set(float64(r.now().Unix()))
 	if err != nil {
-		return r.failed(ctx, q, err, now)
+		return r.failed(ctx, q, state, err, now)
 	}
 
-	counts := map[string]int32{}
-	for _, j := range jobs {
-		counts[j.Status]++
+	walk := &listed.walk
+	kept, counts := listed.kept(owned)
+	matched := walk.TotalCount
+	if listed.mode == dlcv1alpha1.SyncModeFull {
+		state.lastFull, state.fullKey = now, fullKey(q)
+	} else {
+		// An incremental listing keeps every matching job (a truncated query lists in full).
+		matched = int64(kept)
 	}
 	if walk.Truncated && !st.Truncated {
 		r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, "Truncated", "Sync",
 			"More jobs match than spec.maxJobs (%d) allows; the first %d in sortBy order are kept", q.Spec.MaxJobs, q.Spec.MaxJobs)
 	}
 	previous := readyReason(st.Conditions)
-	st.MatchedJobs, st.Snapshots, st.Truncated, st.JobStatusCounts = walk.TotalCount, int32(len(jobs)), walk.Truncated, counts
+	st.MatchedJobs, st.Snapshots, st.Truncated, st.JobStatusCounts = matched, int32(kept), walk.Truncated, counts
 	st.LastSuccessfulSyncTime = &nowMeta
 	st.ConsecutiveFailures = 0
 	next := metav1.NewTime(now.Add(jitter(q.Spec.Interval.Duration)))
-	st.NextSyncTime = &next
-	setConditions(&st.Conditions, q.Generation, outcomeSynced, "", syncedMessage(len(jobs), walk.TotalCount, walk.Truncated))
+	st.NextSyncTime, state.nextSync = &next, next.Time
+	setConditions(&st.Conditions, q.Generation, outcomeSynced, "", syncedMessage(kept, matched, walk.Truncated))
 	if previous != "" && previous != dlcv1alpha1.ReasonSynced {
 		r.Recorder.Eventf(q, nil, corev1.EventTypeNormal, dlcv1alpha1.ReasonSynced, "Sync", "Syncing works again")
 	}
 	setJobCounts(q.Namespace, q.Name, counts)
 	syncsTotal.WithLabelValues(q.Namespace, q.Name, "success").Inc()
-	syncDuration.WithLabelValues("success").Observe(stats.Duration.Seconds())
-	log.V(1).Info("Synced", "jobs", len(jobs), "matched", walk.TotalCount, "created", stats.Created,
+	syncDuration.WithLabelValues("success", listed.mode).Observe(stats.Duration.Seconds())
+	log.V(1).Info("Synced", "mode", listed.mode, "jobs", kept, "matched", matched, "created", stats.Created,
 		"updated", stats.Updated, "deleted", stats.Deleted, "unchanged", stats.Unchanged, "apiCalls", stats.APICalls)
 	return ctrl.Result{RequeueAfter: next.Sub(now)}
 }
 
-// list resolves the lister and walks every page.
-func (r *JobQueryReconciler) list(ctx context.Context, q *dlcv1alpha1.JobQuery, static *dlc.StaticCredentials,
-	credErr error) ([]dlc.JobItem, *dlc.WalkStats, error) {
+// list resolves the lister and lists the query's jobs: only what changed when an incremental
+// listing is due, otherwise every page.
+func (r *JobQueryReconciler) list(ctx context.Context, q *dlcv1alpha1.JobQuery, state *queryState, static *dlc.StaticCredentials,
+	credErr error, owned map[string]*dlcv1alpha1.DLCJobSnapshot, now time.Time) (*listing, error) {
 	if credErr != nil {
-		return nil, nil, credErr
+		return nil, credErr
 	}
 	lister, err := r.Listers.Lister(dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint, Static: static})
 	if err != nil {
-		return nil, nil, &credentialsError{reason: dlcv1alpha1.ReasonInvalidSecret, msg: err.Error()}
+		return nil, &credentialsError{reason: dlcv1alpha1.ReasonInvalidSecret, msg: err.Error()}
 	}
 	req, within := buildRequest(&q.Spec)
-	jobs, walk, err := dlc.ListAll(ctx, lister, req, dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now})
-	return jobs, &walk, err
+	opts := dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now}
+	var spent dlc.WalkStats
+	if known := knownJobs(owned); incrementalDue(q, state, known, now) {
+		changes, err := dlc.ListChanges(ctx, lister, req, known, dlc.ChangeOptions{PageOptions: opts})
+		l := &listing{mode: dlcv1alpha1.SyncModeIncremental, jobs: changes.Jobs, walk: changes.Stats, gone: map[string]bool{}}
+		for _, id := range changes.Gone {
+			l.gone[snapshot.Name(id)] = true
+		}
+		if err != nil {
+			return l, err
+		}
+		if kept, _ := l.kept(owned); changes.Stats.Complete && (q.Spec.MaxJobs <= 0 || kept <= int(q.Spec.MaxJobs)) {
+			return l, nil
+		}
+		// Note: more jobs than maxJobs now (which ones to keep depends on every job), or more
+		// new jobs than one filter can page through: list in full, counting the calls spent.
+		spent = changes.Stats
+	}
+	jobs, walk, err := dlc.ListAll(ctx, lister, req, opts)
+	walk.APICalls, walk.Pages, walk.Retries = walk.APICalls+spent.APICalls, walk.Pages+spent.Pages, walk.Retries+spent.Retries
+	return &listing{mode: dlcv1alpha1.SyncModeFull, jobs: jobs, walk: walk}, err
+}
+
+// onlySyncTimesChanged reports whether two statuses differ at most in the times and stats every
+// sync sets; such a change is not worth a write.
+func onlySyncTimesChanged(before, after *dlcv1alpha1.JobQueryStatus) bool {
+	a := after.DeepCopy()
+	a.LastSyncTime, a.LastSuccessfulSyncTime, a.NextSyncTime, a.LastSyncStats =
+		before.LastSyncTime, before.LastSuccessfulSyncTime, before.NextSyncTime, before.LastSyncStats
+	return equality.Semantic.DeepEqual(before, a)
 }
 
 // inconsistentError says the result set moved under every walk; nothing is written then.
@@ -232,7 +280,7 @@ func (e *conflictError) Error() string {
 }
 
 // failed records a failed sync: conditions, an event when the reason changes, and when to retry.
-func (r *JobQueryReconciler) failed(ctx context.Context, q *dlcv1alpha1.JobQuery, err error, now time.Time) ctrl.Result {
+func (r *JobQueryReconciler) failed(ctx context.Context, q *dlcv1alpha1.JobQuery, state *queryState, err error, now time.Time) ctrl.Result {
 	st := &q.Status
 	reason, retryable := listingReason(err)
 	message := truncateMessage(errorMessage(err))
@@ -246,17 +294,17 @@ func (r *JobQueryReconciler) failed(ctx context.Context, q *dlcv1alpha1.JobQuery
 			delay = time.Second
 		}
 		next := metav1.NewTime(now.Add(delay))
-		st.NextSyncTime = &next
+		st.NextSyncTime, state.nextSync = &next, next.Time
 		result = ctrl.Result{RequeueAfter: delay}
 	} else {
 		setConditions(&st.Conditions, q.Generation, outcomeStalled, reason, message)
-		st.NextSyncTime = nil
+		st.NextSyncTime, state.nextSync = nil, time.Time{}
 	}
 	if reason != previous {
 		r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, reason, "Sync", "%s", eventNote(reason, err))
 	}
 	syncsTotal.WithLabelValues(q.Namespace, q.Name, reason).Inc()
-	syncDuration.WithLabelValues("failure").Observe(st.LastSyncStats.Duration.Seconds())
+	syncDuration.WithLabelValues("failure", st.LastSyncStats.Mode).Observe(st.LastSyncStats.Duration.Seconds())
 	ctrl.LoggerFrom(ctx).Info("Sync failed", "reason", reason, "retrying", retryable, "consecutiveFailures", st.ConsecutiveFailures,
 		"error", message)
 	return result

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -143,40 +144,147 @@ func TestDueSpreadsOverdueQueriesAfterARestartAndPutsNewOnesFirst(t *testing.T) 
 		return jq
 	}
 	r := &JobQueryReconciler{}
-	if _, due := r.due(q("new", func(j *dlcv1alpha1.JobQuery) { j.Status = dlcv1alpha1.JobQueryStatus{} }), "", now); !due {
+	check := func(jq *dlcv1alpha1.JobQuery, credVersion string) (time.Duration, bool) {
+		state, seen := r.state(types.NamespacedName{Namespace: jq.Namespace, Name: jq.Name})
+		return due(jq, state, seen, credVersion, now)
+	}
+	if _, due := check(q("new", func(j *dlcv1alpha1.JobQuery) { j.Status = dlcv1alpha1.JobQueryStatus{} }), ""); !due {
 		t.Error("a never-synced query must sync at once")
 	}
-	wait, due := r.due(q("overdue", func(*dlcv1alpha1.JobQuery) {}), "", now)
+	wait, due := check(q("overdue", func(*dlcv1alpha1.JobQuery) {}), "")
 	if due || wait < time.Second || wait > time.Minute+time.Second {
 		t.Errorf("an overdue query right after a restart: due %v, wait %v; want a spread wait", due, wait)
 	}
-	if _, due := r.due(q("overdue", func(*dlcv1alpha1.JobQuery) {}), "", now); !due {
+	if _, due := check(q("overdue", func(*dlcv1alpha1.JobQuery) {}), ""); !due {
 		t.Error("the same overdue query must sync on its next reconcile")
 	}
-	if wait, due := r.due(q("scheduled", func(j *dlcv1alpha1.JobQuery) { j.Status.NextSyncTime = &future }), "", now); due || wait != 30*time.Second {
+	if wait, due := check(q("scheduled", func(j *dlcv1alpha1.JobQuery) { j.Status.NextSyncTime = &future }), ""); due || wait != 30*time.Second {
 		t.Errorf("a scheduled query: due %v wait %v", due, wait)
 	}
-	if _, due := r.due(q("edited", func(j *dlcv1alpha1.JobQuery) { j.Generation = 2; j.Status.NextSyncTime = &future }), "", now); !due {
+	// A sync that changed nothing did not write the status: the schedule in memory wins over
+	// the stale one of the status.
+	state, _ := r.state(types.NamespacedName{Namespace: "ns", Name: "quiet"})
+	state.nextSync = now.Add(40 * time.Second)
+	if wait, due := check(q("quiet", func(j *dlcv1alpha1.JobQuery) {}), ""); due || wait != 40*time.Second {
+		t.Errorf("a query whose last sync wrote nothing: due %v wait %v; want the remembered 40s", due, wait)
+	}
+	if _, due := check(q("edited", func(j *dlcv1alpha1.JobQuery) { j.Generation = 2; j.Status.NextSyncTime = &future }), ""); !due {
 		t.Error("a spec change must sync at once")
 	}
-	if _, due := r.due(q("asked", func(j *dlcv1alpha1.JobQuery) {
+	if _, due := check(q("asked", func(j *dlcv1alpha1.JobQuery) {
 		j.Annotations = map[string]string{dlcv1alpha1.AnnotationRequestedAt: "1"}
 		j.Status.NextSyncTime = &future
-	}), "", now); !due {
+	}), ""); !due {
 		t.Error("a requestedAt annotation must sync at once")
 	}
-	if _, due := r.due(q("rotated", func(j *dlcv1alpha1.JobQuery) {
+	if _, due := check(q("rotated", func(j *dlcv1alpha1.JobQuery) {
 		j.Status.ObservedCredentialsVersion = "1"
 		j.Status.NextSyncTime = &future
-	}), "2", now); !due {
+	}), "2"); !due {
 		t.Error("a new Secret version must sync at once")
 	}
 	stalled := q("stalled", func(j *dlcv1alpha1.JobQuery) {
 		j.Status.NextSyncTime = nil
 		setConditions(&j.Status.Conditions, 1, outcomeStalled, dlcv1alpha1.ReasonForbidden, "denied")
 	})
-	r.started.Store(types.NamespacedName{Namespace: "ns", Name: "stalled"}, true)
-	if wait, due := r.due(stalled, "", now); due || wait != 0 {
+	r.state(types.NamespacedName{Namespace: "ns", Name: "stalled"})
+	if wait, due := check(stalled, ""); due || wait != 0 {
 		t.Errorf("a stalled query without a change: due %v wait %v; want to wait for a change", due, wait)
+	}
+}
+
+func TestOnlyTheSyncTimesChangingIsNotWorthAWrite(t *testing.T) {
+	t1, t2 := metav1.NewTime(time.Unix(100, 0)), metav1.NewTime(time.Unix(200, 0))
+	before := dlcv1alpha1.JobQueryStatus{Snapshots: 3, LastSyncTime: &t1, NextSyncTime: &t1,
+		LastSyncStats: &dlcv1alpha1.SyncStats{APICalls: 1, Unchanged: 3}}
+	setConditions(&before.Conditions, 1, outcomeSynced, "", "Keeping 3 matching jobs")
+	after := before.DeepCopy()
+	after.LastSyncTime, after.LastSuccessfulSyncTime, after.NextSyncTime = &t2, &t2, &t2
+	after.LastSyncStats = &dlcv1alpha1.SyncStats{APICalls: 2, Unchanged: 3, Mode: dlcv1alpha1.SyncModeIncremental}
+	if !onlySyncTimesChanged(&before, after) {
+		t.Error("a sync that changed only times and stats must not write")
+	}
+	for name, change := range map[string]func(*dlcv1alpha1.JobQueryStatus){
+		"snapshots": func(s *dlcv1alpha1.JobQueryStatus) { s.Snapshots = 4 },
+		"counts":    func(s *dlcv1alpha1.JobQueryStatus) { s.JobStatusCounts = map[string]int32{"Running": 1} },
+		"condition": func(s *dlcv1alpha1.JobQueryStatus) {
+			setConditions(&s.Conditions, 1, outcomeRetrying, dlcv1alpha1.ReasonThrottled, "slow down")
+		},
+		"failures": func(s *dlcv1alpha1.JobQueryStatus) { s.ConsecutiveFailures = 1 },
+	} {
+		changed := after.DeepCopy()
+		change(changed)
+		if onlySyncTimesChanged(&before, changed) {
+			t.Errorf("a change of %s must be written", name)
+		}
+	}
+}
+
+func TestIncrementalListingOnlyForFiltersFixedAtCreationAndAfterARecentFullListing(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	base := func() *dlcv1alpha1.JobQuery {
+		q := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Generation: 3}}
+		q.Spec.FullResyncInterval = &metav1.Duration{Duration: time.Hour}
+		q.Spec.Filter = dlcv1alpha1.JobFilter{WorkspaceID: "268", JobType: "PyTorchJob", Tags: map[string]string{"team": "a"}}
+		return q
+	}
+	// 300 jobs, 50 of them running: 2 calls instead of 3 pages.
+	known := make([]dlc.KnownJob, 0, 300)
+	for i := range 300 {
+		status := dlc.StatusSucceeded
+		if i < 50 {
+			status = dlc.StatusRunning
+		}
+		known = append(known, dlc.KnownJob{JobID: fmt.Sprint("dlc", i), GmtCreateTime: "2026-01-01T10:00:00Z", Status: status})
+	}
+	fresh := func(q *dlcv1alpha1.JobQuery) *queryState {
+		return &queryState{lastFull: now.Add(-10 * time.Minute), fullKey: fullKey(q)}
+	}
+	if q := base(); !incrementalDue(q, fresh(q), known, now) {
+		t.Fatal("a fixed filter after a recent full listing must list incrementally")
+	}
+	for name, mutate := range map[string]func(*dlcv1alpha1.JobQuery){
+		"status filter": func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.Status = dlc.StatusRunning },
+		"reason search": func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.ReasonSearch = "OOM" },
+		"numeric range": func(q *dlcv1alpha1.JobQuery) {
+			q.Spec.Filter.NumericRange = &dlcv1alpha1.NumericRange{Field: "Duration"}
+		},
+		"finish-time window": func(q *dlcv1alpha1.JobQuery) {
+			q.Spec.Filter.TimeRange = &dlcv1alpha1.TimeRange{Field: "GmtFinishTime"}
+		},
+		"end-only window": func(q *dlcv1alpha1.JobQuery) {
+			q.Spec.Filter.TimeRange = &dlcv1alpha1.TimeRange{End: &metav1.Time{Time: now}}
+		},
+		"full listing disabled": func(q *dlcv1alpha1.JobQuery) { q.Spec.FullResyncInterval = &metav1.Duration{} },
+		"truncated":             func(q *dlcv1alpha1.JobQuery) { q.Status.Truncated = true },
+	} {
+		q := base()
+		mutate(q)
+		if incrementalDue(q, fresh(q), known, now) {
+			t.Errorf("%s: must list in full", name)
+		}
+	}
+	q := base()
+	if incrementalDue(q, &queryState{}, known, now) {
+		t.Error("no full listing since the process started: must list in full")
+	}
+	if incrementalDue(q, &queryState{lastFull: now.Add(-time.Hour), fullKey: fullKey(q)}, known, now) {
+		t.Error("fullResyncInterval passed: must list in full")
+	}
+	state := fresh(q)
+	q.Generation++
+	if incrementalDue(q, state, known, now) {
+		t.Error("the spec changed since the full listing: must list in full")
+	}
+	if q := base(); incrementalDue(q, fresh(q), nil, now) {
+		t.Error("no known job to start from: must list in full")
+	}
+	if q := base(); incrementalDue(q, fresh(q), known[:150], now) {
+		t.Error("150 jobs, 50 moving: the full listing takes 2 calls too, and finds deletions: must list in full")
+	}
+	withinDay := base()
+	withinDay.Spec.Filter.TimeRange = &dlcv1alpha1.TimeRange{Within: &metav1.Duration{Duration: 24 * time.Hour}}
+	if !incrementalDue(withinDay, fresh(withinDay), known, now) {
+		t.Error("a creation-time window is fixed at creation: must list incrementally")
 	}
 }

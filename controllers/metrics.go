@@ -19,9 +19,14 @@ const (
 var (
 	syncDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "dlcsync_sync_duration_seconds",
-		Help:    "Duration of JobQuery syncs (listing and snapshot writes), by result.",
+		Help:    "Duration of JobQuery syncs (listing and snapshot writes), by result and listing mode (Full, Incremental).",
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
-	}, []string{"result"})
+	}, []string{"result", "mode"})
+	lastSyncTimestamp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dlcsync_last_sync_timestamp_seconds",
+		Help: "Unix time at which the last sync of a JobQuery ended, successful or not. A sync that changes " +
+			"nothing does not write the JobQuery status, so this is the liveness signal.",
+	}, []string{labelNamespace, labelQuery})
 	syncsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dlcsync_syncs_total",
 		Help: "JobQuery syncs by namespace, query and result (success or the failure reason).",
@@ -49,7 +54,8 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(syncDuration, syncsTotal, apiRequestsTotal, apiThrottledTotal, snapshotWritesTotal, jobsGauge, breakerState)
+	metrics.Registry.MustRegister(syncDuration, lastSyncTimestamp, syncsTotal, apiRequestsTotal, apiThrottledTotal,
+		snapshotWritesTotal, jobsGauge, breakerState)
 }
 
 // ObserveAPIResponse counts one ListJobs answer; pass it as the client's Observer.
@@ -70,6 +76,7 @@ func ObserveBreaker(key string, state gobreaker.State) {
 func forgetQuery(namespace, name string) {
 	syncsTotal.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
 	jobsGauge.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
+	lastSyncTimestamp.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
 }
 
 // setJobCounts replaces the per-phase gauge of a query.

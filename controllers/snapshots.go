@@ -61,14 +61,12 @@ type desiredSnapshot struct {
 }
 
 // reconcileSnapshots writes the snapshot of every listed job that is missing or changed, and
-// prunes the snapshots of jobs the query no longer lists when the listing was complete.
-func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem,
-	complete bool) (writeCounts, error) {
+// prunes the snapshots of jobs the query no longer lists: after a complete full listing, every
+// owned snapshot not listed; after an incremental one, those of the jobs it found gone.
+func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, q *dlcv1alpha1.JobQuery,
+	owned map[string]*dlcv1alpha1.DLCJobSnapshot, listed *listing) (writeCounts, error) {
 	var counts writeCounts
-	owned, err := r.ownedSnapshots(ctx, q)
-	if err != nil {
-		return counts, err
-	}
+	jobs := listed.jobs
 	kept := make(map[string]bool, len(jobs))
 	// Note: jobs map to distinct objects, so their writes run in parallel (bounded), which makes
 	// the first sync of a large query several times faster; counts are merged under a lock.
@@ -92,11 +90,19 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, q *dlcv1alp
 	if err := group.Wait(); err != nil {
 		return counts, err
 	}
-	if !complete {
-		return counts, nil
-	}
 	for name, s := range owned {
-		if kept[name] {
+		var prune bool
+		switch {
+		case kept[name]:
+		case listed.mode == dlcv1alpha1.SyncModeIncremental:
+			prune = listed.gone[name]
+			if !prune && s.Status.Matching {
+				counts.unchanged++
+			}
+		default:
+			prune = listed.walk.Complete
+		}
+		if !prune {
 			continue
 		}
 		if err := r.pruneSnapshot(ctx, q, s, &counts); err != nil {

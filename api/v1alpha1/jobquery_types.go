@@ -5,6 +5,7 @@ import (
 )
 
 // JobQuerySpec says which PAI-DLC jobs to mirror, where to find them and how often to look.
+// +kubebuilder:validation:XValidation:rule="!has(self.fullResyncInterval) || duration(self.fullResyncInterval) == duration('0s') || duration(self.fullResyncInterval) >= duration(has(self.interval) ? self.interval : '1m')",message="fullResyncInterval must be 0s or at least interval"
 type JobQuerySpec struct {
 	// regionId is the Alibaba Cloud region whose PAI-DLC jobs are listed, e.g. cn-hangzhou.
 	// +required
@@ -35,6 +36,19 @@ type JobQuerySpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="interval must be at least 10s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('168h')",message="interval must be at most 168h"
 	Interval metav1.Duration `json:"interval,omitempty"`
+
+	// fullResyncInterval is how often the query lists every matching job. In between, a query
+	// whose filter uses only fields fixed when a job is created (no status, reasonSearch,
+	// numericRange, or timeRange on a field other than GmtCreateTime) lists only the jobs created
+	// since the last sync and re-reads the jobs that are not yet Succeeded, Failed or Stopped, so
+	// its API cost grows with change, not with history. The full listing also finds the terminal
+	// jobs deleted in PAI-DLC. 0s lists every job at every sync. Default 1h; at least interval.
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('720h')",message="fullResyncInterval must be at most 720h"
+	FullResyncInterval *metav1.Duration `json:"fullResyncInterval,omitempty"`
 
 	// suspend stops syncing while true; existing snapshots stay as they are.
 	// +optional
@@ -350,6 +364,12 @@ type SnapshotPolicy struct {
 	DeletionPolicy string `json:"deletionPolicy,omitempty"`
 }
 
+// Values of SyncStats.Mode.
+const (
+	SyncModeFull        = "Full"
+	SyncModeIncremental = "Incremental"
+)
+
 // Policy values of SnapshotPolicy.
 const (
 	PrunePolicyDelete    = "Delete"
@@ -371,15 +391,18 @@ type JobQueryStatus struct {
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// lastSyncTime is when the last sync attempt ended, successful or not.
+	// lastSyncTime is when the last sync attempt that changed this status ended, successful or
+	// not. A sync that finds nothing new writes nothing at all, this status included, so the time
+	// can be older than interval while the query is healthy; the metric
+	// dlcsync_last_sync_timestamp_seconds tracks every sync.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 
-	// lastSuccessfulSyncTime is when the last successful sync ended.
+	// lastSuccessfulSyncTime is when the last successful sync that changed this status ended.
 	// +optional
 	LastSuccessfulSyncTime *metav1.Time `json:"lastSuccessfulSyncTime,omitempty"`
 
-	// nextSyncTime is when the next periodic sync is planned.
+	// nextSyncTime is when the next periodic sync was planned when this status was written.
 	// +optional
 	NextSyncTime *metav1.Time `json:"nextSyncTime,omitempty"`
 
@@ -439,6 +462,11 @@ type SyncStats struct {
 	Deleted int32 `json:"deleted"`
 	// unchanged is the number of snapshots left as they were.
 	Unchanged int32 `json:"unchanged"`
+	// mode is how the sync listed: Full (every matching job) or Incremental (new jobs and jobs
+	// not yet terminal).
+	// +optional
+	// +kubebuilder:validation:Enum=Full;Incremental
+	Mode string `json:"mode,omitempty"`
 	// duration is how long the sync took.
 	// +kubebuilder:validation:Type=string
 	Duration metav1.Duration `json:"duration"`

@@ -1017,6 +1017,11 @@ func (in *JobQuerySpec) DeepCopyInto(out *JobQuerySpec) {
 	*out = *in
 	in.Credentials.DeepCopyInto(&out.Credentials)
 	out.Interval = in.Interval
+	if in.FullResyncInterval != nil {
+		in, out := &in.FullResyncInterval, &out.FullResyncInterval
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	in.Filter.DeepCopyInto(&out.Filter)
 	out.Snapshot = in.Snapshot
 }

@@ -55,7 +55,7 @@ func IsTerminal(status string) bool {
 // the right call.
 func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known []KnownJob, opts ChangeOptions) (Changes, error) {
 	start := time.Now()
-	page := opts.PageOptions.withDefaults()
+	page := opts.withDefaults()
 	if opts.Overlap <= 0 {
 		opts.Overlap = DefaultOverlap
 	}

@@ -149,7 +149,7 @@ func TestListChangesCostsOneCallForNewJobsAndOnePerHundredMovingJobs(t *testing.
 	t.Cleanup(srv.Close)
 	client := newClient(t, srv.URL, dlc.Config{})
 	// 2,000 jobs over the last days, 150 of them still moving.
-	var known []dlc.KnownJob
+	known := make([]dlc.KnownJob, 0, 2000)
 	for i, j := range sim.Generate(2000) {
 		j.GmtCreateTime = dlc.FormatTime(clock.Now().Add(-time.Duration(i+10) * time.Minute))
 		j.Status = dlc.StatusSucceeded

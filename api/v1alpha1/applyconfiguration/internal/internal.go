@@ -918,6 +918,10 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.dlcsync.dlcsync.api.v1alpha1.JobFilter
       default: {}
+    - name: fullResyncInterval
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+      default: 1h
     - name: interval
       type:
         namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
@@ -1469,6 +1473,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: duration
       type:
         namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: mode
+      type:
+        scalar: string
     - name: pages
       type:
         scalar: numeric

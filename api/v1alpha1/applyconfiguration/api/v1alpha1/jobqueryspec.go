@@ -38,6 +38,13 @@ type JobQuerySpecApplyConfiguration struct {
 	// interval is the time between two syncs, as a duration (e.g. 30s, 5m, 1h). Minimum 10s.
 	// Every sync is spread by ±10% jitter.
 	Interval *v1.Duration `json:"interval,omitempty"`
+	// fullResyncInterval is how often the query lists every matching job. In between, a query
+	// whose filter uses only fields fixed when a job is created (no status, reasonSearch,
+	// numericRange, or timeRange on a field other than GmtCreateTime) lists only the jobs created
+	// since the last sync and re-reads the jobs that are not yet Succeeded, Failed or Stopped, so
+	// its API cost grows with change, not with history. The full listing also finds the terminal
+	// jobs deleted in PAI-DLC. 0s lists every job at every sync. Default 1h; at least interval.
+	FullResyncInterval *v1.Duration `json:"fullResyncInterval,omitempty"`
 	// suspend stops syncing while true; existing snapshots stay as they are.
 	Suspend *bool `json:"suspend,omitempty"`
 	// filter holds the ListJobs filter parameters. Every field is optional; an empty filter lists
@@ -90,6 +97,14 @@ func (b *JobQuerySpecApplyConfiguration) WithCredentials(value *CredentialsApply
 // If called multiple times, the Interval field is set to the value of the last call.
 func (b *JobQuerySpecApplyConfiguration) WithInterval(value v1.Duration) *JobQuerySpecApplyConfiguration {
 	b.Interval = &value
+	return b
+}
+
+// WithFullResyncInterval sets the FullResyncInterval field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the FullResyncInterval field is set to the value of the last call.
+func (b *JobQuerySpecApplyConfiguration) WithFullResyncInterval(value v1.Duration) *JobQuerySpecApplyConfiguration {
+	b.FullResyncInterval = &value
 	return b
 }
 

@@ -31,11 +31,14 @@ type JobQueryStatusApplyConfiguration struct {
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
 	// conditions: Ready (the summary), Reconciling and Stalled, kstatus-compatible.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
-	// lastSyncTime is when the last sync attempt ended, successful or not.
+	// lastSyncTime is when the last sync attempt that changed this status ended, successful or
+	// not. A sync that finds nothing new writes nothing at all, this status included, so the time
+	// can be older than interval while the query is healthy; the metric
+	// dlcsync_last_sync_timestamp_seconds tracks every sync.
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
-	// lastSuccessfulSyncTime is when the last successful sync ended.
+	// lastSuccessfulSyncTime is when the last successful sync that changed this status ended.
 	LastSuccessfulSyncTime *metav1.Time `json:"lastSuccessfulSyncTime,omitempty"`
-	// nextSyncTime is when the next periodic sync is planned.
+	// nextSyncTime is when the next periodic sync was planned when this status was written.
 	NextSyncTime *metav1.Time `json:"nextSyncTime,omitempty"`
 	// lastHandledReconcileAt is the value of the dlc.dlcsync.io/requestedAt annotation that the
 	// last sync acted on.

@@ -40,6 +40,9 @@ type SyncStatsApplyConfiguration struct {
 	Deleted *int32 `json:"deleted,omitempty"`
 	// unchanged is the number of snapshots left as they were.
 	Unchanged *int32 `json:"unchanged,omitempty"`
+	// mode is how the sync listed: Full (every matching job) or Incremental (new jobs and jobs
+	// not yet terminal).
+	Mode *string `json:"mode,omitempty"`
 	// duration is how long the sync took.
 	Duration *v1.Duration `json:"duration,omitempty"`
 }
@@ -103,6 +106,14 @@ func (b *SyncStatsApplyConfiguration) WithDeleted(value int32) *SyncStatsApplyCo
 // If called multiple times, the Unchanged field is set to the value of the last call.
 func (b *SyncStatsApplyConfiguration) WithUnchanged(value int32) *SyncStatsApplyConfiguration {
 	b.Unchanged = &value
+	return b
+}
+
+// WithMode sets the Mode field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Mode field is set to the value of the last call.
+func (b *SyncStatsApplyConfiguration) WithMode(value string) *SyncStatsApplyConfiguration {
+	b.Mode = &value
 	return b
 }
 
