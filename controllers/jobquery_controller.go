@@ -391,11 +391,8 @@ func (r *JobQueryReconciler) reconcileDelete(ctx context.Context, q *dlcv1alpha1
 // SetupWithManager registers the reconciler: JobQueries (spec and annotation changes) and the
 // metadata of Secrets that JobQueries reference.
 func (r *JobQueryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &dlcv1alpha1.JobQuery{}, secretIndexKey, secretNameOf); err != nil {
-		return fmt.Errorf("indexing JobQueries by Secret: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &dlcv1alpha1.DLCJobSnapshot{}, ownerIndexKey, ownerUIDsOf); err != nil {
-		return fmt.Errorf("indexing DLCJobSnapshots by owner: %w", err)
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return err
 	}
 	concurrency := r.MaxConcurrentSyncs
 	if concurrency <= 0 {
@@ -413,6 +410,18 @@ func (r *JobQueryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 		}).
 		Named("jobquery").
 		Complete(r)
+}
+
+// SetupIndexes registers the cache indexes the reconciler reads through. SetupWithManager calls
+// it; a program that calls Reconcile itself (the benchmark) calls it instead.
+func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &dlcv1alpha1.JobQuery{}, secretIndexKey, secretNameOf); err != nil {
+		return fmt.Errorf("indexing JobQueries by Secret: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &dlcv1alpha1.DLCJobSnapshot{}, ownerIndexKey, ownerUIDsOf); err != nil {
+		return fmt.Errorf("indexing DLCJobSnapshots by owner: %w", err)
+	}
+	return nil
 }
 
 // queriesOfSecret maps a Secret to the JobQueries of its namespace that reference it.

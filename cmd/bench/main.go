@@ -1,0 +1,90 @@
+// Command bench measures dlcsync on a local control plane and the simulator: the apiserver's
+// write limit, the initial sync, quiet and churn syncs, manager memory, and the loop a user would
+// script instead. It prints a table and writes it as Markdown (docs/benchmarks.md with make bench).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/dlcsync/dlcsync/internal/bench"
+)
+
+func main() {
+	var sizes, runs, out, manager string
+	opts := bench.Options{Log: os.Stderr}
+	fs := pflag.NewFlagSet("bench", pflag.ExitOnError)
+	fs.StringVar(&sizes, "sizes", "1000,10000", "job counts to measure")
+	fs.StringVar(&runs, "runs", "3,2", "runs of the write-heavy phases per size (the last value repeats)")
+	fs.IntVar(&opts.Syncs, "syncs", 3, "quiet and churn syncs measured per run")
+	fs.Float64Var(&opts.Active, "active", 0.01, "fraction of jobs that are running (and change during churn)")
+	fs.Float32Var(&opts.QPS, "kube-api-qps", 1000, "QPS of every Kubernetes client, dlcsync's included")
+	fs.IntVar(&opts.Burst, "kube-api-burst", 2000, "burst of every Kubernetes client")
+	fs.IntVar(&opts.Writers, "writers", 8, "parallel writes of the raw and baseline writers (dlcsync writes 8 at a time)")
+	fs.StringVar(&manager, "manager", "bin/manager", "manager binary for the memory figures (empty: skip)")
+	fs.StringVar(&out, "out", "", "write the Markdown report here")
+	_ = fs.Parse(os.Args[1:])
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+
+	var err error
+	if opts.Sizes, err = ints(sizes); err == nil {
+		opts.Runs, err = ints(runs)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	opts.ManagerBinary = manager
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	report, err := bench.Run(ctx, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	report.Took = time.Since(start)
+	md := report.Markdown()
+	fmt.Print(md)
+	if out != "" {
+		if err := os.WriteFile(out, []byte(md), 0o644); err != nil { //nolint:gosec // a document
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	missed := false
+	for _, c := range report.Checks() {
+		if !c.Met {
+			fmt.Fprintf(os.Stderr, "bench: target missed: %s (%s)\n", c.Target, c.Got)
+			missed = true
+		}
+	}
+	if missed {
+		stop()
+		os.Exit(1)
+	}
+}
+
+func ints(list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a list of positive numbers", list)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

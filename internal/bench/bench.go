@@ -1,0 +1,423 @@
+// Package bench measures dlcsync against the limit of the apiserver and against the loop a user
+// would otherwise script, on a local control plane (envtest) and the simulator. cmd/bench runs it;
+// `make bench` writes docs/benchmarks.md from it.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http/httptest"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/controllers"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/dlcsim"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+// Options sizes a benchmark run.
+type Options struct {
+	// Sizes are the job counts to measure (1,000 and 10,000).
+	Sizes []int
+	// Runs is how many times the write-heavy phases (raw, initial sync, baseline) run per size,
+	// indexed like Sizes; the last value repeats.
+	Runs []int
+	// Syncs is how many steady-state and churn syncs each run measures.
+	Syncs int
+	// Active is the fraction of jobs that are not terminal (and change during churn).
+	Active float64
+	// QPS and Burst are the Kubernetes client settings of every writer, dlcsync's included.
+	QPS   float32
+	Burst int
+	// Writers is the parallelism of the raw and baseline writers (dlcsync writes 8 at a time).
+	Writers int
+	// ManagerBinary is the manager to run for the memory figures ("" skips them).
+	ManagerBinary string
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+var admin = dlcsim.Identity{AccessKeyID: "bench-key", AccessKeySecret: "bench-secret-not-a-real-one", UserID: "1001",
+	Username: queryName, Admin: true}
+
+// queryName names the benchmark's JobQueries.
+const queryName = "bench"
+
+// Run measures every size and returns the report.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	env, cfg, err := testenv.Start()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = env.Stop() }()
+	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
+	counter := newRequestCounter()
+	counted := counter.instrument(cfg)
+	direct, err := client.New(counted, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		return nil, err
+	}
+	b := &bencher{opts: opts, cfg: counted, counter: counter, k8s: direct}
+	report := &Report{Options: opts, Machine: machine()}
+	for i, n := range opts.Sizes {
+		runs := opts.Runs[min(i, len(opts.Runs)-1)]
+		size, err := b.size(ctx, env, n, runs)
+		if err != nil {
+			return report, fmt.Errorf("%d jobs: %w", n, err)
+		}
+		report.Sizes = append(report.Sizes, *size)
+	}
+	return report, nil
+}
+
+type bencher struct {
+	opts    Options
+	cfg     *rest.Config
+	counter *requestCounter
+	k8s     client.Client
+	seq     int
+}
+
+func (b *bencher) logf(format string, args ...any) {
+	if b.opts.Log != nil {
+		_, _ = fmt.Fprintf(b.opts.Log, "[bench] "+format+"\n", args...)
+	}
+}
+
+// workload is a simulator holding n jobs created over the last six days, a fraction of them
+// running and the rest finished.
+type workload struct {
+	sim    *dlcsim.Server
+	url    string
+	jobs   []dlc.JobItem
+	active []string
+	lister dlc.Lister
+}
+
+func newWorkload(n int, active float64) (*workload, func(), error) {
+	sim := dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{admin}, Seed: uint64(n)})
+	generated := sim.Generate(n)
+	now := time.Now()
+	nActive := int(math.Ceil(float64(n) * active))
+	w := &workload{sim: sim}
+	for i := range generated {
+		j := &generated[i]
+		j.GmtCreateTime = dlc.FormatTime(now.Add(-time.Duration(i+1) * (6 * 24 * time.Hour / time.Duration(n))))
+		switch {
+		case i < nActive:
+			j.Status, j.GmtFinishTime = dlc.StatusRunning, ""
+			w.active = append(w.active, j.JobID)
+		case !dlc.IsTerminal(j.Status):
+			j.Status = dlc.StatusSucceeded
+		}
+	}
+	sim.Upsert(generated...)
+	srv := httptest.NewServer(sim.Handler())
+	w.url = srv.URL
+	for _, j := range sim.Jobs() {
+		w.jobs = append(w.jobs, j.JobItem)
+	}
+	lister, err := dlc.NewClient(dlc.Config{RegionID: regionID, Endpoint: srv.URL,
+		Static: &dlc.StaticCredentials{AccessKeyID: admin.AccessKeyID, AccessKeySecret: admin.AccessKeySecret}})
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	w.lister = lister
+	return w, srv.Close, nil
+}
+
+// churn moves every running job to Restarting and back, one step per call.
+func (w *workload) churn(step int) int {
+	to := dlc.StatusRestarting
+	if step%2 == 0 {
+		to = dlc.StatusRunning
+	}
+	now := dlc.FormatTime(time.Now())
+	for _, id := range w.active {
+		w.sim.Patch(id, func(j *dlcsim.Job) { j.Status, j.GmtModifiedTime = to, now })
+	}
+	return len(w.active)
+}
+
+func (w *workload) apiCalls() int { return int(w.sim.Stats().Requests) }
+
+// size measures one job count.
+func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs int) (*SizeResult, error) {
+	w, stop, err := newWorkload(n, b.opts.Active)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	res := &SizeResult{Jobs: n, Active: len(w.active), Runs: runs}
+	// Note: the first writes of a process to a fresh apiserver are slower (connections, caches,
+	// the CRD's first objects); a warm-up keeps that out of whichever phase would come first.
+	warmup, err := b.namespace(ctx, "warmup")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rawCreate(ctx, b.k8s, warmup, w.jobs[:min(len(w.jobs), 300)], b.opts.Writers); err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	for run := 1; run <= runs; run++ {
+		b.logf("%d jobs, run %d/%d: raw writes", n, run, runs)
+		ns, err := b.namespace(ctx, "raw")
+		if err != nil {
+			return nil, err
+		}
+		elapsed, err := rawCreate(ctx, b.k8s, ns, w.jobs, b.opts.Writers)
+		if err != nil {
+			return nil, fmt.Errorf("raw writes: %w", err)
+		}
+		res.Raw = append(res.Raw, elapsed)
+
+		b.logf("%d jobs, run %d/%d: dlcsync (initial, steady, churn)", n, run, runs)
+		if err := b.ours(ctx, w, res); err != nil {
+			return nil, err
+		}
+
+		b.logf("%d jobs, run %d/%d: scripted baseline", n, run, runs)
+		if err := b.baseline(ctx, w, res); err != nil {
+			return nil, err
+		}
+	}
+	if b.opts.ManagerBinary != "" {
+		b.logf("%d jobs: manager memory", n)
+		mem, err := b.memory(ctx, env, w, n)
+		if err != nil {
+			return nil, fmt.Errorf("memory: %w", err)
+		}
+		res.Memory = mem
+	}
+	return res, nil
+}
+
+func (b *bencher) namespace(ctx context.Context, prefix string) (string, error) {
+	b.seq++
+	name := fmt.Sprintf("%s-%d", prefix, b.seq)
+	if err := b.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		return "", err
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "dlc-credentials"},
+		StringData: map[string]string{"accessKeyId": admin.AccessKeyID, "accessKeySecret": admin.AccessKeySecret}}
+	return name, b.k8s.Create(ctx, secret)
+}
+
+func benchQuery(namespace, endpoint string) *dlcv1alpha1.JobQuery {
+	return &dlcv1alpha1.JobQuery{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: queryName},
+		Spec: dlcv1alpha1.JobQuerySpec{
+			RegionID: regionID, Endpoint: endpoint, MaxJobs: 10000,
+			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
+			Interval:    metav1.Duration{Duration: time.Minute},
+		},
+	}
+}
+
+// offsetClock is the wall clock moved forward on demand: the reconciler sees its next sync due
+// without the benchmark sleeping through the interval.
+type offsetClock struct{ offset time.Duration }
+
+func (c *offsetClock) Now() time.Time { return time.Now().Add(c.offset) }
+
+// ours runs dlcsync's reconciler on a manager cache and calls Reconcile directly, so each sync
+// is timed exactly: the initial sync, quiet syncs (incremental and the hourly full listing), and
+// churn syncs.
+func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error {
+	ns, err := b.namespace(ctx, "dlcsync")
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(b.cfg, ctrl.Options{
+		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}, DefaultTransform: cache.TransformStripManagedFields()},
+	})
+	if err != nil {
+		return err
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := controllers.SetupIndexes(mctx, mgr); err != nil {
+		return err
+	}
+	go func() { _ = mgr.Start(mctx) }()
+	if !mgr.GetCache().WaitForCacheSync(mctx) {
+		return fmt.Errorf("the cache did not sync")
+	}
+	clock := &offsetClock{}
+	r := &controllers.JobQueryReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("dlcsync"),
+		Listers:  &controllers.CachedListers{Governors: dlc.NewGovernors(dlc.GovernorConfig{QPS: 10000, Burst: 10000})},
+		Now:      clock.Now,
+	}
+	q := benchQuery(ns, w.url)
+	if err := b.k8s.Create(ctx, q); err != nil {
+		return err
+	}
+	key := types.NamespacedName{Namespace: ns, Name: q.Name}
+	if err := waitFor(ctx, func() (bool, error) {
+		return mgr.GetClient().Get(ctx, key, &dlcv1alpha1.JobQuery{}) == nil, nil
+	}); err != nil {
+		return err
+	}
+	syncOnce := func() (Phase, error) {
+		before, calls, modesBefore := b.counter.snapshot(), w.apiCalls(), syncsByMode()
+		start := time.Now()
+		_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: key})
+		p := Phase{Duration: time.Since(start)}
+		if err != nil {
+			return p, err
+		}
+		var got dlcv1alpha1.JobQuery
+		if err := b.k8s.Get(ctx, key, &got); err != nil {
+			return p, err
+		}
+		if c := meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady); c == nil || c.Reason != dlcv1alpha1.ReasonSynced {
+			return p, fmt.Errorf("sync did not succeed: %+v", c)
+		}
+		p.Mode = lastMode(modesBefore)
+		// Note: events are sent asynchronously; give them a moment to reach the counter.
+		time.Sleep(500 * time.Millisecond)
+		delta := b.counter.snapshot().since(before)
+		p.APICalls = w.apiCalls() - calls
+		p.Writes, p.SnapshotWrites, p.Events = delta.writes(""), delta.writes("dlcjobsnapshots"), delta.writes("events")
+		return p, nil
+	}
+	waitCache := func() error {
+		// The next sync reads the snapshots from the cache: let it catch up with the writes.
+		return waitFor(ctx, func() (bool, error) {
+			var list dlcv1alpha1.DLCJobSnapshotList
+			if err := mgr.GetClient().List(ctx, &list, client.InNamespace(ns)); err != nil {
+				return false, err
+			}
+			current := 0
+			for i := range list.Items {
+				if list.Items[i].Status.ContentHash != "" {
+					current++
+				}
+			}
+			var cached dlcv1alpha1.JobQuery
+			if err := mgr.GetClient().Get(ctx, key, &cached); err != nil {
+				return false, err
+			}
+			return current == len(w.jobs) && cached.Status.LastSyncTime != nil, nil
+		})
+	}
+
+	initial, err := syncOnce()
+	if err != nil {
+		return fmt.Errorf("initial sync: %w", err)
+	}
+	res.Initial = append(res.Initial, initial)
+	if err := waitCache(); err != nil {
+		return err
+	}
+	for range b.opts.Syncs {
+		clock.offset += 2 * time.Minute
+		p, err := syncOnce()
+		if err != nil {
+			return fmt.Errorf("steady sync: %w", err)
+		}
+		res.Steady = append(res.Steady, p)
+	}
+	// The hourly full listing, with nothing changed.
+	clock.offset += time.Hour
+	full, err := syncOnce()
+	if err != nil {
+		return fmt.Errorf("full listing: %w", err)
+	}
+	res.SteadyFull = append(res.SteadyFull, full)
+	for step := 1; step <= b.opts.Syncs; step++ {
+		changed := w.churn(step)
+		clock.offset += 2 * time.Minute
+		p, err := syncOnce()
+		if err != nil {
+			return fmt.Errorf("churn sync: %w", err)
+		}
+		p.Changed = changed
+		if err := b.checkReflected(ctx, ns, w); err != nil {
+			return err
+		}
+		res.Churn = append(res.Churn, p)
+		if err := waitCache(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkReflected fails unless every running job's snapshot shows its current status.
+func (b *bencher) checkReflected(ctx context.Context, namespace string, w *workload) error {
+	for _, id := range w.active {
+		job, _ := w.sim.Job(id)
+		var s dlcv1alpha1.DLCJobSnapshot
+		if err := b.k8s.Get(ctx, types.NamespacedName{Namespace: namespace, Name: snapshot.Name(id)}, &s); err != nil {
+			return err
+		}
+		if s.Status.Phase != job.Status || s.Labels[dlcv1alpha1.LabelStatus] != job.Status {
+			return fmt.Errorf("snapshot %s shows %s (label %s), the job is %s", s.Name, s.Status.Phase,
+				s.Labels[dlcv1alpha1.LabelStatus], job.Status)
+		}
+	}
+	return nil
+}
+
+// baseline runs two intervals of the scripted loop: the first creates everything, the second
+// finds nothing changed and applies everything again.
+func (b *bencher) baseline(ctx context.Context, w *workload, res *SizeResult) error {
+	ns, err := b.namespace(ctx, "baseline")
+	if err != nil {
+		return err
+	}
+	for i := range 2 {
+		before := b.counter.snapshot()
+		elapsed, calls, err := baselineInterval(ctx, b.k8s, w.lister, ns, b.opts.Writers)
+		if err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+		p := Phase{Duration: elapsed, APICalls: calls}
+		delta := b.counter.snapshot().since(before)
+		p.Writes, p.SnapshotWrites = delta.writes(""), delta.writes("dlcjobsnapshots")
+		if i == 0 {
+			res.BaselineFirst = append(res.BaselineFirst, p)
+		} else {
+			res.BaselineNext = append(res.BaselineNext, p)
+		}
+	}
+	return nil
+}
+
+// waitFor polls cond every 100 ms for up to 5 minutes.
+func waitFor(ctx context.Context, cond func() (bool, error)) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out waiting")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

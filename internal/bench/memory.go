@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+)
+
+// memory runs the real manager binary against the control plane, lets it sync n jobs, and reads
+// its resident set and Go heap with the snapshots cached.
+func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workload, n int) (*Memory, error) {
+	ns, err := b.namespace(ctx, "memory")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "dlcsync-bench")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	user, err := env.AddUser(envtest.User{Name: "bench-manager", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	kubeconfigPath := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = logFile.Close() }()
+	cmd := exec.CommandContext(ctx, b.opts.ManagerBinary,
+		"--watch-namespaces", ns,
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-secure=false", "--health-probe-bind-address", "0",
+		"--kube-api-qps", strconv.FormatFloat(float64(b.opts.QPS), 'f', -1, 32), "--kube-api-burst", strconv.Itoa(b.opts.Burst),
+		"--dlc-qps", "1000", "--dlc-burst", "1000")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+
+	start := time.Now()
+	q := benchQuery(ns, w.url)
+	q.Spec.Interval.Duration = 10 * time.Minute
+	if err := b.k8s.Create(ctx, q); err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, func() (bool, error) {
+		var got dlcv1alpha1.JobQuery
+		if err := b.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: q.Name}, &got); err != nil {
+			return false, err
+		}
+		if cmd.ProcessState != nil {
+			return false, fmt.Errorf("the manager exited; its log is %s", logFile.Name())
+		}
+		return got.Status.Snapshots == int32(n), nil
+	}); err != nil {
+		return nil, err
+	}
+	mem := &Memory{InitialSync: time.Since(start)}
+	// Let the writes settle into the cache before reading.
+	time.Sleep(3 * time.Second)
+	metrics, err := scrape(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return nil, err
+	}
+	mem.HeapBytes = metrics["go_memstats_heap_alloc_bytes"]
+	mem.RSSBytes, err = residentBytes(cmd.Process.Pid)
+	return mem, err
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// scrape reads the unlabelled samples of a Prometheus text endpoint.
+func scrape(url string) (map[string]float64, error) {
+	resp, err := http.Get(url) //nolint:gosec,noctx // a loopback URL the benchmark built
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.Contains(line, "{") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// residentBytes reads VmRSS of a process from /proc.
+func residentBytes(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+}

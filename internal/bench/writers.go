@@ -1,0 +1,101 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	dlcac "github.com/dlcsync/dlcsync/api/v1alpha1/applyconfiguration/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
+)
+
+// The two reference writers: the bare client that shows the limit, and the loop a user would
+// script without dlcsync.
+
+const regionID = "cn-hangzhou"
+
+// desiredStatus is the status dlcsync writes for a job.
+func desiredStatus(job *dlc.JobItem, now time.Time) (*dlcac.DLCJobSnapshotStatusApplyConfiguration, error) {
+	converted, err := snapshot.ConvertJob(job, false)
+	if err != nil {
+		return nil, err
+	}
+	st := snapshot.Status(converted, nil, metav1.NewTime(now))
+	st.Matching, st.MatchedBy, st.ObservedAt = true, []string{queryName}, &metav1.Time{Time: now}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	ac := &dlcac.DLCJobSnapshotStatusApplyConfiguration{}
+	return ac, json.Unmarshal(data, ac)
+}
+
+// rawCreate writes every job as a snapshot with a bare client, as fast as the client settings
+// allow: one create and one status apply per job, writers in parallel. It returns the wall time.
+func rawCreate(ctx context.Context, c client.Client, namespace string, jobs []dlc.JobItem, writers int) (time.Duration, error) {
+	start := time.Now()
+	group, ctx := errgroup.WithContext(ctx)
+	group.SetLimit(writers)
+	for i := range jobs {
+		job := &jobs[i]
+		group.Go(func() error {
+			name := snapshot.Name(job.JobID)
+			obj := &dlcv1alpha1.DLCJobSnapshot{
+				ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: snapshot.Labels(job, regionID)},
+				Spec:       dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: regionID},
+			}
+			if err := c.Create(ctx, obj, client.FieldOwner("bench-raw")); err != nil {
+				return fmt.Errorf("creating %s: %w", name, err)
+			}
+			status, err := desiredStatus(job, time.Now())
+			if err != nil {
+				return err
+			}
+			ac := dlcac.DLCJobSnapshot(name, namespace).WithStatus(status)
+			return c.Status().Apply(ctx, ac, client.FieldOwner("bench-raw"), client.ForceOwnership)
+		})
+	}
+	err := group.Wait()
+	return time.Since(start), err
+}
+
+// baselineInterval is one run of the loop a CronJob would run every interval: list every page,
+// then apply every job's object and status, changed or not.
+func baselineInterval(ctx context.Context, c client.Client, lister dlc.Lister, namespace string, writers int) (time.Duration, int, error) {
+	start := time.Now()
+	jobs, walk, err := dlc.ListAll(ctx, lister, &dlc.ListJobsRequest{ShowOwn: dlc.Ptr(false)}, dlc.PageOptions{})
+	if err != nil {
+		return 0, walk.APICalls, err
+	}
+	group, gctx := errgroup.WithContext(ctx)
+	group.SetLimit(writers)
+	for i := range jobs {
+		job := &jobs[i]
+		group.Go(func() error {
+			name := snapshot.Name(job.JobID)
+			obj := dlcac.DLCJobSnapshot(name, namespace).WithLabels(snapshot.Labels(job, regionID)).
+				WithSpec(dlcac.DLCJobSnapshotSpec().WithJobID(job.JobID).WithRegionID(regionID))
+			if err := c.Apply(gctx, obj, client.FieldOwner("bench-baseline"), client.ForceOwnership); err != nil {
+				return fmt.Errorf("applying %s: %w", name, err)
+			}
+			// Note: times from the job, not the clock, so that an unchanged job applies an
+			// identical status (a fair baseline: the apiserver then skips the etcd write).
+			modified, _ := time.Parse(dlc.TimeLayout, job.GmtModifiedTime)
+			status, err := desiredStatus(job, modified)
+			if err != nil {
+				return err
+			}
+			ac := dlcac.DLCJobSnapshot(name, namespace).WithStatus(status)
+			return c.Status().Apply(gctx, ac, client.FieldOwner("bench-baseline"), client.ForceOwnership)
+		})
+	}
+	err = group.Wait()
+	return time.Since(start), walk.APICalls, err
+}
