@@ -44,6 +44,18 @@ func TestIncrementalSyncsReadOnlyNewAndMovingJobs(t *testing.T) {
 	g.Expect(q.Status.MatchedJobs).To(Equal(int64(250)))
 	g.Expect(q.Status.JobStatusCounts).To(Equal(map[string]int32{"Running": 50, "Succeeded": 200}))
 
+	// A finished job's snapshot deleted by hand comes back at the next sync: the query counts
+	// fewer snapshots than it kept and lists in full.
+	handDeleted := snapshots(g, ns)[snapshot.Name(ids[200])]
+	g.Expect(k8s.Delete(testCtx, &handDeleted)).To(Succeed())
+	NewWithT(t).Eventually(func(g Gomega) {
+		q := resync(t, ns, "incr", dlcv1alpha1.ReasonSynced)
+		g.Expect(q.Status.LastSyncStats.Created).To(Equal(int32(1)))
+		g.Expect(q.Status.LastSyncStats.Mode).To(Equal(dlcv1alpha1.SyncModeFull))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	g.Expect(snapshots(g, ns)).To(HaveKey(snapshot.Name(ids[200])))
+	resync(t, ns, "incr", dlcv1alpha1.ReasonSynced)
+
 	// A running job fails, another is deleted, a finished one is deleted, and three jobs arrive.
 	g.Expect(sim.Patch(ids[3], func(j *dlcsim.Job) { j.Status = dlc.StatusFailed })).To(BeTrue())
 	sim.Delete(ids[4], ids[100])

@@ -175,8 +175,8 @@ func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, 
 			err = &inconsistentError{walk.Inconsistency}
 		}
 	}
+	var written writeCounts
 	if err == nil {
-		var written writeCounts
 		written, err = r.reconcileSnapshots(ctx, q, owned, listed)
 		stats.Created, stats.Updated, stats.Deleted, stats.Unchanged = written.created, written.updated, written.deleted, written.unchanged
 		if err == nil && written.conflicts > 0 {
@@ -185,6 +185,9 @@ func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, 
 	}
 	stats.Duration = metav1.Duration{Duration: r.now().Sub(now)}
 	st.LastSyncStats = stats
+	if listed != nil {
+		afterBigSync(len(listed.jobs))
+	}
 	lastSyncTimestamp.WithLabelValues(q.Namespace, q.Name).Set(float64(r.now().Unix()))
 	if err != nil {
 		return r.failed(ctx, q, state, err, now)
@@ -204,13 +207,21 @@ func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, 
 			"More jobs match than spec.maxJobs (%d) allows; the first %d in sortBy order are kept", q.Spec.MaxJobs, q.Spec.MaxJobs)
 	}
 	previous := readyReason(st.Conditions)
+	previousMessage := readyMessage(st.Conditions)
 	st.MatchedJobs, st.Snapshots, st.Truncated, st.JobStatusCounts = matched, int32(kept), walk.Truncated, counts
 	st.LastSuccessfulSyncTime = &nowMeta
 	st.ConsecutiveFailures = 0
 	next := metav1.NewTime(now.Add(jitter(q.Spec.Interval.Duration)))
 	st.NextSyncTime, state.nextSync = &next, next.Time
-	setConditions(&st.Conditions, q.Generation, outcomeSynced, "", syncedMessage(kept, matched, walk.Truncated))
-	if previous != "" && previous != dlcv1alpha1.ReasonSynced {
+	message, reason := syncedMessage(kept, matched, walk.Truncated), dlcv1alpha1.ReasonSynced
+	if skipped := skippedMessage(walk.WithoutID, written.skipped); skipped != "" {
+		message, reason = truncateMessage(message+"; "+skipped), dlcv1alpha1.ReasonJobsSkipped
+		if message != previousMessage {
+			r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, reason, "Sync", "%s", truncateMessage(skipped))
+		}
+	}
+	setConditions(&st.Conditions, q.Generation, outcomeSynced, reason, message)
+	if previous != "" && previous != dlcv1alpha1.ReasonSynced && previous != dlcv1alpha1.ReasonJobsSkipped {
 		r.Recorder.Eventf(q, nil, corev1.EventTypeNormal, dlcv1alpha1.ReasonSynced, "Sync", "Syncing works again")
 	}
 	setJobCounts(q.Namespace, q.Name, counts)

@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -30,7 +32,10 @@ func setConditions(conds *[]metav1.Condition, generation int64, o outcome, reaso
 	}
 	switch o {
 	case outcomeSynced:
-		set(dlcv1alpha1.ConditionReady, metav1.ConditionTrue, dlcv1alpha1.ReasonSynced, message)
+		if reason == "" {
+			reason = dlcv1alpha1.ReasonSynced
+		}
+		set(dlcv1alpha1.ConditionReady, metav1.ConditionTrue, reason, message)
 		set(dlcv1alpha1.ConditionReconciling, metav1.ConditionFalse, dlcv1alpha1.ReasonSynced, "The last sync succeeded")
 		set(dlcv1alpha1.ConditionStalled, metav1.ConditionFalse, dlcv1alpha1.ReasonSynced, "The last sync succeeded")
 	case outcomeRetrying:
@@ -54,6 +59,29 @@ func readyReason(conds []metav1.Condition) string {
 		return c.Reason
 	}
 	return ""
+}
+
+// readyMessage returns the message of the Ready condition, "" when there is none.
+func readyMessage(conds []metav1.Condition) string {
+	if c := meta.FindStatusCondition(conds, dlcv1alpha1.ConditionReady); c != nil {
+		return c.Message
+	}
+	return ""
+}
+
+// skippedMessage says which jobs a successful sync could not mirror: those the API sent without
+// an ID, and those whose snapshot the apiserver refused (up to three named). "" when none.
+func skippedMessage(withoutID int, refused []string) string {
+	var parts []string
+	if withoutID > 0 {
+		parts = append(parts, fmt.Sprintf("skipped %d job(s) the API sent without a JobId", withoutID))
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		named := refused[:min(len(refused), 3)]
+		parts = append(parts, fmt.Sprintf("could not write the snapshot of %d job(s): %s", len(refused), strings.Join(named, "; ")))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // isStalled reports whether Stalled is True.

@@ -226,6 +226,7 @@ func TestIncrementalListingOnlyForFiltersFixedAtCreationAndAfterARecentFullListi
 		q := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Generation: 3}}
 		q.Spec.FullResyncInterval = &metav1.Duration{Duration: time.Hour}
 		q.Spec.Filter = dlcv1alpha1.JobFilter{WorkspaceID: "268", JobType: "PyTorchJob", Tags: map[string]string{"team": "a"}}
+		q.Status.Snapshots = 300
 		return q
 	}
 	// 300 jobs, 50 of them running: 2 calls instead of 3 pages.
@@ -264,6 +265,9 @@ func TestIncrementalListingOnlyForFiltersFixedAtCreationAndAfterARecentFullListi
 			t.Errorf("%s: must list in full", name)
 		}
 	}
+	if q := base(); incrementalDue(q, fresh(q), known[1:], now) {
+		t.Error("a snapshot was deleted by hand: must list in full to restore it")
+	}
 	q := base()
 	if incrementalDue(q, &queryState{}, known, now) {
 		t.Error("no full listing since the process started: must list in full")
@@ -279,7 +283,9 @@ func TestIncrementalListingOnlyForFiltersFixedAtCreationAndAfterARecentFullListi
 	if q := base(); incrementalDue(q, fresh(q), nil, now) {
 		t.Error("no known job to start from: must list in full")
 	}
-	if q := base(); incrementalDue(q, fresh(q), known[:150], now) {
+	few := base()
+	few.Status.Snapshots = 150
+	if incrementalDue(few, fresh(few), known[:150], now) {
 		t.Error("150 jobs, 50 moving: the full listing takes 2 calls too, and finds deletions: must list in full")
 	}
 	withinDay := base()

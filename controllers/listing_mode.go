@@ -58,13 +58,14 @@ func incrementalFilter(spec *dlcv1alpha1.JobQuerySpec) bool {
 
 // incrementalDue reports whether this sync may list changes only: the filter allows it, a full
 // listing of the same spec and credentials ran within fullResyncInterval, the query was not
-// truncated and it keeps at least one job to start from.
+// truncated, it keeps at least one job to start from, and every snapshot it counted last time is
+// still there (one deleted by hand is restored by a full listing, at the next sync).
 func incrementalDue(q *dlcv1alpha1.JobQuery, state *queryState, known []dlc.KnownJob, now time.Time) bool {
 	every := defaultFullResyncInterval
 	if q.Spec.FullResyncInterval != nil {
 		every = q.Spec.FullResyncInterval.Duration
 	}
-	return every > 0 && len(known) > 0 && !q.Status.Truncated && incrementalFilter(&q.Spec) &&
+	return every > 0 && len(known) > 0 && len(known) == int(q.Status.Snapshots) && !q.Status.Truncated && incrementalFilter(&q.Spec) &&
 		!state.lastFull.IsZero() && state.fullKey == fullKey(q) && now.Sub(state.lastFull) < every &&
 		cheaperThanFull(known)
 }
@@ -87,10 +88,11 @@ func cheaperThanFull(known []dlc.KnownJob) bool {
 func knownJobs(owned map[string]*dlcv1alpha1.DLCJobSnapshot) []dlc.KnownJob {
 	out := make([]dlc.KnownJob, 0, len(owned))
 	for _, s := range owned {
-		if !s.Status.Matching || s.Status.Job == nil || s.Status.Job.GmtCreateTime == "" {
+		// Note: status.job is not cached (TrimForCache); createdAt holds the creation time.
+		if !s.Status.Matching || s.Status.CreatedAt == nil {
 			continue
 		}
-		out = append(out, dlc.KnownJob{JobID: s.Spec.JobID, GmtCreateTime: s.Status.Job.GmtCreateTime, Status: s.Status.Phase})
+		out = append(out, dlc.KnownJob{JobID: s.Spec.JobID, GmtCreateTime: dlc.FormatTime(s.Status.CreatedAt.Time), Status: s.Status.Phase})
 	}
 	return out
 }

@@ -3,9 +3,11 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -47,6 +49,22 @@ func queryRef(q *dlcv1alpha1.JobQuery) metav1.OwnerReference {
 // writeCounts counts what a sync did to snapshots.
 type writeCounts struct {
 	created, updated, deleted, unchanged, conflicts int32
+	// skipped are the jobs whose snapshot could not be written, as "jobID: why".
+	skipped []string
+}
+
+// foreignSnapshotError: an object with a job's snapshot name holds another job.
+type foreignSnapshotError struct{ msg string }
+
+func (e *foreignSnapshotError) Error() string { return e.msg }
+
+// jobProblem says whether a snapshot write failed because of the job's own data or name, which
+// no retry fixes: the apiserver rejected the object (invalid, too large) or the name is taken.
+// Such a job is skipped and reported; the other jobs of the sync go on.
+func jobProblem(err error) bool {
+	var foreign *foreignSnapshotError
+	return errors.As(err, &foreign) || apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) ||
+		apierrors.IsBadRequest(err) || strings.Contains(err.Error(), "request is too large")
 }
 
 // desiredSnapshot is what one snapshot should be.
@@ -81,6 +99,10 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, q *dlcv1alp
 		group.Go(func() error {
 			var local writeCounts
 			err := r.syncSnapshot(groupCtx, q, job, name, existing, &local)
+			if err != nil && jobProblem(err) {
+				local.skipped = append(local.skipped, job.JobID+": "+err.Error())
+				err = nil
+			}
 			mu.Lock()
 			counts.add(local)
 			mu.Unlock()
@@ -121,6 +143,7 @@ func (c *writeCounts) add(o writeCounts) {
 	c.deleted += o.deleted
 	c.unchanged += o.unchanged
 	c.conflicts += o.conflicts
+	c.skipped = append(c.skipped, o.skipped...)
 }
 
 // syncSnapshot finds the current snapshot of one listed job and brings it in step.
@@ -140,7 +163,7 @@ func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, q *dlcv1alpha1.Jo
 	if existing != nil && existing.Spec.JobID != job.JobID {
 		// Two IDs cannot share a name (the sanitised form carries a hash of the ID); a foreign
 		// object with our name is left alone.
-		return fmt.Errorf("snapshot %s/%s belongs to job %q, not %q", q.Namespace, name, existing.Spec.JobID, job.JobID)
+		return &foreignSnapshotError{fmt.Sprintf("snapshot %s/%s belongs to job %q", q.Namespace, name, existing.Spec.JobID)}
 	}
 	return r.writeSnapshot(ctx, q, job, existing, counts)
 }
@@ -273,9 +296,13 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 			counts.unchanged++
 			return nil
 		}
-		status := s.Status.DeepCopy()
+		whole, err := r.uncached(ctx, s)
+		if err != nil {
+			return r.countConflict(err, counts)
+		}
+		status := whole.Status.DeepCopy()
 		status.Matching, status.MatchedBy = false, nil
-		if err := r.applyStatus(ctx, s.Namespace, s.Name, status, s.ResourceVersion); err != nil {
+		if err := r.applyStatus(ctx, s.Namespace, s.Name, status, whole.ResourceVersion); err != nil {
 			return r.countConflict(err, counts)
 		}
 		snapshotWritesTotal.WithLabelValues("status").Inc()
@@ -291,8 +318,22 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 	}
 }
 
+// uncached reads a snapshot whole: the cache holds it without its job data (TrimForCache), and a
+// status rewritten from the existing one must keep it.
+func (r *JobQueryReconciler) uncached(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot) (*dlcv1alpha1.DLCJobSnapshot, error) {
+	whole := &dlcv1alpha1.DLCJobSnapshot{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), whole); err != nil {
+		return nil, fmt.Errorf("reading snapshot %s: %w", klog.KObj(s), err)
+	}
+	return whole, nil
+}
+
 // release removes the query from a snapshot's owners and matchedBy.
 func (r *JobQueryReconciler) release(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot) error {
+	s, err := r.uncached(ctx, s)
+	if err != nil {
+		return err
+	}
 	want := desiredSnapshot{
 		name:   s.Name,
 		labels: ownLabels(s.Labels),

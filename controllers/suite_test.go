@@ -4,11 +4,14 @@ package controllers
 // reconciler, and the simulator answering real signed ListJobs requests on loopback.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -48,7 +52,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	// Every log line, debug included, is kept for the leak scan (zz_leak_test.go); stderr shows
+	// them only with TEST_VERBOSE.
+	var logOut io.Writer = capturedLogs
+	if os.Getenv("TEST_VERBOSE") != "" {
+		logOut = io.MultiWriter(os.Stderr, capturedLogs)
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logOut), zap.UseDevMode(true), zap.Level(zapcore.DebugLevel)))
 	env, cfg, err := testenv.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -61,7 +71,8 @@ func run(m *testing.M) int {
 	defer srv.Close()
 	simURL = srv.URL
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{DefaultTransform: TrimForCache}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -93,13 +104,26 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// zapLevel logs everything with TEST_VERBOSE set, errors only otherwise.
-func zapLevel() zapcore.Level {
-	if os.Getenv("TEST_VERBOSE") != "" {
-		return zapcore.DebugLevel
-	}
-	return zapcore.ErrorLevel
+// lockedBuffer is a log sink safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// capturedLogs holds every log line of the manager under test.
+var capturedLogs = &lockedBuffer{}
 
 // newNamespace creates a fresh namespace with a Secret holding the simulator's admin key.
 func newNamespace(t *testing.T) string {

@@ -20,6 +20,7 @@ const (
 // Reasons set on JobQuery conditions. Each one names a cause a user can act on.
 const (
 	ReasonSynced                       = "Synced"
+	ReasonJobsSkipped                  = "JobsSkipped"
 	ReasonProgressing                  = "Progressing"
 	ReasonSuspended                    = "Suspended"
 	ReasonThrottled                    = "Throttled"

@@ -22,11 +22,12 @@ import (
 )
 
 func main() {
-	var sizes, runs, out, manager string
+	var sizes, runs, baselineRuns, out, manager string
 	opts := bench.Options{Log: os.Stderr}
 	fs := pflag.NewFlagSet("bench", pflag.ExitOnError)
 	fs.StringVar(&sizes, "sizes", "1000,10000", "job counts to measure")
 	fs.StringVar(&runs, "runs", "3,2", "runs of the write-heavy phases per size (the last value repeats)")
+	fs.StringVar(&baselineRuns, "baseline-runs", "3,1", "how many of those runs also run the scripted baseline, per size")
 	fs.IntVar(&opts.Syncs, "syncs", 3, "quiet and churn syncs measured per run")
 	fs.Float64Var(&opts.Active, "active", 0.01, "fraction of jobs that are running (and change during churn)")
 	fs.Float32Var(&opts.QPS, "kube-api-qps", 1000, "QPS of every Kubernetes client, dlcsync's included")
@@ -34,12 +35,17 @@ func main() {
 	fs.IntVar(&opts.Writers, "writers", 8, "parallel writes of the raw and baseline writers (dlcsync writes 8 at a time)")
 	fs.StringVar(&manager, "manager", "bin/manager", "manager binary for the memory figures (empty: skip)")
 	fs.StringVar(&out, "out", "", "write the Markdown report here")
+	fs.StringVar(&opts.ProfileDir, "profile-dir", "", "save a heap profile of the manager after its first sync here")
+	fs.BoolVar(&opts.MemoryOnly, "memory-only", false, "measure only the manager's memory (no report file, no targets)")
 	_ = fs.Parse(os.Args[1:])
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 
 	var err error
 	if opts.Sizes, err = ints(sizes); err == nil {
 		opts.Runs, err = ints(runs)
+	}
+	if err == nil {
+		opts.BaselineRuns, err = ints(baselineRuns)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -56,6 +62,14 @@ func main() {
 		os.Exit(1)
 	}
 	report.Took = time.Since(start)
+	if opts.MemoryOnly {
+		for _, s := range report.Sizes {
+			fmt.Printf("%d jobs: RSS %.0f MiB (peak %.0f MiB during the first sync), Go heap %.0f MiB (live at the last GC %.0f MiB), "+
+				"first sync %.1f s\n", s.Jobs, s.Memory.RSSBytes/(1<<20), s.Memory.PeakRSSBytes/(1<<20), s.Memory.HeapBytes/(1<<20),
+				s.Memory.LiveHeapBytes/(1<<20), s.Memory.InitialSync.Seconds())
+		}
+		return
+	}
 	md := report.Markdown()
 	fmt.Print(md)
 	if out != "" {

@@ -40,13 +40,14 @@ func init() {
 
 func main() {
 	var metricsAddr string
-	var probeAddr string
+	var probeAddr, pprofAddr string
 	var enableLeaderElection bool
 	var secureMetrics bool
 	var enableHTTP2 bool
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "The address the Go profiling endpoint (/debug/pprof) binds to; 0 disables it.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. "+
 			"Enabling this will ensure there is only one active controller manager.")
@@ -94,8 +95,9 @@ func main() {
 	restConfig := ctrl.GetConfigOrDie()
 	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
 	restConfig.UserAgent = "dlcsync/" + version.Version
-	// Note: managed fields are a third of a snapshot's size and the manager never reads them.
-	cacheOptions := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	// Note: managed fields and the snapshots' job data are most of a snapshot's size and the
+	// reconciler never reads them from the cache.
+	cacheOptions := cache.Options{DefaultTransform: controllers.TrimForCache}
 	if ns := splitList(watchNamespaces); len(ns) > 0 {
 		cacheOptions.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range ns {
@@ -107,6 +109,7 @@ func main() {
 		Cache:                  cacheOptions,
 		Metrics:                metricsServerOptions,
 		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       pprofAddr,
 		LeaderElection:         enableLeaderElection,
 		LeaderElectionID:       "dlcsync.dlcsync.io",
 	})

@@ -34,9 +34,12 @@ import (
 type Options struct {
 	// Sizes are the job counts to measure (1,000 and 10,000).
 	Sizes []int
-	// Runs is how many times the write-heavy phases (raw, initial sync, baseline) run per size,
-	// indexed like Sizes; the last value repeats.
+	// Runs is how many times the write-heavy phases (raw, initial sync) run per size, indexed
+	// like Sizes; the last value repeats.
 	Runs []int
+	// BaselineRuns is how many of those runs also run the scripted baseline (two intervals of
+	// list-and-apply-everything, the slowest phase), indexed like Sizes.
+	BaselineRuns []int
 	// Syncs is how many steady-state and churn syncs each run measures.
 	Syncs int
 	// Active is the fraction of jobs that are not terminal (and change during churn).
@@ -48,6 +51,10 @@ type Options struct {
 	Writers int
 	// ManagerBinary is the manager to run for the memory figures ("" skips them).
 	ManagerBinary string
+	// MemoryOnly measures the manager's memory and nothing else (a quick look).
+	MemoryOnly bool
+	// ProfileDir, when set, receives a heap profile of the manager after its first sync.
+	ProfileDir string
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -76,7 +83,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	report := &Report{Options: opts, Machine: machine()}
 	for i, n := range opts.Sizes {
 		runs := opts.Runs[min(i, len(opts.Runs)-1)]
-		size, err := b.size(ctx, env, n, runs)
+		baselineRuns := min(runs, opts.BaselineRuns[min(i, len(opts.BaselineRuns)-1)])
+		size, err := b.size(ctx, env, n, runs, baselineRuns)
 		if err != nil {
 			return report, fmt.Errorf("%d jobs: %w", n, err)
 		}
@@ -158,20 +166,23 @@ func (w *workload) churn(step int) int {
 func (w *workload) apiCalls() int { return int(w.sim.Stats().Requests) }
 
 // size measures one job count.
-func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs int) (*SizeResult, error) {
+func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs, baselineRuns int) (*SizeResult, error) {
 	w, stop, err := newWorkload(n, b.opts.Active)
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	res := &SizeResult{Jobs: n, Active: len(w.active), Runs: runs}
+	res := &SizeResult{Jobs: n, Active: len(w.active), Runs: runs, BaselineRuns: baselineRuns}
+	if b.opts.MemoryOnly {
+		runs = 0
+	}
 	// Note: the first writes of a process to a fresh apiserver are slower (connections, caches,
 	// the CRD's first objects); a warm-up keeps that out of whichever phase would come first.
 	warmup, err := b.namespace(ctx, "warmup")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := rawCreate(ctx, b.k8s, warmup, w.jobs[:min(len(w.jobs), 300)], b.opts.Writers); err != nil {
+	if _, err := rawCreate(ctx, b.k8s, warmup, w.jobs[:min(len(w.jobs), 300*min(runs, 1))], b.opts.Writers); err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	for run := 1; run <= runs; run++ {
@@ -191,6 +202,9 @@ func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs in
 			return nil, err
 		}
 
+		if run > baselineRuns {
+			continue
+		}
 		b.logf("%d jobs, run %d/%d: scripted baseline", n, run, runs)
 		if err := b.baseline(ctx, w, res); err != nil {
 			return nil, err
@@ -245,7 +259,7 @@ func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error 
 	}
 	mgr, err := ctrl.NewManager(b.cfg, ctrl.Options{
 		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}, DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}, DefaultTransform: controllers.TrimForCache},
 	})
 	if err != nil {
 		return err

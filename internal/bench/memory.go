@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -53,7 +54,11 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 		return nil, err
 	}
 	defer func() { _ = logFile.Close() }()
-	cmd := exec.CommandContext(ctx, b.opts.ManagerBinary,
+	pprofPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, b.opts.ManagerBinary, "--pprof-bind-address", fmt.Sprintf("127.0.0.1:%d", pprofPort),
 		"--watch-namespaces", ns,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-secure=false", "--health-probe-bind-address", "0",
 		"--kube-api-qps", strconv.FormatFloat(float64(b.opts.QPS), 'f', -1, 32), "--kube-api-burst", strconv.Itoa(b.opts.Burst),
@@ -69,6 +74,7 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 	}()
 
 	start := time.Now()
+	peak := 0.0
 	q := benchQuery(ns, w.url)
 	q.Spec.Interval.Duration = 10 * time.Minute
 	if err := b.k8s.Create(ctx, q); err != nil {
@@ -82,21 +88,49 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 		if cmd.ProcessState != nil {
 			return false, fmt.Errorf("the manager exited; its log is %s", logFile.Name())
 		}
+		if rss, err := residentBytes(cmd.Process.Pid); err == nil {
+			peak = max(peak, rss)
+		}
 		return got.Status.Snapshots == int32(n), nil
 	}); err != nil {
 		return nil, err
 	}
-	mem := &Memory{InitialSync: time.Since(start)}
-	// Let the writes settle into the cache before reading.
-	time.Sleep(3 * time.Second)
+	mem := &Memory{InitialSync: time.Since(start), PeakRSSBytes: peak}
+	// Then with every snapshot cached and the burst over.
+	time.Sleep(settle)
 	metrics, err := scrape(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	if err != nil {
 		return nil, err
 	}
 	mem.HeapBytes = metrics["go_memstats_heap_alloc_bytes"]
+	mem.LiveHeapBytes = metrics["go_gc_heap_live_bytes"]
+	if b.opts.ProfileDir != "" {
+		if err := saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", pprofPort),
+			filepath.Join(b.opts.ProfileDir, fmt.Sprintf("manager-heap-%d.pprof", n))); err != nil {
+			return nil, err
+		}
+	}
 	mem.RSSBytes, err = residentBytes(cmd.Process.Pid)
 	return mem, err
 }
+
+func saveProfile(url, path string) error {
+	resp, err := http.Get(url) //nolint:gosec,noctx // a loopback URL the benchmark built
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = out.Close() }()
+	_, err = io.Copy(out, resp.Body)
+	return err
+}
+
+// settle is how long the memory figures wait after the first sync.
+const settle = 10 * time.Second
 
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -149,6 +149,7 @@ func (s *WalkStats) add(o WalkStats) {
 	s.Retries += o.Retries
 	s.Throttled += o.Throttled
 	s.Walks += o.Walks
+	s.WithoutID += o.WithoutID
 	s.Bytes += o.Bytes
 	s.TotalCount += o.TotalCount
 	s.Complete = s.Complete && o.Complete

@@ -31,6 +31,9 @@ type WalkStats struct {
 	Pages, APICalls, Retries, Throttled int
 	// Walks is the number of walks started (more than one after an inconsistent walk).
 	Walks int
+	// WithoutID counts the jobs the last walk skipped because the API sent them without a JobId:
+	// they cannot be told apart, so they cannot be mirrored.
+	WithoutID int
 	// Bytes is the number of response body bytes read.
 	Bytes int64
 	// Duration is the wall time of the whole listing.
@@ -91,7 +94,7 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 			return nil, stats, err
 		}
 		jobs = w.jobs
-		stats.TotalCount, stats.Complete = w.total, w.complete
+		stats.TotalCount, stats.Complete, stats.WithoutID = w.total, w.complete, w.withoutID
 		stats.Consistent, stats.Inconsistency = w.inconsistency == "", w.inconsistency
 		if stats.Consistent {
 			break
@@ -146,6 +149,7 @@ type walk struct {
 	total         int64
 	complete      bool
 	inconsistency string
+	withoutID     int
 }
 
 func (w *walk) run(ctx context.Context, lister Lister, base *ListJobsRequest, limit int, stats *WalkStats) error {
@@ -182,6 +186,10 @@ func (w *walk) run(ctx context.Context, lister Lister, base *ListJobsRequest, li
 			w.note(fmt.Sprintf("page %d had %d jobs, expected %d", page, len(resp.Jobs), expected))
 		}
 		for _, job := range resp.Jobs {
+			if job.JobID == "" {
+				w.withoutID++
+				continue
+			}
 			if i, dup := w.seen[job.JobID]; dup {
 				// Note: even an identical duplicate means the offsets moved, so a job may have
 				// been skipped elsewhere.

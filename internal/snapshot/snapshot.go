@@ -78,8 +78,22 @@ func Labels(job *dlc.JobItem, regionID string) map[string]string {
 	return labels
 }
 
+// MaxStringBytes bounds every string of a snapshot's job: a longer one (a command, a message) is
+// cut and marked, so that one job's odd data cannot make its snapshot too large for etcd.
+const MaxStringBytes = 64 << 10
+
+// boundedString returns s cut to MaxStringBytes with a marker saying how long it was, and with
+// any invalid UTF-8 replaced (the apiserver's JSON would do so anyway).
+func boundedString(s string) string {
+	if len(s) > MaxStringBytes {
+		s = fmt.Sprintf("%s...[cut by dlcsync: %d bytes]", s[:MaxStringBytes], len(s))
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
 // ConvertJob copies a job of the API into the CRD's JobItem and redacts it: environment values
-// unless includeEnvValues, and always registry passwords and credential tokens.
+// unless includeEnvValues, and always registry passwords and credential tokens. Strings longer
+// than MaxStringBytes are cut.
 func ConvertJob(job *dlc.JobItem, includeEnvValues bool) (*dlcv1alpha1.JobItem, error) {
 	out := &dlcv1alpha1.JobItem{}
 	if err := copyByName(reflect.ValueOf(out).Elem(), reflect.ValueOf(job).Elem()); err != nil {
@@ -308,6 +322,9 @@ func copyByName(dst, src reflect.Value) error {
 		if dst.Kind() == reflect.Pointer {
 			dst.Set(reflect.New(dst.Type().Elem()))
 			dst = dst.Elem()
+		}
+		if src.Kind() == reflect.String {
+			src = reflect.ValueOf(boundedString(src.String())).Convert(src.Type())
 		}
 		if !src.Type().ConvertibleTo(dst.Type()) {
 			return fmt.Errorf("cannot copy %s into %s", src.Type(), dst.Type())

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -217,5 +218,75 @@ func TestEventReason(t *testing.T) {
 	}
 	if r, w := EventReason("Running"); r != "JobRunning" || w {
 		t.Fatal(r, w)
+	}
+}
+
+// FuzzHash: for any job the API could send (any body the decoder accepts), converting and
+// hashing never fails or panics, the hash is stable across calls and across a JSON round trip
+// of the converted job (what a snapshot stores and reads back), and a changed status changes it.
+func FuzzHash(f *testing.F) {
+	if raw, err := os.ReadFile("../dlc/testdata/full_response.json"); err == nil {
+		f.Add(raw)
+	}
+	for _, seed := range []string{`{"Jobs":[{"JobId":"a","Status":"Running","Envs":{"K":"v"}}]}`,
+		`{"Jobs":[{"JobId":"b","DisplayName":"\u00ff\u4e2d","Settings":{"AdvancedSettings":{"x":[1,{"y":null}]}}}]}`,
+		`{"Jobs":[{"JobId":"c","Pods":[{"HistoryPods":[{"PodId":"p"}]}],"Duration":"12"}]}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		resp, err := dlc.DecodeListJobsResponse(body)
+		if err != nil {
+			return
+		}
+		for i := range resp.Jobs {
+			job := &resp.Jobs[i]
+			converted, err := ConvertJob(job, false)
+			if err != nil {
+				t.Fatalf("ConvertJob: %v", err)
+			}
+			h := Hash(converted)
+			if Hash(converted) != h {
+				t.Fatal("Hash is not stable")
+			}
+			data, err := json.Marshal(converted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back dlcv1alpha1.JobItem
+			if err := json.Unmarshal(data, &back); err != nil {
+				t.Fatal(err)
+			}
+			if Hash(&back) != h {
+				t.Fatalf("the hash changed across a JSON round trip:\n%s", data)
+			}
+			changed := *converted
+			changed.Status += "x"
+			if Hash(&changed) == h {
+				t.Fatal("a changed status kept the hash")
+			}
+		}
+	})
+}
+
+func TestOversizeAndInvalidStringsAreBoundedAndValid(t *testing.T) {
+	huge := strings.Repeat("中", (1<<20)/3) // 1 MiB of 3-byte runes
+	job := &dlc.JobItem{JobID: "dlcbig", DisplayName: huge, ReasonMessage: "bad \xff\xfe bytes", UserCommand: "python train.py"}
+	got, err := ConvertJob(job, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.DisplayName) > MaxStringBytes+64 || !strings.HasSuffix(got.DisplayName, "[cut by dlcsync: 1048575 bytes]") {
+		t.Fatalf("a 1 MiB string was kept at %d bytes, ending %q", len(got.DisplayName), got.DisplayName[len(got.DisplayName)-40:])
+	}
+	for name, s := range map[string]string{"DisplayName": got.DisplayName, "ReasonMessage": got.ReasonMessage} {
+		if !utf8.ValidString(s) {
+			t.Errorf("%s is not valid UTF-8", name)
+		}
+	}
+	if got.ReasonMessage != "bad \uFFFD bytes" || got.UserCommand != "python train.py" {
+		t.Fatalf("strings changed: %q %q", got.ReasonMessage, got.UserCommand)
+	}
+	if st := Status(got, nil, metav1.Now()); len(st.DisplayName) > MaxStringBytes+64 {
+		t.Fatal("the status repeats the whole display name")
 	}
 }

@@ -1,0 +1,105 @@
+package controllers
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
+)
+
+// fixedAPI answers every ListJobs request with the body that body() returns at that moment,
+// bypassing the simulator: it can send what no well-behaved server would.
+func fixedAPI(t *testing.T, body func() string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body()))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func jobJSON(id, extra string) string {
+	return fmt.Sprintf(`{"JobId":%q,"DisplayName":"odd-%s","JobType":"PyTorchJob","Status":"Running","GmtCreateTime":%q%s}`,
+		id, id, time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), extra)
+}
+
+// Malformed API data: the good jobs are mirrored exactly, each bad one is cut, sanitised or
+// skipped with a condition that names it, and a body that cannot be read changes nothing.
+func TestMalformedAPIDataIsMirroredSafelyOrReported(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	longID := "dlc" + strings.Repeat("x", 300)
+	jobs := []string{
+		jobJSON("dlcgood1", ""),
+		jobJSON("", ""), // no ID
+		jobJSON("dlcbig1", `,"UserCommand":"`+strings.Repeat("a", 1<<20)+`"`), // 1 MiB string
+		jobJSON("dlcutf1", `,"ReasonMessage":"bad `+"\xff\xfe"+` bytes"`),     // not UTF-8
+		jobJSON("Job_ID/Not A Name", ""),                                      // not an object name
+		jobJSON(longID, ""),                                                   // longer than spec.jobId allows
+		jobJSON("dlctypes1", `,"Priority":"7","Duration":"12","NodeCount":3`), // numbers as strings and back
+	}
+	var mode atomic.Int32
+	url := fixedAPI(t, func() string {
+		switch mode.Load() {
+		case 1: // a type no lenient decoder can read
+			return `{"TotalCount":1,"RequestId":"r","Jobs":[{"JobId":"dlcgood1","Priority":"high"}]}`
+		case 2: // the same ID twice with different data: the listing moved
+			return `{"TotalCount":2,"RequestId":"r","Jobs":[` + jobJSON("dlcgood1", "") + `,` +
+				jobJSON("dlcgood1", `,"Status":"Failed"`) + `]}`
+		}
+		return fmt.Sprintf(`{"TotalCount":%d,"RequestId":"r","Jobs":[%s]}`, len(jobs), strings.Join(jobs, ","))
+	})
+	q := query(ns, "odd")
+	q.Spec.Endpoint = url
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	q = waitReady(t, ns, "odd", dlcv1alpha1.ReasonJobsSkipped)
+	ready := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
+	g.Expect(ready.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(ready.Message).To(ContainSubstring("skipped 1 job(s) the API sent without a JobId"))
+	g.Expect(ready.Message).To(ContainSubstring("could not write the snapshot of 1 job(s): " + longID[:20]))
+
+	snaps := snapshots(g, ns)
+	g.Expect(snaps).To(HaveLen(5))
+	g.Expect(snaps["dlcgood1"].Status.Job.DisplayName).To(Equal("odd-dlcgood1"))
+	g.Expect(len(snaps["dlcbig1"].Status.Job.UserCommand)).To(BeNumerically("<", snapshot.MaxStringBytes+100))
+	g.Expect(snaps["dlcbig1"].Status.Job.UserCommand).To(HaveSuffix("[cut by dlcsync: 1048576 bytes]"))
+	// The JSON decoder replaces each invalid byte; what reaches the snapshot is valid UTF-8.
+	g.Expect(snaps["dlcutf1"].Status.Job.ReasonMessage).To(Equal("bad \uFFFD\uFFFD bytes"))
+	odd := snaps[snapshot.Name("Job_ID/Not A Name")]
+	g.Expect(odd.Spec.JobID).To(Equal("Job_ID/Not A Name"))
+	g.Expect(validation.IsDNS1123Subdomain(odd.Name)).To(BeEmpty())
+	g.Expect(*snaps["dlctypes1"].Status.Job.Priority).To(Equal(int32(7)))
+	g.Expect(snaps["dlctypes1"].Status.Job.NodeCount).To(Equal("3"))
+	NewWithT(t).Eventually(func() []string {
+		evs := events(g, ns)
+		reasons := make([]string, 0, len(evs))
+		for _, e := range evs {
+			reasons = append(reasons, e.Reason)
+		}
+		return reasons
+	}).WithTimeout(10 * time.Second).Should(ContainElement(dlcv1alpha1.ReasonJobsSkipped))
+
+	// A body with a type that cannot be read: nothing written, nothing pruned, a clear reason.
+	before := resourceVersions(g, ns)
+	mode.Store(1)
+	q = resync(t, ns, "odd", dlcv1alpha1.ReasonServerError)
+	g.Expect(meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady).Message).To(ContainSubstring("Priority"))
+	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+
+	// One ID twice with different data: the listing is inconsistent, nothing changes.
+	mode.Store(2)
+	resync(t, ns, "odd", dlcv1alpha1.ReasonInconsistentListing)
+	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+}

@@ -1,0 +1,306 @@
+// Package reliability runs whole managers against a real kube-apiserver and etcd (envtest) and
+// the simulator, and stops them at the worst moments: a restart in the middle of a sync, and a
+// leader that goes away.
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/controllers"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/dlcsim"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+var (
+	cfg    *rest.Config
+	k8s    client.Client
+	sim    *dlcsim.Server
+	simURL string
+	admin  = dlcsim.Identity{AccessKeyID: "rel-key", AccessKeySecret: "rel-secret-0123456789", UserID: "1001", Username: "admin", Admin: true}
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	env, c, err := testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	cfg = c
+	k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	sim = dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{admin}, Seed: 5})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	simURL = srv.URL
+	return m.Run()
+}
+
+// writeCounter counts the apiserver writes of one manager to dlcsync's resources.
+type writeCounter struct{ snapshots, queries atomic.Int64 }
+
+// manager is one running dlcsync manager.
+type manager struct {
+	name    string
+	mgr     ctrl.Manager
+	writes  *writeCounter
+	stop    context.CancelFunc
+	stopped chan struct{}
+}
+
+// startManager starts a manager with its own connection, counting its writes.
+func startManager(t *testing.T, name string, leaderElect bool) *manager {
+	t.Helper()
+	writes := &writeCounter{}
+	own := rest.CopyConfig(cfg)
+	own.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method != http.MethodGet {
+				switch {
+				case strings.Contains(req.URL.Path, "/dlcjobsnapshots"):
+					writes.snapshots.Add(1)
+				case strings.Contains(req.URL.Path, "/jobqueries"):
+					writes.queries.Add(1)
+				}
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	lease, renew, retry := 3*time.Second, 2*time.Second, 250*time.Millisecond
+	mgr, err := ctrl.NewManager(own, ctrl.Options{
+		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache:          cache.Options{DefaultTransform: controllers.TrimForCache},
+		LeaderElection: leaderElect, LeaderElectionID: "dlcsync-reliability", LeaderElectionNamespace: "default",
+		LeaderElectionReleaseOnCancel: true, LeaseDuration: &lease, RenewDeadline: &renew, RetryPeriod: &retry,
+		// Several managers run in this one test process, each with the jobquery controller.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.JobQueryReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("dlcsync"),
+		Listers: &controllers.CachedListers{Governors: dlc.NewGovernors(dlc.GovernorConfig{QPS: 1000, Burst: 1000}),
+			Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond}},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	m := &manager{name: name, mgr: mgr, writes: writes, stop: cancel, stopped: make(chan struct{})}
+	go func() {
+		defer close(m.stopped)
+		if err := mgr.Start(ctx); err != nil {
+			t.Logf("manager %s: %v", name, err)
+		}
+	}()
+	t.Cleanup(m.shutdown)
+	return m
+}
+
+// shutdown stops the manager and waits until it has stopped.
+func (m *manager) shutdown() {
+	m.stop()
+	<-m.stopped
+}
+
+func (m *manager) elected() bool {
+	select {
+	case <-m.mgr.Elected():
+		return true
+	default:
+		return false
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+var nsSeq atomic.Int32
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	g := NewWithT(t)
+	name := fmt.Sprintf("rel%d", nsSeq.Add(1))
+	g.Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
+	g.Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "dlc-credentials"},
+		StringData: map[string]string{"accessKeyId": admin.AccessKeyID, "accessKeySecret": admin.AccessKeySecret}})).To(Succeed())
+	return name
+}
+
+func newQuery(namespace, name, displayName string) *dlcv1alpha1.JobQuery {
+	return &dlcv1alpha1.JobQuery{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: dlcv1alpha1.JobQuerySpec{
+			RegionID: "cn-hangzhou", Endpoint: simURL, Interval: metav1.Duration{Duration: time.Hour},
+			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
+			Filter:      dlcv1alpha1.JobFilter{DisplayName: displayName},
+		},
+	}
+}
+
+// addJobs adds n running jobs named prefix-job-i to the simulator and returns their IDs.
+func addJobs(prefix string, n int) []string {
+	now := time.Now()
+	ids := make([]string, n)
+	jobs := make([]dlcsim.Job, n)
+	for i := range jobs {
+		ids[i] = fmt.Sprintf("%s%04d", prefix, i)
+		jobs[i] = dlcsim.Job{JobItem: dlc.JobItem{JobID: ids[i], DisplayName: fmt.Sprintf("%s-job-%d", prefix, i), JobType: "PyTorchJob",
+			Status: dlc.StatusRunning, WorkspaceID: "268", UserID: "1001", Username: "admin",
+			GmtCreateTime: dlc.FormatTime(now.Add(-time.Duration(i+1) * time.Minute))}}
+	}
+	sim.Upsert(jobs...)
+	return ids
+}
+
+// waitSynced waits until the query's Ready reason is Synced for its current generation and
+// annotation, with want snapshots.
+func waitSynced(t *testing.T, namespace, name string, want int32) {
+	t.Helper()
+	var q dlcv1alpha1.JobQuery
+	NewWithT(t).Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: namespace, Name: name}, &q)).To(Succeed())
+		g.Expect(q.Status.ObservedGeneration).To(Equal(q.Generation))
+		g.Expect(q.Status.LastHandledReconcileAt).To(Equal(q.Annotations[dlcv1alpha1.AnnotationRequestedAt]))
+		c := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(dlcv1alpha1.ReasonSynced), c.Message)
+		g.Expect(q.Status.Snapshots).To(Equal(want))
+	}).WithTimeout(60 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+}
+
+// snapshotsOf lists the snapshots of a namespace by job ID, failing on a duplicate job ID.
+func snapshotsOf(g Gomega, namespace string) map[string]dlcv1alpha1.DLCJobSnapshot {
+	var list dlcv1alpha1.DLCJobSnapshotList
+	g.Expect(k8s.List(context.Background(), &list, client.InNamespace(namespace))).To(Succeed())
+	out := map[string]dlcv1alpha1.DLCJobSnapshot{}
+	for _, s := range list.Items {
+		g.Expect(out).NotTo(HaveKey(s.Spec.JobID), "two snapshots of job %s", s.Spec.JobID)
+		out[s.Spec.JobID] = s
+	}
+	return out
+}
+
+// expectRight fails unless every job has exactly one snapshot that shows its current data.
+func expectRight(g Gomega, namespace string, ids []string) {
+	snaps := snapshotsOf(g, namespace)
+	g.Expect(snaps).To(HaveLen(len(ids)))
+	for _, id := range ids {
+		job, ok := sim.Job(id)
+		g.Expect(ok).To(BeTrue())
+		s, ok := snaps[id]
+		g.Expect(ok).To(BeTrue(), "no snapshot of %s", id)
+		converted, err := snapshot.ConvertJob(&job.JobItem, false)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(s.Status.ContentHash).To(Equal(snapshot.Hash(converted)), "snapshot of %s is stale", id)
+		g.Expect(s.Status.Phase).To(Equal(job.Status))
+		g.Expect(s.Name).To(Equal(snapshot.Name(id)))
+	}
+}
+
+// A manager killed in the middle of its first sync leaves part of the snapshots written; the
+// next manager finishes the job: every snapshot right, none twice, and only the missing ones
+// written.
+func TestARestartMidSyncFinishesWithoutDuplicatesOrAMassRewrite(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcrestart", 600)
+	first := startManager(t, "first", false)
+	g.Expect(k8s.Create(context.Background(), newQuery(ns, "restart", "dlcrestart"))).To(Succeed())
+	// Stop it once a fifth of the snapshots exist: mid-write.
+	NewWithT(t).Eventually(func(g Gomega) int {
+		var list dlcv1alpha1.DLCJobSnapshotList
+		g.Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
+		return len(list.Items)
+	}).WithTimeout(60 * time.Second).WithPolling(20 * time.Millisecond).Should(BeNumerically(">=", 120))
+	first.shutdown()
+
+	var list dlcv1alpha1.DLCJobSnapshotList
+	g.Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
+	complete := 0
+	for _, s := range list.Items {
+		if s.Status.ContentHash != "" {
+			complete++
+		}
+	}
+	g.Expect(complete).To(BeNumerically("<", 600), "the first manager was to be stopped mid-sync")
+	t.Logf("stopped after %d snapshots (%d with status) of 600", len(list.Items), complete)
+
+	second := startManager(t, "second", false)
+	waitSynced(t, ns, "restart", 600)
+	expectRight(g, ns, ids)
+	// Every snapshot that was complete is left alone: at most a create and a status write for
+	// each of the others (plus the finished ones' status writes).
+	g.Expect(second.writes.snapshots.Load()).To(BeNumerically("<=", 2*(600-complete)),
+		"the restarted manager rewrote snapshots that were already right")
+	second.shutdown()
+}
+
+// Two managers, one lease: only the leader writes; when it goes away, the other takes over and
+// completes the next sync.
+func TestOnlyTheLeaderWritesAndAFailoverCompletesASync(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcleader", 50)
+	a := startManager(t, "a", true)
+	b := startManager(t, "b", true)
+	NewWithT(t).Eventually(func() bool { return a.elected() || b.elected() }).WithTimeout(30 * time.Second).Should(BeTrue())
+	leader, standby := a, b
+	if b.elected() {
+		leader, standby = b, a
+	}
+	g.Expect(standby.elected()).To(BeFalse())
+
+	g.Expect(k8s.Create(context.Background(), newQuery(ns, "ha", "dlcleader"))).To(Succeed())
+	waitSynced(t, ns, "ha", 50)
+	expectRight(g, ns, ids)
+	g.Expect(leader.writes.snapshots.Load()).To(BeNumerically(">=", 100))
+	g.Expect(standby.writes.snapshots.Load()+standby.writes.queries.Load()).To(BeZero(), "the standby wrote")
+
+	// The leader goes away (releasing its lease); jobs arrive and a sync is asked for.
+	leader.shutdown()
+	more := addJobs("dlcleadermore", 20) // "dlcleadermore-job-i" matches the filter too
+	var q dlcv1alpha1.JobQuery
+	g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "ha"}, &q)).To(Succeed())
+	patch := client.MergeFrom(q.DeepCopy())
+	q.Annotations = map[string]string{dlcv1alpha1.AnnotationRequestedAt: "failover"}
+	g.Expect(k8s.Patch(context.Background(), &q, patch)).To(Succeed())
+
+	NewWithT(t).Eventually(standby.elected).WithTimeout(30 * time.Second).Should(BeTrue())
+	waitSynced(t, ns, "ha", 70)
+	expectRight(g, ns, append(ids, more...))
+	g.Expect(standby.writes.snapshots.Load()).To(BeNumerically(">=", 40), "the new leader wrote the new snapshots")
+}
