@@ -442,3 +442,33 @@ func TestRepeatedAuthFailuresOpenTheCircuitBreaker(t *testing.T) {
 	g.Expect(sim.Stats().Requests).To(Equal(before), "an open breaker sends nothing")
 	g.Expect(meta.IsStatusConditionTrue(q.Status.Conditions, dlcv1alpha1.ConditionReconciling)).To(BeTrue())
 }
+
+// During a throttling storm the query backs off: a failed sync is retried after 5 s, then 10 s,
+// so the API sees a bounded number of calls, and the snapshots stay as they were.
+func TestAThrottlingStormIsMetWithBackoff(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	addJobs("dlcstorm", 30, "TFJob")
+	q := query(ns, "storm")
+	q.Spec.Filter.DisplayName = "dlcstorm"
+	q.Spec.Interval = metav1.Duration{Duration: 10 * time.Second}
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "storm", dlcv1alpha1.ReasonSynced)
+	before := resourceVersions(g, ns)
+
+	fail := make([]int, 1000)
+	for i := range fail {
+		fail[i] = i + 1
+	}
+	sim.SetFaults(dlcsim.Faults{FailRequests: fail, FailCode: "Throttling.User", FailStatus: 400})
+	defer sim.SetFaults(dlcsim.Faults{})
+	// A sync fails; then retries follow after 5 s and 10 s more, whatever the 10 s interval
+	// says. (The simulator is shared, so the query's own syncs are counted.)
+	resync(t, ns, "storm", dlcv1alpha1.ReasonThrottled)
+	time.Sleep(12 * time.Second)
+	q = getQuery(g, ns, "storm")
+	g.Expect(q.Status.ConsecutiveFailures).To(Equal(int32(2)), "syncs in the first 12 s of the storm")
+	g.Expect(q.Status.LastSyncStats.APICalls).To(BeNumerically("<=", 2), "calls per failed sync (the client's attempts)")
+	g.Expect(q.Status.NextSyncTime.Sub(q.Status.LastSyncTime.Time)).To(BeNumerically("~", 10*time.Second, time.Second))
+	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+}

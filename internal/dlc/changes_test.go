@@ -169,4 +169,11 @@ func TestListChangesCostsOneCallForNewJobsAndOnePerHundredMovingJobs(t *testing.
 	if changes.Stats.APICalls != 3 || len(changes.Jobs) != 150 || len(changes.Gone) != 0 {
 		t.Fatalf("got %d calls, %d jobs, %d gone; want 3, 150, 0", changes.Stats.APICalls, len(changes.Jobs), len(changes.Gone))
 	}
+
+	// A lagging index drops jobs from the pages: the result says so and calls nothing gone.
+	sim.SetFaults(dlcsim.Faults{OmitRate: 1})
+	changes, err = dlc.ListChanges(ctx, client, req, known, dlc.ChangeOptions{PageOptions: dlc.PageOptions{Now: clock.Now}})
+	if err != nil || changes.Stats.Consistent || len(changes.Gone) != 0 {
+		t.Fatalf("pages missing jobs: err %v, consistent %v, %d gone; want inconsistent and none gone", err, changes.Stats.Consistent, len(changes.Gone))
+	}
 }

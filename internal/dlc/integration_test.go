@@ -5,6 +5,7 @@ package dlc_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -128,6 +129,28 @@ func TestAWalkUnderInjectedFaultsNeitherLosesNorDuplicatesAJob(t *testing.T) {
 		t.Fatalf("stats %+v: want retries counted", stats)
 	}
 	t.Logf("faults: %d pages, %d calls, %d retries, %d throttled", stats.Pages, stats.APICalls, stats.Retries, stats.Throttled)
+}
+
+// A page that silently lacks a job (TotalCount unchanged) is seen: the walk starts again, and a
+// listing that keeps missing jobs is reported inconsistent rather than returned as complete.
+func TestAPageThatOmitsAJobIsNoticed(t *testing.T) {
+	sim, url := startSim(t, 1000)
+	sim.SetFaults(dlcsim.Faults{OmitRate: 0.05})
+	client := newClient(t, url, dlc.Config{})
+	for range 5 {
+		jobs, stats, err := dlc.ListAll(context.Background(), client, everything(), dlc.PageOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats.Consistent && !slices.Equal(ids(jobs), simIDs(sim)) {
+			t.Fatalf("a walk called consistent lost jobs: %d of %d", len(jobs), len(simIDs(sim)))
+		}
+	}
+	sim.SetFaults(dlcsim.Faults{OmitRate: 1})
+	_, stats, err := dlc.ListAll(context.Background(), client, everything(), dlc.PageOptions{})
+	if err != nil || stats.Consistent || stats.Walks != 3 || !strings.Contains(stats.Inconsistency, "expected") {
+		t.Fatalf("every page short: err %v, %+v; want an inconsistent listing after 3 walks", err, stats)
+	}
 }
 
 func TestJobsInsertedBetweenPagesAreNeitherMissedNorDuplicated(t *testing.T) {
@@ -311,5 +334,27 @@ func TestTheDefaultCredentialChainReadsTheEnvironment(t *testing.T) {
 	}
 	if resp.TotalCount != 3 {
 		t.Fatalf("TotalCount %d", resp.TotalCount)
+	}
+}
+
+// A server slower than the read timeout: each attempt is cut off, retried, and the failure is a
+// retryable network error; once the server is fast again the same client works.
+func TestASlowServerTimesOutAndIsRetried(t *testing.T) {
+	sim, url := startSim(t, 20)
+	sim.SetFaults(dlcsim.Faults{Latency: dlcsim.Duration(400 * time.Millisecond)})
+	client := newClient(t, url, dlc.Config{ReadTimeout: 100 * time.Millisecond,
+		Retry: dlc.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}})
+	start := time.Now()
+	_, err := client.ListJobs(context.Background(), everything())
+	var e *dlc.Error
+	if !errors.As(err, &e) || e.Attempts != 3 || !e.Retryable() || dlc.KindOf(err) != dlc.KindNetwork {
+		t.Fatalf("want a retryable network error after 3 attempts, got %v", err)
+	}
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Fatalf("3 attempts of 100 ms took %v: the timeout was not applied", elapsed)
+	}
+	sim.SetFaults(dlcsim.Faults{})
+	if _, err := client.ListJobs(context.Background(), everything()); err != nil {
+		t.Fatal(err)
 	}
 }

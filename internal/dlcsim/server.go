@@ -62,6 +62,9 @@ type Faults struct {
 	TruncateRate float64 `json:"truncateRate,omitempty"`
 	// InvalidJSONRate is the probability of a 200 answer whose body is not JSON.
 	InvalidJSONRate float64 `json:"invalidJSONRate,omitempty"`
+	// OmitRate is the probability that a page silently lacks one of its jobs while TotalCount
+	// stays the same (an index that lags behind, as eventually consistent listings do).
+	OmitRate float64 `json:"omitRate,omitempty"`
 	// FailRequests fails the ListJobs requests with these ordinals (1 = the first request after
 	// the faults were set) with FailCode (default InternalError, HTTP 500).
 	FailRequests []int  `json:"failRequests,omitempty"`
@@ -318,6 +321,7 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 
 	who := caller{userID: id.UserID, admin: id.Admin}
 	jobs, total := s.store.list(q, who)
+	jobs = s.omitJob(jobs)
 	resp := struct {
 		Jobs       []dlc.JobItem `json:"Jobs,omitempty"`
 		TotalCount int64         `json:"TotalCount"`
@@ -396,6 +400,17 @@ func statusForCode(code string) int {
 		return 403
 	}
 	return 400
+}
+
+// omitJob drops one job of a page with probability Faults.OmitRate.
+func (s *Server) omitJob(jobs []dlc.JobItem) []dlc.JobItem {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(jobs) == 0 || s.faults.OmitRate <= 0 || s.rng.Float64() >= s.faults.OmitRate {
+		return jobs
+	}
+	i := s.rng.IntN(len(jobs))
+	return append(jobs[:i:i], jobs[i+1:]...)
 }
 
 func (s *Server) corruptBody(out []byte) []byte {

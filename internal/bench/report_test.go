@@ -1,0 +1,64 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestResourceOfNamesWhatARequestWrites(t *testing.T) {
+	for path, want := range map[string]string{
+		"/apis/dlc.dlcsync.io/v1alpha1/namespaces/ns/dlcjobsnapshots":             "dlcjobsnapshots",
+		"/apis/dlc.dlcsync.io/v1alpha1/namespaces/ns/dlcjobsnapshots/dlc1":        "dlcjobsnapshots",
+		"/apis/dlc.dlcsync.io/v1alpha1/namespaces/ns/dlcjobsnapshots/dlc1/status": "dlcjobsnapshots/status",
+		"/apis/events.k8s.io/v1/namespaces/ns/events":                             "events",
+		"/apis/dlc.dlcsync.io/v1alpha1/namespaces/ns/jobqueries/q/status":         "jobqueries/status",
+		"/api/v1/namespaces": "namespaces",
+	} {
+		if got := resourceOf(path); got != want {
+			t.Errorf("resourceOf(%s) = %q, want %q", path, got, want)
+		}
+	}
+	before := requestCount{"GET dlcjobsnapshots": 5, "PATCH dlcjobsnapshots/status": 1}
+	after := requestCount{"GET dlcjobsnapshots": 9, "PATCH dlcjobsnapshots/status": 4, "POST dlcjobsnapshots": 2, "POST events": 1}
+	delta := after.since(before)
+	if delta.writes("") != 6 || delta.writes("dlcjobsnapshots") != 5 || delta.writes("events") != 1 {
+		t.Fatalf("writes: %v", delta)
+	}
+}
+
+func TestChecksHoldTheRunToTheTargets(t *testing.T) {
+	quiet := Phase{APICalls: 2}
+	size := SizeResult{Jobs: 10000, Active: 100, Runs: 1, BaselineRuns: 1,
+		Raw:        []time.Duration{100 * time.Second},
+		Initial:    []Phase{{Duration: 110 * time.Second, APICalls: 100, Writes: 20001}},
+		Steady:     []Phase{quiet, quiet, quiet},
+		SteadyFull: []Phase{{APICalls: 100}},
+		Churn:      []Phase{{SnapshotWrites: 200, Changed: 100, Writes: 301, Events: 100}},
+		Memory:     &Memory{RSSBytes: 150 << 20},
+	}
+	r := &Report{Options: Options{Syncs: 3, Active: 0.01}, Sizes: []SizeResult{size}}
+	for _, c := range r.Checks() {
+		if !c.Met {
+			t.Errorf("%s: not met with %s", c.Target, c.Got)
+		}
+	}
+	// 0.91 of the limit is enough; 0.75 is not. One write in a quiet sync fails.
+	r.Sizes[0].Initial[0].Duration = 134 * time.Second
+	r.Sizes[0].Steady[1].Writes = 1
+	failed := 0
+	for _, c := range r.Checks() {
+		if !c.Met {
+			failed++
+		}
+	}
+	if failed != 2 {
+		t.Fatalf("%d targets missed, want 2: %+v", failed, r.Checks())
+	}
+	md := r.Markdown()
+	for _, want := range []string{"| 1. Limit: bare client", "**2 calls**", "| Target | Measured | Met |", "**no**"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+}
