@@ -18,7 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/dlcsync/dlcsync/internal/bench"
+	"github.com/dlcsync/dlcsync/test/bench"
 )
 
 func main() {

@@ -1,6 +1,7 @@
 // Package bench measures dlcsync against the limit of the apiserver and against the loop a user
 // would otherwise script, on a local control plane (envtest) and the simulator. cmd/bench runs it;
-// `make bench` writes docs/benchmarks.md from it.
+// `make bench` writes docs/benchmarks.md from it. It lives under test/ because it drives the
+// controllers package from outside, as the other whole-system tests do.
 package bench
 
 import (
