@@ -20,10 +20,13 @@ func TestNoSecretReachesLogsEventsOrStatus(t *testing.T) {
 	secrets := []string{simAdmin.AccessKeySecret, simDeny.AccessKeySecret, "very-secret-value", "wrong-secret",
 		"breaker-wrong-secret", "x-secret", "old-wrong"}
 
-	logs := capturedLogs.String()
-	g.Expect(strings.Count(logs, "\n")).To(BeNumerically(">", 100), "the logs were not captured")
 	var queries dlcv1alpha1.JobQueryList
 	g.Expect(k8s.List(testCtx, &queries)).To(Succeed())
+	if len(queries.Items) < 10 {
+		t.Skip("run the whole package: this scan needs what the other tests leave behind")
+	}
+	logs := capturedLogs.String()
+	g.Expect(strings.Count(logs, "\n")).To(BeNumerically(">", 100), "the logs were not captured")
 	var snaps dlcv1alpha1.DLCJobSnapshotList
 	g.Expect(k8s.List(testCtx, &snaps)).To(Succeed())
 	var evs eventsv1.EventList
