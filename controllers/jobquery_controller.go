@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,7 +154,6 @@ func due(q *dlcv1alpha1.JobQuery, state *queryState, seen bool, credVersion stri
 // sync lists the jobs, writes the snapshots and fills the status.
 func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, state *queryState, static *dlc.StaticCredentials,
 	credVersion string, credErr error, now time.Time) ctrl.Result {
-	log := ctrl.LoggerFrom(ctx)
 	st := &q.Status
 	nowMeta := metav1.NewTime(now)
 	st.LastSyncTime = &nowMeta
@@ -192,7 +192,14 @@ func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, 
 	if err != nil {
 		return r.failed(ctx, q, state, err, now)
 	}
+	return r.succeeded(ctx, q, state, owned, listed, written, now)
+}
 
+// succeeded records a successful sync: what the query keeps, conditions, events, metrics and
+// when to sync next.
+func (r *JobQueryReconciler) succeeded(ctx context.Context, q *dlcv1alpha1.JobQuery, state *queryState,
+	owned map[string]*dlcv1alpha1.DLCJobSnapshot, listed *listing, written writeCounts, now time.Time) ctrl.Result {
+	st := &q.Status
 	walk := &listed.walk
 	kept, counts := listed.kept(owned)
 	matched := walk.TotalCount
@@ -209,14 +216,14 @@ func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, 
 	previous := readyReason(st.Conditions)
 	previousMessage := readyMessage(st.Conditions)
 	st.MatchedJobs, st.Snapshots, st.Truncated, st.JobStatusCounts = matched, int32(kept), walk.Truncated, counts
-	st.LastSuccessfulSyncTime = &nowMeta
+	st.LastSuccessfulSyncTime = st.LastSyncTime
 	st.ConsecutiveFailures = 0
 	next := metav1.NewTime(now.Add(jitter(q.Spec.Interval.Duration)))
 	st.NextSyncTime, state.nextSync = &next, next.Time
 	message, reason := syncedMessage(kept, matched, walk.Truncated), dlcv1alpha1.ReasonSynced
 	if skipped := skippedMessage(walk.WithoutID, written.skipped); skipped != "" {
 		message, reason = truncateMessage(message+"; "+skipped), dlcv1alpha1.ReasonJobsSkipped
-		if message != previousMessage {
+		if !strings.Contains(previousMessage, skipped) {
 			r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, reason, "Sync", "%s", truncateMessage(skipped))
 		}
 	}
@@ -226,8 +233,9 @@ func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, 
 	}
 	setJobCounts(q.Namespace, q.Name, counts)
 	syncsTotal.WithLabelValues(q.Namespace, q.Name, "success").Inc()
+	stats := st.LastSyncStats
 	syncDuration.WithLabelValues("success", listed.mode).Observe(stats.Duration.Seconds())
-	log.V(1).Info("Synced", "mode", listed.mode, "jobs", kept, "matched", matched, "created", stats.Created,
+	ctrl.LoggerFrom(ctx).V(1).Info("Synced", "mode", listed.mode, "jobs", kept, "matched", matched, "created", stats.Created,
 		"updated", stats.Updated, "deleted", stats.Deleted, "unchanged", stats.Unchanged, "apiCalls", stats.APICalls)
 	return ctrl.Result{RequeueAfter: next.Sub(now)}
 }
