@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
-	dlcac "github.com/dlcsync/dlcsync/api/v1alpha1/applyconfiguration/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
@@ -220,7 +219,7 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.J
 	if existing == nil || existing.Status.ContentHash != want.hash {
 		observedAt = &now
 	}
-	want.status = snapshot.Status(converted, existingConds, now)
+	want.status = snapshot.Status(converted, want.hash, existingConds, now)
 	want.status.MatchedBy, want.status.Matching, want.status.ObservedAt = want.matchedBy, true, observedAt
 
 	// Note: both applies carry the resourceVersion they were computed from, so a concurrent
@@ -421,24 +420,37 @@ func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, 
 // when one is known.
 func (r *JobQueryReconciler) applyStatus(ctx context.Context, namespace, name string, status *dlcv1alpha1.DLCJobSnapshotStatus,
 	resourceVersion string) error {
-	// Note: the apply configuration has the JSON shape of the status, so a JSON round trip is the
-	// faithful conversion of the large nested job.
-	data, err := json.Marshal(status)
+	// Note: the apply configuration is written as JSON in one pass: it has the JSON shape of
+	// the status, and the large nested job would otherwise be encoded three times (status to
+	// JSON, JSON to apply configuration, apply configuration to the request).
+	body, err := json.Marshal(statusApply{
+		APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "DLCJobSnapshot",
+		Metadata: statusApplyMeta{Name: name, Namespace: namespace, ResourceVersion: resourceVersion},
+		Status:   status,
+	})
 	if err != nil {
 		return fmt.Errorf("encoding the status of snapshot %s/%s: %w", namespace, name, err)
 	}
-	statusAC := &dlcac.DLCJobSnapshotStatusApplyConfiguration{}
-	if err := json.Unmarshal(data, statusAC); err != nil {
-		return fmt.Errorf("encoding the status of snapshot %s/%s: %w", namespace, name, err)
-	}
-	ac := dlcac.DLCJobSnapshot(name, namespace).WithStatus(statusAC)
-	if resourceVersion != "" {
-		ac.WithResourceVersion(resourceVersion)
-	}
-	if err := r.Status().Apply(ctx, ac, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+	obj := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	if err := r.Status().Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(FieldOwner),
+		client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying the status of snapshot %s/%s: %w", namespace, name, err)
 	}
 	return nil
+}
+
+// statusApply is the server-side apply body of a snapshot's status.
+type statusApply struct {
+	APIVersion string                            `json:"apiVersion"`
+	Kind       string                            `json:"kind"`
+	Metadata   statusApplyMeta                   `json:"metadata"`
+	Status     *dlcv1alpha1.DLCJobSnapshotStatus `json:"status"`
+}
+
+type statusApplyMeta struct {
+	Name            string `json:"name"`
+	Namespace       string `json:"namespace"`
+	ResourceVersion string `json:"resourceVersion,omitempty"`
 }
 
 // ownLabels keeps the labels dlcsync manages.

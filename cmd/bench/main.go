@@ -26,7 +26,7 @@ func main() {
 	opts := bench.Options{Log: os.Stderr}
 	fs := pflag.NewFlagSet("bench", pflag.ExitOnError)
 	fs.StringVar(&sizes, "sizes", "1000,10000", "job counts to measure")
-	fs.StringVar(&runs, "runs", "3,2", "runs of the write-heavy phases per size (the last value repeats)")
+	fs.StringVar(&runs, "runs", "4,2", "runs of the write-heavy phases per size (the last value repeats)")
 	fs.StringVar(&baselineRuns, "baseline-runs", "3,1", "how many of those runs also run the scripted baseline, per size")
 	fs.IntVar(&opts.Syncs, "syncs", 3, "quiet and churn syncs measured per run")
 	fs.Float64Var(&opts.Active, "active", 0.01, "fraction of jobs that are running (and change during churn)")

@@ -34,7 +34,7 @@ func BenchmarkSnapshotMemory1000(b *testing.B) {
 				}
 				s := dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Name: snapshot.Name(jobs[i].JobID),
 					Labels: snapshot.Labels(&jobs[i].JobItem, "cn-hangzhou")}}
-				s.Status = snapshot.Status(conv, nil, now)
+				s.Status = snapshot.Status(conv, snapshot.Hash(conv), nil, now)
 				snaps = append(snaps, s)
 			}
 			runtime.GC()

@@ -161,9 +161,10 @@ func Hash(job *dlcv1alpha1.JobItem) string {
 	return hex.EncodeToString(sum[:12])
 }
 
-// Status fills the convenience fields and conditions of a snapshot's status from its job.
-// Conditions keep their lastTransitionTime unless their status changes.
-func Status(job *dlcv1alpha1.JobItem, existing []metav1.Condition, now metav1.Time) dlcv1alpha1.DLCJobSnapshotStatus {
+// Status fills the convenience fields and conditions of a snapshot's status from its job and
+// the job's Hash (computed once by the caller, who compares it first). Conditions keep their
+// lastTransitionTime unless their status changes.
+func Status(job *dlcv1alpha1.JobItem, hash string, existing []metav1.Condition, now metav1.Time) dlcv1alpha1.DLCJobSnapshotStatus {
 	st := dlcv1alpha1.DLCJobSnapshotStatus{
 		Job:           job,
 		DisplayName:   job.DisplayName,
@@ -177,7 +178,7 @@ func Status(job *dlcv1alpha1.JobItem, existing []metav1.Condition, now metav1.Ti
 		RequestGPU:    job.RequestGPU,
 		CreatedAt:     parseTime(job.GmtCreateTime),
 		FinishedAt:    parseTime(job.GmtFinishTime),
-		ContentHash:   Hash(job),
+		ContentHash:   hash,
 		Conditions:    append([]metav1.Condition(nil), existing...),
 	}
 	if job.Duration != nil {

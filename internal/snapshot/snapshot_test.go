@@ -182,7 +182,7 @@ func TestStatusAndConditionsFollowThePhase(t *testing.T) {
 	job.Status, job.ReasonCode, job.ReasonMessage = "Failed", "JobFailed", "OOMKilled"
 	conv, _ := ConvertJob(job, false)
 	t0 := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	st := Status(conv, nil, t0)
+	st := Status(conv, Hash(conv), nil, t0)
 	if st.Phase != "Failed" || st.Duration != 243 || st.CreatedAt == nil || st.FinishedAt == nil || st.ContentHash == "" {
 		t.Fatalf("status: %+v", st)
 	}
@@ -196,7 +196,7 @@ func TestStatusAndConditionsFollowThePhase(t *testing.T) {
 	}
 	// A later status with the same phase keeps the transition times.
 	t1 := metav1.NewTime(t0.Add(time.Hour))
-	again := Status(conv, st.Conditions, t1)
+	again := Status(conv, Hash(conv), st.Conditions, t1)
 	for _, c := range again.Conditions {
 		if !c.LastTransitionTime.Equal(&t0) {
 			t.Fatalf("%s moved its lastTransitionTime without a transition", c.Type)
@@ -204,7 +204,7 @@ func TestStatusAndConditionsFollowThePhase(t *testing.T) {
 	}
 	job.Status = "Running"
 	running, _ := ConvertJob(job, false)
-	later := Status(running, st.Conditions, t1)
+	later := Status(running, Hash(running), st.Conditions, t1)
 	for _, c := range later.Conditions {
 		if c.Type == "Failed" && (c.Status != "False" || !c.LastTransitionTime.Equal(&t1)) {
 			t.Fatalf("Failed after the job runs again: %+v", c)
@@ -286,7 +286,7 @@ func TestOversizeAndInvalidStringsAreBoundedAndValid(t *testing.T) {
 	if got.ReasonMessage != "bad \uFFFD bytes" || got.UserCommand != "python train.py" {
 		t.Fatalf("strings changed: %q %q", got.ReasonMessage, got.UserCommand)
 	}
-	if st := Status(got, nil, metav1.Now()); len(st.DisplayName) > MaxStringBytes+64 {
+	if st := Status(got, Hash(got), nil, metav1.Now()); len(st.DisplayName) > MaxStringBytes+64 {
 		t.Fatal("the status repeats the whole display name")
 	}
 }

@@ -100,6 +100,8 @@ type bencher struct {
 	counter *requestCounter
 	k8s     client.Client
 	seq     int
+	// filled are the namespaces that may still hold snapshots.
+	filled []string
 }
 
 func (b *bencher) logf(format string, args ...any) {
@@ -187,24 +189,47 @@ func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs, b
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	for run := 1; run <= runs; run++ {
-		b.logf("%d jobs, run %d/%d: raw writes", n, run, runs)
-		ns, err := b.namespace(ctx, "raw")
-		if err != nil {
+		raw := func() error {
+			b.logf("%d jobs, run %d/%d: raw writes", n, run, runs)
+			ns, err := b.namespace(ctx, "raw")
+			if err != nil {
+				return err
+			}
+			elapsed, err := rawCreate(ctx, b.k8s, ns, w.jobs, b.opts.Writers)
+			if err != nil {
+				return fmt.Errorf("raw writes: %w", err)
+			}
+			res.Raw = append(res.Raw, elapsed)
+			return nil
+		}
+		ours := func() error {
+			b.logf("%d jobs, run %d/%d: dlcsync (initial, steady, churn)", n, run, runs)
+			return b.ours(ctx, w, res)
+		}
+		if err := b.clear(ctx); err != nil {
 			return nil, err
 		}
-		elapsed, err := rawCreate(ctx, b.k8s, ns, w.jobs, b.opts.Writers)
-		if err != nil {
-			return nil, fmt.Errorf("raw writes: %w", err)
+		// Note: every phase leaves its objects in etcd, and a larger store writes a little
+		// slower; the order alternates so that neither side always gets the emptier store.
+		first, second := raw, ours
+		if run%2 == 0 {
+			first, second = ours, raw
 		}
-		res.Raw = append(res.Raw, elapsed)
-
-		b.logf("%d jobs, run %d/%d: dlcsync (initial, steady, churn)", n, run, runs)
-		if err := b.ours(ctx, w, res); err != nil {
+		if err := first(); err != nil {
+			return nil, err
+		}
+		if err := b.clear(ctx); err != nil {
+			return nil, err
+		}
+		if err := second(); err != nil {
 			return nil, err
 		}
 
 		if run > baselineRuns {
 			continue
+		}
+		if err := b.clear(ctx); err != nil {
+			return nil, err
 		}
 		b.logf("%d jobs, run %d/%d: scripted baseline", n, run, runs)
 		if err := b.baseline(ctx, w, res); err != nil {
@@ -212,6 +237,9 @@ func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs, b
 		}
 	}
 	if b.opts.ManagerBinary != "" {
+		if err := b.clear(ctx); err != nil {
+			return nil, err
+		}
 		b.logf("%d jobs: manager memory", n)
 		mem, err := b.memory(ctx, env, w, n)
 		if err != nil {
@@ -222,9 +250,31 @@ func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs, b
 	return res, nil
 }
 
+// clear deletes the snapshots every earlier phase left, and waits until they are gone.
+// Note: a store that grows from phase to phase makes later phases slower (the apiserver's watch
+// cache and heap grow with it), which would favour whichever side runs first; each phase starts
+// from the same empty store instead.
+func (b *bencher) clear(ctx context.Context) error {
+	for _, ns := range b.filled {
+		if err := b.k8s.DeleteAllOf(ctx, &dlcv1alpha1.DLCJobSnapshot{}, client.InNamespace(ns)); err != nil {
+			return fmt.Errorf("clearing %s: %w", ns, err)
+		}
+		if err := waitFor(ctx, func() (bool, error) {
+			var list dlcv1alpha1.DLCJobSnapshotList
+			err := b.k8s.List(ctx, &list, client.InNamespace(ns), client.Limit(1))
+			return err == nil && len(list.Items) == 0, err
+		}); err != nil {
+			return fmt.Errorf("clearing %s: %w", ns, err)
+		}
+	}
+	b.filled = nil
+	return nil
+}
+
 func (b *bencher) namespace(ctx context.Context, prefix string) (string, error) {
 	b.seq++
 	name := fmt.Sprintf("%s-%d", prefix, b.seq)
+	b.filled = append(b.filled, name)
 	if err := b.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		return "", err
 	}

@@ -80,6 +80,13 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 	if err := b.k8s.Create(ctx, q); err != nil {
 		return nil, err
 	}
+	if b.opts.ProfileDir != "" {
+		// A CPU profile of the first 20 s of the first sync.
+		go func() {
+			_ = saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=20", pprofPort),
+				filepath.Join(b.opts.ProfileDir, fmt.Sprintf("manager-cpu-%d.pprof", n)))
+		}()
+	}
 	if err := waitFor(ctx, func() (bool, error) {
 		var got dlcv1alpha1.JobQuery
 		if err := b.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: q.Name}, &got); err != nil {

@@ -183,7 +183,8 @@ func (r *Report) Markdown() string {
 		time.Now().UTC().Format("2006-01-02"), r.Machine, r.Took.Round(time.Second))
 	fmt.Fprintf(&b, "Setup: a local kube-apiserver and etcd (envtest, the versions `hack/setup-envtest.sh` builds) and dlcsim on "+
 		"loopback, all on this machine. Every Kubernetes client (dlcsync's included) uses QPS %.0f and burst %d; the raw and "+
-		"baseline writers run %d writes in parallel, as dlcsync does. %.0f%% of the jobs are running and the rest finished; "+
+		"baseline writers run %d writes in parallel, as dlcsync does; each phase starts from an emptied store "+
+		"and the raw writer and dlcsync take turns going first. %.0f%% of the jobs are running and the rest finished; "+
 		"jobs were created over the last six days. Figures are medians (the upper one of an even count) of %s runs of "+
 		"the write-heavy phases, %s of the baseline (two intervals of a few minutes each at 10,000 jobs, which would not fit "+
 		"the 15-minute budget more often), and of %d syncs per run for quiet and churn syncs. "+

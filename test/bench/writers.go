@@ -27,7 +27,7 @@ func desiredStatus(job *dlc.JobItem, now time.Time) (*dlcac.DLCJobSnapshotStatus
 	if err != nil {
 		return nil, err
 	}
-	st := snapshot.Status(converted, nil, metav1.NewTime(now))
+	st := snapshot.Status(converted, snapshot.Hash(converted), nil, metav1.NewTime(now))
 	st.Matching, st.MatchedBy, st.ObservedAt = true, []string{queryName}, &metav1.Time{Time: now}
 	data, err := json.Marshal(st)
 	if err != nil {
