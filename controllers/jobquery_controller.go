@@ -201,7 +201,7 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, q *dlcv1alpha1.JobQu
 	owned map[string]*dlcv1alpha1.DLCJobSnapshot, listed *listing, written writeCounts, now time.Time) ctrl.Result {
 	st := &q.Status
 	walk := &listed.walk
-	kept, counts := listed.kept(owned)
+	kept, counts := listed.kept(owned, written.unmirrored)
 	matched := walk.TotalCount
 	if listed.mode == dlcv1alpha1.SyncModeFull {
 		state.lastFull, state.fullKey = now, fullKey(q)
@@ -263,7 +263,7 @@ func (r *JobQueryReconciler) list(ctx context.Context, q *dlcv1alpha1.JobQuery, 
 		if err != nil {
 			return l, err
 		}
-		if kept, _ := l.kept(owned); changes.Stats.Complete && (q.Spec.MaxJobs <= 0 || kept <= int(q.Spec.MaxJobs)) {
+		if kept, _ := l.kept(owned, nil); changes.Stats.Complete && (q.Spec.MaxJobs <= 0 || kept <= int(q.Spec.MaxJobs)) {
 			return l, nil
 		}
 		// Note: more jobs than maxJobs now (which ones to keep depends on every job), or more

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
@@ -107,16 +108,23 @@ type listing struct {
 	walk dlc.WalkStats
 }
 
-// kept counts the jobs the query keeps after the listing, by status: the listed jobs and, in an
+// kept counts the jobs the query keeps as snapshots after the listing, by status: the listed
+// jobs but those whose snapshot could not be written and does not exist (unmirrored) and, in an
 // incremental listing, the matching snapshots it did not need to read.
-func (l *listing) kept(owned map[string]*dlcv1alpha1.DLCJobSnapshot) (int, map[string]int32) {
+func (l *listing) kept(owned map[string]*dlcv1alpha1.DLCJobSnapshot, unmirrored []string) (int, map[string]int32) {
 	counts := map[string]int32{}
 	listed := make(map[string]bool, len(l.jobs))
+	missing := sets.New(unmirrored...)
+	n := 0
 	for i := range l.jobs {
-		listed[snapshot.Name(l.jobs[i].JobID)] = true
+		name := snapshot.Name(l.jobs[i].JobID)
+		listed[name] = true
+		if missing.Has(name) {
+			continue
+		}
 		counts[l.jobs[i].Status]++
+		n++
 	}
-	n := len(l.jobs)
 	if l.mode == dlcv1alpha1.SyncModeIncremental {
 		for name, s := range owned {
 			if s.Status.Matching && !listed[name] && !l.gone[name] {

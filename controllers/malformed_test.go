@@ -72,6 +72,7 @@ func TestMalformedAPIDataIsMirroredSafelyOrReported(t *testing.T) {
 
 	snaps := snapshots(g, ns)
 	g.Expect(snaps).To(HaveLen(5))
+	g.Expect(q.Status.Snapshots).To(Equal(int32(5)), "status.snapshots counts the jobs mirrored")
 	g.Expect(snaps["dlcgood1"].Status.Job.DisplayName).To(Equal("odd-dlcgood1"))
 	g.Expect(len(snaps["dlcbig1"].Status.Job.UserCommand)).To(BeNumerically("<", snapshot.MaxStringBytes+100))
 	g.Expect(snaps["dlcbig1"].Status.Job.UserCommand).To(HaveSuffix("[cut by dlcsync: 1048576 bytes]"))

@@ -48,8 +48,10 @@ func queryRef(q *dlcv1alpha1.JobQuery) metav1.OwnerReference {
 // writeCounts counts what a sync did to snapshots.
 type writeCounts struct {
 	created, updated, deleted, unchanged, conflicts int32
-	// skipped are the jobs whose snapshot could not be written, as "jobID: why".
-	skipped []string
+	// skipped are the jobs whose snapshot could not be written, as "jobID: why"; unmirrored
+	// the snapshot names of those among them that have no snapshot of this query at all.
+	skipped    []string
+	unmirrored []string
 }
 
 // foreignSnapshotError: an object with a job's snapshot name holds another job.
@@ -100,6 +102,9 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, q *dlcv1alp
 			err := r.syncSnapshot(groupCtx, q, job, name, existing, &local)
 			if err != nil && jobProblem(err) {
 				local.skipped = append(local.skipped, job.JobID+": "+err.Error())
+				if existing == nil {
+					local.unmirrored = append(local.unmirrored, name)
+				}
 				err = nil
 			}
 			mu.Lock()
@@ -143,6 +148,7 @@ func (c *writeCounts) add(o writeCounts) {
 	c.unchanged += o.unchanged
 	c.conflicts += o.conflicts
 	c.skipped = append(c.skipped, o.skipped...)
+	c.unmirrored = append(c.unmirrored, o.unmirrored...)
 }
 
 // syncSnapshot finds the current snapshot of one listed job and brings it in step.
