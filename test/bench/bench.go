@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -470,19 +471,6 @@ func (b *bencher) baseline(ctx context.Context, w *workload, res *SizeResult) er
 
 // waitFor polls cond every 100 ms for up to 5 minutes.
 func waitFor(ctx context.Context, cond func() (bool, error)) error {
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		ok, err := cond()
-		if err != nil || ok {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out waiting")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 5*time.Minute, true,
+		func(context.Context) (bool, error) { return cond() })
 }

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -11,10 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/procfs"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -109,8 +111,8 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 	if err != nil {
 		return nil, err
 	}
-	mem.HeapBytes = metrics["go_memstats_heap_alloc_bytes"]
-	mem.LiveHeapBytes = metrics["go_gc_heap_live_bytes"]
+	mem.HeapBytes = gauge(metrics, "go_memstats_heap_alloc_bytes")
+	mem.LiveHeapBytes = gauge(metrics, "go_gc_heap_live_bytes")
 	if b.opts.ProfileDir != "" {
 		if err := saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", pprofPort),
 			filepath.Join(b.opts.ProfileDir, fmt.Sprintf("manager-heap-%d.pprof", n))); err != nil {
@@ -148,43 +150,34 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// scrape reads the unlabelled samples of a Prometheus text endpoint.
-func scrape(url string) (map[string]float64, error) {
+// scrape reads a Prometheus text endpoint.
+func scrape(url string) (map[string]*dto.MetricFamily, error) {
 	resp, err := http.Get(url) //nolint:gosec,noctx // a loopback URL the benchmark built
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") || strings.Contains(line, "{") {
-			continue
-		}
-		name, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			out[name] = v
-		}
-	}
-	return out, sc.Err()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(resp.Body)
 }
 
-// residentBytes reads VmRSS of a process from /proc.
+// gauge is the value of an unlabelled gauge (0 when absent).
+func gauge(families map[string]*dto.MetricFamily, name string) float64 {
+	if f, ok := families[name]; ok && len(f.GetMetric()) > 0 {
+		return f.GetMetric()[0].GetGauge().GetValue()
+	}
+	return 0
+}
+
+// residentBytes is the resident set of a process.
 func residentBytes(pid int) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	proc, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb * 1024, err
-		}
+	stat, err := proc.Stat()
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+	return float64(stat.ResidentMemory()), nil
 }

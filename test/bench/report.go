@@ -2,13 +2,12 @@ package bench
 
 import (
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/procfs"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -90,12 +89,9 @@ func lastMode(before map[string]uint64) string {
 
 func machine() string {
 	mem := "unknown memory"
-	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-				kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-				mem = fmt.Sprintf("%.0f GiB", kb/1024/1024)
-			}
+	if fs, err := procfs.NewDefaultFS(); err == nil {
+		if info, err := fs.Meminfo(); err == nil && info.MemTotal != nil {
+			mem = fmt.Sprintf("%.0f GiB", float64(*info.MemTotal)/(1<<20)) // MemTotal is in kB
 		}
 	}
 	return fmt.Sprintf("%d cores, %s, %s/%s, %s", runtime.NumCPU(), mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
