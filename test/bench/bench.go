@@ -75,8 +75,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	defer func() { _ = env.Stop() }()
 	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
-	counter := newRequestCounter()
-	counted := counter.instrument(cfg)
+	counter := testenv.NewRequestCounter()
+	counted := counter.Instrument(cfg)
 	direct, err := client.New(counted, client.Options{Scheme: testenv.Scheme()})
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 type bencher struct {
 	opts    Options
 	cfg     *rest.Config
-	counter *requestCounter
+	counter *testenv.RequestCounter
 	k8s     client.Client
 	seq     int
 	// filled are the namespaces that may still hold snapshots.
@@ -343,7 +343,7 @@ func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error 
 		return err
 	}
 	syncOnce := func() (Phase, error) {
-		before, calls, modesBefore := b.counter.snapshot(), w.apiCalls(), syncsByMode()
+		before, calls, modesBefore := b.counter.Snapshot(), w.apiCalls(), syncsByMode()
 		start := time.Now()
 		_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: key})
 		p := Phase{Duration: time.Since(start)}
@@ -360,9 +360,9 @@ func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error 
 		p.Mode = lastMode(modesBefore)
 		// Note: events are sent asynchronously; give them a moment to reach the counter.
 		time.Sleep(500 * time.Millisecond)
-		delta := b.counter.snapshot().since(before)
+		delta := b.counter.Snapshot().Since(before)
 		p.APICalls = w.apiCalls() - calls
-		p.Writes, p.SnapshotWrites, p.Events = delta.writes(""), delta.writes("dlcjobsnapshots"), delta.writes("events")
+		p.Writes, p.SnapshotWrites, p.Events = delta.Writes(""), delta.Writes("dlcjobsnapshots"), delta.Writes("events")
 		return p, nil
 	}
 	waitCache := func() error {
@@ -452,14 +452,14 @@ func (b *bencher) baseline(ctx context.Context, w *workload, res *SizeResult) er
 		return err
 	}
 	for i := range 2 {
-		before := b.counter.snapshot()
+		before := b.counter.Snapshot()
 		elapsed, calls, err := baselineInterval(ctx, b.k8s, w.lister, ns, b.opts.Writers)
 		if err != nil {
 			return fmt.Errorf("baseline: %w", err)
 		}
 		p := Phase{Duration: elapsed, APICalls: calls}
-		delta := b.counter.snapshot().since(before)
-		p.Writes, p.SnapshotWrites = delta.writes(""), delta.writes("dlcjobsnapshots")
+		delta := b.counter.Snapshot().Since(before)
+		p.Writes, p.SnapshotWrites = delta.Writes(""), delta.Writes("dlcjobsnapshots")
 		if i == 0 {
 			res.BaselineFirst = append(res.BaselineFirst, p)
 		} else {

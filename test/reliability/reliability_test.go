@@ -6,10 +6,8 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,36 +63,21 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// writeCounter counts the apiserver writes of one manager to dlcsync's resources.
-type writeCounter struct{ snapshots, queries atomic.Int64 }
-
 // manager is one running dlcsync manager.
 type manager struct {
-	name    string
-	mgr     ctrl.Manager
-	writes  *writeCounter
-	stop    context.CancelFunc
-	stopped chan struct{}
+	name string
+	mgr  ctrl.Manager
+	// requests counts what this manager sent to the apiserver.
+	requests *testenv.RequestCounter
+	stop     context.CancelFunc
+	stopped  chan struct{}
 }
 
 // startManager starts a manager with its own connection, counting its writes.
 func startManager(t *testing.T, name string, leaderElect bool) *manager {
 	t.Helper()
-	writes := &writeCounter{}
-	own := rest.CopyConfig(cfg)
-	own.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			if req.Method != http.MethodGet {
-				switch {
-				case strings.Contains(req.URL.Path, "/dlcjobsnapshots"):
-					writes.snapshots.Add(1)
-				case strings.Contains(req.URL.Path, "/jobqueries"):
-					writes.queries.Add(1)
-				}
-			}
-			return rt.RoundTrip(req)
-		})
-	})
+	requests := testenv.NewRequestCounter()
+	own := requests.Instrument(cfg)
 	lease, renew, retry := 3*time.Second, 2*time.Second, 250*time.Millisecond
 	mgr, err := ctrl.NewManager(own, ctrl.Options{
 		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
@@ -118,7 +101,7 @@ func startManager(t *testing.T, name string, leaderElect bool) *manager {
 		cancel()
 		t.Fatal(err)
 	}
-	m := &manager{name: name, mgr: mgr, writes: writes, stop: cancel, stopped: make(chan struct{})}
+	m := &manager{name: name, mgr: mgr, requests: requests, stop: cancel, stopped: make(chan struct{})}
 	go func() {
 		defer close(m.stopped)
 		if err := mgr.Start(ctx); err != nil {
@@ -135,6 +118,11 @@ func (m *manager) shutdown() {
 	<-m.stopped
 }
 
+// writes counts the manager's writes to resources whose name starts with resourcePrefix.
+func (m *manager) writes(resourcePrefix string) int {
+	return m.requests.Snapshot().Writes(resourcePrefix)
+}
+
 func (m *manager) elected() bool {
 	select {
 	case <-m.mgr.Elected():
@@ -143,10 +131,6 @@ func (m *manager) elected() bool {
 		return false
 	}
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 var nsSeq atomic.Int32
 
@@ -264,7 +248,7 @@ func TestARestartMidSyncFinishesWithoutDuplicatesOrAMassRewrite(t *testing.T) {
 	expectRight(g, ns, ids)
 	// Every snapshot that was complete is left alone: at most a create and a status write for
 	// each of the others (plus the finished ones' status writes).
-	g.Expect(second.writes.snapshots.Load()).To(BeNumerically("<=", 2*(600-complete)),
+	g.Expect(second.writes("dlcjobsnapshots")).To(BeNumerically("<=", 2*(600-complete)),
 		"the restarted manager rewrote snapshots that were already right")
 	second.shutdown()
 }
@@ -287,8 +271,8 @@ func TestOnlyTheLeaderWritesAndAFailoverCompletesASync(t *testing.T) {
 	g.Expect(k8s.Create(context.Background(), newQuery(ns, "ha", "dlcleader"))).To(Succeed())
 	waitSynced(t, ns, "ha", 50)
 	expectRight(g, ns, ids)
-	g.Expect(leader.writes.snapshots.Load()).To(BeNumerically(">=", 100))
-	g.Expect(standby.writes.snapshots.Load()+standby.writes.queries.Load()).To(BeZero(), "the standby wrote")
+	g.Expect(leader.writes("dlcjobsnapshots")).To(BeNumerically(">=", 100))
+	g.Expect(standby.writes("dlcjobsnapshots")+standby.writes("jobqueries")).To(BeZero(), "the standby wrote")
 
 	// The leader goes away (releasing its lease); jobs arrive and a sync is asked for.
 	leader.shutdown()
@@ -302,5 +286,5 @@ func TestOnlyTheLeaderWritesAndAFailoverCompletesASync(t *testing.T) {
 	NewWithT(t).Eventually(standby.elected).WithTimeout(30 * time.Second).Should(BeTrue())
 	waitSynced(t, ns, "ha", 70)
 	expectRight(g, ns, append(ids, more...))
-	g.Expect(standby.writes.snapshots.Load()).To(BeNumerically(">=", 40), "the new leader wrote the new snapshots")
+	g.Expect(standby.writes("dlcjobsnapshots")).To(BeNumerically(">=", 40), "the new leader wrote the new snapshots")
 }

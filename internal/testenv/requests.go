@@ -1,4 +1,4 @@
-package bench
+package testenv
 
 import (
 	"net/http"
@@ -8,21 +8,23 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// requestCounter counts the HTTP requests a rest.Config's clients send to the apiserver, by
+// RequestCounter counts the HTTP requests a rest.Config's clients send to the apiserver, by
 // method and resource: what the apiserver sees, whichever client (cache, writer, event
-// recorder) sent them.
-type requestCounter struct {
+// recorder, leader election) sent them. The benchmark and the reliability tests count writes
+// with it.
+type RequestCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
 }
 
-// requestCount is a snapshot of the counter.
-type requestCount map[string]int
+// RequestCount is a snapshot of the counter: requests by "METHOD resource[/subresource]".
+type RequestCount map[string]int
 
-func newRequestCounter() *requestCounter { return &requestCounter{counts: map[string]int{}} }
+// NewRequestCounter returns an empty counter.
+func NewRequestCounter() *RequestCounter { return &RequestCounter{counts: map[string]int{}} }
 
-// instrument makes every client built from cfg count its requests here.
-func (c *requestCounter) instrument(cfg *rest.Config) *rest.Config {
+// Instrument returns a copy of cfg whose clients count their requests here.
+func (c *RequestCounter) Instrument(cfg *rest.Config) *rest.Config {
 	out := rest.CopyConfig(cfg)
 	out.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -33,25 +35,26 @@ func (c *requestCounter) instrument(cfg *rest.Config) *rest.Config {
 	return out
 }
 
-func (c *requestCounter) add(key string) {
+func (c *RequestCounter) add(key string) {
 	c.mu.Lock()
 	c.counts[key]++
 	c.mu.Unlock()
 }
 
-func (c *requestCounter) snapshot() requestCount {
+// Snapshot returns the counts so far.
+func (c *RequestCounter) Snapshot() RequestCount {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(requestCount, len(c.counts))
+	out := make(RequestCount, len(c.counts))
 	for k, v := range c.counts {
 		out[k] = v
 	}
 	return out
 }
 
-// since returns the counts added after an earlier snapshot.
-func (c requestCount) since(before requestCount) requestCount {
-	out := requestCount{}
+// Since returns the counts added after an earlier snapshot.
+func (c RequestCount) Since(before RequestCount) RequestCount {
+	out := RequestCount{}
 	for k, v := range c {
 		if d := v - before[k]; d > 0 {
 			out[k] = d
@@ -60,9 +63,9 @@ func (c requestCount) since(before requestCount) requestCount {
 	return out
 }
 
-// writes counts the requests that change something (every method but GET), optionally only for
+// Writes counts the requests that change something (every method but GET), optionally only for
 // resources with the given prefix ("dlcjobsnapshots", "events", "jobqueries").
-func (c requestCount) writes(resourcePrefix string) int {
+func (c RequestCount) Writes(resourcePrefix string) int {
 	n := 0
 	for k, v := range c {
 		method, resource, _ := strings.Cut(k, " ")
