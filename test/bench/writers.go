@@ -40,62 +40,62 @@ func desiredStatus(job *dlc.JobItem, now time.Time) (*dlcac.DLCJobSnapshotStatus
 // rawCreate writes every job as a snapshot with a bare client, as fast as the client settings
 // allow: one create and one status apply per job, writers in parallel. It returns the wall time.
 func rawCreate(ctx context.Context, c client.Client, namespace string, jobs []dlc.JobItem, writers int) (time.Duration, error) {
+	const owner = "bench-raw"
 	start := time.Now()
-	group, ctx := errgroup.WithContext(ctx)
-	group.SetLimit(writers)
-	for i := range jobs {
-		job := &jobs[i]
-		group.Go(func() error {
-			name := snapshot.Name(job.JobID)
-			obj := &dlcv1alpha1.DLCJobSnapshot{
-				ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: snapshot.Labels(job, regionID)},
-				Spec:       dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: regionID},
-			}
-			if err := c.Create(ctx, obj, client.FieldOwner("bench-raw")); err != nil {
-				return fmt.Errorf("creating %s: %w", name, err)
-			}
-			status, err := desiredStatus(job, time.Now())
-			if err != nil {
-				return err
-			}
-			ac := dlcac.DLCJobSnapshot(name, namespace).WithStatus(status)
-			return c.Status().Apply(ctx, ac, client.FieldOwner("bench-raw"), client.ForceOwnership)
-		})
-	}
-	err := group.Wait()
+	err := eachJob(ctx, jobs, writers, func(ctx context.Context, job *dlc.JobItem) error {
+		name := snapshot.Name(job.JobID)
+		obj := &dlcv1alpha1.DLCJobSnapshot{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: snapshot.Labels(job, regionID)},
+			Spec:       dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: regionID},
+		}
+		if err := c.Create(ctx, obj, client.FieldOwner(owner)); err != nil {
+			return fmt.Errorf("creating %s: %w", name, err)
+		}
+		return applyStatus(ctx, c, namespace, job, time.Now(), owner)
+	})
 	return time.Since(start), err
 }
 
 // baselineInterval is one run of the loop a CronJob would run every interval: list every page,
 // then apply every job's object and status, changed or not.
 func baselineInterval(ctx context.Context, c client.Client, lister dlc.Lister, namespace string, writers int) (time.Duration, int, error) {
+	const owner = "bench-baseline"
 	start := time.Now()
 	jobs, walk, err := dlc.ListAll(ctx, lister, &dlc.ListJobsRequest{ShowOwn: dlc.Ptr(false)}, dlc.PageOptions{})
 	if err != nil {
 		return 0, walk.APICalls, err
 	}
-	group, gctx := errgroup.WithContext(ctx)
+	err = eachJob(ctx, jobs, writers, func(ctx context.Context, job *dlc.JobItem) error {
+		name := snapshot.Name(job.JobID)
+		obj := dlcac.DLCJobSnapshot(name, namespace).WithLabels(snapshot.Labels(job, regionID)).
+			WithSpec(dlcac.DLCJobSnapshotSpec().WithJobID(job.JobID).WithRegionID(regionID))
+		if err := c.Apply(ctx, obj, client.FieldOwner(owner), client.ForceOwnership); err != nil {
+			return fmt.Errorf("applying %s: %w", name, err)
+		}
+		// Note: times from the job, not the clock, so that an unchanged job applies an
+		// identical status (a fair baseline: the apiserver then skips the etcd write).
+		modified, _ := time.Parse(dlc.TimeLayout, job.GmtModifiedTime)
+		return applyStatus(ctx, c, namespace, job, modified, owner)
+	})
+	return time.Since(start), walk.APICalls, err
+}
+
+// eachJob runs write for every job, at most writers at a time, and stops at the first error.
+func eachJob(ctx context.Context, jobs []dlc.JobItem, writers int, write func(context.Context, *dlc.JobItem) error) error {
+	group, ctx := errgroup.WithContext(ctx)
 	group.SetLimit(writers)
 	for i := range jobs {
-		job := &jobs[i]
-		group.Go(func() error {
-			name := snapshot.Name(job.JobID)
-			obj := dlcac.DLCJobSnapshot(name, namespace).WithLabels(snapshot.Labels(job, regionID)).
-				WithSpec(dlcac.DLCJobSnapshotSpec().WithJobID(job.JobID).WithRegionID(regionID))
-			if err := c.Apply(gctx, obj, client.FieldOwner("bench-baseline"), client.ForceOwnership); err != nil {
-				return fmt.Errorf("applying %s: %w", name, err)
-			}
-			// Note: times from the job, not the clock, so that an unchanged job applies an
-			// identical status (a fair baseline: the apiserver then skips the etcd write).
-			modified, _ := time.Parse(dlc.TimeLayout, job.GmtModifiedTime)
-			status, err := desiredStatus(job, modified)
-			if err != nil {
-				return err
-			}
-			ac := dlcac.DLCJobSnapshot(name, namespace).WithStatus(status)
-			return c.Status().Apply(gctx, ac, client.FieldOwner("bench-baseline"), client.ForceOwnership)
-		})
+		group.Go(func() error { return write(ctx, &jobs[i]) })
 	}
-	err = group.Wait()
-	return time.Since(start), walk.APICalls, err
+	return group.Wait()
+}
+
+// applyStatus server-side applies the status dlcsync would write for job, as of at.
+func applyStatus(ctx context.Context, c client.Client, namespace string, job *dlc.JobItem, at time.Time, owner string) error {
+	status, err := desiredStatus(job, at)
+	if err != nil {
+		return err
+	}
+	ac := dlcac.DLCJobSnapshot(snapshot.Name(job.JobID), namespace).WithStatus(status)
+	return c.Status().Apply(ctx, ac, client.FieldOwner(owner), client.ForceOwnership)
 }
