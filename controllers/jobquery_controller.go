@@ -29,6 +29,7 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/endpoints"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
@@ -46,8 +47,14 @@ type JobQueryReconciler struct {
 	Scheme    *runtime.Scheme
 	Recorder  recorder.EventRecorder
 	Listers   ListerFactory
+	// Endpoints are the endpoints JobQueries may call (PAI-DLC's own plus --allowed-endpoints).
+	Endpoints endpoints.Policy
 	// AmbientNamespaces are the namespaces whose JobQueries may use the operator's own credentials.
 	AmbientNamespaces map[string]bool
+	// RevealNamespaces are the namespaces whose JobQueries may mirror fields redacted by default.
+	RevealNamespaces map[string]bool
+	// SyncTimeout, if set, replaces the deadline of every sync (see syncTimeout).
+	SyncTimeout time.Duration
 	// MaxConcurrentSyncs bounds parallel syncs (default 4).
 	MaxConcurrentSyncs int
 	// Now returns the current time (tests pin it).
@@ -56,6 +63,8 @@ type JobQueryReconciler struct {
 	// queries holds a *queryState per JobQuery seen since this process started: its schedule
 	// and its last full listing.
 	queries sync.Map
+	// fairness counts the running syncs of each namespace.
+	fairness namespaceSlots
 }
 
 // +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=jobqueries,verbs=get;list;watch;update;patch
@@ -105,19 +114,28 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 		setConditions(&q.Status.Conditions, q.Generation, outcomeSuspended, "", "")
 		return ctrl.Result{}, nil
 	}
-	static, credVersion, credErr := r.resolveCredentials(ctx, q)
-	var userErr *credentialsError
-	if credErr != nil && !errors.As(credErr, &userErr) {
-		return ctrl.Result{}, credErr
+	acc, accessErr := r.resolveAccess(ctx, q)
+	var refused *reasonError
+	if accessErr != nil && (!errors.As(accessErr, &refused) || refused.retryable) {
+		return ctrl.Result{}, accessErr
 	}
-	state, seen := r.state(types.NamespacedName{Namespace: q.Namespace, Name: q.Name})
-	if wait, due := due(q, state, seen, credVersion, now); !due {
+	key := types.NamespacedName{Namespace: q.Namespace, Name: q.Name}
+	state, seen := r.state(key)
+	if wait, due := due(q, state, seen, acc.version, now); !due {
 		if wait > 0 {
 			return ctrl.Result{RequeueAfter: wait}, nil
 		}
 		return ctrl.Result{}, nil
 	}
-	return r.sync(ctx, q, state, static, credVersion, credErr, now), nil
+	// Note: one namespace may hold at most half of the sync workers, so a tenant whose endpoint
+	// hangs cannot starve the others; its queries wait their turn without a status write.
+	release, ok := r.fairness.acquire(q.Namespace, r.concurrency())
+	if !ok {
+		return ctrl.Result{RequeueAfter: fairnessWait}, nil
+	}
+	defer release()
+	sc := &syncScope{query: q, state: state, access: acc, accessErr: accessErr, started: now, stats: &dlcv1alpha1.SyncStats{}}
+	return r.sync(ctx, sc), nil
 }
 
 // due reports whether a sync must run now; when not, it returns how long to wait (0: until
@@ -133,12 +151,24 @@ func due(q *dlcv1alpha1.JobQuery, state *queryState, seen bool, credVersion stri
 	switch {
 	case st.LastSyncTime == nil, // never synced: first in line
 		st.ObservedGeneration != q.Generation,
-		q.Annotations[dlcv1alpha1.AnnotationRequestedAt] != st.LastHandledReconcileAt,
+		handledValue(q.Annotations[dlcv1alpha1.AnnotationRequestedAt]) != st.LastHandledReconcileAt,
 		credVersion != "" && credVersion != st.ObservedCredentialsVersion:
 		return 0, true
 	case isStalled(st.Conditions):
-		// Nothing changed since a failure that only a change can fix.
-		return 0, false
+		// Nothing in the cluster changed since a failure that only a change can fix; but a RAM
+		// policy or a disabled AccessKey is fixed in Alibaba Cloud, where no watch can see it:
+		// look again now and then.
+		if !recheckedWhenStalled(readyReason(st.Conditions)) {
+			return 0, false
+		}
+		last := now
+		if st.LastSyncTime != nil {
+			last = st.LastSyncTime.Time
+		}
+		if wait := last.Add(stalledRecheck).Sub(now); wait > 0 && seen {
+			return wait, false
+		}
+		return 0, true
 	case next.IsZero() || !now.Before(next):
 		if !seen {
 			// Note: after a restart every overdue query would sync at once; spread them over
@@ -151,57 +181,107 @@ func due(q *dlcv1alpha1.JobQuery, state *queryState, seen bool, credVersion stri
 	return next.Sub(now), false
 }
 
-// sync lists the jobs, writes the snapshots and fills the status.
-func (r *JobQueryReconciler) sync(ctx context.Context, q *dlcv1alpha1.JobQuery, state *queryState, static *dlc.StaticCredentials,
-	credVersion string, credErr error, now time.Time) ctrl.Result {
-	st := &q.Status
-	nowMeta := metav1.NewTime(now)
+// stalledRecheck is how often a query stalled by a cause outside the cluster is tried again.
+const stalledRecheck = 10 * time.Minute
+
+// recheckedWhenStalled reports whether a stalled reason can be fixed outside the cluster.
+func recheckedWhenStalled(reason string) bool {
+	return reason == dlcv1alpha1.ReasonUnauthorized || reason == dlcv1alpha1.ReasonForbidden
+}
+
+// syncScope is what one sync of one JobQuery reads and produces, passed from phase to phase.
+type syncScope struct {
+	query *dlcv1alpha1.JobQuery
+	state *queryState
+	// access holds the credentials; accessErr, when set, is a refusal decided before the sync.
+	access    access
+	accessErr error
+	started   time.Time
+	// owned are the query's snapshots before the sync, by name.
+	owned   map[string]*dlcv1alpha1.DLCJobSnapshot
+	listed  *listing
+	written writeCounts
+	stats   *dlcv1alpha1.SyncStats
+}
+
+// syncPhase is one step of a sync. A phase that fails ends the sync; nothing after it runs.
+type syncPhase func(ctx context.Context, sc *syncScope) error
+
+// sync runs the phases of a sync under its deadline and records the outcome in the status.
+func (r *JobQueryReconciler) sync(ctx context.Context, sc *syncScope) ctrl.Result {
+	q, st := sc.query, &sc.query.Status
+	nowMeta := metav1.NewTime(sc.started)
 	st.LastSyncTime = &nowMeta
 	st.ObservedGeneration = q.Generation
-	st.LastHandledReconcileAt = q.Annotations[dlcv1alpha1.AnnotationRequestedAt]
-	st.ObservedCredentialsVersion = credVersion
-	stats := &dlcv1alpha1.SyncStats{}
+	st.LastHandledReconcileAt = handledValue(q.Annotations[dlcv1alpha1.AnnotationRequestedAt])
+	st.ObservedCredentialsVersion = sc.access.version
 
-	owned, err := r.ownedSnapshots(ctx, q)
-	var listed *listing
-	if err == nil {
-		listed, err = r.list(ctx, q, state, static, credErr, owned, now)
-	}
-	if listed != nil {
-		walk := &listed.walk
-		stats.Mode = listed.mode
-		stats.APICalls, stats.Pages, stats.Retries = int32(walk.APICalls), int32(walk.Pages), int32(walk.Retries)
-		if err == nil && !walk.Consistent {
-			err = &inconsistentError{walk.Inconsistency}
+	ctx, cancel := context.WithTimeout(ctx, r.syncTimeout(q))
+	defer cancel()
+	err := sc.accessErr
+	for _, phase := range []syncPhase{
+		r.readSnapshots,  // what the query keeps now
+		r.listJobs,       // what PAI-DLC lists (all, or only what changed)
+		r.writeSnapshots, // create, update and prune snapshots
+	} {
+		if err != nil {
+			break
 		}
+		err = phase(ctx, sc)
 	}
-	var written writeCounts
-	if err == nil {
-		written, err = r.reconcileSnapshots(ctx, q, owned, listed)
-		stats.Created, stats.Updated, stats.Deleted, stats.Unchanged = written.created, written.updated, written.deleted, written.unchanged
-		if err == nil && written.conflicts > 0 {
-			err = &conflictError{written.conflicts}
-		}
-	}
-	stats.Duration = metav1.Duration{Duration: r.now().Sub(now)}
-	st.LastSyncStats = stats
-	if listed != nil {
-		afterBigSync(len(listed.jobs))
+	sc.stats.Duration = metav1.Duration{Duration: r.now().Sub(sc.started)}
+	st.LastSyncStats = sc.stats
+	if sc.listed != nil {
+		afterBigSync(len(sc.listed.jobs))
 	}
 	lastSyncTimestamp.WithLabelValues(q.Namespace, q.Name).Set(float64(r.now().Unix()))
 	if err != nil {
-		return r.failed(ctx, q, state, err, now)
+		return r.failed(ctx, sc, err)
 	}
-	return r.succeeded(ctx, q, state, owned, listed, written, now)
+	return r.succeeded(ctx, sc)
+}
+
+// readSnapshots reads the query's snapshots from the cache.
+func (r *JobQueryReconciler) readSnapshots(ctx context.Context, sc *syncScope) error {
+	owned, err := r.ownedSnapshots(ctx, sc.query)
+	sc.owned = owned
+	return kubernetesError(err)
+}
+
+// listJobs lists the query's jobs and refuses a listing that moved under every walk.
+func (r *JobQueryReconciler) listJobs(ctx context.Context, sc *syncScope) error {
+	listed, err := r.list(ctx, sc)
+	if listed == nil {
+		return err
+	}
+	sc.listed = listed
+	walk := &listed.walk
+	sc.stats.Mode = listed.mode
+	sc.stats.APICalls, sc.stats.Pages, sc.stats.Retries = int32(walk.APICalls), int32(walk.Pages), int32(walk.Retries)
+	if err == nil && !walk.Consistent {
+		err = &inconsistentError{walk.Inconsistency}
+	}
+	return err
+}
+
+// writeSnapshots brings the snapshots in step with the listing.
+func (r *JobQueryReconciler) writeSnapshots(ctx context.Context, sc *syncScope) error {
+	written, err := r.reconcileSnapshots(ctx, sc)
+	sc.written = written
+	sc.stats.Created, sc.stats.Updated, sc.stats.Deleted, sc.stats.Unchanged = written.created, written.updated, written.deleted, written.unchanged
+	if err == nil && written.conflicts > 0 {
+		err = &conflictError{written.conflicts}
+	}
+	return kubernetesError(err)
 }
 
 // succeeded records a successful sync: what the query keeps, conditions, events, metrics and
 // when to sync next.
-func (r *JobQueryReconciler) succeeded(ctx context.Context, q *dlcv1alpha1.JobQuery, state *queryState,
-	owned map[string]*dlcv1alpha1.DLCJobSnapshot, listed *listing, written writeCounts, now time.Time) ctrl.Result {
+func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.Result {
+	q, state, listed, written, now := sc.query, sc.state, sc.listed, sc.written, sc.started
 	st := &q.Status
 	walk := &listed.walk
-	kept, counts := listed.kept(owned, written.unmirrored)
+	kept, counts := listed.kept(sc.owned, written.unmirrored)
 	matched := walk.TotalCount
 	if listed.mode == dlcv1alpha1.SyncModeFull {
 		state.lastFull, state.fullKey = now, fullKey(q)
@@ -221,6 +301,9 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, q *dlcv1alpha1.JobQu
 	next := metav1.NewTime(now.Add(jitter(q.Spec.Interval.Duration)))
 	st.NextSyncTime, state.nextSync = &next, next.Time
 	message, reason := syncedMessage(kept, matched, walk.Truncated), dlcv1alpha1.ReasonSynced
+	if pending := len(state.absent); pending > 0 {
+		message += fmt.Sprintf("; %d snapshot(s) of jobs no longer listed are removed if the next listing confirms it", pending)
+	}
 	if skipped := skippedMessage(walk.WithoutID, written.skipped); skipped != "" {
 		message, reason = truncateMessage(message+"; "+skipped), dlcv1alpha1.ReasonJobsSkipped
 		if !strings.Contains(previousMessage, skipped) {
@@ -242,19 +325,16 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, q *dlcv1alpha1.JobQu
 
 // list resolves the lister and lists the query's jobs: only what changed when an incremental
 // listing is due, otherwise every page.
-func (r *JobQueryReconciler) list(ctx context.Context, q *dlcv1alpha1.JobQuery, state *queryState, static *dlc.StaticCredentials,
-	credErr error, owned map[string]*dlcv1alpha1.DLCJobSnapshot, now time.Time) (*listing, error) {
-	if credErr != nil {
-		return nil, credErr
-	}
-	lister, err := r.Listers.Lister(dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint, Static: static})
+func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing, error) {
+	q, now := sc.query, sc.started
+	lister, err := r.Listers.Lister(dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint, Static: sc.access.static})
 	if err != nil {
-		return nil, &credentialsError{reason: dlcv1alpha1.ReasonInvalidSecret, msg: err.Error()}
+		return nil, stalledError(dlcv1alpha1.ReasonInvalidSecret, "%v", err)
 	}
 	req, within := buildRequest(&q.Spec)
 	opts := dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now}
 	var spent dlc.WalkStats
-	if known := knownJobs(owned); incrementalDue(q, state, known, now) {
+	if known := knownJobs(sc.owned); incrementalDue(q, sc.state, known, now) {
 		changes, err := dlc.ListChanges(ctx, lister, req, known, dlc.ChangeOptions{PageOptions: opts})
 		l := &listing{mode: dlcv1alpha1.SyncModeIncremental, jobs: changes.Jobs, walk: changes.Stats, gone: map[string]bool{}}
 		for _, id := range changes.Gone {
@@ -263,7 +343,7 @@ func (r *JobQueryReconciler) list(ctx context.Context, q *dlcv1alpha1.JobQuery, 
 		if err != nil {
 			return l, err
 		}
-		if kept, _ := l.kept(owned, nil); changes.Stats.Complete && (q.Spec.MaxJobs <= 0 || kept <= int(q.Spec.MaxJobs)) {
+		if kept, _ := l.kept(sc.owned, nil); changes.Stats.Complete && (q.Spec.MaxJobs <= 0 || kept <= int(q.Spec.MaxJobs)) {
 			return l, nil
 		}
 		// Note: more jobs than maxJobs now (which ones to keep depends on every job), or more
@@ -284,38 +364,32 @@ func onlySyncTimesChanged(before, after *dlcv1alpha1.JobQueryStatus) bool {
 	return equality.Semantic.DeepEqual(before, a)
 }
 
-// inconsistentError says the result set moved under every walk; nothing is written then.
-type inconsistentError struct{ problem string }
-
-func (e *inconsistentError) Error() string {
-	return "the job list changed during every walk (" + e.problem + "); snapshots were left as they are"
-}
-
-// conflictError says another writer changed snapshots during the sync; a quick retry follows.
-type conflictError struct{ n int32 }
-
-func (e *conflictError) Error() string {
-	return fmt.Sprintf("%d snapshot(s) changed concurrently; retrying", e.n)
-}
-
 // failed records a failed sync: conditions, an event when the reason changes, and when to retry.
-func (r *JobQueryReconciler) failed(ctx context.Context, q *dlcv1alpha1.JobQuery, state *queryState, err error, now time.Time) ctrl.Result {
+func (r *JobQueryReconciler) failed(ctx context.Context, sc *syncScope, err error) ctrl.Result {
+	q, state, now := sc.query, sc.state, sc.started
 	st := &q.Status
 	reason, retryable := listingReason(err)
 	message := truncateMessage(errorMessage(err))
 	previous := readyReason(st.Conditions)
 	st.ConsecutiveFailures++
 	var result ctrl.Result
-	if retryable {
+	switch {
+	case retryable:
 		setConditions(&st.Conditions, q.Generation, outcomeRetrying, reason, message)
 		delay := retryDelay(st.ConsecutiveFailures)
-		if reason == reasonSnapshotConflict {
-			delay = time.Second
+		if reason == dlcv1alpha1.ReasonSnapshotConflict {
+			// Another writer raced us: retry soon, but back off if it keeps happening.
+			delay = conflictDelay(st.ConsecutiveFailures)
 		}
 		next := metav1.NewTime(now.Add(delay))
 		st.NextSyncTime, state.nextSync = &next, next.Time
 		result = ctrl.Result{RequeueAfter: delay}
-	} else {
+	case recheckedWhenStalled(reason):
+		setConditions(&st.Conditions, q.Generation, outcomeStalled, reason, message)
+		next := metav1.NewTime(now.Add(stalledRecheck))
+		st.NextSyncTime, state.nextSync = &next, next.Time
+		result = ctrl.Result{RequeueAfter: stalledRecheck}
+	default:
 		setConditions(&st.Conditions, q.Generation, outcomeStalled, reason, message)
 		st.NextSyncTime, state.nextSync = nil, time.Time{}
 	}
@@ -352,9 +426,9 @@ func eventNote(reason string, err error) string {
 	if errors.As(err, &e) && e.Code != "" {
 		return fmt.Sprintf("Syncing failed: %s (%s)", reason, e.Code)
 	}
-	var credErr *credentialsError
-	if errors.As(err, &credErr) {
-		return credErr.msg
+	var refused *reasonError
+	if errors.As(err, &refused) && !refused.retryable {
+		return truncateMessage(refused.Error())
 	}
 	return "Syncing failed: " + reason
 }
@@ -383,7 +457,9 @@ func (r *JobQueryReconciler) reconcileFinalizer(ctx context.Context, q *dlcv1alp
 	} else {
 		controllerutil.RemoveFinalizer(q, orphanFinalizer)
 	}
-	if err := r.Patch(ctx, q, client.MergeFrom(original)); err != nil {
+	// Note: finalizers are a list; a merge patch replaces it whole, so without the lock a
+	// finalizer another controller added since our read would be dropped.
+	if err := r.Patch(ctx, q, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("updating the finalizer of %s: %w", klog.KObj(q), err)
 	}
 	return nil
@@ -401,7 +477,7 @@ func (r *JobQueryReconciler) reconcileDelete(ctx context.Context, q *dlcv1alpha1
 	}
 	original := q.DeepCopy()
 	controllerutil.RemoveFinalizer(q, orphanFinalizer)
-	if err := r.Patch(ctx, q, client.MergeFrom(original)); err != nil {
+	if err := r.Patch(ctx, q, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("removing the finalizer of %s: %w", klog.KObj(q), err)
 	}
 	return nil
@@ -413,10 +489,7 @@ func (r *JobQueryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
-	concurrency := r.MaxConcurrentSyncs
-	if concurrency <= 0 {
-		concurrency = 4
-	}
+	concurrency := r.concurrency()
 	// Note: snapshots are not watched for reconciles (Owns): every change to them comes from
 	// this controller, and each sync compares against the cache anyway.
 	return ctrl.NewControllerManagedBy(mgr).

@@ -23,6 +23,13 @@ type queryState struct {
 	// lastFull is when the last successful full listing ran, and fullKey what it listed for.
 	lastFull time.Time
 	fullKey  string
+	// absent are the snapshots a complete listing did not return. Note: one listing's word is
+	// not enough to delete: a snapshot is pruned only when the next complete listing does not
+	// return its job either, so a single wrong answer can never remove anything.
+	absent map[string]bool
+	// absentKey is the fullKey the absences were seen under: a new spec or new credentials
+	// start over.
+	absentKey string
 }
 
 // state returns the memory of a query and whether it existed before this call.
@@ -122,13 +129,13 @@ func (l *listing) kept(owned map[string]*dlcv1alpha1.DLCJobSnapshot, unmirrored 
 		if missing.Has(name) {
 			continue
 		}
-		counts[l.jobs[i].Status]++
+		counts[countedStatus(l.jobs[i].Status)]++
 		n++
 	}
 	if l.mode == dlcv1alpha1.SyncModeIncremental {
 		for name, s := range owned {
 			if s.Status.Matching && !listed[name] && !l.gone[name] {
-				counts[s.Status.Phase]++
+				counts[countedStatus(s.Status.Phase)]++
 				n++
 			}
 		}

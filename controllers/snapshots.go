@@ -82,8 +82,8 @@ type desiredSnapshot struct {
 // reconcileSnapshots writes the snapshot of every listed job that is missing or changed, and
 // prunes the snapshots of jobs the query no longer lists: after a complete full listing, every
 // owned snapshot not listed; after an incremental one, those of the jobs it found gone.
-func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, q *dlcv1alpha1.JobQuery,
-	owned map[string]*dlcv1alpha1.DLCJobSnapshot, listed *listing) (writeCounts, error) {
+func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncScope) (writeCounts, error) {
+	q, owned, listed := sc.query, sc.owned, sc.listed
 	var counts writeCounts
 	jobs := listed.jobs
 	kept := make(map[string]bool, len(jobs))
@@ -116,25 +116,39 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, q *dlcv1alp
 	if err := group.Wait(); err != nil {
 		return counts, err
 	}
+	if key := fullKey(q); sc.state.absentKey != key {
+		sc.state.absent, sc.state.absentKey = nil, key
+	}
+	absent := map[string]bool{}
 	for name, s := range owned {
-		var prune bool
+		var missing bool
 		switch {
 		case kept[name]:
 		case listed.mode == dlcv1alpha1.SyncModeIncremental:
-			prune = listed.gone[name]
-			if !prune && s.Status.Matching {
+			missing = listed.gone[name]
+			if !missing && sc.state.absent[name] {
+				// Not read by this listing: the earlier absence is neither confirmed nor refuted.
+				absent[name] = true
+			}
+			if !missing && s.Status.Matching {
 				counts.unchanged++
 			}
 		default:
-			prune = listed.walk.Complete
+			missing = listed.walk.Complete
 		}
-		if !prune {
+		if !missing {
+			continue
+		}
+		if !sc.state.absent[name] {
+			absent[name] = true
 			continue
 		}
 		if err := r.pruneSnapshot(ctx, q, s, &counts); err != nil {
+			sc.state.absent = absent
 			return counts, err
 		}
 	}
+	sc.state.absent = absent
 	return counts, nil
 }
 

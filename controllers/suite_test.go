@@ -24,7 +24,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -36,14 +35,16 @@ import (
 )
 
 var (
-	k8s      client.Client
-	sim      *dlcsim.Server
-	simURL   string
-	nsSeq    atomic.Int32
-	testCtx  context.Context
-	allowed  = "ambient-ok"
-	simAdmin = dlcsim.Identity{AccessKeyID: "test-admin", AccessKeySecret: "test-admin-secret", UserID: "1001", Username: "admin", Admin: true}
-	simDeny  = dlcsim.Identity{AccessKeyID: "test-denied", AccessKeySecret: "test-denied-secret", UserID: "1002", Username: "eve",
+	k8s            client.Client
+	testReconciler *JobQueryReconciler
+	testManager    ctrl.Manager
+	sim            *dlcsim.Server
+	simURL         string
+	nsSeq          atomic.Int32
+	testCtx        context.Context
+	allowed        = "ambient-ok"
+	simAdmin       = dlcsim.Identity{AccessKeyID: "test-admin", AccessKeySecret: "test-admin-secret", UserID: "1001", Username: "admin", Admin: true}
+	simDeny        = dlcsim.Identity{AccessKeyID: "test-denied", AccessKeySecret: "test-denied-secret", UserID: "1002", Username: "eve",
 		AllowListJobs: dlc.Ptr(false)}
 )
 
@@ -72,7 +73,7 @@ func run(m *testing.M) int {
 	simURL = srv.URL
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: cache.Options{DefaultTransform: TrimForCache}})
+		Cache: CacheOptions(nil)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -80,17 +81,17 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	testCtx = ctx
-	reconciler := &JobQueryReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("dlcsync"),
-		Listers: &CachedListers{Governors: dlc.NewGovernors(dlc.GovernorConfig{QPS: 1000, Burst: 1000}),
-			Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond}},
-		AmbientNamespaces: map[string]bool{allowed: true},
-	}
-	if err := reconciler.SetupWithManager(ctx, mgr); err != nil {
+	testReconciler, err = Setup(ctx, mgr, Options{
+		AllowedEndpoints:  testenv.LoopbackEndpoints,
+		AmbientNamespaces: []string{allowed},
+		DLCQPS:            1000, DLCBurst: 1000,
+		Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
+	})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	testManager = mgr
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)
@@ -136,10 +137,7 @@ func newNamespace(t *testing.T) string {
 }
 
 func credentialsSecret(namespace, name string, id dlcsim.Identity) *corev1.Secret {
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		StringData: map[string]string{"accessKeyId": id.AccessKeyID, "accessKeySecret": id.AccessKeySecret},
-	}
+	return testenv.CredentialsSecret(namespace, name, id.AccessKeyID, id.AccessKeySecret)
 }
 
 // query returns a JobQuery against the simulator with a 31-day window; change it before creating.

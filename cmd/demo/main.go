@@ -30,7 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -38,7 +37,6 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/controllers"
-	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/dlcsync/dlcsync/internal/dlcsim"
 	"github.com/dlcsync/dlcsync/internal/testenv"
 )
@@ -149,16 +147,13 @@ func run(o options) error {
 	mgrDone := make(chan error, 1)
 	if err := step("Starting the dlcsync manager", func() error {
 		mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-			Cache: cache.Options{DefaultTransform: controllers.TrimForCache}})
+			Cache: controllers.CacheOptions(nil)})
 		if err != nil {
 			return err
 		}
-		r := &controllers.JobQueryReconciler{
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-			Recorder: mgr.GetEventRecorder("dlcsync"),
-			Listers:  &controllers.CachedListers{Governors: dlc.NewGovernors(dlc.GovernorConfig{}), Observer: controllers.ObserveAPIResponse},
-		}
-		if err := r.SetupWithManager(ctx, mgr); err != nil {
+		// Note: the simulator listens on loopback over plain HTTP, which an administrator must
+		// allow explicitly, as with --allowed-endpoints=http://127.0.0.1:* on the real manager.
+		if _, err := controllers.Setup(ctx, mgr, controllers.Options{AllowedEndpoints: testenv.LoopbackEndpoints}); err != nil {
 			return err
 		}
 		go func() { mgrDone <- mgr.Start(ctx) }()
@@ -222,8 +217,8 @@ func createSamples(ctx context.Context, k8s client.Client, simURL string, id dlc
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		return err
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "dlc-credentials"},
-		StringData: map[string]string{"accessKeyId": id.AccessKeyID, "accessKeySecret": id.AccessKeySecret}}
+	// The label lets the JobQueries of the namespace use the Secret (docs/quickstart.md).
+	secret := testenv.CredentialsSecret(namespace, "dlc-credentials", id.AccessKeyID, id.AccessKeySecret)
 	if err := k8s.Create(ctx, secret); err != nil {
 		return err
 	}

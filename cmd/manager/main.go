@@ -16,7 +16,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -57,7 +56,7 @@ func main() {
 		"If set, HTTP/2 will be enabled for the metrics server")
 	var maxConcurrentSyncs, kubeAPIBurst, dlcBurst int
 	var kubeAPIQPS, dlcQPS float64
-	var ambientNamespaces, watchNamespaces string
+	var ambientNamespaces, watchNamespaces, allowedEndpoints, revealNamespaces string
 	flag.IntVar(&maxConcurrentSyncs, "max-concurrent-syncs", 4, "How many JobQueries sync at the same time.")
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
@@ -66,6 +65,11 @@ func main() {
 	flag.StringVar(&ambientNamespaces, "ambient-credentials-namespaces", "",
 		"Comma-separated namespaces whose JobQueries may use the operator's own credentials (credentials.ambient). "+
 			"Default: the operator's own namespace (POD_NAMESPACE).")
+	flag.StringVar(&allowedEndpoints, "allowed-endpoints", "",
+		"Comma-separated endpoint patterns JobQueries may call besides PAI-DLC's own HTTPS endpoints, e.g. "+
+			"http://127.0.0.1:* for a local simulator or https://*.proxy.example.internal. Requests carry credentials: allow only what you trust.")
+	flag.StringVar(&revealNamespaces, "reveal-namespaces", "",
+		"Comma-separated namespaces whose JobQueries may mirror fields redacted by default (spec.snapshot), which the view role can read.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to watch; empty watches every namespace. Use it to shard JobQueries between managers.")
 	opts := zap.Options{}
@@ -97,16 +101,9 @@ func main() {
 	restConfig.UserAgent = "dlcsync/" + version.Version
 	// Note: managed fields and the snapshots' job data are most of a snapshot's size and the
 	// reconciler never reads them from the cache.
-	cacheOptions := cache.Options{DefaultTransform: controllers.TrimForCache}
-	if ns := splitList(watchNamespaces); len(ns) > 0 {
-		cacheOptions.DefaultNamespaces = map[string]cache.Config{}
-		for _, n := range ns {
-			cacheOptions.DefaultNamespaces[n] = cache.Config{}
-		}
-	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
-		Cache:                  cacheOptions,
+		Cache:                  controllers.CacheOptions(splitList(watchNamespaces)),
 		Metrics:                metricsServerOptions,
 		HealthProbeBindAddress: probeAddr,
 		PprofBindAddress:       pprofAddr,
@@ -118,25 +115,20 @@ func main() {
 		os.Exit(1)
 	}
 
-	ambient := map[string]bool{}
-	for _, n := range splitList(ambientNamespaces) {
-		ambient[n] = true
-	}
+	ambient := splitList(ambientNamespaces)
 	if len(ambient) == 0 {
 		if own := os.Getenv("POD_NAMESPACE"); own != "" {
-			ambient[own] = true
+			ambient = []string{own}
 		}
 	}
-	governors := dlc.NewGovernors(dlc.GovernorConfig{QPS: dlcQPS, Burst: dlcBurst, OnBreakerChange: controllers.ObserveBreaker})
-	if err := (&controllers.JobQueryReconciler{
-		Client:             mgr.GetClient(),
-		APIReader:          mgr.GetAPIReader(),
-		Scheme:             mgr.GetScheme(),
-		Recorder:           mgr.GetEventRecorder("dlcsync"),
-		Listers:            &controllers.CachedListers{Governors: governors, Observer: controllers.ObserveAPIResponse},
+	if _, err := controllers.Setup(context.Background(), mgr, controllers.Options{
+		AllowedEndpoints:   allowedEndpoints,
 		AmbientNamespaces:  ambient,
+		RevealNamespaces:   splitList(revealNamespaces),
 		MaxConcurrentSyncs: maxConcurrentSyncs,
-	}).SetupWithManager(context.Background(), mgr); err != nil {
+		DLCQPS:             dlcQPS,
+		DLCBurst:           dlcBurst,
+	}); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "JobQuery")
 		os.Exit(1)
 	}
@@ -151,7 +143,8 @@ func main() {
 	}
 
 	setupLog.Info("Starting manager", "version", version.Version, "watchNamespaces", watchNamespaces,
-		"ambientCredentialsNamespaces", strings.Join(mapKeys(ambient), ","))
+		"ambientCredentialsNamespaces", strings.Join(ambient, ","), "allowedEndpoints", allowedEndpoints,
+		"revealNamespaces", revealNamespaces)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "Problem running manager")
 		os.Exit(1)
@@ -165,14 +158,6 @@ func splitList(v string) []string {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
-	}
-	return out
-}
-
-func mapKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
 	}
 	return out
 }

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"runtime"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -55,3 +58,16 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 	}
 	return env, cfg, nil
 }
+
+// CredentialsSecret is a credentials Secret as a user writes it for dlcsync: the AccessKey under
+// the default keys and the label that lets JobQueries of its namespace use it.
+func CredentialsSecret(namespace, name, accessKeyID, accessKeySecret string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name,
+			Labels: map[string]string{dlcv1alpha1.LabelCredentials: "true"}},
+		StringData: map[string]string{"accessKeyId": accessKeyID, "accessKeySecret": accessKeySecret},
+	}
+}
+
+// LoopbackEndpoints is the --allowed-endpoints value for a simulator on this machine.
+const LoopbackEndpoints = "http://127.0.0.1:*"

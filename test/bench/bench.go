@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -279,8 +278,7 @@ func (b *bencher) namespace(ctx context.Context, prefix string) (string, error) 
 	if err := b.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		return "", err
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "dlc-credentials"},
-		StringData: map[string]string{"accessKeyId": admin.AccessKeyID, "accessKeySecret": admin.AccessKeySecret}}
+	secret := testenv.CredentialsSecret(name, "dlc-credentials", admin.AccessKeyID, admin.AccessKeySecret)
 	return name, b.k8s.Create(ctx, secret)
 }
 
@@ -311,7 +309,7 @@ func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error 
 	}
 	mgr, err := ctrl.NewManager(b.cfg, ctrl.Options{
 		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}, DefaultTransform: controllers.TrimForCache},
+		Cache: controllers.CacheOptions([]string{ns}),
 	})
 	if err != nil {
 		return err
@@ -326,12 +324,11 @@ func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error 
 		return fmt.Errorf("the cache did not sync")
 	}
 	clock := &offsetClock{}
-	r := &controllers.JobQueryReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("dlcsync"),
-		Listers:  &controllers.CachedListers{Governors: dlc.NewGovernors(dlc.GovernorConfig{QPS: 10000, Burst: 10000})},
-		Now:      clock.Now,
+	r, err := controllers.NewReconciler(mgr, controllers.Options{AllowedEndpoints: testenv.LoopbackEndpoints, DLCQPS: 10000, DLCBurst: 10000})
+	if err != nil {
+		return err
 	}
+	r.Now = clock.Now
 	q := benchQuery(ns, w.url)
 	if err := b.k8s.Create(ctx, q); err != nil {
 		return err

@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -81,7 +80,7 @@ func startManager(t *testing.T, name string, leaderElect bool) *manager {
 	lease, renew, retry := 3*time.Second, 2*time.Second, 250*time.Millisecond
 	mgr, err := ctrl.NewManager(own, ctrl.Options{
 		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache:          cache.Options{DefaultTransform: controllers.TrimForCache},
+		Cache:          controllers.CacheOptions(nil),
 		LeaderElection: leaderElect, LeaderElectionID: "dlcsync-reliability", LeaderElectionNamespace: "default",
 		LeaderElectionReleaseOnCancel: true, LeaseDuration: &lease, RenewDeadline: &renew, RetryPeriod: &retry,
 		// Several managers run in this one test process, each with the jobquery controller.
@@ -90,14 +89,11 @@ func startManager(t *testing.T, name string, leaderElect bool) *manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &controllers.JobQueryReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("dlcsync"),
-		Listers: &controllers.CachedListers{Governors: dlc.NewGovernors(dlc.GovernorConfig{QPS: 1000, Burst: 1000}),
-			Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond}},
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := r.SetupWithManager(ctx, mgr); err != nil {
+	if _, err := controllers.Setup(ctx, mgr, controllers.Options{
+		AllowedEndpoints: testenv.LoopbackEndpoints, DLCQPS: 1000, DLCBurst: 1000,
+		Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
+	}); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
@@ -139,8 +135,8 @@ func newNamespace(t *testing.T) string {
 	g := NewWithT(t)
 	name := fmt.Sprintf("rel%d", nsSeq.Add(1))
 	g.Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
-	g.Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "dlc-credentials"},
-		StringData: map[string]string{"accessKeyId": admin.AccessKeyID, "accessKeySecret": admin.AccessKeySecret}})).To(Succeed())
+	g.Expect(k8s.Create(context.Background(), testenv.CredentialsSecret(name, "dlc-credentials", admin.AccessKeyID,
+		admin.AccessKeySecret))).To(Succeed())
 	return name
 }
 

@@ -1,0 +1,113 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+)
+
+// The functions in this file bound the work and the status of one query, whatever its spec,
+// annotations or endpoint say.
+
+// syncTimeout is the deadline of one sync: the query's interval, but at least 2 minutes (a
+// first sync of thousands of jobs needs them) and at most 15. A sync that runs out of time keeps
+// what it wrote, reports SyncTimeout and the next one goes on from there; without a deadline a
+// slow endpoint could hold a sync worker for hours.
+func (r *JobQueryReconciler) syncTimeout(q *dlcv1alpha1.JobQuery) time.Duration {
+	if r.SyncTimeout > 0 {
+		return r.SyncTimeout
+	}
+	return min(max(q.Spec.Interval.Duration, 2*time.Minute), 15*time.Minute)
+}
+
+func (r *JobQueryReconciler) concurrency() int {
+	if r.MaxConcurrentSyncs <= 0 {
+		return 4
+	}
+	return r.MaxConcurrentSyncs
+}
+
+// fairnessWait is how long a query waits when its namespace already uses its share of workers.
+const fairnessWait = 2 * time.Second
+
+// namespaceSlots counts the running syncs per namespace, so that no namespace holds more than
+// its share of the sync workers.
+type namespaceSlots struct {
+	mu      sync.Mutex
+	running map[string]int
+}
+
+// acquire takes a sync slot of a namespace: at most half of the workers (at least one) per
+// namespace. It returns false when the namespace has none left.
+func (s *namespaceSlots) acquire(namespace string, workers int) (release func(), ok bool) {
+	limit := max(1, workers/2)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running == nil {
+		s.running = map[string]int{}
+	}
+	if s.running[namespace] >= limit {
+		return nil, false
+	}
+	s.running[namespace]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.running[namespace]--; s.running[namespace] <= 0 {
+			delete(s.running, namespace)
+		}
+	}, true
+}
+
+// conflictDelay is the wait after the n-th consecutive sync that met a concurrent writer: 1s
+// doubling, capped at one minute (each retry is a listing).
+func conflictDelay(n int32) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	return min(time.Second<<min(n-1, 6), time.Minute)
+}
+
+// maxHandledLength is the longest requestedAt value status.lastHandledReconcileAt holds as is.
+const maxHandledLength = 256
+
+// handledValue is the form of a requestedAt annotation value that the status records: the
+// value itself, or a prefix and a hash of it when it is longer than the status field allows, so
+// a long value is handled once instead of failing every status write.
+func handledValue(requestedAt string) string {
+	if len(requestedAt) <= maxHandledLength {
+		return requestedAt
+	}
+	sum := sha256.Sum256([]byte(requestedAt))
+	suffix := "...sha256:" + hex.EncodeToString(sum[:])
+	prefix := requestedAt[:maxHandledLength-len(suffix)]
+	// Cut at a character boundary: a split UTF-8 sequence would be widened when encoded.
+	for !utf8.ValidString(prefix) {
+		prefix = prefix[:len(prefix)-1]
+	}
+	return prefix + suffix
+}
+
+// statusOther is the jobStatusCounts bucket of statuses the API reference does not list: a
+// server that invents statuses cannot grow the status (or the metrics) without bound.
+const statusOther = "Other"
+
+var knownStatuses = map[string]bool{
+	dlcv1alpha1.JobStatusCreating: true, dlcv1alpha1.JobStatusQueuing: true, dlcv1alpha1.JobStatusBidding: true,
+	dlcv1alpha1.JobStatusEnvPreparing: true, dlcv1alpha1.JobStatusSanityChecking: true, dlcv1alpha1.JobStatusRunning: true,
+	dlcv1alpha1.JobStatusRestarting: true, dlcv1alpha1.JobStatusStopping: true, dlcv1alpha1.JobStatusSucceededReserving: true,
+	dlcv1alpha1.JobStatusFailedReserving: true, dlcv1alpha1.JobStatusSucceeded: true, dlcv1alpha1.JobStatusFailed: true,
+	dlcv1alpha1.JobStatusStopped: true,
+}
+
+// countedStatus is the jobStatusCounts key of a job status.
+func countedStatus(status string) string {
+	if knownStatuses[status] {
+		return status
+	}
+	return statusOther
+}

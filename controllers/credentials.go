@@ -1,0 +1,115 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+)
+
+// access is what a JobQuery may use for its requests, decided before any request is sent.
+type access struct {
+	// static holds the Secret's AccessKey; nil means the operator's ambient credentials.
+	static *dlc.StaticCredentials
+	// version changes when the credentials do (the Secret's resourceVersion, or "ambient").
+	version string
+}
+
+// resolveAccess checks what the administrator allows (endpoint, ambient credentials, revealed
+// fields) and reads the query's credentials. A refusal is a stalledError naming what to change; any
+// other error is a transient failure to read Kubernetes.
+func (r *JobQueryReconciler) resolveAccess(ctx context.Context, q *dlcv1alpha1.JobQuery) (access, error) {
+	// Note: the endpoint is checked before anything else, so that a refused endpoint never
+	// receives a request, whatever the credentials.
+	if err := r.Endpoints.Check(q.Spec.Endpoint); err != nil {
+		return access{}, stalledError(dlcv1alpha1.ReasonEndpointNotAllowed, "%v; ask the operator's administrator to allow it", err)
+	}
+	if wantsReveal(&q.Spec.Snapshot) && !r.RevealNamespaces[q.Namespace] {
+		return access{}, stalledError(dlcv1alpha1.ReasonRevealNotAllowed,
+			"spec.snapshot asks to mirror redacted fields, which namespace %s may not do: snapshots are readable by the view role; "+
+				"remove the option or ask the operator's administrator to add the namespace to --reveal-namespaces", q.Namespace)
+	}
+	creds := q.Spec.Credentials
+	if creds.Ambient != nil {
+		if !r.AmbientNamespaces[q.Namespace] {
+			return access{}, stalledError(dlcv1alpha1.ReasonAmbientCredentialsNotAllowed,
+				"ambient credentials are not allowed in namespace %s; use credentials.secretRef or ask the "+
+					"operator's administrator to add the namespace to --ambient-credentials-namespaces", q.Namespace)
+		}
+		return access{version: "ambient"}, nil
+	}
+	if creds.SecretRef == nil {
+		return access{}, stalledError(dlcv1alpha1.ReasonInvalidSecret, "credentials name neither a Secret nor ambient")
+	}
+	return r.readSecret(ctx, q.Namespace, creds.SecretRef)
+}
+
+// wantsReveal reports whether a query asks for fields that are redacted by default.
+func wantsReveal(p *dlcv1alpha1.SnapshotPolicy) bool {
+	return p.IncludeEnvValues
+}
+
+// readSecret reads the AccessKey of a credentials Secret of the query's own namespace. Only a
+// Secret labelled dlc.dlcsync.io/credentials=true is read at all: its metadata is looked at
+// first, and its data fetched only when the label is there.
+func (r *JobQueryReconciler) readSecret(ctx context.Context, namespace string, ref *dlcv1alpha1.SecretCredentials) (access, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: ref.Name}
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	// Note: uncached on purpose: the manager caches only labelled Secrets, so a cache miss could
+	// not tell a missing Secret from an unlabelled one, and the condition must say which.
+	if err := r.APIReader.Get(ctx, key, meta); err != nil {
+		if apierrors.IsNotFound(err) {
+			return access{}, stalledError(dlcv1alpha1.ReasonSecretNotFound, "Secret %s not found", key)
+		}
+		return access{}, kubernetesError(fmt.Errorf("reading the metadata of Secret %s: %w", key, err))
+	}
+	if meta.Labels[dlcv1alpha1.LabelCredentials] != "true" {
+		return access{}, stalledError(dlcv1alpha1.ReasonSecretNotLabelled,
+			"Secret %s is not labelled for dlcsync; label it with `kubectl label secret -n %s %s %s=true` to let JobQueries use it",
+			key, namespace, ref.Name, dlcv1alpha1.LabelCredentials)
+	}
+	var secret corev1.Secret
+	if err := r.APIReader.Get(ctx, key, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return access{}, stalledError(dlcv1alpha1.ReasonSecretNotFound, "Secret %s not found", key)
+		}
+		return access{}, kubernetesError(fmt.Errorf("reading Secret %s: %w", key, err))
+	}
+	if secret.Labels[dlcv1alpha1.LabelCredentials] != "true" {
+		// The label was removed between the two reads.
+		return access{}, stalledError(dlcv1alpha1.ReasonSecretNotLabelled, "Secret %s is not labelled for dlcsync", key)
+	}
+	keyOr := func(key, def string) string {
+		if key == "" {
+			return def
+		}
+		return key
+	}
+	idKey, secretKey, tokenKey := keyOr(ref.AccessKeyIDKey, "accessKeyId"), keyOr(ref.AccessKeySecretKey, "accessKeySecret"),
+		keyOr(ref.SecurityTokenKey, "securityToken")
+	static := &dlc.StaticCredentials{
+		AccessKeyID:     string(secret.Data[idKey]),
+		AccessKeySecret: string(secret.Data[secretKey]),
+		SecurityToken:   string(secret.Data[tokenKey]),
+	}
+	var missing []string
+	if static.AccessKeyID == "" {
+		missing = append(missing, idKey)
+	}
+	if static.AccessKeySecret == "" {
+		missing = append(missing, secretKey)
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return access{}, stalledError(dlcv1alpha1.ReasonInvalidSecret, "Secret %s has no value for key(s) %v", key, missing)
+	}
+	return access{static: static, version: secret.ResourceVersion}, nil
+}

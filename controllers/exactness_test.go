@@ -1,0 +1,150 @@
+package controllers
+
+// Exactness through the real manager: no single answer deletes a snapshot, no tenant's broken
+// endpoint starves another's, and no annotation or server value wedges the status.
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/dlcsim"
+)
+
+// lyingProxy serves the simulator, or, while lie is set, an empty listing that claims to be
+// complete: TotalCount 0 and no job, the answer of a broken or hostile endpoint.
+func lyingProxy(t *testing.T) (*httptest.Server, *atomic.Bool) {
+	var lie atomic.Bool
+	real := sim.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lie.Load() && strings.HasPrefix(r.URL.Path, "/api/v1/jobs") {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"RequestId":"lie","TotalCount":0,"Jobs":[]}`))
+			return
+		}
+		real.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &lie
+}
+
+func TestOneEmptyAnswerDeletesNothingAndAGoneJobNeedsTwoListings(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcexact", 5, "TFJob")
+	proxy, lie := lyingProxy(t)
+	q := query(ns, "exact")
+	q.Spec.Endpoint = proxy.URL
+	q.Spec.Filter.DisplayName = "dlcexact"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "exact", dlcv1alpha1.ReasonSynced)
+	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(5)) }).WithTimeout(10 * time.Second).Should(Succeed())
+
+	// One complete-looking empty answer: nothing is deleted, and the status says why.
+	lie.Store(true)
+	got := resync(t, ns, "exact", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)).To(HaveLen(5))
+	g.Expect(meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady).Message).
+		To(ContainSubstring("removed if the next listing confirms it"))
+	// The next honest answer lists them all again: the absence is forgotten, nothing was lost.
+	lie.Store(false)
+	resync(t, ns, "exact", dlcv1alpha1.ReasonSynced)
+	lie.Store(true)
+	resync(t, ns, "exact", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)).To(HaveLen(5))
+	lie.Store(false)
+
+	// A job really deleted in PAI-DLC: its snapshot stays after the first listing without it and
+	// goes after the second.
+	resync(t, ns, "exact", dlcv1alpha1.ReasonSynced)
+	sim.Delete(ids[0])
+	resync(t, ns, "exact", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)).To(HaveKey(ids[0]))
+	resync(t, ns, "exact", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)).NotTo(HaveKey(ids[0]))
+	g.Expect(snapshots(g, ns)).To(HaveLen(4))
+}
+
+func TestHangingEndpointsOfOneNamespaceDoNotStarveAnother(t *testing.T) {
+	g := NewWithT(t)
+	var inFlight atomic.Int32
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		defer inFlight.Add(-1)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	slow := newNamespace(t)
+	defer func() {
+		for i := range 4 {
+			_ = k8s.Delete(testCtx, query(slow, fmt.Sprintf("hang%d", i)))
+		}
+		close(release)
+		hang.Close()
+	}()
+	for i := range 4 {
+		q := query(slow, fmt.Sprintf("hang%d", i))
+		q.Spec.Endpoint = hang.URL
+		g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	}
+	// The slow tenant holds what it may of the workers.
+	g.Eventually(inFlight.Load).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 2))
+
+	healthy := newNamespace(t)
+	addJobs("dlcfair", 2, "TFJob")
+	q := query(healthy, "healthy")
+	q.Spec.Filter.DisplayName = "dlcfair"
+	created := time.Now()
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		got := getQuery(g, healthy, "healthy")
+		g.Expect(readyReason(got.Status.Conditions)).To(Equal(dlcv1alpha1.ReasonSynced))
+	}).WithTimeout(10 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+	t.Logf("the healthy query synced %v after its creation, with %d requests hanging", time.Since(created).Round(time.Millisecond),
+		inFlight.Load())
+	g.Expect(inFlight.Load()).To(BeNumerically("<=", 2), "one namespace holds at most half of the 4 workers")
+}
+
+func TestALongRequestedAtAndManyUnknownStatusesDoNotWedgeTheStatus(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	jobs := make([]dlcsim.Job, 40)
+	for i := range jobs {
+		jobs[i] = dlcsim.Job{JobItem: dlc.JobItem{JobID: fmt.Sprintf("dlcweird%02d", i), DisplayName: "dlcweird", JobType: "TFJob",
+			Status: fmt.Sprintf("Invented%02d", i), WorkspaceID: "268", UserID: "1001",
+			GmtCreateTime: dlc.FormatTime(time.Now().Add(-time.Duration(i+1) * time.Minute))}}
+	}
+	sim.Upsert(jobs...)
+	q := query(ns, "weird")
+	q.Spec.Filter.DisplayName = "dlcweird"
+	long := strings.Repeat("é", 300) // 600 bytes, more than status.lastHandledReconcileAt holds
+	q.Annotations = map[string]string{dlcv1alpha1.AnnotationRequestedAt: long}
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		got := getQuery(g, ns, "weird")
+		g.Expect(readyReason(got.Status.Conditions)).To(Equal(dlcv1alpha1.ReasonSynced))
+		g.Expect(got.Status.LastHandledReconcileAt).To(Equal(handledValue(long)))
+		g.Expect(got.Status.JobStatusCounts).To(Equal(map[string]int32{statusOther: 40}))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	// Handled once: the same value does not ask for another sync.
+	syncs := func() float64 { return testutil.ToFloat64(syncsTotal.WithLabelValues(ns, "weird", "success")) }
+	before := syncs()
+	g.Expect(before).To(BeNumerically(">=", 1))
+	g.Consistently(syncs).WithTimeout(3 * time.Second).Should(Equal(before))
+	g.Expect(k8s.Delete(testCtx, getQuery(g, ns, "weird"), client.PropagationPolicy("Background"))).To(Succeed())
+}
