@@ -204,7 +204,7 @@ func (r *JobQueryReconciler) ownedSnapshots(ctx context.Context, q *dlcv1alpha1.
 // one status apply (job data), and nothing at all when both are current.
 func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, job *dlc.JobItem,
 	existing *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
-	converted, err := snapshot.ConvertJob(job, q.Spec.Snapshot.IncludeEnvValues)
+	converted, err := snapshot.ConvertJob(job, snapshot.OptionsFor(q.Spec.Snapshot))
 	if err != nil {
 		return err
 	}

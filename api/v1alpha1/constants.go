@@ -9,12 +9,15 @@ const (
 	ConditionStalled     = "Stalled"
 )
 
-// Condition types of a DLCJobSnapshot. They mirror batch/v1 Job so that
-// `kubectl wait --for=condition=Complete` and `--for=condition=Failed` work unchanged.
+// Condition types of a DLCJobSnapshot. Complete and Failed mirror batch/v1 Job so that
+// `kubectl wait --for=condition=Complete` and `--for=condition=Failed` work unchanged: they are
+// True once the job has ended that way, its reservation period (SucceededReserving,
+// FailedReserving) included. Running is True while the job status is Running.
 const (
 	ConditionComplete = "Complete"
 	ConditionFailed   = "Failed"
 	ConditionStopped  = "Stopped"
+	ConditionRunning  = "Running"
 )
 
 // Reasons set on JobQuery conditions. Each one names a cause a user can act on.
@@ -66,3 +69,12 @@ const (
 	JobStatusFailed             = "Failed"
 	JobStatusStopped            = "Stopped"
 )
+
+// JobStatuses are the job statuses the API documents, in the order of its reference.
+var JobStatuses = []string{JobStatusCreating, JobStatusQueuing, JobStatusBidding, JobStatusEnvPreparing,
+	JobStatusSanityChecking, JobStatusRunning, JobStatusRestarting, JobStatusStopping, JobStatusSucceededReserving,
+	JobStatusFailedReserving, JobStatusSucceeded, JobStatusFailed, JobStatusStopped}
+
+// JobStatusOther is the key of status.jobStatusCounts that counts jobs in a status the API does
+// not document (yet).
+const JobStatusOther = "Other"

@@ -122,18 +122,19 @@ type JobItem struct {
 	DataSources []DataSource `json:"dataSources,omitempty"`
 	// userVpc holds the user VPC settings.
 	UserVpc *UserVpc `json:"userVpc,omitempty"`
-	// userCommand is the start command run on every node.
+	// userCommand is the start command run on every node (redacted unless Commands is revealed).
 	UserCommand string `json:"userCommand,omitempty"`
-	// userScript is the user script.
+	// userScript is the user script (redacted unless Commands is revealed).
 	UserScript string `json:"userScript,omitempty"`
 	// workingDir is the working directory.
 	WorkingDir string `json:"workingDir,omitempty"`
 	// envs holds the environment variables injected at run time. Values are redacted unless the
-	// JobQuery sets snapshot.includeEnvValues.
+	// JobQuery reveals EnvValues.
 	Envs map[string]string `json:"envs,omitempty"`
 	// systemEnvs holds the system environment variables, redacted like envs.
 	SystemEnvs map[string]string `json:"systemEnvs,omitempty"`
-	// thirdpartyLibs lists the Python libraries installed before the run.
+	// thirdpartyLibs lists the Python libraries installed before the run (each redacted unless
+	// Libraries is revealed: a line may name an index URL with a password).
 	// +listType=atomic
 	ThirdpartyLibs []string `json:"thirdpartyLibs,omitempty"`
 	// thirdpartyLibDir is the directory that holds requirements.txt.
@@ -474,7 +475,8 @@ type ExtraPodSpec struct {
 	MainContainerSecurityContext *SecurityContext `json:"mainContainerSecurityContext,omitempty"`
 	// podLabels holds pod labels (deprecated in the API).
 	PodLabels map[string]string `json:"podLabels,omitempty"`
-	// podAnnotations holds pod annotations (deprecated in the API).
+	// podAnnotations holds pod annotations (deprecated in the API); values are redacted unless
+	// PodAnnotations is revealed.
 	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
 }
 
@@ -484,10 +486,10 @@ type ContainerSpec struct {
 	Name string `json:"name,omitempty"`
 	// image is the container image.
 	Image string `json:"image,omitempty"`
-	// command is the entrypoint.
+	// command is the entrypoint (redacted unless Commands is revealed).
 	// +listType=atomic
 	Command []string `json:"command,omitempty"`
-	// args are the arguments.
+	// args are the arguments (redacted unless Commands is revealed).
 	// +listType=atomic
 	Args []string `json:"args,omitempty"`
 	// workingDir is the working directory.
@@ -505,7 +507,7 @@ type ContainerSpec struct {
 type EnvVar struct {
 	// name is the variable name.
 	Name string `json:"name,omitempty"`
-	// value is the variable value (redacted unless includeEnvValues).
+	// value is the variable value (redacted unless EnvValues is revealed).
 	Value string `json:"value,omitempty"`
 }
 
@@ -533,7 +535,7 @@ type LifecycleHandler struct {
 
 // ExecAction is a command.
 type ExecAction struct {
-	// command is the command line.
+	// command is the command line (redacted unless Commands is revealed).
 	// +listType=atomic
 	Command []string `json:"command,omitempty"`
 }
@@ -606,7 +608,8 @@ type JobElasticSpec struct {
 
 // JobSettings holds extra job settings.
 type JobSettings struct {
-	// advancedSettings holds extra advanced settings, any JSON object.
+	// advancedSettings holds extra advanced settings, any JSON object; its string and number
+	// values are redacted unless Settings is revealed.
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Type=object
 	AdvancedSettings *apiextensionsv1.JSON `json:"advancedSettings,omitempty"`
@@ -640,7 +643,8 @@ type JobSettings struct {
 	EnableSanityCheck *bool `json:"enableSanityCheck,omitempty"`
 	// enableTideResource allows tidal resources.
 	EnableTideResource *bool `json:"enableTideResource,omitempty"`
-	// errorMonitoringArgs holds fault-tolerance monitoring arguments.
+	// errorMonitoringArgs holds fault-tolerance monitoring arguments (redacted unless Settings is
+	// revealed).
 	ErrorMonitoringArgs string `json:"errorMonitoringArgs,omitempty"`
 	// jobReservedMinutes keeps resources this long after the job ends.
 	JobReservedMinutes *int32 `json:"jobReservedMinutes,omitempty"`
@@ -652,7 +656,7 @@ type JobSettings struct {
 	OversoldType string `json:"oversoldType,omitempty"`
 	// pipelineId is the workflow ID.
 	PipelineID string `json:"pipelineId,omitempty"`
-	// sanityCheckArgs holds health-check arguments.
+	// sanityCheckArgs holds health-check arguments (redacted unless Settings is revealed).
 	SanityCheckArgs string `json:"sanityCheckArgs,omitempty"`
 	// shell is the shell, e.g. /bin/bash.
 	Shell string `json:"shell,omitempty"`

@@ -19,7 +19,13 @@ type JobQuerySpec struct {
 	// used; a path is rejected.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
+	// Note: CEL's url() exposes no userinfo or fragment, and it parses https://host:443@evil.example
+	// as host evil.example; '@', '?' and '#' never belong in scheme://host[:port], so their mere
+	// presence is refused, each with its own message.
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != '' && url(self).getEscapedPath() in ['', '/'] && url(self).getQuery().size() == 0",message="endpoint must be an http:// or https:// URL with a host, an optional port and no path or query"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('@')",message="endpoint must not contain userinfo (user:password@ or host:port@): credentials are never sent in a URL and the host must be the one before any @"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('?')",message="endpoint must not contain a query (?...)"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('#')",message="endpoint must not contain a fragment (#...)"
 	Endpoint string `json:"endpoint,omitempty"`
 
 	// credentials says how the operator signs its requests: exactly one of secretRef (an AccessKey
@@ -207,9 +213,12 @@ type JobFilter struct {
 	// +kubebuilder:validation:MaxLength=128
 	Caller string `json:"caller,omitempty"`
 
-	// tags keeps only jobs that carry every one of these tags with these values.
+	// tags keeps only jobs that carry every one of these tags with these values. At most 20; keys
+	// 1-128 characters, values at most 128 (Alibaba Cloud's tag limits).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=20
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) >= 1 && size(k) <= 128)",message="filter.tags keys must be 1 to 128 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 128)",message="filter.tags values must be at most 128 characters"
 	Tags map[string]string `json:"tags,omitempty"`
 
 	// pipelineId keeps only jobs created by this workflow, e.g. flow-abc.
@@ -315,9 +324,14 @@ type NumericRange struct {
 }
 
 // TimeRange is either a relative window (within) ending when a sync starts, or an absolute one
-// (start and/or end).
+// (start, optionally with end).
+// Note: an end without a start would leave the start to the API's default (now minus 7 days),
+// a window that moves, can be empty and can end before it starts; it is refused instead of being
+// given a meaning the API does not have. start and end have format date-time, which CEL compares
+// as timestamps (instants), not as strings, so 01:30+01:00 equals 00:30Z.
 // +kubebuilder:validation:XValidation:rule="!(has(self.within) && (has(self.start) || has(self.end)))",message="timeRange.within and timeRange.start/end are mutually exclusive"
 // +kubebuilder:validation:XValidation:rule="has(self.within) || has(self.start) || has(self.end)",message="timeRange needs within, or start and/or end"
+// +kubebuilder:validation:XValidation:rule="!has(self.end) || has(self.start)",message="timeRange.end needs timeRange.start: set start too, or use within for a window ending when each sync starts"
 // +kubebuilder:validation:XValidation:rule="!has(self.start) || !has(self.end) || self.start < self.end",message="timeRange.start must be before timeRange.end"
 type TimeRange struct {
 	// field is the job time the window applies to.
@@ -326,28 +340,44 @@ type TimeRange struct {
 	// +kubebuilder:validation:Enum=GmtCreateTime;GmtSubmittedTime;GmtRunningTime;GmtFinishTime;GmtModifiedTime
 	Field string `json:"field,omitempty"`
 
-	// within is a window ending now, e.g. 168h. Exclusive with start and end.
+	// within is a window ending now, e.g. 168h, at most 8760h (a year). Exclusive with start and end.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="timeRange.within must be positive"
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('8760h')",message="timeRange.within must be at most 8760h"
 	Within *metav1.Duration `json:"within,omitempty"`
 
 	// start is the beginning of an absolute window (RFC 3339, e.g. 2026-01-02T03:04:05Z).
 	// +optional
 	Start *metav1.Time `json:"start,omitempty"`
 
-	// end is the end of an absolute window (RFC 3339). Default: the time a sync starts.
+	// end is the end of an absolute window (RFC 3339); it needs start. Default: the time a sync
+	// starts.
 	// +optional
 	End *metav1.Time `json:"end,omitempty"`
 }
 
 // SnapshotPolicy says what DLCJobSnapshots contain and when they are removed.
 type SnapshotPolicy struct {
-	// includeEnvValues copies the values of job environment variables into snapshots. By default
-	// values are redacted and only the names are kept, because they often hold secrets.
+	// includeEnvValues is deprecated: use reveal: [EnvValues], which it is an alias of.
 	// +optional
 	IncludeEnvValues bool `json:"includeEnvValues,omitempty"`
+
+	// reveal lists the field groups whose values snapshots copy as they are. Every other group is
+	// redacted by default, because anyone who may read snapshots (the view role) would read them:
+	// values become [REDACTED], names and keys stay visible. Groups: EnvValues (values of envs,
+	// systemEnvs and container env), Commands (userCommand, userScript, container command and
+	// args, lifecycle exec commands), Settings (settings.advancedSettings, sanityCheckArgs,
+	// errorMonitoringArgs), Libraries (thirdpartyLibs, which may hold index URLs with passwords),
+	// PodAnnotations (extraPodSpec.podAnnotations values). Registry passwords, credential tokens
+	// and the userinfo of any URL are redacted always. The operator may refuse reveal in some
+	// namespaces.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5
+	Reveal []RevealGroup `json:"reveal,omitempty"`
 
 	// prunePolicy says what happens to the snapshot of a job that no longer matches: Delete
 	// removes it, Retain keeps it with status.matching false.
@@ -363,6 +393,23 @@ type SnapshotPolicy struct {
 	// +kubebuilder:validation:Enum=Delete;Orphan
 	DeletionPolicy string `json:"deletionPolicy,omitempty"`
 }
+
+// RevealGroup names a group of snapshot fields that may carry secrets and are redacted unless a
+// JobQuery reveals them.
+// +kubebuilder:validation:Enum=EnvValues;Commands;Settings;Libraries;PodAnnotations
+type RevealGroup string
+
+// Values of SnapshotPolicy.Reveal.
+const (
+	RevealEnvValues      RevealGroup = "EnvValues"
+	RevealCommands       RevealGroup = "Commands"
+	RevealSettings       RevealGroup = "Settings"
+	RevealLibraries      RevealGroup = "Libraries"
+	RevealPodAnnotations RevealGroup = "PodAnnotations"
+)
+
+// RevealGroups are all the groups of SnapshotPolicy.Reveal.
+var RevealGroups = []RevealGroup{RevealEnvValues, RevealCommands, RevealSettings, RevealLibraries, RevealPodAnnotations}
 
 // Values of SyncStats.Mode.
 const (
@@ -424,7 +471,8 @@ type JobQueryStatus struct {
 	// +optional
 	Truncated bool `json:"truncated,omitempty"`
 
-	// jobStatusCounts counts the kept jobs by job status.
+	// jobStatusCounts counts the kept jobs by job status: one key per status of the API (13) that
+	// has jobs, plus Other for statuses the API may add later.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	JobStatusCounts map[string]int32 `json:"jobStatusCounts,omitempty"`

@@ -153,6 +153,43 @@ spec:
 			[]string{"spec.filter.accessibility", "Unsupported value"}},
 		{"comma inside jobIds", query("comma-ids", "  filter:\n    jobIds: [\"a,b\"]\n"),
 			[]string{"spec.filter.jobIds[0]"}},
+		// url() reads this as host evil.example with userinfo "host:443": credentials would go there.
+		{"endpoint whose host hides behind userinfo", query("userinfo-host", "  endpoint: https://host:443@evil.example\n"),
+			[]string{"spec.endpoint", "endpoint must not contain userinfo"}},
+		{"endpoint with a password", query("userinfo-pw", "  endpoint: https://user:pw@pai-dlc.cn-hangzhou.aliyuncs.com\n"),
+			[]string{"spec.endpoint", "endpoint must not contain userinfo"}},
+		{"endpoint with a query", query("query-endpoint", "  endpoint: https://example.com?x=1\n"),
+			[]string{"spec.endpoint", "endpoint must not contain a query"}},
+		{"endpoint with an empty query", query("empty-query-endpoint", "  endpoint: https://example.com?\n"),
+			[]string{"spec.endpoint", "endpoint must not contain a query"}},
+		{"endpoint with a fragment", query("fragment-endpoint", "  endpoint: https://example.com#top\n"),
+			[]string{"spec.endpoint", "endpoint must not contain a fragment"}},
+		{"end without start", query("end-only", "  filter:\n    timeRange: {end: \"2026-01-01T00:00:00Z\"}\n"),
+			[]string{"spec.filter.timeRange", "timeRange.end needs timeRange.start: set start too, or use within"}},
+		{"start equal to end", query("start-is-end",
+			"  filter:\n    timeRange: {start: \"2026-01-01T00:00:00Z\", end: \"2026-01-01T00:00:00Z\"}\n"),
+			[]string{"spec.filter.timeRange", "timeRange.start must be before timeRange.end"}},
+		{"the same instant written in two zones", query("same-instant",
+			"  filter:\n    timeRange: {start: \"2026-01-01T00:00:00Z\", end: \"2026-01-01T01:00:00+01:00\"}\n"),
+			[]string{"spec.filter.timeRange", "timeRange.start must be before timeRange.end"}},
+		// As strings start < end; as instants end (23:30Z the day before) is earlier.
+		{"start after end once zones are read", query("zone-inverted",
+			"  filter:\n    timeRange: {start: \"2026-01-01T00:00:00Z\", end: \"2026-01-01T00:30:00+01:00\"}\n"),
+			[]string{"spec.filter.timeRange", "timeRange.start must be before timeRange.end"}},
+		{"within above a year", query("long-within", "  filter:\n    timeRange: {within: 8761h}\n"),
+			[]string{"spec.filter.timeRange.within", "timeRange.within must be at most 8760h"}},
+		{"within zero", query("zero-within", "  filter:\n    timeRange: {within: 0s}\n"),
+			[]string{"spec.filter.timeRange.within", "timeRange.within must be positive"}},
+		{"tag key too long", query("long-tag-key", "  filter:\n    tags: {"+strings.Repeat("k", 129)+": v}\n"),
+			[]string{"spec.filter.tags", "filter.tags keys must be 1 to 128 characters"}},
+		{"empty tag key", query("empty-tag-key", "  filter:\n    tags: {\"\": v}\n"),
+			[]string{"spec.filter.tags", "filter.tags keys must be 1 to 128 characters"}},
+		{"tag value too long", query("long-tag-value", "  filter:\n    tags: {team: "+strings.Repeat("v", 129)+"}\n"),
+			[]string{"spec.filter.tags", "filter.tags values must be at most 128 characters"}},
+		{"unknown reveal group", query("bad-reveal", "  snapshot:\n    reveal: [Passwords]\n"),
+			[]string{"spec.snapshot.reveal[0]", "Unsupported value", "EnvValues"}},
+		{"reveal group twice", query("twice-reveal", "  snapshot:\n    reveal: [Commands, Commands]\n"),
+			[]string{"spec.snapshot.reveal[1]", "Duplicate value"}},
 	}
 	ctx := context.Background()
 	for _, tc := range cases {
@@ -350,4 +387,49 @@ func TestKubectlExplainDocumentsTheFilter(t *testing.T) {
 	g.Expect(out).To(ContainSubstring("holds the ListJobs filter parameters"))
 	out = kubectl(t, "explain", "dlcjobsnapshot.status.job.jobSpecs.resourceConfig")
 	g.Expect(out).To(ContainSubstring("gpuType"))
+}
+
+// TestJobQueryAcceptsTheEdgesOfEachNewRule: every rule that refuses something lets its nearest
+// valid neighbour through.
+func TestJobQueryAcceptsTheEdgesOfEachNewRule(t *testing.T) {
+	ctx := context.Background()
+	for name, extra := range map[string]string{
+		"endpoint-with-port":    "  endpoint: https://pai-dlc.cn-hangzhou.aliyuncs.com:443\n",
+		"endpoint-with-slash":   "  endpoint: http://127.0.0.1:8080/\n",
+		"start-only":            "  filter:\n    timeRange: {start: \"2026-01-01T00:00:00Z\"}\n",
+		"start-before-end-zone": "  filter:\n    timeRange: {start: \"2026-01-01T00:30:00+01:00\", end: \"2026-01-01T00:00:00Z\"}\n",
+		"one-second-window":     "  filter:\n    timeRange: {start: \"2026-01-01T00:00:00Z\", end: \"2026-01-01T00:00:01Z\"}\n",
+		"within-a-year":         "  filter:\n    timeRange: {within: 8760h}\n",
+		"longest-tags":          "  filter:\n    tags: {" + strings.Repeat("k", 128) + ": " + strings.Repeat("v", 128) + ", empty: \"\"}\n",
+		"reveal-everything":     "  snapshot:\n    includeEnvValues: true\n    reveal: [EnvValues, Commands, Settings, Libraries, PodAnnotations]\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(k8s.Create(ctx, fromYAML(t, query("edge-"+name, extra)))).To(Succeed())
+		})
+	}
+	g := NewWithT(t)
+	var got dlcv1alpha1.JobQuery
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "edge-reveal-everything"}, &got)).To(Succeed())
+	g.Expect(got.Spec.Snapshot.Reveal).To(Equal(dlcv1alpha1.RevealGroups))
+	g.Expect(got.Spec.Snapshot.IncludeEnvValues).To(BeTrue())
+}
+
+// TestJobStatusCountsHoldEveryStatusAndOther: the controller counts every status of the
+// reference and folds unknown ones into Other; the status schema must take all 14 keys.
+func TestJobStatusCountsHoldEveryStatusAndOther(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	g.Expect(k8s.Create(ctx, fromYAML(t, query("all-statuses", "")))).To(Succeed())
+	var q dlcv1alpha1.JobQuery
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "all-statuses"}, &q)).To(Succeed())
+	q.Status.JobStatusCounts = map[string]int32{dlcv1alpha1.JobStatusOther: 1}
+	for i, s := range dlcv1alpha1.JobStatuses {
+		q.Status.JobStatusCounts[s] = int32(i + 1)
+	}
+	g.Expect(q.Status.JobStatusCounts).To(HaveLen(14))
+	g.Expect(k8s.Status().Update(ctx, &q)).To(Succeed())
+	var got dlcv1alpha1.JobQuery
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "all-statuses"}, &got)).To(Succeed())
+	g.Expect(got.Status.JobStatusCounts).To(Equal(q.Status.JobStatusCounts))
 }

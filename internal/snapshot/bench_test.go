@@ -28,7 +28,7 @@ func BenchmarkSnapshotMemory1000(b *testing.B) {
 			runtime.ReadMemStats(&before)
 			snaps := make([]dlcv1alpha1.DLCJobSnapshot, 0, len(jobs))
 			for i := range jobs {
-				conv, err := snapshot.ConvertJob(&jobs[i].JobItem, false)
+				conv, err := snapshot.ConvertJob(&jobs[i].JobItem, snapshot.Options{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -47,7 +47,7 @@ func BenchmarkSnapshotMemory1000(b *testing.B) {
 	b.Run("baseline-convert-only", func(b *testing.B) {
 		for b.Loop() {
 			for i := range jobs {
-				if _, err := snapshot.ConvertJob(&jobs[i].JobItem, false); err != nil {
+				if _, err := snapshot.ConvertJob(&jobs[i].JobItem, snapshot.Options{}); err != nil {
 					b.Fatal(err)
 				}
 			}

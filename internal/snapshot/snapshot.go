@@ -22,9 +22,6 @@ import (
 	"github.com/dlcsync/dlcsync/internal/dlc"
 )
 
-// Redacted replaces secret values in snapshots.
-const Redacted = "[REDACTED]"
-
 var invalidNameChars = regexp.MustCompile(`[^a-z0-9.-]+`)
 
 // Name returns the object name of a job's snapshot: the job ID lowercased when that is a valid
@@ -78,76 +75,28 @@ func Labels(job *dlc.JobItem, regionID string) map[string]string {
 	return labels
 }
 
-// MaxStringBytes bounds every string of a snapshot's job: a longer one (a command, a message) is
-// cut and marked, so that one job's odd data cannot make its snapshot too large for etcd.
-const MaxStringBytes = 64 << 10
-
-// boundedString returns s cut to MaxStringBytes with a marker saying how long it was, and with
-// any invalid UTF-8 replaced (the apiserver's JSON would do so anyway).
-func boundedString(s string) string {
-	if len(s) > MaxStringBytes {
-		s = fmt.Sprintf("%s...[cut by dlcsync: %d bytes]", s[:MaxStringBytes], len(s))
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
-
-// ConvertJob copies a job of the API into the CRD's JobItem and redacts it: environment values
-// unless includeEnvValues, and always registry passwords and credential tokens. Strings longer
-// than MaxStringBytes are cut.
-func ConvertJob(job *dlc.JobItem, includeEnvValues bool) (*dlcv1alpha1.JobItem, error) {
+// ConvertJob copies a job of the API into the CRD's JobItem, redacts it as the options say
+// (and always registry passwords, credential tokens and URL userinfo), and bounds its strings
+// (MaxStringBytes each, MaxJobBytes together) so that the apiserver accepts every job. The
+// input is not changed.
+func ConvertJob(job *dlc.JobItem, opts Options) (*dlcv1alpha1.JobItem, error) {
 	out := &dlcv1alpha1.JobItem{}
 	if err := copyByName(reflect.ValueOf(out).Elem(), reflect.ValueOf(job).Elem()); err != nil {
 		return nil, fmt.Errorf("converting job %s: %w", job.JobID, err)
 	}
-	redact(out, includeEnvValues)
+	// Note: redaction first (a value hidden need not be cleaned or counted), then userinfo
+	// scrubbing before any cut, so that a cut never leaves half a password before its '@'.
+	redact(out, opts)
+	v := reflect.ValueOf(out).Elem()
+	clean(v)
+	bound(v)
 	return out, nil
 }
 
-func redact(j *dlcv1alpha1.JobItem, includeEnvValues bool) {
-	if !includeEnvValues {
-		redactMap(j.Envs)
-		redactMap(j.SystemEnvs)
-	}
-	for i := range j.JobSpecs {
-		spec := &j.JobSpecs[i]
-		if spec.ImageConfig != nil {
-			spec.ImageConfig.Password = redactString(spec.ImageConfig.Password)
-			spec.ImageConfig.Auth = redactString(spec.ImageConfig.Auth)
-		}
-		if spec.ExtraPodSpec != nil && !includeEnvValues {
-			for _, containers := range [][]dlcv1alpha1.ContainerSpec{spec.ExtraPodSpec.InitContainers, spec.ExtraPodSpec.SideCarContainers} {
-				for c := range containers {
-					for e := range containers[c].Env {
-						containers[c].Env[e].Value = redactString(containers[c].Env[e].Value)
-					}
-				}
-			}
-		}
-	}
-	if j.CredentialConfig != nil {
-		for i := range j.CredentialConfig.CredentialConfigItems {
-			for r := range j.CredentialConfig.CredentialConfigItems[i].Roles {
-				if info := j.CredentialConfig.CredentialConfigItems[i].Roles[r].AssumeUserInfo; info != nil {
-					info.AccessKeyID = redactString(info.AccessKeyID)
-					info.SecurityToken = redactString(info.SecurityToken)
-				}
-			}
-		}
-	}
-}
-
-func redactMap(m map[string]string) {
-	for k, v := range m {
-		m[k] = redactString(v)
-	}
-}
-
-func redactString(s string) string {
-	if s == "" {
-		return ""
-	}
-	return Redacted
-}
+// statusVersion names how Status derives a snapshot's status from its job; change it whenever
+// that changes. v2: Running condition, Complete/Failed during the reservation period, reveal
+// groups.
+const statusVersion = "v2\n"
 
 // Hash is a stable digest of the job data of a snapshot: equal data, equal hash.
 func Hash(job *dlcv1alpha1.JobItem) string {
@@ -157,7 +106,10 @@ func Hash(job *dlcv1alpha1.JobItem) string {
 		// A JobItem holds only JSON-encodable values; keep the signature simple for callers.
 		panic(fmt.Sprintf("encoding a JobItem: %v", err))
 	}
-	sum := sha256.Sum256(data)
+	// Note: the version of the derived status is hashed too, so that a dlcsync that computes
+	// the status differently (conditions, redaction) rewrites every snapshot once, even those
+	// whose job did not change.
+	sum := sha256.Sum256(append([]byte(statusVersion), data...))
 	return hex.EncodeToString(sum[:12])
 }
 
@@ -191,8 +143,15 @@ func Status(job *dlcv1alpha1.JobItem, hash string, existing []metav1.Condition, 
 	return st
 }
 
-// Conditions are the Complete, Failed and Stopped conditions of a job in a status, as batch/v1
-// Job has them, so `kubectl wait --for=condition=Failed` works.
+// MaxConditionMessageBytes is the maxLength of a condition message in the CRD schema
+// (metav1.Condition). A message within it in encoded bytes is within it in characters.
+const MaxConditionMessageBytes = 32768
+
+// Conditions are the conditions of a job in a status. Complete (the job succeeded) and Failed
+// mirror batch/v1 Job, so `kubectl wait --for=condition=Failed` works; both are True from the
+// job's reservation period on (SucceededReserving, FailedReserving), because for the user the job
+// has ended then. Stopped is True once the job is Stopped, Running while it is Running. A True
+// condition carries the job's reason code (when it is a valid reason) and message.
 func Conditions(phase, reasonCode, reasonMessage string) []metav1.Condition {
 	cond := func(t string, on bool, reason string) metav1.Condition {
 		status := metav1.ConditionFalse
@@ -212,12 +171,14 @@ func Conditions(phase, reasonCode, reasonMessage string) []metav1.Condition {
 		if !validReason(reason) {
 			reason = "JobUnknown"
 		}
+		msg = cut(strings.ToValidUTF8(msg, "\uFFFD"), MaxConditionMessageBytes)
 		return metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg}
 	}
 	return []metav1.Condition{
-		cond(dlcv1alpha1.ConditionComplete, phase == dlc.StatusSucceeded, "JobSucceeded"),
-		cond(dlcv1alpha1.ConditionFailed, phase == dlc.StatusFailed, "JobFailed"),
+		cond(dlcv1alpha1.ConditionComplete, phase == dlc.StatusSucceeded || phase == dlc.StatusSucceededReserving, "JobSucceeded"),
+		cond(dlcv1alpha1.ConditionFailed, phase == dlc.StatusFailed || phase == dlc.StatusFailedReserving, "JobFailed"),
 		cond(dlcv1alpha1.ConditionStopped, phase == dlc.StatusStopped, "JobStopped"),
+		cond(dlcv1alpha1.ConditionRunning, phase == dlc.StatusRunning, "JobRunning"),
 	}
 }
 
@@ -323,9 +284,6 @@ func copyByName(dst, src reflect.Value) error {
 		if dst.Kind() == reflect.Pointer {
 			dst.Set(reflect.New(dst.Type().Elem()))
 			dst = dst.Elem()
-		}
-		if src.Kind() == reflect.String {
-			src = reflect.ValueOf(boundedString(src.String())).Convert(src.Type())
 		}
 		if !src.Type().ConvertibleTo(dst.Type()) {
 			return fmt.Errorf("cannot copy %s into %s", src.Type(), dst.Type())

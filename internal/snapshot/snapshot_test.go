@@ -85,7 +85,7 @@ func FuzzNameAndLabelValue(f *testing.F) {
 
 func TestConvertJobCopiesEveryField(t *testing.T) {
 	job := fullJob(t)
-	got, err := ConvertJob(job, true)
+	got, err := ConvertJob(job, Options{Reveal: dlcv1alpha1.RevealGroups})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func walkZero(v reflect.Value, path string, zero *[]string) {
 
 func TestConvertJobRedactsSecrets(t *testing.T) {
 	job := fullJob(t)
-	redacted, err := ConvertJob(job, false)
+	redacted, err := ConvertJob(job, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,8 @@ func TestConvertJobRedactsSecrets(t *testing.T) {
 		redacted.JobSpecs[0].ExtraPodSpec.InitContainers[0].Env[0].Value != Redacted {
 		t.Fatalf("env values kept: %v %v", redacted.Envs, redacted.SystemEnvs)
 	}
-	withEnv, _ := ConvertJob(job, true)
+	// the deprecated includeEnvValues reveals env values (only)
+	withEnv, _ := ConvertJob(job, OptionsFor(dlcv1alpha1.SnapshotPolicy{IncludeEnvValues: true}))
 	if withEnv.Envs["A"] != "1" {
 		t.Fatalf("includeEnvValues dropped values: %v", withEnv.Envs)
 	}
@@ -165,13 +166,13 @@ func TestConvertJobRedactsSecrets(t *testing.T) {
 
 func TestHashChangesWithTheDataOnly(t *testing.T) {
 	job := fullJob(t)
-	a, _ := ConvertJob(job, false)
-	b, _ := ConvertJob(job, false)
+	a, _ := ConvertJob(job, Options{})
+	b, _ := ConvertJob(job, Options{})
 	if Hash(a) != Hash(b) {
 		t.Fatal("equal data, different hashes")
 	}
 	job.Status = "Failed"
-	c, _ := ConvertJob(job, false)
+	c, _ := ConvertJob(job, Options{})
 	if Hash(a) == Hash(c) {
 		t.Fatal("a status change did not change the hash")
 	}
@@ -180,7 +181,7 @@ func TestHashChangesWithTheDataOnly(t *testing.T) {
 func TestStatusAndConditionsFollowThePhase(t *testing.T) {
 	job := fullJob(t)
 	job.Status, job.ReasonCode, job.ReasonMessage = "Failed", "JobFailed", "OOMKilled"
-	conv, _ := ConvertJob(job, false)
+	conv, _ := ConvertJob(job, Options{})
 	t0 := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := Status(conv, Hash(conv), nil, t0)
 	if st.Phase != "Failed" || st.Duration != 243 || st.CreatedAt == nil || st.FinishedAt == nil || st.ContentHash == "" {
@@ -203,7 +204,7 @@ func TestStatusAndConditionsFollowThePhase(t *testing.T) {
 		}
 	}
 	job.Status = "Running"
-	running, _ := ConvertJob(job, false)
+	running, _ := ConvertJob(job, Options{})
 	later := Status(running, Hash(running), st.Conditions, t1)
 	for _, c := range later.Conditions {
 		if c.Type == "Failed" && (c.Status != "False" || !c.LastTransitionTime.Equal(&t1)) {
@@ -240,7 +241,7 @@ func FuzzHash(f *testing.F) {
 		}
 		for i := range resp.Jobs {
 			job := &resp.Jobs[i]
-			converted, err := ConvertJob(job, false)
+			converted, err := ConvertJob(job, Options{})
 			if err != nil {
 				t.Fatalf("ConvertJob: %v", err)
 			}
@@ -271,7 +272,8 @@ func FuzzHash(f *testing.F) {
 func TestOversizeAndInvalidStringsAreBoundedAndValid(t *testing.T) {
 	huge := strings.Repeat("中", (1<<20)/3) // 1 MiB of 3-byte runes
 	job := &dlc.JobItem{JobID: "dlcbig", DisplayName: huge, ReasonMessage: "bad \xff\xfe bytes", UserCommand: "python train.py"}
-	got, err := ConvertJob(job, false)
+	// Commands revealed: the point here is that short valid strings pass unchanged.
+	got, err := ConvertJob(job, Options{Reveal: []dlcv1alpha1.RevealGroup{dlcv1alpha1.RevealCommands}})
 	if err != nil {
 		t.Fatal(err)
 	}

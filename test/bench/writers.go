@@ -23,7 +23,7 @@ const regionID = "cn-hangzhou"
 
 // desiredStatus is the status dlcsync writes for a job.
 func desiredStatus(job *dlc.JobItem, now time.Time) (*dlcac.DLCJobSnapshotStatusApplyConfiguration, error) {
-	converted, err := snapshot.ConvertJob(job, false)
+	converted, err := snapshot.ConvertJob(job, snapshot.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -94,20 +94,6 @@ status: {observedGeneration: 1, conditions: [{type: Ready, status: "False", reas
 	}
 }
 
-func TestArgoCDHealthOfASnapshot(t *testing.T) {
-	script := recipe(t, "argocd-health-dlcjobsnapshot.lua")
-	for phase, want := range map[string]string{"Succeeded": "Healthy", "Failed": "Degraded", "Running": "Healthy",
-		"Queuing": "Progressing", "Stopped": "Suspended", "": "Progressing"} {
-		object := "status: {phase: " + phase + ", reasonCode: JobFailed}\n"
-		if phase == "" {
-			object = "spec: {jobId: x}\n"
-		}
-		if got, msg := health(t, script, object); got != want {
-			t.Errorf("phase %q => %s (%s), want %s", phase, got, msg, want)
-		}
-	}
-}
-
 // servedMetrics are the metric names declared in controllers/metrics.go.
 func servedMetrics(t *testing.T) []string {
 	t.Helper()

@@ -203,7 +203,7 @@ func expectRight(g Gomega, namespace string, ids []string) {
 		g.Expect(ok).To(BeTrue())
 		s, ok := snaps[id]
 		g.Expect(ok).To(BeTrue(), "no snapshot of %s", id)
-		converted, err := snapshot.ConvertJob(&job.JobItem, false)
+		converted, err := snapshot.ConvertJob(&job.JobItem, snapshot.Options{})
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(s.Status.ContentHash).To(Equal(snapshot.Hash(converted)), "snapshot of %s is stale", id)
 		g.Expect(s.Status.Phase).To(Equal(job.Status))

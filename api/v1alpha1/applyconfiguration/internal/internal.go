@@ -1342,6 +1342,8 @@ var schemaYAML = typed.YAMLObject(`types:
         map:
           elementType:
             scalar: string
+- name: com.github.dlcsync.dlcsync.api.v1alpha1.RevealGroup
+  scalar: string
 - name: com.github.dlcsync.dlcsync.api.v1alpha1.SeccompProfile
   map:
     fields:
@@ -1416,6 +1418,12 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: string
       default: Delete
+    - name: reveal
+      type:
+        list:
+          elementType:
+            namedType: com.github.dlcsync.dlcsync.api.v1alpha1.RevealGroup
+          elementRelationship: associative
 - name: com.github.dlcsync.dlcsync.api.v1alpha1.SpotSpec
   map:
     fields:

@@ -26,9 +26,9 @@ type ContainerSpecApplyConfiguration struct {
 	Name *string `json:"name,omitempty"`
 	// image is the container image.
 	Image *string `json:"image,omitempty"`
-	// command is the entrypoint.
+	// command is the entrypoint (redacted unless Commands is revealed).
 	Command []string `json:"command,omitempty"`
-	// args are the arguments.
+	// args are the arguments (redacted unless Commands is revealed).
 	Args []string `json:"args,omitempty"`
 	// workingDir is the working directory.
 	WorkingDir *string `json:"workingDir,omitempty"`

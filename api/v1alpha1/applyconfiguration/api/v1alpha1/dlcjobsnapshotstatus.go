@@ -28,9 +28,11 @@ import (
 // DLCJobSnapshotStatus holds the job as ListJobs last returned it, plus convenience fields that
 // printer columns, label selectors and automation read.
 type DLCJobSnapshotStatusApplyConfiguration struct {
-	// job is the complete job item as returned by ListJobs. Environment variable values are
-	// redacted unless the JobQuery sets snapshot.includeEnvValues; registry passwords and
-	// credential tokens are always redacted.
+	// job is the complete job item as returned by ListJobs, redacted: the field groups the
+	// JobQuery does not list in snapshot.reveal (env values, commands, settings, libraries, pod
+	// annotations) read [REDACTED]; registry passwords, credential tokens and the userinfo of any
+	// URL always do. A string too long for the object is cut and ends with
+	// "...[cut by dlcsync: N bytes]".
 	Job *JobItemApplyConfiguration `json:"job,omitempty"`
 	// displayName is the job name.
 	DisplayName *string `json:"displayName,omitempty"`
@@ -66,7 +68,8 @@ type DLCJobSnapshotStatusApplyConfiguration struct {
 	Matching *bool `json:"matching,omitempty"`
 	// contentHash is a hash of the normalised job data; the controller writes only when it changes.
 	ContentHash *string `json:"contentHash,omitempty"`
-	// conditions mirror batch/v1 Job: Complete (job Succeeded), Failed (job Failed), Stopped.
+	// conditions mirror batch/v1 Job: Complete (job Succeeded or SucceededReserving), Failed (job
+	// Failed or FailedReserving), Stopped (job Stopped); and Running (job Running).
 	Conditions []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
 

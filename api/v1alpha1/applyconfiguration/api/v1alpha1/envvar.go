@@ -24,7 +24,7 @@ package v1alpha1
 type EnvVarApplyConfiguration struct {
 	// name is the variable name.
 	Name *string `json:"name,omitempty"`
-	// value is the variable value (redacted unless includeEnvValues).
+	// value is the variable value (redacted unless EnvValues is revealed).
 	Value *string `json:"value,omitempty"`
 }
 

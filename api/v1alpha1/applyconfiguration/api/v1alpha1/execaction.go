@@ -22,7 +22,7 @@ package v1alpha1
 //
 // ExecAction is a command.
 type ExecActionApplyConfiguration struct {
-	// command is the command line.
+	// command is the command line (redacted unless Commands is revealed).
 	Command []string `json:"command,omitempty"`
 }
 

@@ -34,7 +34,8 @@ type ExtraPodSpecApplyConfiguration struct {
 	MainContainerSecurityContext *SecurityContextApplyConfiguration `json:"mainContainerSecurityContext,omitempty"`
 	// podLabels holds pod labels (deprecated in the API).
 	PodLabels map[string]string `json:"podLabels,omitempty"`
-	// podAnnotations holds pod annotations (deprecated in the API).
+	// podAnnotations holds pod annotations (deprecated in the API); values are redacted unless
+	// PodAnnotations is revealed.
 	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
 }
 

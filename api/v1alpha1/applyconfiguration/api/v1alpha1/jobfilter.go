@@ -48,7 +48,8 @@ type JobFilterApplyConfiguration struct {
 	BusinessUserID *string `json:"businessUserId,omitempty"`
 	// caller keeps only jobs submitted by this caller, e.g. local.
 	Caller *string `json:"caller,omitempty"`
-	// tags keeps only jobs that carry every one of these tags with these values.
+	// tags keeps only jobs that carry every one of these tags with these values. At most 20; keys
+	// 1-128 characters, values at most 128 (Alibaba Cloud's tag limits).
 	Tags map[string]string `json:"tags,omitempty"`
 	// pipelineId keeps only jobs created by this workflow, e.g. flow-abc.
 	PipelineID *string `json:"pipelineId,omitempty"`

@@ -131,18 +131,19 @@ type JobItemApplyConfiguration struct {
 	DataSources []DataSourceApplyConfiguration `json:"dataSources,omitempty"`
 	// userVpc holds the user VPC settings.
 	UserVpc *UserVpcApplyConfiguration `json:"userVpc,omitempty"`
-	// userCommand is the start command run on every node.
+	// userCommand is the start command run on every node (redacted unless Commands is revealed).
 	UserCommand *string `json:"userCommand,omitempty"`
-	// userScript is the user script.
+	// userScript is the user script (redacted unless Commands is revealed).
 	UserScript *string `json:"userScript,omitempty"`
 	// workingDir is the working directory.
 	WorkingDir *string `json:"workingDir,omitempty"`
 	// envs holds the environment variables injected at run time. Values are redacted unless the
-	// JobQuery sets snapshot.includeEnvValues.
+	// JobQuery reveals EnvValues.
 	Envs map[string]string `json:"envs,omitempty"`
 	// systemEnvs holds the system environment variables, redacted like envs.
 	SystemEnvs map[string]string `json:"systemEnvs,omitempty"`
-	// thirdpartyLibs lists the Python libraries installed before the run.
+	// thirdpartyLibs lists the Python libraries installed before the run (each redacted unless
+	// Libraries is revealed: a line may name an index URL with a password).
 	ThirdpartyLibs []string `json:"thirdpartyLibs,omitempty"`
 	// thirdpartyLibDir is the directory that holds requirements.txt.
 	ThirdpartyLibDir *string `json:"thirdpartyLibDir,omitempty"`

@@ -31,6 +31,9 @@ type JobQuerySpecApplyConfiguration struct {
 	// endpoint overrides the PAI-DLC endpoint. Default: https://pai-dlc.<regionId>.aliyuncs.com.
 	// http:// is accepted for a local simulator such as dlcsim. Only scheme, host and port are
 	// used; a path is rejected.
+	// Note: CEL's url() exposes no userinfo or fragment, and it parses https://host:443@evil.example
+	// as host evil.example; '@', '?' and '#' never belong in scheme://host[:port], so their mere
+	// presence is refused, each with its own message.
 	Endpoint *string `json:"endpoint,omitempty"`
 	// credentials says how the operator signs its requests: exactly one of secretRef (an AccessKey
 	// in a Secret of this namespace) or ambient (the operator's own credential chain).

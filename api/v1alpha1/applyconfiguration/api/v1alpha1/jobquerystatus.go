@@ -49,7 +49,8 @@ type JobQueryStatusApplyConfiguration struct {
 	Snapshots *int32 `json:"snapshots,omitempty"`
 	// truncated is true when more jobs matched than spec.maxJobs allows.
 	Truncated *bool `json:"truncated,omitempty"`
-	// jobStatusCounts counts the kept jobs by job status.
+	// jobStatusCounts counts the kept jobs by job status: one key per status of the API (13) that
+	// has jobs, plus Other for statuses the API may add later.
 	JobStatusCounts map[string]int32 `json:"jobStatusCounts,omitempty"`
 	// lastSyncStats describes the work of the last sync.
 	LastSyncStats *SyncStatsApplyConfiguration `json:"lastSyncStats,omitempty"`

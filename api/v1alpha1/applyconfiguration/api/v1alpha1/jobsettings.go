@@ -26,7 +26,8 @@ import (
 //
 // JobSettings holds extra job settings.
 type JobSettingsApplyConfiguration struct {
-	// advancedSettings holds extra advanced settings, any JSON object.
+	// advancedSettings holds extra advanced settings, any JSON object; its string and number
+	// values are redacted unless Settings is revealed.
 	AdvancedSettings *v1.JSON `json:"advancedSettings,omitempty"`
 	// allocateAllRDMADevices mounts all RDMA NICs.
 	AllocateAllRDMADevices *bool `json:"allocateAllRDMADevices,omitempty"`
@@ -58,7 +59,8 @@ type JobSettingsApplyConfiguration struct {
 	EnableSanityCheck *bool `json:"enableSanityCheck,omitempty"`
 	// enableTideResource allows tidal resources.
 	EnableTideResource *bool `json:"enableTideResource,omitempty"`
-	// errorMonitoringArgs holds fault-tolerance monitoring arguments.
+	// errorMonitoringArgs holds fault-tolerance monitoring arguments (redacted unless Settings is
+	// revealed).
 	ErrorMonitoringArgs *string `json:"errorMonitoringArgs,omitempty"`
 	// jobReservedMinutes keeps resources this long after the job ends.
 	JobReservedMinutes *int32 `json:"jobReservedMinutes,omitempty"`
@@ -70,7 +72,7 @@ type JobSettingsApplyConfiguration struct {
 	OversoldType *string `json:"oversoldType,omitempty"`
 	// pipelineId is the workflow ID.
 	PipelineID *string `json:"pipelineId,omitempty"`
-	// sanityCheckArgs holds health-check arguments.
+	// sanityCheckArgs holds health-check arguments (redacted unless Settings is revealed).
 	SanityCheckArgs *string `json:"sanityCheckArgs,omitempty"`
 	// shell is the shell, e.g. /bin/bash.
 	Shell *string `json:"shell,omitempty"`

@@ -17,14 +17,27 @@ limitations under the License.
 
 package v1alpha1
 
+import (
+	apiv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+)
+
 // SnapshotPolicyApplyConfiguration represents a declarative configuration of the SnapshotPolicy type for use
 // with apply.
 //
 // SnapshotPolicy says what DLCJobSnapshots contain and when they are removed.
 type SnapshotPolicyApplyConfiguration struct {
-	// includeEnvValues copies the values of job environment variables into snapshots. By default
-	// values are redacted and only the names are kept, because they often hold secrets.
+	// includeEnvValues is deprecated: use reveal: [EnvValues], which it is an alias of.
 	IncludeEnvValues *bool `json:"includeEnvValues,omitempty"`
+	// reveal lists the field groups whose values snapshots copy as they are. Every other group is
+	// redacted by default, because anyone who may read snapshots (the view role) would read them:
+	// values become [REDACTED], names and keys stay visible. Groups: EnvValues (values of envs,
+	// systemEnvs and container env), Commands (userCommand, userScript, container command and
+	// args, lifecycle exec commands), Settings (settings.advancedSettings, sanityCheckArgs,
+	// errorMonitoringArgs), Libraries (thirdpartyLibs, which may hold index URLs with passwords),
+	// PodAnnotations (extraPodSpec.podAnnotations values). Registry passwords, credential tokens
+	// and the userinfo of any URL are redacted always. The operator may refuse reveal in some
+	// namespaces.
+	Reveal []apiv1alpha1.RevealGroup `json:"reveal,omitempty"`
 	// prunePolicy says what happens to the snapshot of a job that no longer matches: Delete
 	// removes it, Retain keeps it with status.matching false.
 	PrunePolicy *string `json:"prunePolicy,omitempty"`
@@ -44,6 +57,16 @@ func SnapshotPolicy() *SnapshotPolicyApplyConfiguration {
 // If called multiple times, the IncludeEnvValues field is set to the value of the last call.
 func (b *SnapshotPolicyApplyConfiguration) WithIncludeEnvValues(value bool) *SnapshotPolicyApplyConfiguration {
 	b.IncludeEnvValues = &value
+	return b
+}
+
+// WithReveal adds the given value to the Reveal field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Reveal field.
+func (b *SnapshotPolicyApplyConfiguration) WithReveal(values ...apiv1alpha1.RevealGroup) *SnapshotPolicyApplyConfiguration {
+	for i := range values {
+		b.Reveal = append(b.Reveal, values[i])
+	}
 	return b
 }
 

@@ -25,15 +25,20 @@ import (
 // with apply.
 //
 // TimeRange is either a relative window (within) ending when a sync starts, or an absolute one
-// (start and/or end).
+// (start, optionally with end).
+// Note: an end without a start would leave the start to the API's default (now minus 7 days),
+// a window that moves, can be empty and can end before it starts; it is refused instead of being
+// given a meaning the API does not have. start and end have format date-time, which CEL compares
+// as timestamps (instants), not as strings, so 01:30+01:00 equals 00:30Z.
 type TimeRangeApplyConfiguration struct {
 	// field is the job time the window applies to.
 	Field *string `json:"field,omitempty"`
-	// within is a window ending now, e.g. 168h. Exclusive with start and end.
+	// within is a window ending now, e.g. 168h, at most 8760h (a year). Exclusive with start and end.
 	Within *v1.Duration `json:"within,omitempty"`
 	// start is the beginning of an absolute window (RFC 3339, e.g. 2026-01-02T03:04:05Z).
 	Start *v1.Time `json:"start,omitempty"`
-	// end is the end of an absolute window (RFC 3339). Default: the time a sync starts.
+	// end is the end of an absolute window (RFC 3339); it needs start. Default: the time a sync
+	// starts.
 	End *v1.Time `json:"end,omitempty"`
 }
 

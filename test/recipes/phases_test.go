@@ -1,0 +1,173 @@
+package recipes_test
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated tables of the docs")
+
+// phases is the one table of what each job status of the API reference means for a snapshot:
+// the conditions that are True (every other one is False) and the Argo CD health. The snapshot
+// conditions, the Argo CD health check and the docs' table are all checked against it, so they
+// cannot disagree. The *Reserving statuses are the retention period after the job ended: for
+// the user the job has ended, so Complete/Failed are True and the health is final.
+var phases = []struct {
+	status string
+	true   []string
+	health string
+}{
+	{dlcv1alpha1.JobStatusCreating, nil, "Progressing"},
+	{dlcv1alpha1.JobStatusQueuing, nil, "Progressing"},
+	{dlcv1alpha1.JobStatusBidding, nil, "Progressing"},
+	{dlcv1alpha1.JobStatusEnvPreparing, nil, "Progressing"},
+	{dlcv1alpha1.JobStatusSanityChecking, nil, "Progressing"},
+	{dlcv1alpha1.JobStatusRunning, []string{dlcv1alpha1.ConditionRunning}, "Healthy"},
+	{dlcv1alpha1.JobStatusRestarting, nil, "Progressing"},
+	{dlcv1alpha1.JobStatusStopping, nil, "Progressing"},
+	{dlcv1alpha1.JobStatusSucceededReserving, []string{dlcv1alpha1.ConditionComplete}, "Healthy"},
+	{dlcv1alpha1.JobStatusFailedReserving, []string{dlcv1alpha1.ConditionFailed}, "Degraded"},
+	{dlcv1alpha1.JobStatusSucceeded, []string{dlcv1alpha1.ConditionComplete}, "Healthy"},
+	{dlcv1alpha1.JobStatusFailed, []string{dlcv1alpha1.ConditionFailed}, "Degraded"},
+	{dlcv1alpha1.JobStatusStopped, []string{dlcv1alpha1.ConditionStopped}, "Suspended"},
+	// A status the reference does not list yet.
+	{"Paused", nil, "Progressing"},
+}
+
+var conditionTypes = []string{dlcv1alpha1.ConditionComplete, dlcv1alpha1.ConditionFailed, dlcv1alpha1.ConditionStopped, dlcv1alpha1.ConditionRunning}
+
+func TestThePhaseTableCoversEveryStatusOfTheReference(t *testing.T) {
+	var listed []string
+	for _, p := range phases {
+		listed = append(listed, p.status)
+	}
+	for _, s := range dlcv1alpha1.JobStatuses {
+		if !slices.Contains(listed, s) {
+			t.Errorf("status %s of the reference is not in the table", s)
+		}
+	}
+	// The API package's list and the client's constants are the same 13 statuses.
+	for _, s := range []string{dlc.StatusCreating, dlc.StatusQueuing, dlc.StatusBidding, dlc.StatusEnvPreparing, dlc.StatusSanityChecking,
+		dlc.StatusRunning, dlc.StatusRestarting, dlc.StatusStopping, dlc.StatusSucceededReserving, dlc.StatusFailedReserving,
+		dlc.StatusSucceeded, dlc.StatusFailed, dlc.StatusStopped} {
+		if !slices.Contains(dlcv1alpha1.JobStatuses, s) {
+			t.Errorf("client status %s missing from api JobStatuses", s)
+		}
+	}
+	if len(dlcv1alpha1.JobStatuses) != 13 {
+		t.Errorf("%d statuses, the reference lists 13", len(dlcv1alpha1.JobStatuses))
+	}
+}
+
+// snapshotIn is the snapshot dlcsync writes for a job in a status, as the object Argo CD reads.
+func snapshotIn(t *testing.T, status string) (dlcv1alpha1.DLCJobSnapshotStatus, string) {
+	t.Helper()
+	job := &dlc.JobItem{JobID: "dlc1", Status: status, ReasonCode: "JobFailed", ReasonMessage: "exit 1"}
+	conv, err := snapshot.ConvertJob(job, snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := snapshot.Status(conv, snapshot.Hash(conv), nil, metav1.Now())
+	obj, err := json.Marshal(dlcv1alpha1.DLCJobSnapshot{Spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlc1"}, Status: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, string(obj)
+}
+
+func TestSnapshotConditionsFollowThePhaseTable(t *testing.T) {
+	for _, p := range phases {
+		st, _ := snapshotIn(t, p.status)
+		var got []string
+		for _, c := range st.Conditions {
+			if c.Status == metav1.ConditionTrue {
+				got = append(got, c.Type)
+			} else if c.Status != metav1.ConditionFalse {
+				t.Errorf("%s: condition %s is %s", p.status, c.Type, c.Status)
+			}
+		}
+		if len(st.Conditions) != len(conditionTypes) {
+			t.Errorf("%s: conditions %v, want one of each of %v", p.status, st.Conditions, conditionTypes)
+		}
+		if !slices.Equal(got, p.true) {
+			t.Errorf("%s: True conditions %v, want %v", p.status, got, p.true)
+		}
+	}
+}
+
+func TestArgoCDHealthOfASnapshotFollowsThePhaseTable(t *testing.T) {
+	script := recipe(t, "argocd-health-dlcjobsnapshot.lua")
+	for _, p := range phases {
+		_, obj := snapshotIn(t, p.status)
+		if got, msg := health(t, script, obj); got != p.health {
+			t.Errorf("%s => %s (%s), want %s", p.status, got, msg, p.health)
+		}
+	}
+	if got, _ := health(t, script, "spec: {jobId: x}\n"); got != "Progressing" {
+		t.Errorf("a snapshot without status => %s, want Progressing", got)
+	}
+}
+
+const (
+	tableBegin = "<!-- BEGIN phase table: generated by `go test ./test/recipes -update` from test/recipes/phases_test.go -->\n"
+	tableEnd   = "<!-- END phase table -->\n"
+)
+
+// phaseTable renders the table as Markdown.
+func phaseTable() string {
+	var b strings.Builder
+	b.WriteString("| Job status | " + strings.Join(conditionTypes, " | ") + " | Argo CD health |\n|---|")
+	b.WriteString(strings.Repeat("---|", len(conditionTypes)+1) + "\n")
+	for _, p := range phases {
+		name := "`" + p.status + "`"
+		if !slices.Contains(dlcv1alpha1.JobStatuses, p.status) {
+			name = "any other status"
+		}
+		b.WriteString("| " + name + " |")
+		for _, c := range conditionTypes {
+			if slices.Contains(p.true, c) {
+				b.WriteString(" **True** |")
+			} else {
+				b.WriteString(" False |")
+			}
+		}
+		b.WriteString(" " + p.health + " |\n")
+	}
+	return b.String()
+}
+
+func TestTheDocsShowThePhaseTable(t *testing.T) {
+	path := filepath.Join(testenv.RepoRoot(), "docs", "recipes.md")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	begin, end := strings.Index(doc, tableBegin), strings.Index(doc, tableEnd)
+	if begin < 0 || end < begin {
+		t.Fatalf("docs/recipes.md has no phase table markers")
+	}
+	want := doc[:begin+len(tableBegin)] + phaseTable() + doc[end:]
+	if want == doc {
+		return
+	}
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("the phase table of docs/recipes.md is stale; run go test ./test/recipes -update. Want:\n%s", phaseTable())
+}
