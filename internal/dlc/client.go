@@ -158,7 +158,7 @@ func NewClient(cfg Config) (*Client, error) {
 		transport = newTransport(connect, read)
 	}
 	apiCfg := &openapi.Config{
-		Credential:     cred,
+		Credential:     guardedCredential{cred},
 		Endpoint:       dara.String(host),
 		Protocol:       dara.String(protocol),
 		RegionId:       dara.String(cfg.RegionID),
