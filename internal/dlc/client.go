@@ -178,19 +178,25 @@ func NewClient(cfg Config) (*Client, error) {
 	api.DisableSDKError = dara.Bool(true)
 	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, sleep: sleepContext, observe: cfg.Observer}
 	if cfg.Governors != nil {
-		c.governor = cfg.Governors.For(CredentialKey(cfg.Static))
+		c.governor = cfg.Governors.For(GovernorKey{Credential: CredentialKey(cfg.Static), Host: host, Region: cfg.RegionID})
 	}
 	return c, nil
 }
 
-// CredentialKey names a credential for sharing limiters and breakers, without revealing it: the
-// AccessKey ID plus a short hash of the secret and token, so a rotated secret starts afresh.
+// CredentialKey names a credential for keying clients, limiters and breakers: "ambient" for
+// the default chain, else the AccessKey ID and the full SHA-256 of the ID, secret and token, so
+// two credentials never share a key and a rotated secret starts afresh. It reveals no secret,
+// but it is credential-derived: never use it as a metric label or in a message.
 func CredentialKey(static *StaticCredentials) string {
 	if static == nil {
 		return "ambient"
 	}
-	sum := sha256.Sum256([]byte(static.AccessKeySecret + "\x00" + static.SecurityToken))
-	return "ak:" + static.AccessKeyID + ":" + hex.EncodeToString(sum[:4])
+	h := sha256.New()
+	// Note: length-prefixed fields, so that moving bytes between fields changes the hash.
+	for _, f := range []string{static.AccessKeyID, static.AccessKeySecret, static.SecurityToken} {
+		_, _ = fmt.Fprintf(h, "%d:%s;", len(f), f)
+	}
+	return "ak:" + static.AccessKeyID + ":" + hex.EncodeToString(h.Sum(nil))
 }
 
 func newCredential(static *StaticCredentials) (credential.Credential, func(string) string, error) {

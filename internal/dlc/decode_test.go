@@ -3,9 +3,9 @@ package dlc
 import (
 	"encoding/json"
 	"errors"
-	"strings"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
