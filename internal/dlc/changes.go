@@ -21,7 +21,7 @@ type Changes struct {
 	// Jobs are the new jobs and the fresh data of every known job that was not terminal.
 	Jobs []JobItem
 	// Gone are the IDs of known jobs the API no longer lists: deleted, or out of the time window.
-	// Empty when Stats.Consistent is false.
+	// Empty unless Stats is both Complete and Consistent.
 	Gone []string
 	// Stats sums the walks; TotalCount is not meaningful and Complete/Consistent cover them all.
 	Stats WalkStats
@@ -139,8 +139,9 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 			}
 		}
 	}
-	if !out.Stats.Consistent {
-		// Note: a job missing from a listing that moved may only be late; never call it gone.
+	if !out.Stats.Consistent || !out.Stats.Complete {
+		// Note: a job missing from a listing that moved may only be late, and one missing from
+		// a listing cut by the page limit may be on a page never read; never call it gone.
 		out.Gone = nil
 	}
 	out.Stats.Duration = time.Since(start)

@@ -61,7 +61,18 @@ type Config struct {
 	// Observer, if set, is told the outcome of every HTTP request: "200" or the error code
 	// (or the failure kind when the answer had no code).
 	Observer func(code string)
+	// MaxBodyBytes bounds the response body of one request, error answers included (default
+	// DefaultMaxBodyBytes). It is enforced while reading: a longer body fails the request with
+	// KindBadResponse after at most MaxBodyBytes were read.
+	MaxBodyBytes int64
 }
+
+// DefaultMaxBodyBytes is the default Config.MaxBodyBytes. The reference's example job with every
+// field set is 11 KiB, so a full page of 100 such jobs is about 1.1 MiB: 8 MiB leaves a wide
+// margin. Note: encoding/json's stream decoder holds one whole value while reading it and grows
+// its buffer by doubling, so a body made of one huge value costs up to about four times the
+// limit in allocations (measured: 64 MiB for 16 MiB); 8 MiB keeps that under 32 MiB.
+const DefaultMaxBodyBytes = 8 << 20
 
 // RetryPolicy is capped exponential backoff with full jitter: before retry n (1-based) the client
 // waits a random time in [0, min(MaxDelay, BaseDelay·2^(n-1))], or longer when the server asked
@@ -138,19 +149,23 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	maxBody := cfg.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
 	transport := cfg.Transport
 	if transport == nil {
 		transport = newTransport(connect, read)
 	}
 	apiCfg := &openapi.Config{
-		Credential:     cred,
+		Credential:     guardedCredential{cred},
 		Endpoint:       dara.String(host),
 		Protocol:       dara.String(protocol),
 		RegionId:       dara.String(cfg.RegionID),
 		ConnectTimeout: dara.Int(int(connect / time.Millisecond)),
 		ReadTimeout:    dara.Int(int(read / time.Millisecond)),
 		UserAgent:      dara.String(ua),
-		HttpClient:     &recordingHTTPClient{client: &http.Client{Transport: transport, Timeout: connect + read}},
+		HttpClient:     &recordingHTTPClient{client: &http.Client{Transport: transport, Timeout: connect + read}, maxBody: maxBody},
 	}
 	if cfg.SignatureAlgorithm != "" {
 		apiCfg.SignatureAlgorithm = dara.String(cfg.SignatureAlgorithm)
@@ -163,19 +178,25 @@ func NewClient(cfg Config) (*Client, error) {
 	api.DisableSDKError = dara.Bool(true)
 	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, sleep: sleepContext, observe: cfg.Observer}
 	if cfg.Governors != nil {
-		c.governor = cfg.Governors.For(CredentialKey(cfg.Static))
+		c.governor = cfg.Governors.For(GovernorKey{Credential: CredentialKey(cfg.Static), Host: host, Region: cfg.RegionID})
 	}
 	return c, nil
 }
 
-// CredentialKey names a credential for sharing limiters and breakers, without revealing it: the
-// AccessKey ID plus a short hash of the secret and token, so a rotated secret starts afresh.
+// CredentialKey names a credential for keying clients, limiters and breakers: "ambient" for
+// the default chain, else the AccessKey ID and the full SHA-256 of the ID, secret and token, so
+// two credentials never share a key and a rotated secret starts afresh. It reveals no secret,
+// but it is credential-derived: never use it as a metric label or in a message.
 func CredentialKey(static *StaticCredentials) string {
 	if static == nil {
 		return "ambient"
 	}
-	sum := sha256.Sum256([]byte(static.AccessKeySecret + "\x00" + static.SecurityToken))
-	return "ak:" + static.AccessKeyID + ":" + hex.EncodeToString(sum[:4])
+	h := sha256.New()
+	// Note: length-prefixed fields, so that moving bytes between fields changes the hash.
+	for _, f := range []string{static.AccessKeyID, static.AccessKeySecret, static.SecurityToken} {
+		_, _ = fmt.Fprintf(h, "%d:%s;", len(f), f)
+	}
+	return "ak:" + static.AccessKeyID + ":" + hex.EncodeToString(h.Sum(nil))
 }
 
 func newCredential(static *StaticCredentials) (credential.Credential, func(string) string, error) {
@@ -261,10 +282,16 @@ func (c *Client) ListJobs(ctx context.Context, req *ListJobsRequest) (*ListJobsR
 		req.StartTime, req.EndTime = Ptr(FormatTime(now.Add(-DefaultWindow))), Ptr(FormatTime(now))
 	}
 	query := req.Query()
+	// Note: the page may not hold more jobs than asked for (the API's maximum when PageSize is
+	// not sent); a longer one is refused while decoding, before its jobs are allocated.
+	maxJobs := MaxPageSize
+	if req.PageSize != nil && *req.PageSize > 0 && *req.PageSize < MaxPageSize {
+		maxJobs = int(*req.PageSize)
+	}
 
 	var stats CallStats
 	for attempt := 1; ; attempt++ {
-		resp, err := c.attempt(ctx, query, &stats)
+		resp, err := c.attempt(ctx, query, maxJobs, &stats)
 		if err == nil {
 			resp.Call = stats
 			return resp, nil
@@ -284,13 +311,13 @@ func (c *Client) ListJobs(ctx context.Context, req *ListJobsRequest) (*ListJobsR
 }
 
 // attempt sends one HTTP request, through the limiter and the breaker of the credential.
-func (c *Client) attempt(ctx context.Context, query map[string]*string, stats *CallStats) (*ListJobsResponse, error) {
+func (c *Client) attempt(ctx context.Context, query map[string]*string, maxJobs int, stats *CallStats) (*ListJobsResponse, error) {
 	if c.governor != nil {
 		if err := c.governor.limiter.Wait(ctx); err != nil {
 			return nil, &Error{Kind: KindCanceled, Message: "waiting for the rate limiter: " + err.Error(), cause: contextCause(err)}
 		}
 		resp, err := c.governor.breaker.Execute(func() (*ListJobsResponse, error) {
-			return c.send(ctx, query, stats)
+			return c.send(ctx, query, maxJobs, stats)
 		})
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 			return nil, &Error{Kind: KindCircuitOpen, Code: "CircuitOpen",
@@ -298,10 +325,10 @@ func (c *Client) attempt(ctx context.Context, query map[string]*string, stats *C
 		}
 		return resp, err
 	}
-	return c.send(ctx, query, stats)
+	return c.send(ctx, query, maxJobs, stats)
 }
 
-func (c *Client) send(ctx context.Context, query map[string]*string, stats *CallStats) (*ListJobsResponse, error) {
+func (c *Client) send(ctx context.Context, query map[string]*string, maxJobs int, stats *CallStats) (*ListJobsResponse, error) {
 	rec := &exchange{}
 	ctx = context.WithValue(ctx, exchangeKey{}, rec)
 	params := &openapi.Params{
@@ -313,34 +340,78 @@ func (c *Client) send(ctx context.Context, query map[string]*string, stats *Call
 		AuthType:    dara.String("AK"),
 		Style:       dara.String("ROA"),
 		ReqBodyType: dara.String("json"),
-		BodyType:    dara.String("string"),
+		// Note: "binary" hands the body over unread; "string" would read it whole and then
+		// round-trip it through json.Marshal, several copies of whatever size the server sent.
+		BodyType: dara.String("binary"),
 	}
 	result, err := c.api.CallApiWithCtx(ctx, params, &openapi.OpenApiRequest{Query: query}, &dara.RuntimeOptions{})
+	var resp *ListJobsResponse
+	if err == nil {
+		resp, err = decodeBody(result["body"], maxJobs)
+	}
 	stats.Attempts += rec.requests
 	stats.Bytes += rec.bytes
-	if err != nil {
-		e := classify(err, rec.status, rec.retryAfter, c.scrub)
+	if err == nil {
+		if c.observe != nil {
+			c.observe("200")
+		}
+		return resp, nil
+	}
+	var e *Error
+	switch {
+	case errors.Is(err, errBodyTooLarge), errors.Is(err, errDecode) && !isTransportFailure(err):
+		e = badResponse(err, rec.status, c.scrub)
+	default:
+		e = classify(err, rec.status, rec.retryAfter, c.scrub)
 		if e.Kind == KindCanceled && ctx.Err() == nil {
 			// The HTTP client's own deadline, not the caller's: the endpoint is too slow.
 			e.Kind = KindNetwork
 		}
-		if e.Kind == KindThrottled {
-			stats.Throttled++
-		}
-		c.observeCode(e)
-		return nil, e
 	}
-	body, _ := result["body"].(string)
-	resp, err := DecodeListJobsResponse([]byte(body))
+	if e.Kind == KindThrottled {
+		stats.Throttled++
+	}
+	c.observeCode(e)
+	return nil, e
+}
+
+// errDecode marks a body that was read but is not a ListJobs answer.
+var errDecode = errors.New("not a ListJobs body")
+
+// decodeBody streams and closes the body darabonba handed over unread.
+func decodeBody(v any, maxJobs int) (*ListJobsResponse, error) {
+	body, ok := v.(io.ReadCloser)
+	if !ok {
+		return nil, fmt.Errorf("%w: no body", errDecode)
+	}
+	defer func() { _ = body.Close() }()
+	resp, err := decodeListJobs(body, maxJobs)
 	if err != nil {
-		e := &Error{Kind: KindBadResponse, HTTPStatus: rec.status, Message: c.scrub(err.Error())}
-		c.observeCode(e)
-		return nil, e
-	}
-	if c.observe != nil {
-		c.observe("200")
+		return nil, fmt.Errorf("%w: %w", errDecode, err)
 	}
 	return resp, nil
+}
+
+// isTransportFailure reports whether a body read failed in the transport (a timeout, a reset
+// connection, the caller's context), which is classified as such rather than as a bad body.
+func isTransportFailure(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// badResponse classifies an answer that could not be read as a ListJobs body: too large, too
+// many jobs, not JSON, cut short.
+func badResponse(err error, status int, scrub func(string) string) *Error {
+	msg := err.Error()
+	// Note: errDecode only marks the failure; its text would say it twice.
+	msg = strings.TrimPrefix(msg, errDecode.Error()+": ")
+	e := &Error{Kind: KindBadResponse, HTTPStatus: status, Message: scrub(msg)}
+	var tooLarge *bodyTooLargeError
+	if errors.As(err, &tooLarge) {
+		// Note: a fixed text; nothing of the body is quoted.
+		e.Message = tooLarge.Error()
+	}
+	return e
 }
 
 func (c *Client) observeCode(e *Error) {
@@ -379,7 +450,10 @@ type exchangeKey struct{}
 // recordingHTTPClient is the dara.HttpClient darabonba sends through. It ignores the per-request
 // transport darabonba builds (a new one per call, which defeats connection reuse) and records
 // the exchange in the request's context.
-type recordingHTTPClient struct{ client *http.Client }
+type recordingHTTPClient struct {
+	client  *http.Client
+	maxBody int64
+}
 
 func (h *recordingHTTPClient) Call(req *http.Request, _ *http.Transport) (*http.Response, error) {
 	resp, err := h.client.Do(req)
@@ -393,7 +467,8 @@ func (h *recordingHTTPClient) Call(req *http.Request, _ *http.Transport) (*http.
 	}
 	rec.status = resp.StatusCode
 	rec.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	resp.Body = &countingBody{ReadCloser: resp.Body, n: &rec.bytes}
+	resp.Body = &countingBody{ReadCloser: resp.Body, n: &rec.bytes, remaining: h.maxBody, limit: h.maxBody,
+		declared: resp.ContentLength}
 	return resp, nil
 }
 
@@ -412,13 +487,45 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
+// errBodyTooLarge marks a body cut at the size limit (errors.Is).
+var errBodyTooLarge = errors.New("response body too large")
+
+// bodyTooLargeError says a body exceeded Config.MaxBodyBytes.
+type bodyTooLargeError struct{ limit int64 }
+
+func (e *bodyTooLargeError) Error() string {
+	return fmt.Sprintf("the response body exceeds the limit of %d bytes (Config.MaxBodyBytes)", e.limit)
+}
+
+func (e *bodyTooLargeError) Is(target error) bool { return target == errBodyTooLarge }
+
+// countingBody counts the bytes read and fails once more than limit bytes arrive, or at once
+// when the declared Content-Length is larger: the limit holds while reading, whoever reads.
 type countingBody struct {
 	io.ReadCloser
-	n *int64
+	n         *int64
+	remaining int64
+	limit     int64
+	declared  int64
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
+	if b.limit > 0 && (b.declared > b.limit || b.remaining < 0) {
+		// Note: close early so the connection is not kept busy draining what we refuse; the
+		// SDK's error path does not close a body whose read failed.
+		_ = b.ReadCloser.Close()
+		return 0, &bodyTooLargeError{limit: b.limit}
+	}
+	if b.limit > 0 && int64(len(p)) > b.remaining+1 {
+		// Read one byte past the limit at most, to tell "exactly the limit" from "more".
+		p = p[:b.remaining+1]
+	}
 	n, err := b.ReadCloser.Read(p)
 	*b.n += int64(n)
+	b.remaining -= int64(n)
+	if b.limit > 0 && b.remaining < 0 {
+		_ = b.ReadCloser.Close()
+		return 0, &bodyTooLargeError{limit: b.limit}
+	}
 	return n, err
 }

@@ -42,13 +42,18 @@ func okAnswer(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(`{"Jobs":[{"JobId":"dlc1"}],"TotalCount":1,"RequestId":"REQ-OK"}`))
 }
 
+func newTestServer(t *testing.T, api http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // newTestClient returns a client of the fake API that records its backoff waits instead of
 // sleeping.
 func newTestClient(t *testing.T, api http.Handler, policy RetryPolicy) (*Client, *[]time.Duration) {
 	t.Helper()
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{RegionID: "cn-hangzhou", Endpoint: srv.URL, Retry: policy,
+	c, err := NewClient(Config{RegionID: "cn-hangzhou", Endpoint: newTestServer(t, api), Retry: policy,
 		Static: &StaticCredentials{AccessKeyID: "testid", AccessKeySecret: "testsecret-very-secret"}})
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,10 @@ package dlc
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -98,6 +100,32 @@ func TestDecodeTreatsAbsentOrNullJobsAsNone(t *testing.T) {
 		if err != nil || len(resp.Jobs) != 0 {
 			t.Errorf("%s: %v, %+v", body, err, resp)
 		}
+	}
+}
+
+func TestDecodeRecordsWhetherTotalCountWasSent(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"TotalCount":0,"Jobs":[]}`: true, `{"TotalCount":"3"}`: true,
+		`{"Jobs":[]}`: false, `{"TotalCount":null}`: false, `{"totalcount":5}`: false,
+	} {
+		resp, err := DecodeListJobsResponse([]byte(body))
+		if err != nil || resp.HasTotalCount != want {
+			t.Errorf("%s: err %v, HasTotalCount %v, want %v", body, err, resp != nil && resp.HasTotalCount, want)
+		}
+	}
+}
+
+func TestDecodeRefusesAPageLongerThanAskedAndSkipsUnknownValues(t *testing.T) {
+	body := `{"Extra":{"deep":[[{"a":1}],"s"]},"TotalCount":3,"Jobs":[{"JobId":"a"},{"JobId":"b"},{"JobId":"c"}],"Tail":[1]}`
+	if _, err := decodeListJobs(strings.NewReader(body), 2); !errors.Is(err, errTooManyJobs) {
+		t.Fatalf("3 jobs with a limit of 2: %v", err)
+	}
+	resp, err := decodeListJobs(strings.NewReader(body), 3)
+	if err != nil || len(resp.Jobs) != 3 || resp.Jobs[2].JobID != "c" || resp.TotalCount != 3 {
+		t.Fatalf("3 jobs with a limit of 3: %v %+v", err, resp)
+	}
+	if _, err := decodeListJobs(strings.NewReader(body+` {}`), 3); err == nil {
+		t.Fatal("data after the object was accepted")
 	}
 }
 

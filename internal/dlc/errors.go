@@ -2,15 +2,19 @@ package dlc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	"github.com/alibabacloud-go/tea/tea"
+	credential "github.com/aliyun/credentials-go/credentials"
 )
 
 // Kind classifies a ListJobs failure by what the caller should do about it.
@@ -126,7 +130,7 @@ func IsInvalidRequest(err error) bool { return KindOf(err) == KindInvalidRequest
 // kindForCode classifies an API error code; ok is false for codes we do not know.
 func kindForCode(code string) (Kind, bool) {
 	switch {
-	case code == "Throttling" || strings.HasPrefix(code, "Throttling."):
+	case IsThrottlingCode(code) && code != string(KindThrottled):
 		return KindThrottled, true
 	case strings.HasPrefix(code, "InvalidAccessKeyId"),
 		code == "SignatureDoesNotMatch",
@@ -178,7 +182,12 @@ func classify(err error, status int, retryAfter time.Duration, scrub func(string
 		urlErr     *url.Error
 		netErr     net.Error
 	)
+	var credErr *credentialProviderError
 	switch {
+	case errors.As(err, &credErr) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+		out.Message = err.Error()
+		out.Kind, out.Code = classifyCredentialFailure(credErr.err)
+		out.HTTPStatus = 0
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		out.Kind, out.Message, out.cause = KindCanceled, err.Error(), contextCause(err)
 		// A deadline inside the HTTP client (not the caller's) is a network timeout; the caller
@@ -206,14 +215,10 @@ func classify(err error, status int, retryAfter time.Duration, scrub func(string
 	case errors.As(err, &urlErr), errors.As(err, &netErr):
 		out.Kind, out.Message, out.cause = KindNetwork, err.Error(), err
 	default:
-		// A non-JSON error body, a broken 200 body, or a credential provider failure.
+		// A non-JSON error body or a broken 200 body (classified by status below), or a failure
+		// before any answer.
 		out.Message = err.Error()
-		switch {
-		case status != 0:
-			// classified by status below
-		case isCredentialProviderError(err):
-			out.Kind, out.Code = KindUnauthorized, "CredentialsUnavailable"
-		default:
+		if status == 0 {
 			out.Kind = KindNetwork
 		}
 	}
@@ -256,16 +261,65 @@ func apiMessage(data map[string]interface{}, fallback string) string {
 	return fallback
 }
 
-// isCredentialProviderError recognises failures to obtain credentials (no request was sent):
-// credentials-go reports them as plain errors naming the provider.
-func isCredentialProviderError(err error) bool {
-	msg := strings.ToLower(err.Error())
-	for _, hint := range []string{"credential", "oidc", "ram role", "ecs_ram_role", "sts", "access key", "accesskey"} {
-		if strings.Contains(msg, hint) {
-			return true
+// credentialProviderError marks a failure to obtain credentials (no ListJobs request was
+// sent). The client wraps its credential provider so that such failures are known by type,
+// not guessed from their text.
+type credentialProviderError struct{ err error }
+
+func (e *credentialProviderError) Error() string { return "obtaining credentials: " + e.err.Error() }
+func (e *credentialProviderError) Unwrap() error { return e.err }
+
+// guardedCredential is a credentials-go Credential whose failures are credentialProviderErrors.
+type guardedCredential struct{ credential.Credential }
+
+func (g guardedCredential) GetCredential() (*credential.CredentialModel, error) {
+	m, err := g.Credential.GetCredential()
+	if err != nil {
+		return nil, &credentialProviderError{err: err}
+	}
+	return m, nil
+}
+
+// statusInText finds the HTTP status credentials-go writes into its refresh errors
+// ("httpStatus: 503", "status code: 503"); it keeps no typed status.
+var statusInText = regexp.MustCompile(`(?i)(?:httpStatus|status code)\s*[:=]?\s*(\d{3})`)
+
+// classifyCredentialFailure sorts a credential provider failure: the token service or metadata
+// server unreachable or failing (a net error, a 5xx, a throttling or server error code in an
+// STS answer) is retryable; anything else (a 4xx, a refused role, missing configuration) is a
+// real refusal the user must fix.
+func classifyCredentialFailure(err error) (Kind, string) {
+	var netErr net.Error
+	var urlErr *url.Error
+	if errors.As(err, &netErr) || errors.As(err, &urlErr) {
+		return KindNetwork, ""
+	}
+	msg := err.Error()
+	if m := statusInText.FindStringSubmatch(msg); m != nil {
+		status, _ := strconv.Atoi(m[1])
+		switch k := kindForStatus(status); k {
+		case KindServer, KindThrottled:
+			return k, ""
+		}
+		return KindUnauthorized, "CredentialsUnavailable"
+	}
+	// An STS answer quoted whole after "refresh session token failed: ".
+	if i := strings.Index(msg, "{"); i >= 0 {
+		var body struct{ Code string }
+		if json.Unmarshal([]byte(msg[i:]), &body) == nil {
+			if k, ok := kindForCode(body.Code); ok && (k == KindServer || k == KindThrottled) {
+				return k, ""
+			}
 		}
 	}
-	return false
+	return KindUnauthorized, "CredentialsUnavailable"
+}
+
+// IsThrottlingCode reports whether an API error code is a throttling code (Throttling or
+// Throttling.*), or the KindThrottled name the client's Observer reports for an answer
+// without a code.
+func IsThrottlingCode(code string) bool {
+	return code == "Throttling" || strings.HasPrefix(code, "Throttling.") || code == string(KindThrottled)
 }
 
 // scrubber returns a function that replaces every occurrence of the given secrets in a string.

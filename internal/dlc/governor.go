@@ -19,18 +19,35 @@ type GovernorConfig struct {
 	AuthFailuresToOpen uint32
 	// Cooldown is how long an open breaker refuses calls before one trial call (default 5m).
 	Cooldown time.Duration
-	// OnBreakerChange, if set, is told every breaker state change (for metrics).
-	OnBreakerChange func(key string, state gobreaker.State)
+	// OnBreakerChange, if set, is told every breaker state change (for metrics). name is
+	// GovernorKey.Name: the endpoint host and the region, never anything derived from the
+	// credential, so it is safe as a metric label.
+	OnBreakerChange func(name string, state gobreaker.State)
 }
 
-// Governors hands out one Governor per credential key. It is safe for concurrent use.
+// GovernorKey names what one rate limiter and breaker govern: one credential at one endpoint
+// of one region. Note: keying by credential alone let one namespace's endpoint that refuses a
+// shared (ambient) credential open the breaker of every query using that credential.
+type GovernorKey struct {
+	// Credential is CredentialKey of the credential ("ambient" for the default chain).
+	Credential string
+	// Host is the endpoint host[:port] the requests go to.
+	Host string
+	// Region is the region ID.
+	Region string
+}
+
+// Name is the non-secret part of the key: host and region.
+func (k GovernorKey) Name() string { return k.Host + "/" + k.Region }
+
+// Governors hands out one Governor per GovernorKey. It is safe for concurrent use.
 type Governors struct {
 	cfg GovernorConfig
 	mu  sync.Mutex
-	by  map[string]*Governor
+	by  map[GovernorKey]*Governor
 }
 
-// Governor is the rate limiter and circuit breaker of one credential.
+// Governor is the rate limiter and circuit breaker of one credential at one endpoint.
 type Governor struct {
 	limiter *rate.Limiter
 	breaker *gobreaker.CircuitBreaker[*ListJobsResponse]
@@ -50,11 +67,11 @@ func NewGovernors(cfg GovernorConfig) *Governors {
 	if cfg.Cooldown <= 0 {
 		cfg.Cooldown = 5 * time.Minute
 	}
-	return &Governors{cfg: cfg, by: map[string]*Governor{}}
+	return &Governors{cfg: cfg, by: map[GovernorKey]*Governor{}}
 }
 
-// For returns the governor of a credential key, creating it on first use.
-func (g *Governors) For(key string) *Governor {
+// For returns the governor of a key, creating it on first use.
+func (g *Governors) For(key GovernorKey) *Governor {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if gov, ok := g.by[key]; ok {
@@ -64,7 +81,7 @@ func (g *Governors) For(key string) *Governor {
 	gov := &Governor{
 		limiter: rate.NewLimiter(rate.Limit(cfg.QPS), cfg.Burst),
 		breaker: gobreaker.NewCircuitBreaker[*ListJobsResponse](gobreaker.Settings{
-			Name:        key,
+			Name:        key.Name(),
 			MaxRequests: 1,
 			Timeout:     cfg.Cooldown,
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.AuthFailuresToOpen },

@@ -97,8 +97,10 @@ func TestAWalkOverTenThousandJobsMakesOneCallPerPageAndSeesEachJobOnce(t *testin
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.APICalls != 100 || stats.Pages != 100 || stats.Retries != 0 {
-		t.Fatalf("calls %d pages %d retries %d; want exactly ceil(10000/100) = 100 calls", stats.APICalls, stats.Pages, stats.Retries)
+	// The 100th page is full, so only an empty 101st proves the listing ended (a TotalCount too
+	// small must not end a walk).
+	if stats.APICalls != 101 || stats.Pages != 101 || stats.Retries != 0 {
+		t.Fatalf("calls %d pages %d retries %d; want exactly 10000/100 + 1 = 101 calls", stats.APICalls, stats.Pages, stats.Retries)
 	}
 	if !slices.Equal(ids(jobs), simIDs(sim)) {
 		t.Fatalf("walk returned %d jobs, not exactly the simulator's 10000", len(jobs))
@@ -240,7 +242,8 @@ func TestMaxJobsKeepsTheFirstJobsInTheRequestedOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	dlc.SortJobs(all, "DisplayName", "asc")
-	if stats.Pages != 10 || !slices.Equal(jobIDsInOrder(jobs), jobIDsInOrder(all[:100])) {
+	// Ten full pages and the empty eleventh that proves the end.
+	if stats.Pages != 11 || !slices.Equal(jobIDsInOrder(jobs), jobIDsInOrder(all[:100])) {
 		t.Fatalf("pages %d; want every page read and the first 100 by DisplayName", stats.Pages)
 	}
 }

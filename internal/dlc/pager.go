@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -42,11 +41,19 @@ type WalkStats struct {
 	TotalCount int64
 	// Truncated is true when more jobs matched than MaxJobs allowed to keep.
 	Truncated bool
-	// Complete is true when every matching job was considered (false when the API's page limit
-	// of MaxPageNumber × PageSize cut the walk short).
+	// Complete is true when the walk reached the end of the listing: a page shorter than
+	// PageSize (a full last page is followed by one more request, which comes back empty), or
+	// as many jobs as the filter can match (JobId/JobIds), or MaxJobs jobs in creation-time
+	// order. False when the API's page limit of MaxPageNumber × PageSize cut the walk short.
 	Complete bool
-	// Consistent is false when the last walk saw the result set move under it: TotalCount changed,
-	// a page came back short before the end, or a job appeared twice. Never prune on such a walk.
+	// Consistent is true only when the pages agree with each other and with their count: every
+	// page carried the same, non-negative TotalCount; no page held more jobs than PageSize; the
+	// distinct jobs read are exactly TotalCount when the walk reached the end (never more, also
+	// when MaxJobs stopped it). Jobs read twice are tolerated when the count still adds up (the
+	// API orders jobs of the same creation second differently from one request to the next);
+	// when it does not, every creation second that straddles a page boundary is read again on
+	// its own before the walk is called inconsistent. Never prune on a walk that is not both
+	// Complete and Consistent.
 	Consistent bool
 	// Inconsistency says what was wrong with the last inconsistent walk.
 	Inconsistency string
@@ -59,13 +66,16 @@ type WalkStats struct {
 // The window is pinned before the first page (a relative window becomes absolute), so jobs
 // created during the walk cannot shift pages. Pages are read in creation-time order, a key that
 // status changes do not move; when the request sorts by another field, every job is read and
-// sorted here, then cut to MaxJobs. Jobs are de-duplicated by ID; a walk that saw the result set
-// move is repeated up to MaxWalks times and reported with Consistent false if it never settles.
+// only the first MaxJobs in that order are kept while walking (a bounded heap). Jobs are
+// de-duplicated by ID (the data of the last page wins); a walk that is not consistent (see
+// WalkStats) is repeated up to MaxWalks times and reported with Consistent false if it never
+// settles. Paging continues while pages are full, so a listing whose last page is full costs
+// one more request, which must come back empty.
 func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts PageOptions) ([]JobItem, WalkStats, error) {
 	start := time.Now()
 	opts = opts.withDefaults()
 	walkReq := pinWindow(req, opts)
-	userSort := "GmtCreateTime"
+	userSort := SortByCreateTime
 	if req.SortBy != nil && *req.SortBy != "" {
 		userSort = *req.SortBy
 	}
@@ -74,37 +84,37 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 		userOrder = strings.ToLower(*req.Order)
 	}
 	walkOrder := userOrder
-	limit := opts.MaxJobs
-	if userSort != "GmtCreateTime" {
+	limit, topK := opts.MaxJobs, 0
+	if userSort != SortByCreateTime {
 		// Note: another sort key (Status, DisplayName, ...) can move a job between pages while
-		// we walk; read everything by creation time and sort here instead.
-		walkOrder, limit = "desc", 0
+		// we walk; read everything by creation time and keep the first MaxJobs here instead.
+		walkOrder, limit, topK = "desc", 0, opts.MaxJobs
 	}
-	walkReq.SortBy, walkReq.Order = Ptr("GmtCreateTime"), Ptr(walkOrder)
+	walkReq.SortBy, walkReq.Order = Ptr(SortByCreateTime), Ptr(walkOrder)
 	walkReq.PageSize = Ptr(opts.PageSize)
 
 	stats := WalkStats{StartTime: deref(walkReq.StartTime), EndTime: deref(walkReq.EndTime)}
-	var jobs []JobItem
+	var w *walk
 	for stats.Walks < opts.MaxWalks {
 		stats.Walks++
-		var w walk
-		err := w.run(ctx, lister, walkReq, limit, &stats)
-		if err != nil {
+		w = &walk{lister: lister, base: walkReq, stats: &stats, limit: limit, bound: filterBound(walkReq),
+			keep: newCollector(topK, userSort, userOrder)}
+		if err := w.run(ctx); err != nil {
 			stats.Duration = time.Since(start)
 			return nil, stats, err
 		}
-		jobs = w.jobs
 		stats.TotalCount, stats.Complete, stats.WithoutID = w.total, w.complete, w.withoutID
 		stats.Consistent, stats.Inconsistency = w.inconsistency == "", w.inconsistency
 		if stats.Consistent {
 			break
 		}
 	}
+	jobs := w.keep.result()
 	SortJobs(jobs, userSort, userOrder)
 	if opts.MaxJobs > 0 && len(jobs) > opts.MaxJobs {
 		jobs = jobs[:opts.MaxJobs]
 	}
-	stats.Truncated = opts.MaxJobs > 0 && stats.TotalCount > int64(opts.MaxJobs)
+	stats.Truncated = opts.MaxJobs > 0 && (stats.TotalCount > int64(opts.MaxJobs) || w.keep.unique() > opts.MaxJobs)
 	stats.Retries = stats.APICalls - stats.Pages
 	stats.Duration = time.Since(start)
 	return jobs, stats, nil
@@ -142,77 +152,192 @@ func pinWindow(req *ListJobsRequest, opts PageOptions) *ListJobsRequest {
 	return out
 }
 
+// filterBound is the most jobs a filter can match whatever the API holds: one for a JobId (the
+// API lets JobId win over JobIds), the distinct IDs of JobIds; 0 when the filter sets no bound.
+func filterBound(req *ListJobsRequest) int {
+	switch {
+	case req.JobID != nil && *req.JobID != "":
+		return 1
+	case len(req.JobIDs) > 0:
+		ids := slices.Clone(req.JobIDs)
+		slices.Sort(ids)
+		return len(slices.Compact(ids))
+	}
+	return 0
+}
+
 // walk is one pass over the pages.
 type walk struct {
-	jobs          []JobItem
-	seen          map[string]int
+	lister Lister
+	base   *ListJobsRequest
+	stats  *WalkStats
+	// limit stops the walk once that many distinct jobs were read (creation-time order only).
+	limit int
+	// bound is the most jobs the filter can match (filterBound); reaching it ends the walk.
+	bound int
+	keep  collector
+
 	total         int64
 	complete      bool
 	inconsistency string
 	withoutID     int
 }
 
-func (w *walk) run(ctx context.Context, lister Lister, base *ListJobsRequest, limit int, stats *WalkStats) error {
-	w.seen = map[string]int{}
-	pageSize := int(*base.PageSize)
+// run reads the pages, then judges what they add up to.
+func (w *walk) run(ctx context.Context) error {
+	res, err := w.pages(ctx, w.base, true, w.keep.add)
+	if err != nil {
+		return err
+	}
+	w.total, w.complete = res.total, res.reachedEnd || res.stoppedByLimit
+	unique := int64(w.keep.unique())
+	if w.inconsistency == "" && unique < w.total && (res.reachedEnd || res.duplicates > 0) {
+		// Note: fewer distinct jobs than counted after reading every page, or jobs read twice
+		// before MaxJobs stopped the walk: two requests may have ordered the jobs of one
+		// creation second differently. Read each straddling second on its own, then count again.
+		if err := w.repairTies(ctx, res.straddling); err != nil {
+			return err
+		}
+		unique = int64(w.keep.unique())
+	}
+	switch {
+	case unique > w.total:
+		w.note(fmt.Sprintf("the walk read %d distinct jobs, more than TotalCount %d", unique, w.total))
+	case res.reachedEnd && unique < w.total:
+		w.note(fmt.Sprintf("the walk read %d distinct jobs, expected TotalCount %d", unique, w.total))
+	case w.bound > 0 && unique > int64(w.bound):
+		w.note(fmt.Sprintf("the walk read %d distinct jobs, more than the %d IDs of the filter", unique, w.bound))
+	}
+	return nil
+}
+
+// pagesResult is what one pass over the pages of a request saw.
+type pagesResult struct {
+	// reachedEnd: a page shorter than PageSize, or as many jobs as the filter can match.
+	reachedEnd bool
+	// stoppedByLimit: MaxJobs distinct jobs were read (creation-time order).
+	stoppedByLimit bool
+	// total is the TotalCount of the first page.
+	total                int64
+	distinct, duplicates int
+	// straddling are the creation seconds that the last job of a page and the first job of the
+	// next share: the API orders the jobs of one second arbitrarily, so such a second may have
+	// lost a job between the two requests.
+	straddling []string
+}
+
+// pages walks the pages of req, handing each job with an ID to add (which reports a job it
+// already had), and checks each page on its own. main is false for a tie repair, which neither
+// stops at MaxJobs nor counts jobs without ID twice.
+func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add func(JobItem) bool) (pagesResult, error) {
+	var res pagesResult
+	pageSize := int(*req.PageSize)
+	prevLast := ""
 	for page := int32(1); ; page++ {
 		if page > MaxPageNumber {
 			// The API serves at most MaxPageNumber pages: the rest is out of reach of one filter.
-			return nil
+			return res, nil
 		}
-		req := base.Clone()
-		req.PageNumber = Ptr(page)
-		resp, err := lister.ListJobs(ctx, req)
+		r := req.Clone()
+		r.PageNumber = Ptr(page)
+		resp, err := w.lister.ListJobs(ctx, r)
 		if err != nil {
 			var e *Error
 			if errors.As(err, &e) {
-				stats.APICalls += e.Attempts
+				w.stats.APICalls += e.Attempts
 			}
-			return fmt.Errorf("listing page %d: %w", page, err)
+			return res, fmt.Errorf("listing page %d: %w", page, err)
 		}
-		stats.Pages++
-		stats.APICalls += resp.Call.Attempts
-		stats.Throttled += resp.Call.Throttled
-		stats.Bytes += resp.Call.Bytes
+		w.stats.Pages++
+		w.stats.APICalls += resp.Call.Attempts
+		w.stats.Throttled += resp.Call.Throttled
+		w.stats.Bytes += resp.Call.Bytes
 
-		if page == 1 {
-			w.total = resp.TotalCount
-		} else if resp.TotalCount != w.total {
-			w.note(fmt.Sprintf("TotalCount changed from %d to %d during the walk", w.total, resp.TotalCount))
+		switch {
+		case !resp.HasTotalCount:
+			w.note(fmt.Sprintf("page %d carried no TotalCount", page))
+		case resp.TotalCount < 0:
+			w.note(fmt.Sprintf("page %d carried a negative TotalCount %d", page, resp.TotalCount))
 		}
-		offset := int64(page-1) * int64(pageSize)
-		expected := min(int64(pageSize), max(w.total-offset, 0))
-		if int64(len(resp.Jobs)) < expected {
-			w.note(fmt.Sprintf("page %d had %d jobs, expected %d", page, len(resp.Jobs), expected))
+		if page == 1 {
+			res.total = resp.TotalCount
+		} else if resp.TotalCount != res.total {
+			w.note(fmt.Sprintf("TotalCount changed from %d to %d during the walk", res.total, resp.TotalCount))
+		}
+		if len(resp.Jobs) > pageSize {
+			w.note(fmt.Sprintf("page %d held %d jobs, more than the %d asked for", page, len(resp.Jobs), pageSize))
+		}
+		if len(resp.Jobs) > 0 && prevLast != "" && resp.Jobs[0].GmtCreateTime == prevLast {
+			res.straddling = append(res.straddling, prevLast)
 		}
 		for _, job := range resp.Jobs {
-			if job.JobID == "" {
-				w.withoutID++
-				continue
-			}
-			if i, dup := w.seen[job.JobID]; dup {
-				// Note: even an identical duplicate means the offsets moved, so a job may have
-				// been skipped elsewhere.
-				if reflect.DeepEqual(w.jobs[i], job) {
-					w.note(fmt.Sprintf("job %s appeared twice", job.JobID))
-				} else {
-					w.note(fmt.Sprintf("job %s appeared twice with different data", job.JobID))
-					w.jobs[i] = job
+			switch {
+			case job.JobID == "":
+				if main {
+					w.withoutID++
 				}
-				continue
+			case add(job):
+				res.duplicates++
+			default:
+				res.distinct++
 			}
-			w.seen[job.JobID] = len(w.jobs)
-			w.jobs = append(w.jobs, job)
 		}
-		if limit > 0 && len(w.jobs) >= limit {
-			w.complete = true
-			return nil
+		if n := len(resp.Jobs); n > 0 {
+			prevLast = resp.Jobs[n-1].GmtCreateTime
 		}
-		if len(resp.Jobs) < pageSize || offset+int64(len(resp.Jobs)) >= w.total {
-			w.complete = true
-			return nil
+		switch {
+		case len(resp.Jobs) < pageSize:
+			res.reachedEnd = true
+			return res, nil
+		case main && w.bound > 0 && res.distinct >= w.bound:
+			// Every job the filter can match was read: a further page cannot add one.
+			res.reachedEnd = true
+			return res, nil
+		case main && w.limit > 0 && res.distinct >= w.limit:
+			res.stoppedByLimit = true
+			return res, nil
 		}
 	}
+}
+
+// repairTies reads every straddling creation second again with a window of that second alone
+// (the API's EndTime is inclusive, as the simulator's is), so that every job of the second is
+// read whichever way the API orders them. It applies only when the window filters on creation
+// time, the key of the order.
+func (w *walk) repairTies(ctx context.Context, straddling []string) error {
+	if f := deref(w.base.TimeRangeField); f != "" && f != SortByCreateTime {
+		return nil
+	}
+	from, to := deref(w.base.StartTime), deref(w.base.EndTime)
+	for _, second := range slices.Compact(straddling) {
+		if _, err := time.Parse(TimeLayout, second); err != nil || second < from || (to != "" && second > to) {
+			continue
+		}
+		req := w.base.Clone()
+		req.StartTime, req.EndTime = Ptr(second), Ptr(second)
+		var got []JobItem
+		seen := map[string]bool{}
+		before := w.inconsistency
+		res, err := w.pages(ctx, req, false, func(j JobItem) bool {
+			dup := seen[j.JobID]
+			seen[j.JobID] = true
+			got = append(got, j)
+			return dup
+		})
+		if err != nil {
+			return fmt.Errorf("re-reading the jobs created at %s: %w", second, err)
+		}
+		if w.inconsistency != before || !res.reachedEnd || int64(res.distinct) != res.total {
+			w.inconsistency = before
+			w.note(fmt.Sprintf("re-reading the jobs created at %s did not add up (%d distinct, TotalCount %d)",
+				second, res.distinct, res.total))
+			return nil
+		}
+		for _, j := range got {
+			w.keep.add(j)
+		}
+	}
+	return nil
 }
 
 func (w *walk) note(problem string) {

@@ -193,6 +193,9 @@ type ListJobsResponse struct {
 	Jobs []JobItem `json:"Jobs"`
 	// TotalCount is the number of jobs matching the filter on all pages.
 	TotalCount int64 `json:"TotalCount"`
+	// HasTotalCount is true when the body carried a TotalCount (null counts as absent): the
+	// pager never trusts a listing whose pages do not say how many jobs match.
+	HasTotalCount bool `json:"-"`
 	// RequestID identifies the request for Alibaba Cloud support.
 	RequestID string `json:"RequestId"`
 

@@ -1,0 +1,133 @@
+package dlc
+
+import (
+	"container/heap"
+	"strings"
+)
+
+// collector keeps the distinct jobs of a walk. add reports whether the job was read before; its
+// data then replaces the earlier copy (a later page is fresher).
+type collector interface {
+	add(job JobItem) (dup bool)
+	// unique is the number of distinct job IDs added, kept or not.
+	unique() int
+	// result returns the kept jobs, in no particular order.
+	result() []JobItem
+}
+
+// newCollector keeps every job, or with k > 0 only the first k by sortBy and order.
+func newCollector(k int, sortBy, order string) collector {
+	if k <= 0 {
+		return &allJobs{seen: map[string]int{}}
+	}
+	t := &topJobs{k: k, sortBy: sortBy, desc: strings.EqualFold(order, "desc"), seen: map[string]*ranked{}}
+	t.heap.before = t.before
+	return t
+}
+
+type allJobs struct {
+	jobs []JobItem
+	seen map[string]int
+}
+
+func (a *allJobs) add(job JobItem) bool {
+	if i, ok := a.seen[job.JobID]; ok {
+		a.jobs[i] = job
+		return true
+	}
+	a.seen[job.JobID] = len(a.jobs)
+	a.jobs = append(a.jobs, job)
+	return false
+}
+
+func (a *allJobs) unique() int       { return len(a.seen) }
+func (a *allJobs) result() []JobItem { return a.jobs }
+
+// topJobs keeps the first k jobs in a sort order while jobs stream in: a heap whose root is the
+// last of the kept jobs, so memory stays at k jobs however many are read.
+type topJobs struct {
+	k      int
+	sortBy string
+	desc   bool
+	heap   rankHeap
+	// seen holds every ID read; nil for a job that is not (or no longer) kept.
+	seen map[string]*ranked
+}
+
+type ranked struct {
+	job   JobItem
+	key   string
+	index int
+}
+
+// before reports whether a sorts before b in the final order (SortJobs' order, ID tie-break).
+func (t *topJobs) before(a, b *ranked) bool {
+	c := strings.Compare(a.key, b.key)
+	if c == 0 {
+		c = strings.Compare(a.job.JobID, b.job.JobID)
+	}
+	if t.desc {
+		return c > 0
+	}
+	return c < 0
+}
+
+func (t *topJobs) add(job JobItem) bool {
+	r, dup := t.seen[job.JobID]
+	if r != nil {
+		// Kept already: new data may move it.
+		r.job, r.key = job, SortValue(&job, t.sortBy)
+		heap.Fix(&t.heap, r.index)
+		return true
+	}
+	r = &ranked{job: job, key: SortValue(&job, t.sortBy)}
+	t.seen[job.JobID] = nil
+	switch {
+	case len(t.heap.items) < t.k:
+		heap.Push(&t.heap, r)
+	case t.before(r, t.heap.items[0]):
+		out := t.heap.items[0]
+		t.seen[out.job.JobID] = nil
+		r.index = 0
+		t.heap.items[0] = r
+		heap.Fix(&t.heap, 0)
+	default:
+		return dup
+	}
+	t.seen[job.JobID] = r
+	return dup
+}
+
+func (t *topJobs) unique() int { return len(t.seen) }
+
+func (t *topJobs) result() []JobItem {
+	out := make([]JobItem, len(t.heap.items))
+	for i, r := range t.heap.items {
+		out[i] = r.job
+	}
+	return out
+}
+
+// rankHeap is a max-heap by final order: the root is the job that would be cut first.
+type rankHeap struct {
+	items  []*ranked
+	before func(a, b *ranked) bool
+}
+
+func (h *rankHeap) Len() int           { return len(h.items) }
+func (h *rankHeap) Less(i, j int) bool { return h.before(h.items[j], h.items[i]) }
+func (h *rankHeap) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	h.items[i].index, h.items[j].index = i, j
+}
+func (h *rankHeap) Push(x any) {
+	r := x.(*ranked)
+	r.index = len(h.items)
+	h.items = append(h.items, r)
+}
+func (h *rankHeap) Pop() any {
+	n := len(h.items) - 1
+	r := h.items[n]
+	h.items = h.items[:n]
+	return r
+}

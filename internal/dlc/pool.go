@@ -1,0 +1,104 @@
+package dlc
+
+import (
+	"sync"
+	"time"
+)
+
+// DefaultIdleTimeout is the default Pool.IdleTimeout.
+const DefaultIdleTimeout = time.Hour
+
+// Pool hands out one Client per (region, endpoint, signature algorithm, credential) and reuses
+// it, so that connections stay pooled across syncs. A client not handed out for IdleTimeout is
+// dropped (lazily, on the next call), so rotated secrets and deleted queries do not leave
+// clients behind. Clients share the limiters and breakers of Governors, which are keyed by
+// credential, endpoint host and region. It is safe for concurrent use; the zero value works.
+type Pool struct {
+	// Governors, Retry, Observer and MaxBodyBytes fill the Config fields a caller left zero.
+	Governors    *Governors
+	Retry        RetryPolicy
+	Observer     func(code string)
+	MaxBodyBytes int64
+	// IdleTimeout drops a client not used for that long (default DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// Now returns the current time (tests pin it; default time.Now).
+	Now func() time.Time
+
+	mu      sync.Mutex
+	clients map[poolKey]*pooled
+}
+
+// poolKey holds no secret: the credential is its CredentialKey (a SHA-256).
+type poolKey struct {
+	region, host, protocol, signature, credential string
+}
+
+type pooled struct {
+	client   *Client
+	lastUsed time.Time
+}
+
+// Lister returns the pooled client for cfg, creating it on first use.
+func (p *Pool) Lister(cfg Config) (Lister, error) {
+	host, protocol, err := ResolveEndpoint(cfg.RegionID, cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	key := poolKey{region: cfg.RegionID, host: host, protocol: protocol, signature: cfg.SignatureAlgorithm, credential: CredentialKey(cfg.Static)}
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.evict(now)
+	if c, ok := p.clients[key]; ok {
+		c.lastUsed = now
+		return c.client, nil
+	}
+	if cfg.Governors == nil {
+		cfg.Governors = p.Governors
+	}
+	if cfg.Retry == (RetryPolicy{}) {
+		cfg.Retry = p.Retry
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = p.Observer
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = p.MaxBodyBytes
+	}
+	c, err := NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if p.clients == nil {
+		p.clients = map[poolKey]*pooled{}
+	}
+	p.clients[key] = &pooled{client: c, lastUsed: now}
+	return c, nil
+}
+
+// Len is the number of pooled clients (idle ones not yet evicted included).
+func (p *Pool) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.clients)
+}
+
+func (p *Pool) evict(now time.Time) {
+	idle := p.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	for k, c := range p.clients {
+		if now.Sub(c.lastUsed) >= idle {
+			// Note: a sync still holding the client finishes with it; only the pool forgets it.
+			delete(p.clients, k)
+		}
+	}
+}
+
+func (p *Pool) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}

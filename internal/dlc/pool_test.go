@@ -1,0 +1,97 @@
+package dlc
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+func TestTwoEndpointsWithTheSameCredentialHaveIndependentBreakers(t *testing.T) {
+	refusing := &fakeAPI{answers: []func(http.ResponseWriter){errorAnswer(401, "InvalidAccessKeyId.NotFound", nil)}}
+	healthy := &fakeAPI{answers: []func(http.ResponseWriter){okAnswer}}
+	var changes []string
+	govs := NewGovernors(GovernorConfig{AuthFailuresToOpen: 3, Cooldown: time.Hour,
+		OnBreakerChange: func(name string, state gobreaker.State) { changes = append(changes, name+"="+state.String()) }})
+	static := &StaticCredentials{AccessKeyID: "testid", AccessKeySecret: "testsecret-very-secret"}
+	client := func(endpoint string) *Client {
+		c, err := NewClient(Config{RegionID: "cn-hangzhou", Endpoint: endpoint, Static: static, Governors: govs, Retry: RetryPolicy{MaxAttempts: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	badURL, goodURL := newTestServer(t, refusing), newTestServer(t, healthy)
+	bad, good := client(badURL), client(goodURL)
+	for range 3 {
+		if _, err := bad.ListJobs(context.Background(), &ListJobsRequest{}); !IsUnauthorized(err) {
+			t.Fatalf("want Unauthorized, got %v", err)
+		}
+	}
+	if _, err := bad.ListJobs(context.Background(), &ListJobsRequest{}); KindOf(err) != KindCircuitOpen || refusing.calls != 3 {
+		t.Fatalf("4th call to the refusing endpoint: %v after %d calls; want CircuitOpen", err, refusing.calls)
+	}
+	if _, err := good.ListJobs(context.Background(), &ListJobsRequest{}); err != nil || healthy.calls != 1 {
+		t.Fatalf("the other endpoint with the same credential: %v, %d calls; want it untouched", err, healthy.calls)
+	}
+	host := strings.TrimPrefix(badURL, "http://")
+	if len(changes) != 1 || changes[0] != host+"/cn-hangzhou=open" {
+		t.Fatalf("breaker changes %v; want one, named by host and region only", changes)
+	}
+}
+
+func TestCredentialKeyIsAFullHash(t *testing.T) {
+	a := CredentialKey(&StaticCredentials{AccessKeyID: "LTAI1", AccessKeySecret: "s", SecurityToken: "t1"})
+	b := CredentialKey(&StaticCredentials{AccessKeyID: "LTAI1", AccessKeySecret: "s", SecurityToken: "t2"})
+	c := CredentialKey(&StaticCredentials{AccessKeyID: "LTAI1", AccessKeySecret: "st", SecurityToken: "2"})
+	if len(strings.TrimPrefix(a, "ak:LTAI1:")) != 64 || a == b || b == c {
+		t.Fatalf("keys %q %q %q; want 256-bit hashes that differ", a, b, c)
+	}
+}
+
+func TestThePoolReusesClientsPerKeyAndEvictsIdleOnes(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	pool := &Pool{Now: func() time.Time { return now }, IdleTimeout: time.Hour}
+	cfg := Config{RegionID: "cn-hangzhou", Endpoint: "http://127.0.0.1:1", Static: &StaticCredentials{AccessKeyID: "id", AccessKeySecret: "secret-1"}}
+	get := func(cfg Config) Lister {
+		l, err := pool.Lister(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	first := get(cfg)
+	if get(cfg) != first {
+		t.Fatal("the same config got a second client")
+	}
+	rotated := cfg
+	rotated.Static = &StaticCredentials{AccessKeyID: "id", AccessKeySecret: "secret-2"}
+	v2 := cfg
+	v2.SignatureAlgorithm = "v2"
+	other := cfg
+	other.Endpoint = "http://127.0.0.2:1"
+	for name, c := range map[string]Config{"rotated secret": rotated, "signature": v2, "endpoint": other} {
+		if get(c) == first {
+			t.Fatalf("%s: shares the client", name)
+		}
+	}
+	if pool.Len() != 4 {
+		t.Fatalf("%d clients, want 4", pool.Len())
+	}
+	now = now.Add(59 * time.Minute)
+	if get(cfg) != first {
+		t.Fatal("a client used within the idle timeout was replaced")
+	}
+	now = now.Add(30 * time.Minute)
+	// The other three were last used 89 minutes ago: evicted; the first 30 minutes ago: kept.
+	if get(cfg) != first || pool.Len() != 1 {
+		t.Fatalf("%d clients after 89 idle minutes; want only the one in use", pool.Len())
+	}
+	now = now.Add(time.Hour)
+	if get(cfg) == first || pool.Len() != 1 {
+		t.Fatal("an idle client was not evicted")
+	}
+}
