@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"k8s.io/apimachinery/pkg/util/sets"
 )
 
 // The functions in this file bound the work and the status of one query, whatever its spec,
@@ -92,22 +93,15 @@ func handledValue(requestedAt string) string {
 	return prefix + suffix
 }
 
-// statusOther is the jobStatusCounts bucket of statuses the API reference does not list: a
-// server that invents statuses cannot grow the status (or the metrics) without bound.
-const statusOther = "Other"
-
-var knownStatuses = map[string]bool{
-	dlcv1alpha1.JobStatusCreating: true, dlcv1alpha1.JobStatusQueuing: true, dlcv1alpha1.JobStatusBidding: true,
-	dlcv1alpha1.JobStatusEnvPreparing: true, dlcv1alpha1.JobStatusSanityChecking: true, dlcv1alpha1.JobStatusRunning: true,
-	dlcv1alpha1.JobStatusRestarting: true, dlcv1alpha1.JobStatusStopping: true, dlcv1alpha1.JobStatusSucceededReserving: true,
-	dlcv1alpha1.JobStatusFailedReserving: true, dlcv1alpha1.JobStatusSucceeded: true, dlcv1alpha1.JobStatusFailed: true,
-	dlcv1alpha1.JobStatusStopped: true,
-}
+// knownStatuses are the job statuses of the API reference. Any other counts as
+// dlcv1alpha1.JobStatusOther, so a server that invents statuses cannot grow the status (nor the
+// metrics) without bound.
+var knownStatuses = sets.New(dlcv1alpha1.JobStatuses...)
 
 // countedStatus is the jobStatusCounts key of a job status.
 func countedStatus(status string) string {
-	if knownStatuses[status] {
+	if knownStatuses.Has(status) {
 		return status
 	}
-	return statusOther
+	return dlcv1alpha1.JobStatusOther
 }

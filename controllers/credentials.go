@@ -12,6 +12,7 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
 // access is what a JobQuery may use for its requests, decided before any request is sent.
@@ -53,7 +54,7 @@ func (r *JobQueryReconciler) resolveAccess(ctx context.Context, q *dlcv1alpha1.J
 
 // wantsReveal reports whether a query asks for fields that are redacted by default.
 func wantsReveal(p *dlcv1alpha1.SnapshotPolicy) bool {
-	return p.IncludeEnvValues
+	return len(snapshot.OptionsFor(*p).Reveal) > 0
 }
 
 // readSecret reads the AccessKey of a credentials Secret of the query's own namespace. Only a

@@ -139,7 +139,7 @@ func TestALongRequestedAtAndManyUnknownStatusesDoNotWedgeTheStatus(t *testing.T)
 		got := getQuery(g, ns, "weird")
 		g.Expect(readyReason(got.Status.Conditions)).To(Equal(dlcv1alpha1.ReasonSynced))
 		g.Expect(got.Status.LastHandledReconcileAt).To(Equal(handledValue(long)))
-		g.Expect(got.Status.JobStatusCounts).To(Equal(map[string]int32{statusOther: 40}))
+		g.Expect(got.Status.JobStatusCounts).To(Equal(map[string]int32{dlcv1alpha1.JobStatusOther: 40}))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 	// Handled once: the same value does not ask for another sync.
 	syncs := func() float64 { return testutil.ToFloat64(syncsTotal.WithLabelValues(ns, "weird", "success")) }

@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"sync"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -10,46 +9,10 @@ import (
 	"github.com/dlcsync/dlcsync/internal/dlc"
 )
 
-// ListerFactory builds the PAI-DLC lister of a JobQuery. Tests point it at the simulator; the
-// manager uses CachedListers.
+// ListerFactory builds the PAI-DLC lister of a JobQuery: dlc.Pool in the manager, a fake or a
+// counting wrapper in unit tests.
 type ListerFactory interface {
 	Lister(cfg dlc.Config) (dlc.Lister, error)
-}
-
-// CachedListers builds one dlc.Client per (endpoint, region, credential) and reuses it, so that
-// connections stay pooled across syncs. Clients share the per-credential rate limiter and
-// circuit breaker of Governors.
-type CachedListers struct {
-	Governors *dlc.Governors
-	// Retry is the retry policy of every client (zero: the client's defaults).
-	Retry dlc.RetryPolicy
-	// Observer is told of every API response (metrics).
-	Observer func(code string)
-
-	mu      sync.Mutex
-	clients map[string]*dlc.Client
-}
-
-// Lister returns the cached client for cfg, creating it on first use.
-func (f *CachedListers) Lister(cfg dlc.Config) (dlc.Lister, error) {
-	key := cfg.RegionID + "|" + cfg.Endpoint + "|" + cfg.SignatureAlgorithm + "|" + dlc.CredentialKey(cfg.Static)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if c, ok := f.clients[key]; ok {
-		return c, nil
-	}
-	cfg.Governors, cfg.Retry, cfg.Observer = f.Governors, f.Retry, f.Observer
-	c, err := dlc.NewClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if f.clients == nil {
-		f.clients = map[string]*dlc.Client{}
-	}
-	// Note: a rotated secret makes a new key; the old client is dropped with the map entry of its
-	// key only when the process restarts, which bounds the leak by the number of rotations.
-	f.clients[key] = c
-	return c, nil
 }
 
 // buildRequest turns the spec's filter into a ListJobs request. A relative window is made

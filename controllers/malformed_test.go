@@ -44,7 +44,9 @@ func TestMalformedAPIDataIsMirroredSafelyOrReported(t *testing.T) {
 	jobs := []string{
 		jobJSON("dlcgood1", ""),
 		jobJSON("", ""), // no ID
-		jobJSON("dlcbig1", `,"UserCommand":"`+strings.Repeat("a", 1<<20)+`"`), // 1 MiB string
+		// A failed job with a 1 MiB message and a 1 MiB command.
+		strings.Replace(jobJSON("dlcbig1", `,"ReasonMessage":"`+strings.Repeat("m", 1<<20)+`","UserCommand":"`+strings.Repeat("a", 1<<20)+`"`),
+			`"Status":"Running"`, `"Status":"Failed"`, 1),
 		jobJSON("dlcutf1", `,"ReasonMessage":"bad `+"\xff\xfe"+` bytes"`),     // not UTF-8
 		jobJSON("Job_ID/Not A Name", ""),                                      // not an object name
 		jobJSON(longID, ""),                                                   // longer than spec.jobId allows
@@ -74,10 +76,16 @@ func TestMalformedAPIDataIsMirroredSafelyOrReported(t *testing.T) {
 	g.Expect(snaps).To(HaveLen(5))
 	g.Expect(q.Status.Snapshots).To(Equal(int32(5)), "status.snapshots counts the jobs mirrored")
 	g.Expect(snaps["dlcgood1"].Status.Job.DisplayName).To(Equal("odd-dlcgood1"))
-	g.Expect(len(snaps["dlcbig1"].Status.Job.UserCommand)).To(BeNumerically("<", snapshot.MaxStringBytes+100))
-	g.Expect(snaps["dlcbig1"].Status.Job.UserCommand).To(HaveSuffix("[cut by dlcsync: 1048576 bytes]"))
-	// The JSON decoder replaces each invalid byte; what reaches the snapshot is valid UTF-8.
-	g.Expect(snaps["dlcutf1"].Status.Job.ReasonMessage).To(Equal("bad \uFFFD\uFFFD bytes"))
+	// Every job is mirrored: the long message is cut to what the CRD accepts, visibly, and the
+	// phase and conditions say Failed; the command is redacted by default.
+	big := snaps["dlcbig1"].Status
+	g.Expect(big.Phase).To(Equal("Failed"))
+	g.Expect(meta.IsStatusConditionTrue(big.Conditions, dlcv1alpha1.ConditionFailed)).To(BeTrue())
+	g.Expect(len(big.Job.ReasonMessage)).To(BeNumerically("<=", snapshot.MaxStringBytes))
+	g.Expect(big.Job.ReasonMessage).To(HaveSuffix("[cut by dlcsync: 1048576 bytes]"))
+	g.Expect(big.Job.UserCommand).NotTo(ContainSubstring("aaaa"))
+	// Invalid bytes are replaced (a run of them by one U+FFFD); what reaches the snapshot is valid UTF-8.
+	g.Expect(snaps["dlcutf1"].Status.Job.ReasonMessage).To(Equal("bad \uFFFD bytes"))
 	odd := snaps[snapshot.Name("Job_ID/Not A Name")]
 	g.Expect(odd.Spec.JobID).To(Equal("Job_ID/Not A Name"))
 	g.Expect(validation.IsDNS1123Subdomain(odd.Name)).To(BeEmpty())

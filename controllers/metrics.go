@@ -1,9 +1,7 @@
 package controllers
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-
+	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -49,8 +47,9 @@ var (
 	}, []string{labelNamespace, labelQuery, "phase"})
 	breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dlcsync_circuit_breaker_state",
-		Help: "State of the per-credential circuit breaker: 0 closed, 1 half-open, 2 open. The credential label is a hash.",
-	}, []string{"credential"})
+		Help: "State of the last circuit breaker (one per credential, endpoint and region) that changed, by endpoint " +
+			"host and region: 0 closed, 1 half-open, 2 open.",
+	}, []string{"endpoint"})
 )
 
 func init() {
@@ -60,16 +59,31 @@ func init() {
 
 // ObserveAPIResponse counts one ListJobs answer; pass it as the client's Observer.
 func ObserveAPIResponse(code string) {
-	apiRequestsTotal.WithLabelValues(code).Inc()
-	if code == "Throttling" || len(code) > 11 && code[:11] == "Throttling." || code == "Throttled" {
+	apiRequestsTotal.WithLabelValues(metricCode(code)).Inc()
+	if dlc.IsThrottlingCode(code) {
 		apiThrottledTotal.Inc()
 	}
 }
 
-// ObserveBreaker records a breaker state change; pass it as GovernorConfig.OnBreakerChange.
-func ObserveBreaker(key string, state gobreaker.State) {
-	sum := sha256.Sum256([]byte(key))
-	breakerState.WithLabelValues(hex.EncodeToString(sum[:6])).Set(float64(state))
+// metricCode bounds the code label: an endpoint chooses its error codes, and every distinct
+// label value is a new series held forever. Codes longer or stranger than the reference's
+// (letters, digits and dots, such as Throttling.User) count as "other".
+func metricCode(code string) string {
+	if len(code) == 0 || len(code) > 48 {
+		return "other"
+	}
+	for _, c := range code {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.') {
+			return "other"
+		}
+	}
+	return code
+}
+
+// ObserveBreaker records a breaker state change; pass it as GovernorConfig.OnBreakerChange. The
+// name is the endpoint host and region, never anything derived from a credential.
+func ObserveBreaker(name string, state gobreaker.State) {
+	breakerState.WithLabelValues(name).Set(float64(state))
 }
 
 // forgetQuery deletes the series of a deleted JobQuery.

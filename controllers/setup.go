@@ -51,7 +51,7 @@ func NewReconciler(mgr ctrl.Manager, o Options) (*JobQueryReconciler, error) {
 		APIReader:          mgr.GetAPIReader(),
 		Scheme:             mgr.GetScheme(),
 		Recorder:           mgr.GetEventRecorder("dlcsync"),
-		Listers:            &CachedListers{Governors: governors, Retry: o.Retry, Observer: ObserveAPIResponse},
+		Listers:            &dlc.Pool{Governors: governors, Retry: o.Retry, Observer: ObserveAPIResponse},
 		Endpoints:          policy,
 		AmbientNamespaces:  setOf(o.AmbientNamespaces),
 		RevealNamespaces:   setOf(o.RevealNamespaces),

@@ -190,7 +190,9 @@ func (w *walk) run(ctx context.Context) error {
 		return err
 	}
 	w.total, w.complete = res.total, res.reachedEnd || res.stoppedByLimit
-	unique := int64(w.keep.unique())
+	// Note: jobs sent without an ID are counted by the API too; they cannot be told apart, so
+	// each one counts as a job of its own.
+	unique := int64(w.keep.unique()) + int64(w.withoutID)
 	if w.inconsistency == "" && unique < w.total && (res.reachedEnd || res.duplicates > 0) {
 		// Note: fewer distinct jobs than counted after reading every page, or jobs read twice
 		// before MaxJobs stopped the walk: two requests may have ordered the jobs of one
@@ -198,7 +200,7 @@ func (w *walk) run(ctx context.Context) error {
 		if err := w.repairTies(ctx, res.straddling); err != nil {
 			return err
 		}
-		unique = int64(w.keep.unique())
+		unique = int64(w.keep.unique()) + int64(w.withoutID)
 	}
 	switch {
 	case unique > w.total:
