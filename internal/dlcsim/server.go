@@ -178,11 +178,11 @@ type Server struct {
 	mutations int
 	// hangRelease is closed when the faults change, ending the requests Faults.Hang holds.
 	hangRelease chan struct{}
-	rng       *mathrand.Rand
-	stats     Stats
-	gen       *generator
-	life      *lifecycleState
-	stepMu    sync.Mutex
+	rng         *mathrand.Rand
+	stats       Stats
+	gen         *generator
+	life        *lifecycleState
+	stepMu      sync.Mutex
 }
 
 // New returns a server with no jobs.
@@ -239,6 +239,8 @@ func (s *Server) Patch(id string, change func(*Job)) bool {
 	if !ok {
 		return false
 	}
+	// Note: a deep copy, so that change cannot touch the stored job's slices and pointers.
+	j = cloneJob(j)
 	change(&j)
 	s.store.upsert(j)
 	return true
@@ -599,6 +601,25 @@ func (s *Server) registerControl(mux *http.ServeMux) {
 			writeJSON(w, 400, errorBody(perr.Error()))
 		default:
 			j, _ := s.Job(r.PathValue("id"))
+			writeJSON(w, 200, j)
+		}
+	})
+	mux.HandleFunc("POST /_sim/jobs/{id}/update", func(w http.ResponseWriter, r *http.Request) {
+		// What UpdateJob or the scheduler change: Accessibility, JobSpecs, Priority, oversold fields.
+		var u JobUpdate
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&u); err != nil {
+			writeJSON(w, 400, errorBody(err.Error()))
+			return
+		}
+		j, ok, err := s.UpdateJob(r.PathValue("id"), u)
+		switch {
+		case err != nil:
+			writeJSON(w, 400, errorBody(err.Error()))
+		case !ok:
+			writeJSON(w, 404, errorBody("no such job"))
+		default:
 			writeJSON(w, 200, j)
 		}
 	})
