@@ -115,17 +115,21 @@ func (s *Server) stepUpdates(life *lifecycleState, now time.Time) int {
 	life.updateCarry += now.Sub(life.lastUpdate).Minutes() * life.cfg.UpdatesPerMinute
 	life.lastUpdate = now
 	n := 0
+	var candidates []string
+	if life.updateCarry >= 1 {
+		candidates = s.store.ids(func(j *Job) bool { return life.cfg.UpdateFinished || !dlc.IsTerminal(j.Status) })
+	}
 	for ; life.updateCarry >= 1; life.updateCarry-- {
-		candidates := s.store.all()
-		if !life.cfg.UpdateFinished {
-			candidates = slices.DeleteFunc(candidates, func(j Job) bool { return dlc.IsTerminal(j.Status) })
-		}
 		if len(candidates) == 0 {
 			continue
 		}
 		s.gen.mu.Lock()
-		j := candidates[s.gen.pick(len(candidates))]
+		id := candidates[s.gen.pick(len(candidates))]
 		s.gen.mu.Unlock()
+		j, ok := s.store.get(id)
+		if !ok {
+			continue
+		}
 		u := s.gen.randomUpdate(&j)
 		if _, ok, err := s.UpdateJob(j.JobID, u); ok && err == nil {
 			n++

@@ -328,6 +328,20 @@ func (s *store) all() []Job {
 	return out
 }
 
+// ids returns the IDs of the jobs keep accepts, sorted (cheaper than all when only IDs are needed).
+func (s *store) ids(keep func(*Job) bool) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.byID))
+	for id, r := range s.byID {
+		if keep(r.job) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (s *store) len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
