@@ -376,6 +376,17 @@ func TestLiveDurationGrowsOnEveryCallForRunningJobsOnly(t *testing.T) {
 	if d := durations(); d["dlcrun"] != "130" {
 		t.Fatalf("30 s later: %v, want 130", d)
 	}
+	// The Duration filter sees what the answer shows.
+	long := func() []string {
+		return pageIDs(e.page(t, dlc.ListJobsRequest{NumericRangeField: dlc.Ptr("Duration"), NumericRangeMin: dlc.Ptr(int64(120))}))
+	}
+	if got := long(); !slices.Equal(got, []string{"dlcrun"}) {
+		t.Fatalf("Duration >= 120 at 130 s: %v", got)
+	}
+	e.sim.SetFaults(dlcsim.Faults{})
+	if got := long(); len(got) != 0 {
+		t.Fatalf("Duration >= 120 with the stored 5 s: %v", got)
+	}
 	if j, _ := e.sim.Job("dlcrun"); *j.Duration != 5 {
 		t.Fatalf("the stored job changed: Duration %d", *j.Duration)
 	}

@@ -54,6 +54,10 @@ func compareTimes(a, b int64) int {
 
 // Indexes of record.times (see timeFields).
 const (
-	timeCreate = 0
-	timeFinish = 3
+	timeCreate  = 0
+	timeRunning = 2
+	timeFinish  = 3
 )
+
+// numericDuration is the index of Duration in record.numbers (see numericFields).
+const numericDuration = 3

@@ -52,6 +52,8 @@ type listQuery struct {
 
 	// Precomputed forms of the above for the scan.
 	timeIndex, numericIndex int
+	// liveNow, when not 0, is the unix time Faults.LiveDuration computes running jobs' Duration at.
+	liveNow                 int64
 	statusCode, jobTypeCode uint8
 
 	// params lists the parameter names present, for statistics.

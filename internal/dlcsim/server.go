@@ -99,8 +99,8 @@ type Faults struct {
 	// the store's, TotalCount equal to their number; streamed like PadMB.
 	TinyJobs int `json:"tinyJobs,omitempty"`
 	// LiveDuration computes the Duration of every job that is running (not terminal, with a
-	// GmtRunningTime) at each answer, so it grows from one call to the next as on the service.
-	// Filters (NumericRangeField=Duration) still read the Duration of the last status change.
+	// GmtRunningTime) at each answer, so it grows from one call to the next as on the service;
+	// NumericRangeField=Duration filters on the same value.
 	LiveDuration bool `json:"liveDuration,omitempty"`
 }
 
@@ -386,6 +386,9 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	f := s.faults
 	s.mu.Unlock()
+	if f.LiveDuration {
+		q.liveNow = s.clock.Now().Unix()
+	}
 	shape := pageShape{extra: f.OversizePage}
 	if f.ShuffleTies {
 		shape.shuffle = mathrand.New(mathrand.NewPCG(s.opts.Seed, uint64(seq)))

@@ -127,6 +127,12 @@ func newRecord(job Job) *record {
 	return r
 }
 
+// runningLive reports whether the job's Duration grows with the clock: it runs (is not terminal)
+// and has a running time.
+func (r *record) runningLive() bool {
+	return r.times[timeRunning] != noTime && !dlc.IsTerminal(r.job.Status)
+}
+
 // derivePaymentType: spot settings mean Spot, a resource quota means PrePaid, otherwise the job
 // ran on public resources (PostPaid).
 func derivePaymentType(it *dlc.JobItem) string {
@@ -174,8 +180,12 @@ func (r *record) matches(q *listQuery, who caller) bool {
 		return false
 	}
 	if q.numericIndex >= 0 {
-		n := r.numbers[q.numericIndex]
-		if !r.hasNum[q.numericIndex] || (q.numericMin != nil && n < *q.numericMin) || (q.numericMax != nil && n > *q.numericMax) {
+		n, has := r.numbers[q.numericIndex], r.hasNum[q.numericIndex]
+		if q.liveNow != 0 && q.numericIndex == numericDuration && r.runningLive() {
+			// Faults.LiveDuration: the filter sees the Duration the answer shows.
+			n, has = q.liveNow-r.times[timeRunning], true
+		}
+		if !has || (q.numericMin != nil && n < *q.numericMin) || (q.numericMax != nil && n > *q.numericMax) {
 			return false
 		}
 	}
