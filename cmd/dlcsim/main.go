@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,8 +50,13 @@ func run(args []string) error {
 		submitRate      = fs.Float64("submit-per-minute", 6, "with --lifecycle: new jobs per minute")
 		pace            = fs.Float64("pace", 1, "with --lifecycle: scale of the time jobs spend in each state (1: seconds to minutes)")
 		tick            = fs.Duration("tick", time.Second, "with --lifecycle: how often the lifecycle advances")
-		control         = fs.Bool("control", false, "serve the /_sim/ control API (jobs, faults, stats; see docs/dlcsim.md)")
-		maxSkew         = fs.Duration("max-clock-skew", 15*time.Minute,
+		updateRate      = fs.Float64("updates-per-minute", 0,
+			"with --lifecycle: UpdateJob-like changes per minute (accessibility, images, spot, node assignment, priority) to unfinished jobs")
+		updateFinished = fs.Bool("update-finished", false, "with --updates-per-minute: finished jobs may be updated too")
+		faults         = fs.String("faults", "",
+			`faults injected from the start, as the JSON of PUT /_sim/faults (or @file), e.g. '{"totalCount":"less","oversizePage":5}'`)
+		control = fs.Bool("control", false, "serve the /_sim/ control API (jobs, faults, stats; see docs/dlcsim.md)")
+		maxSkew = fs.Duration("max-clock-skew", 15*time.Minute,
 			"largest accepted difference between a request's date and the server clock (negative: unchecked)")
 		noNonce        = fs.Bool("disable-nonce-check", false, "accept replayed signature nonces")
 		showOwnDefault = fs.Bool("show-own-default", true, "ShowOwn applied when a request omits it (the API metadata says true)")
@@ -88,6 +94,13 @@ func run(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "dlcsim: loaded %d jobs from %s\n", n, *jobsFile)
 	}
+	if *faults != "" {
+		f, err := parseFaults(*faults)
+		if err != nil {
+			return err
+		}
+		sim.SetFaults(f)
+	}
 	if *generate > 0 {
 		sim.Generate(*generate)
 		fmt.Fprintf(os.Stderr, "dlcsim: generated %d jobs (seed %d)\n", *generate, *seed)
@@ -96,7 +109,8 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *lifecycle {
-		sim.EnableLifecycle(dlcsim.Lifecycle{SubmitPerMinute: *submitRate, Pace: *pace})
+		sim.EnableLifecycle(dlcsim.Lifecycle{SubmitPerMinute: *submitRate, Pace: *pace, UpdatesPerMinute: *updateRate,
+			UpdateFinished: *updateFinished})
 		go sim.RunLifecycle(ctx, *tick)
 	}
 
@@ -154,4 +168,26 @@ func loadIdentities(file, akID, secret, userID string) ([]dlcsim.Identity, error
 	}
 	fmt.Fprintln(os.Stderr, "dlcsim: no identity given; accepting the test key testid/testsecret (admin)")
 	return []dlcsim.Identity{{AccessKeyID: "testid", AccessKeySecret: "testsecret", UserID: userID, Username: "admin", Admin: true}}, nil
+}
+
+// parseFaults reads --faults: the JSON of PUT /_sim/faults, inline or from @file. Unknown fields
+// are refused, as the control API does.
+func parseFaults(v string) (dlcsim.Faults, error) {
+	data := []byte(v)
+	if name, ok := strings.CutPrefix(v, "@"); ok {
+		var err error
+		if data, err = os.ReadFile(name); err != nil {
+			return dlcsim.Faults{}, fmt.Errorf("--faults: %w", err)
+		}
+	}
+	var f dlcsim.Faults
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return dlcsim.Faults{}, fmt.Errorf("--faults: %w", err)
+	}
+	if err := f.Validate(); err != nil {
+		return dlcsim.Faults{}, fmt.Errorf("--faults: %w", err)
+	}
+	return f, nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestLoadIdentitiesFromAYAMLFile(t *testing.T) {
@@ -43,5 +44,25 @@ func TestLoadIdentitiesFromAYAMLFile(t *testing.T) {
 	}
 	if _, err := loadIdentities("", "k", "", ""); err == nil {
 		t.Fatal("--access-key-id without a secret was accepted")
+	}
+}
+
+func TestFaultsFlagTakesTheControlAPIJSONInlineOrFromAFile(t *testing.T) {
+	f, err := parseFaults(`{"totalCount":"omit","oversizePage":5,"shuffleTies":true,"pageDelay":"2s","hang":true,"padMB":200,"tinyJobs":200000,"liveDuration":true}`)
+	if err != nil || f.TotalCount != "omit" || f.OversizePage != 5 || !f.ShuffleTies || time.Duration(f.PageDelay) != 2*time.Second ||
+		!f.Hang || f.PadMB != 200 || f.TinyJobs != 200000 || !f.LiveDuration {
+		t.Fatalf("inline: %+v %v", f, err)
+	}
+	path := filepath.Join(t.TempDir(), "faults.json")
+	if err := os.WriteFile(path, []byte(`{"totalCount":"more","totalCountBy":3}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := parseFaults("@" + path); err != nil || f.TotalCount != "more" || f.TotalCountBy != 3 {
+		t.Fatalf("from a file: %+v %v", f, err)
+	}
+	for _, bad := range []string{`{"noSuchFault":1}`, `{"totalCount":"sometimes"}`, `{"tinyJobs":-1}`, "@/no/such/file"} {
+		if _, err := parseFaults(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
 	}
 }

@@ -112,6 +112,7 @@ func (g *generator) newJob(now time.Time, userID string) Job {
 	defer g.mu.Unlock()
 	j := g.jobLocked(now, now, userID)
 	setStatus(&j.JobItem, dlc.StatusCreating, "", "", now)
+	j.UseOversoldResource = nil
 	return j
 }
 
@@ -238,6 +239,10 @@ func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 		}
 	}
 	g.advanceTo(&job.JobItem, status, created, now)
+	if status == dlc.StatusCreating || status == dlc.StatusQueuing {
+		// Not scheduled yet: whether it will use idle resources is not decided (see schedule).
+		job.UseOversoldResource = nil
+	}
 	return job
 }
 

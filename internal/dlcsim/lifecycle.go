@@ -2,6 +2,7 @@ package dlcsim
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/dlcsync/dlcsync/internal/dlc"
@@ -15,6 +16,12 @@ type Lifecycle struct {
 	// Pace scales every dwell time: 1 keeps jobs in each state for seconds to a couple of minutes
 	// (a demo), 60 for minutes to hours.
 	Pace float64 `json:"pace"`
+	// UpdatesPerMinute is the rate of UpdateJob-like changes to jobs that are not finished: one
+	// of accessibility, images, spot settings, node assignment or priority (see JobUpdate).
+	UpdatesPerMinute float64 `json:"updatesPerMinute"`
+	// UpdateFinished lets those changes hit finished jobs too. Whether UpdateJob accepts a
+	// finished job is not documented; by default dlcsim assumes it does not.
+	UpdateFinished bool `json:"updateFinished"`
 }
 
 // dwell is the time range (seconds, at pace 1) a job stays in a state before its next step.
@@ -29,7 +36,10 @@ type lifecycleState struct {
 	cfg        Lifecycle
 	nextAt     map[string]time.Time
 	lastSubmit time.Time
+	lastUpdate time.Time
 	carry      float64
+	// updateCarry accumulates UpdatesPerMinute between steps.
+	updateCarry float64
 }
 
 // EnableLifecycle starts moving jobs on each Step.
@@ -39,7 +49,7 @@ func (s *Server) EnableLifecycle(cfg Lifecycle) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.life = &lifecycleState{cfg: cfg, nextAt: map[string]time.Time{}, lastSubmit: s.clock.Now()}
+	s.life = &lifecycleState{cfg: cfg, nextAt: map[string]time.Time{}, lastSubmit: s.clock.Now(), lastUpdate: s.clock.Now()}
 }
 
 // Step applies every transition due by now and submits the jobs due since the last Step. It
@@ -68,6 +78,8 @@ func (s *Server) Step() int {
 			life.nextAt[j.JobID] = next
 		}
 		// A long Step (or a large clock jump) may pass several transitions at once.
+		// Note: the history is shared with the stored job; setStatus writes into it.
+		j.StatusHistory = slices.Clone(j.StatusHistory)
 		moved := false
 		for !dlc.IsTerminal(j.Status) && !next.After(now) {
 			s.gen.transition(&j.JobItem, next)
@@ -91,7 +103,39 @@ func (s *Server) Step() int {
 	if changed > 0 {
 		s.store.upsert(updates...)
 	}
-	return changed
+	return changed + s.stepUpdates(life, now)
+}
+
+// stepUpdates applies the UpdateJob-like changes due since the last Step, each to a job picked
+// at random (deterministically) among those it may change.
+func (s *Server) stepUpdates(life *lifecycleState, now time.Time) int {
+	if life.cfg.UpdatesPerMinute <= 0 {
+		return 0
+	}
+	life.updateCarry += now.Sub(life.lastUpdate).Minutes() * life.cfg.UpdatesPerMinute
+	life.lastUpdate = now
+	n := 0
+	var candidates []string
+	if life.updateCarry >= 1 {
+		candidates = s.store.ids(func(j *Job) bool { return life.cfg.UpdateFinished || !dlc.IsTerminal(j.Status) })
+	}
+	for ; life.updateCarry >= 1; life.updateCarry-- {
+		if len(candidates) == 0 {
+			continue
+		}
+		s.gen.mu.Lock()
+		id := candidates[s.gen.pick(len(candidates))]
+		s.gen.mu.Unlock()
+		j, ok := s.store.get(id)
+		if !ok {
+			continue
+		}
+		u := s.gen.randomUpdate(&j)
+		if _, ok, err := s.UpdateJob(j.JobID, u); ok && err == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // RunLifecycle calls Step every tick until ctx ends.
@@ -136,6 +180,8 @@ func (g *generator) transition(it *dlc.JobItem, t time.Time) {
 	case dlc.StatusCreating:
 		setStatus(it, dlc.StatusQueuing, "", "", t)
 	case dlc.StatusQueuing, dlc.StatusBidding:
+		// Leaving the queue is when the scheduler decides about idle resources.
+		g.schedule(it)
 		setStatus(it, dlc.StatusEnvPreparing, "", "", t)
 	case dlc.StatusEnvPreparing:
 		if roll < 10 {

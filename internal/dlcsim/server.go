@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -72,6 +73,48 @@ type Faults struct {
 	FailStatus   int    `json:"failStatus,omitempty"`
 	// Mutate inserts or deletes jobs right after a page is served, to test walks.
 	Mutate *Mutation `json:"mutate,omitempty"`
+
+	// TotalCount makes the TotalCount of every page lie: "zero", "omit" (no TotalCount field),
+	// "negative" (-TotalCountBy, default -1), "less" or "more" (off by TotalCountBy, default 1).
+	TotalCount   string `json:"totalCount,omitempty"`
+	TotalCountBy int64  `json:"totalCountBy,omitempty"`
+	// OversizePage serves this many jobs beyond PageSize on every page; the next page still
+	// starts PageSize jobs further, so consecutive pages overlap.
+	OversizePage int `json:"oversizePage,omitempty"`
+	// ShuffleTies serves the jobs that tie on the sort field (for the default sort: created in the
+	// same second) in a different order on each request, deterministic under Options.Seed and the
+	// request's ordinal since the faults were set: pages overlap and skip at tie boundaries.
+	ShuffleTies bool `json:"shuffleTies,omitempty"`
+	// PageDelay holds every 200 answer this long after its headers and the first part of its body
+	// were sent: a slow page, which a client notices only with a timeout on the whole exchange
+	// (Latency, by contrast, delays the headers).
+	PageDelay Duration `json:"pageDelay,omitempty"`
+	// Hang answers no ListJobs request: each is held until the client gives up (its context ends,
+	// the connection closes) or the faults are changed.
+	Hang bool `json:"hang,omitempty"`
+	// PadMB pads the body of every 200 answer with a "Padding" string of this many MiB, sent
+	// before Jobs. The body is streamed: the simulator never holds it in memory.
+	PadMB int `json:"padMB,omitempty"`
+	// TinyJobs answers every page with this many tiny jobs ({"JobId":"tiny-0"}, ...) instead of
+	// the store's, TotalCount equal to their number; streamed like PadMB.
+	TinyJobs int `json:"tinyJobs,omitempty"`
+	// LiveDuration computes the Duration of every job that is running (not terminal, with a
+	// GmtRunningTime) at each answer, so it grows from one call to the next as on the service;
+	// NumericRangeField=Duration filters on the same value.
+	LiveDuration bool `json:"liveDuration,omitempty"`
+}
+
+// Validate refuses faults that cannot be applied.
+func (f *Faults) Validate() error {
+	switch f.TotalCount {
+	case "", totalZero, totalOmit, totalNegative, totalLess, totalMore:
+	default:
+		return fmt.Errorf("totalCount %q: want zero, omit, negative, less or more", f.TotalCount)
+	}
+	if f.TotalCountBy < 0 || f.OversizePage < 0 || f.PadMB < 0 || f.TinyJobs < 0 || f.PageDelay < 0 || f.Latency < 0 {
+		return errors.New("totalCountBy, oversizePage, padMB, tinyJobs, pageDelay and latency must not be negative")
+	}
+	return nil
 }
 
 // Mutation changes the job set between two page requests of a walk.
@@ -133,11 +176,13 @@ type Server struct {
 	limiter   *rate.Limiter
 	faultSeq  int
 	mutations int
-	rng       *mathrand.Rand
-	stats     Stats
-	gen       *generator
-	life      *lifecycleState
-	stepMu    sync.Mutex
+	// hangRelease is closed when the faults change, ending the requests Faults.Hang holds.
+	hangRelease chan struct{}
+	rng         *mathrand.Rand
+	stats       Stats
+	gen         *generator
+	life        *lifecycleState
+	stepMu      sync.Mutex
 }
 
 // New returns a server with no jobs.
@@ -167,6 +212,7 @@ func New(opts Options) *Server {
 		s.auth.identities[id.AccessKeyID] = &id
 	}
 	s.gen = newGenerator(opts.Seed, opts.Identities)
+	s.hangRelease = make(chan struct{})
 	s.resetStatsLocked()
 	return s
 }
@@ -193,6 +239,8 @@ func (s *Server) Patch(id string, change func(*Job)) bool {
 	if !ok {
 		return false
 	}
+	// Note: a deep copy, so that change cannot touch the stored job's slices and pointers.
+	j = cloneJob(j)
 	change(&j)
 	s.store.upsert(j)
 	return true
@@ -203,6 +251,11 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults, s.faultSeq, s.mutations = f, 0, 0
+	// Note: requests held by Hang end when the faults change, so a demo can lift a hang.
+	if s.hangRelease != nil {
+		close(s.hangRelease)
+	}
+	s.hangRelease = make(chan struct{})
 	s.limiter = nil
 	if f.RateLimitQPS > 0 {
 		s.limiter = rate.NewLimiter(rate.Limit(f.RateLimitQPS), max(f.RateLimitBurst, 1))
@@ -268,7 +321,16 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.stats.Requests++
 	latency := time.Duration(s.faults.Latency)
+	hang, release := s.faults.Hang, s.hangRelease
 	s.mu.Unlock()
+	if hang {
+		// A hanging endpoint: nothing is sent until the client gives up.
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+		return
+	}
 	if latency > 0 {
 		select {
 		case <-time.After(latency):
@@ -304,7 +366,8 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 				"NoPermissionType": "ImplicitDeny", "AuthPrincipalType": "SubUser", "AuthPrincipalDisplayName": id.Username}})
 		return
 	}
-	if apiErr := s.injectFault(); apiErr != nil {
+	seq, apiErr := s.injectFault()
+	if apiErr != nil {
 		s.writeError(w, requestID, apiErr)
 		return
 	}
@@ -320,28 +383,45 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	who := caller{userID: id.UserID, admin: id.Admin}
-	jobs, total := s.store.list(q, who)
-	jobs = s.omitJob(jobs)
-	resp := struct {
-		Jobs       []dlc.JobItem `json:"Jobs,omitempty"`
-		TotalCount int64         `json:"TotalCount"`
-		RequestID  string        `json:"RequestId"`
-	}{Jobs: jobs, TotalCount: total, RequestID: requestID}
-	var out []byte
-	if len(jobs) == 0 && !s.opts.OmitEmptyJobs {
-		out = marshal(map[string]any{"Jobs": []any{}, "TotalCount": total, "RequestId": requestID})
-	} else {
-		out = marshal(resp)
+	s.mu.Lock()
+	f := s.faults
+	s.mu.Unlock()
+	if f.LiveDuration {
+		q.liveNow = s.clock.Now().Unix()
 	}
-	out = s.corruptBody(out)
+	shape := pageShape{extra: f.OversizePage}
+	if f.ShuffleTies {
+		shape.shuffle = mathrand.New(mathrand.NewPCG(s.opts.Seed, uint64(seq)))
+	}
+	jobs, total := s.store.listShaped(q, who, shape)
+	jobs = s.omitJob(jobs)
+	if f.LiveDuration {
+		liveDurations(jobs, s.clock.Now())
+	}
+	page := &pageBody{jobs: jobs, total: total, requestID: requestID, pad: int64(f.PadMB) << 20, tiny: f.TinyJobs}
+	if f.TinyJobs > 0 {
+		page.jobs, page.total = nil, int64(f.TinyJobs)
+	}
+	page.omitJobs = len(page.jobs) == 0 && page.tiny == 0 && s.opts.OmitEmptyJobs
+	page.lieAboutTotal(f.TotalCount, f.TotalCountBy)
 	s.mu.Lock()
 	s.stats.ByCode["200"]++
 	s.stats.PagesServed++
-	s.stats.JobsServed += int64(len(jobs))
+	s.stats.JobsServed += int64(len(page.jobs) + page.tiny)
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	w.Header().Set("x-acs-request-id", requestID)
-	_, _ = w.Write(out)
+	delay := time.Duration(f.PageDelay)
+	if page.streamed() {
+		// Note: a padded or huge page is written as it is produced, in bounded chunks.
+		_ = page.writeTo(&delayedWriter{w: w, ctx: r.Context(), after: 32 << 10, delay: delay})
+	} else {
+		var buf bytes.Buffer
+		_ = page.writeTo(&buf)
+		out := s.corruptBody(buf.Bytes())
+		dw := &delayedWriter{w: w, ctx: r.Context(), after: len(out) / 2, delay: delay}
+		_, _ = dw.Write(out)
+	}
 	s.mutateAfterPage(q, who)
 }
 
@@ -353,10 +433,14 @@ func (s *Server) showOwnDefault() bool {
 }
 
 // injectFault returns the error a fault demands for this request, or nil.
-func (s *Server) injectFault() *apiError {
+func (s *Server) injectFault() (int, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faultSeq++
+	return s.faultSeq, s.injectFaultLocked()
+}
+
+func (s *Server) injectFaultLocked() *apiError {
 	f := s.faults
 	for _, n := range f.FailRequests {
 		if n == s.faultSeq {
@@ -523,6 +607,25 @@ func (s *Server) registerControl(mux *http.ServeMux) {
 			writeJSON(w, 200, j)
 		}
 	})
+	mux.HandleFunc("POST /_sim/jobs/{id}/update", func(w http.ResponseWriter, r *http.Request) {
+		// What UpdateJob or the scheduler change: Accessibility, JobSpecs, Priority, oversold fields.
+		var u JobUpdate
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&u); err != nil {
+			writeJSON(w, 400, errorBody(err.Error()))
+			return
+		}
+		j, ok, err := s.UpdateJob(r.PathValue("id"), u)
+		switch {
+		case err != nil:
+			writeJSON(w, 400, errorBody(err.Error()))
+		case !ok:
+			writeJSON(w, 404, errorBody("no such job"))
+		default:
+			writeJSON(w, 200, j)
+		}
+	})
 	mux.HandleFunc("DELETE /_sim/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]int{"deleted": s.Delete(r.PathValue("id"))})
 	})
@@ -537,6 +640,10 @@ func (s *Server) registerControl(mux *http.ServeMux) {
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f); err != nil {
+			writeJSON(w, 400, errorBody(err.Error()))
+			return
+		}
+		if err := f.Validate(); err != nil {
 			writeJSON(w, 400, errorBody(err.Error()))
 			return
 		}

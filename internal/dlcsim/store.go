@@ -1,6 +1,7 @@
 package dlcsim
 
 import (
+	mathrand "math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,6 +127,12 @@ func newRecord(job Job) *record {
 	return r
 }
 
+// runningLive reports whether the job's Duration grows with the clock: it runs (is not terminal)
+// and has a running time.
+func (r *record) runningLive() bool {
+	return r.times[timeRunning] != noTime && !dlc.IsTerminal(r.job.Status)
+}
+
 // derivePaymentType: spot settings mean Spot, a resource quota means PrePaid, otherwise the job
 // ran on public resources (PostPaid).
 func derivePaymentType(it *dlc.JobItem) string {
@@ -173,8 +180,12 @@ func (r *record) matches(q *listQuery, who caller) bool {
 		return false
 	}
 	if q.numericIndex >= 0 {
-		n := r.numbers[q.numericIndex]
-		if !r.hasNum[q.numericIndex] || (q.numericMin != nil && n < *q.numericMin) || (q.numericMax != nil && n > *q.numericMax) {
+		n, has := r.numbers[q.numericIndex], r.hasNum[q.numericIndex]
+		if q.liveNow != 0 && q.numericIndex == numericDuration && r.runningLive() {
+			// Faults.LiveDuration: the filter sees the Duration the answer shows.
+			n, has = q.liveNow-r.times[timeRunning], true
+		}
+		if !has || (q.numericMin != nil && n < *q.numericMin) || (q.numericMax != nil && n > *q.numericMax) {
 			return false
 		}
 	}
@@ -327,6 +338,20 @@ func (s *store) all() []Job {
 	return out
 }
 
+// ids returns the IDs of the jobs keep accepts, sorted (cheaper than all when only IDs are needed).
+func (s *store) ids(keep func(*Job) bool) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.byID))
+	for id, r := range s.byID {
+		if keep(r.job) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (s *store) len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -353,32 +378,43 @@ func (s *store) ensureIndexes() {
 	idx := map[string][]*record{}
 	for field := range knownSortFields {
 		order := slices.Clone(base)
-		slices.SortFunc(order, func(a, b *record) int {
-			if c := strings.Compare(dlc.SortValue(&a.job.JobItem, field), dlc.SortValue(&b.job.JobItem, field)); c != 0 {
-				return c
-			}
-			return strings.Compare(a.job.JobID, b.job.JobID)
-		})
+		slices.SortFunc(order, func(a, b *record) int { return compareRecordsTotal(a, b, field) })
 		idx[field] = order
 	}
 	s.indexes = idx
 }
 
+// pageShape bends a page the way a fault asks; the zero value is the honest page.
+type pageShape struct {
+	// extra jobs are served beyond PageSize.
+	extra int
+	// shuffle, when set, reorders each run of jobs that tie on the sort field.
+	shuffle *mathrand.Rand
+}
+
 // list answers a validated query: the page of matching jobs and the total count. The tie-break
 // on JobId follows the order, so desc is the exact reverse of asc.
 func (s *store) list(q *listQuery, who caller) ([]dlc.JobItem, int64) {
+	return s.listShaped(q, who, pageShape{})
+}
+
+func (s *store) listShaped(q *listQuery, who caller, shape pageShape) ([]dlc.JobItem, int64) {
 	s.ensureIndexes()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	order := s.indexes[q.sortBy]
 	offset := (q.pageNumber - 1) * q.pageSize
-	page := make([]dlc.JobItem, 0, q.pageSize)
+	size := q.pageSize + shape.extra
+	if shape.shuffle != nil {
+		return s.listShuffled(q, who, order, offset, size, shape.shuffle)
+	}
+	page := make([]dlc.JobItem, 0, size)
 	var total int64
 	visit := func(r *record) {
 		if !r.matches(q, who) {
 			return
 		}
-		if total >= int64(offset) && len(page) < q.pageSize {
+		if total >= int64(offset) && len(page) < size {
 			page = append(page, r.job.JobItem)
 		}
 		total++
@@ -393,4 +429,34 @@ func (s *store) list(q *listQuery, who caller) ([]dlc.JobItem, int64) {
 		}
 	}
 	return page, total
+}
+
+// listShuffled collects every match, shuffles each run of ties on the sort field, then cuts the
+// page: the order of tied jobs differs from one request to the next, as it may on a service whose
+// order among equal keys is not defined.
+func (s *store) listShuffled(q *listQuery, who caller, order []*record, offset, size int, rng *mathrand.Rand) ([]dlc.JobItem, int64) {
+	var matched []*record
+	for i := range order {
+		r := order[i]
+		if q.desc {
+			r = order[len(order)-1-i]
+		}
+		if r.matches(q, who) {
+			matched = append(matched, r)
+		}
+	}
+	for start := 0; start < len(matched); {
+		end := start + 1
+		for end < len(matched) && compareRecords(matched[start], matched[end], q.sortBy) == 0 {
+			end++
+		}
+		run := matched[start:end]
+		rng.Shuffle(len(run), func(i, j int) { run[i], run[j] = run[j], run[i] })
+		start = end
+	}
+	page := make([]dlc.JobItem, 0, size)
+	for i := offset; i < len(matched) && len(page) < size; i++ {
+		page = append(page, matched[i].job.JobItem)
+	}
+	return page, int64(len(matched))
 }
