@@ -30,6 +30,8 @@ func TestIncrementalSyncsReadOnlyNewAndMovingJobs(t *testing.T) {
 	q := query(ns, "incr")
 	q.Spec.Filter.DisplayName = "dlcincr"
 	q.Spec.Filter.JobType = "XGBoostJob"
+	// The caller's own jobs: fixed at creation (another user's job can turn public later).
+	q.Spec.Filter.ShowOwn = dlc.Ptr(true)
 	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
 	q = waitReady(t, ns, "incr", dlcv1alpha1.ReasonSynced)
 	g.Expect(q.Status.LastSyncStats.Mode).To(Equal(dlcv1alpha1.SyncModeFull))
@@ -102,6 +104,21 @@ func TestIncrementalSyncsReadOnlyNewAndMovingJobs(t *testing.T) {
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 	resync(t, ns, "incr", dlcv1alpha1.ReasonSynced)
 	g.Expect(snapshots(g, ns)).NotTo(HaveKey(snapshot.Name(ids[100])))
+}
+
+// A filter on a field that changes during a job's life lists in full every time; so does one
+// that sees other users' jobs, since UpdateJob can make a private job public.
+func TestAQueryOfOtherUsersJobsAlwaysListsInFull(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	addJobs("dlcfullvis", 250, "OneFlowJob")
+	q := query(ns, "visible")
+	q.Spec.Filter.DisplayName = "dlcfullvis"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "visible", dlcv1alpha1.ReasonSynced)
+	q = resync(t, ns, "visible", dlcv1alpha1.ReasonSynced)
+	g.Expect(q.Status.LastSyncStats.Mode).To(Equal(dlcv1alpha1.SyncModeFull))
+	g.Expect(q.Status.Snapshots).To(Equal(int32(250)))
 }
 
 // A filter on a field that changes during a job's life lists in full every time.

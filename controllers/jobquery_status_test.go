@@ -247,7 +247,7 @@ func TestIncrementalListingOnlyForFiltersFixedAtCreationAndAfterARecentFullListi
 	base := func() *dlcv1alpha1.JobQuery {
 		q := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Generation: 3}}
 		q.Spec.FullResyncInterval = &metav1.Duration{Duration: time.Hour}
-		q.Spec.Filter = dlcv1alpha1.JobFilter{WorkspaceID: "268", JobType: "PyTorchJob", Tags: map[string]string{"team": "a"}}
+		q.Spec.Filter = dlcv1alpha1.JobFilter{WorkspaceID: "268", JobType: "PyTorchJob", ShowOwn: dlc.Ptr(true)}
 		q.Status.Snapshots = 300
 		return q
 	}
@@ -275,9 +275,15 @@ func TestIncrementalListingOnlyForFiltersFixedAtCreationAndAfterARecentFullListi
 		"finish-time window": func(q *dlcv1alpha1.JobQuery) {
 			q.Spec.Filter.TimeRange = &dlcv1alpha1.TimeRange{Field: "GmtFinishTime"}
 		},
-		"end-only window": func(q *dlcv1alpha1.JobQuery) {
-			q.Spec.Filter.TimeRange = &dlcv1alpha1.TimeRange{End: &metav1.Time{Time: now}}
-		},
+		// Fields UpdateJob or scheduling can change (dlc.FilterRules).
+		"accessibility":         func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.Accessibility = "PUBLIC" },
+		"image search":          func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.ImageSearch = "pytorch" },
+		"oversold":              func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.OversoldInfo = "ForceQuotaJob" },
+		"payment type":          func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.PaymentType = "Spot" },
+		"tags":                  func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.Tags = map[string]string{"team": "a"} },
+		"others' jobs":          func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.ShowOwn = dlc.Ptr(false) },
+		"showOwn unset":         func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.ShowOwn = nil },
+		"assigned nodes":        func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.EnableAssignNode = dlc.Ptr(true) },
 		"full listing disabled": func(q *dlcv1alpha1.JobQuery) { q.Spec.FullResyncInterval = &metav1.Duration{} },
 		"truncated":             func(q *dlcv1alpha1.JobQuery) { q.Status.Truncated = true },
 	} {

@@ -47,21 +47,10 @@ func fullKey(q *dlcv1alpha1.JobQuery) string {
 
 // incrementalFilter reports whether every criterion of the query is fixed when a job is created,
 // so that a job matches for its whole life or never: only then can a sync skip terminal jobs.
+// The rules, with the API reference's reasons, are in one place: dlc.FilterRules.
 func incrementalFilter(spec *dlcv1alpha1.JobQuerySpec) bool {
-	f := &spec.Filter
-	if f.Status != "" || f.ReasonSearch != "" || f.NumericRange != nil {
-		return false
-	}
-	if tr := f.TimeRange; tr != nil {
-		if tr.Field != "" && tr.Field != dlc.SortByCreateTime {
-			return false
-		}
-		// An end without a start leaves the window's start to the API: nothing to start from.
-		if tr.End != nil && tr.Start == nil && tr.Within == nil {
-			return false
-		}
-	}
-	return true
+	req, _ := buildRequest(spec)
+	return dlc.FixedAtCreation(req)
 }
 
 // incrementalDue reports whether this sync may list changes only: the filter allows it, a full

@@ -149,6 +149,15 @@ func pinWindow(req *ListJobsRequest, opts PageOptions) *ListJobsRequest {
 	if out.EndTime == nil {
 		out.EndTime = Ptr(FormatTime(now))
 	}
+	if out.StartTime == nil {
+		// Note: an end without a start would leave the start to the API's default (now − 7 days),
+		// an empty or inverted window once the end is older than that, which lists nothing and
+		// looks complete. Admission refuses such a window now; one stored before means
+		// [end − Within, end].
+		if end, err := time.Parse(TimeLayout, *out.EndTime); err == nil {
+			out.StartTime = Ptr(FormatTime(end.Add(-opts.Within)))
+		}
+	}
 	return out
 }
 

@@ -289,6 +289,11 @@ func benchQuery(namespace, endpoint string) *dlcv1alpha1.JobQuery {
 			RegionID: regionID, Endpoint: endpoint, MaxJobs: 10000,
 			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
 			Interval:    metav1.Duration{Duration: time.Minute},
+			// Note: the caller's own jobs (all of the workload's): a filter that is fixed at a
+			// job's creation, so quiet syncs list incrementally. With showOwn false another
+			// user's job can become visible later (UpdateJob makes it public) and every sync
+			// lists in full (dlc.FilterRules).
+			Filter: dlcv1alpha1.JobFilter{ShowOwn: dlc.Ptr(true)},
 		},
 	}
 }
