@@ -80,8 +80,10 @@ func listingReason(err error) (reason string, retryable bool) {
 	switch dlc.KindOf(err) {
 	case dlc.KindThrottled:
 		return dlcv1alpha1.ReasonThrottled, true
-	case dlc.KindServer, dlc.KindBadResponse:
+	case dlc.KindServer:
 		return dlcv1alpha1.ReasonServerError, true
+	case dlc.KindBadResponse:
+		return dlcv1alpha1.ReasonBadResponse, true
 	case dlc.KindNetwork, dlc.KindCanceled:
 		return dlcv1alpha1.ReasonEndpointUnreachable, true
 	case dlc.KindUnauthorized:

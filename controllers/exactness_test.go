@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -147,4 +150,84 @@ func TestALongRequestedAtAndManyUnknownStatusesDoNotWedgeTheStatus(t *testing.T)
 	g.Expect(before).To(BeNumerically(">=", 1))
 	g.Consistently(syncs).WithTimeout(3 * time.Second).Should(Equal(before))
 	g.Expect(k8s.Delete(testCtx, getQuery(g, ns, "weird"), client.PropagationPolicy("Background"))).To(Succeed())
+}
+
+// Every lie the simulator can tell about a listing, through the real manager: the query says what
+// is wrong, and no snapshot is written, deleted or misstated.
+func TestHostileAnswersChangeNoSnapshot(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	// 250 jobs in groups of 30 created in the same second, so that ties straddle page boundaries.
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	jobs := make([]dlcsim.Job, 250)
+	for i := range jobs {
+		jobs[i] = dlcsim.Job{JobItem: dlc.JobItem{JobID: fmt.Sprintf("dlchostile%03d", i), DisplayName: "dlchostile", JobType: "TFJob",
+			Status: dlc.StatusRunning, WorkspaceID: "268", UserID: "1001", Username: "admin",
+			GmtCreateTime: dlc.FormatTime(base.Add(-time.Duration(i/30) * time.Minute))}}
+	}
+	sim.Upsert(jobs...)
+	defer sim.SetFaults(dlcsim.Faults{})
+	q := query(ns, "hostile")
+	q.Spec.Filter.DisplayName = "dlchostile"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "hostile", dlcv1alpha1.ReasonSynced)
+	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(250)) }).WithTimeout(20 * time.Second).Should(Succeed())
+	before := resourceVersions(g, ns)
+
+	for _, tc := range []struct {
+		name   string
+		faults dlcsim.Faults
+		reason string
+	}{
+		{"TotalCount 0", dlcsim.Faults{TotalCount: "zero"}, dlcv1alpha1.ReasonInconsistentListing},
+		{"TotalCount omitted", dlcsim.Faults{TotalCount: "omit"}, dlcv1alpha1.ReasonInconsistentListing},
+		{"TotalCount negative", dlcsim.Faults{TotalCount: "negative"}, dlcv1alpha1.ReasonInconsistentListing},
+		{"TotalCount too small", dlcsim.Faults{TotalCount: "less", TotalCountBy: 100}, dlcv1alpha1.ReasonInconsistentListing},
+		{"TotalCount too large", dlcsim.Faults{TotalCount: "more", TotalCountBy: 1}, dlcv1alpha1.ReasonInconsistentListing},
+		{"pages larger than asked", dlcsim.Faults{OversizePage: 5}, dlcv1alpha1.ReasonBadResponse},
+		{"a 20 MiB body", dlcsim.Faults{PadMB: 20}, dlcv1alpha1.ReasonBadResponse},
+		{"200,000 jobs on a page", dlcsim.Faults{TinyJobs: 200000}, dlcv1alpha1.ReasonBadResponse},
+		// Ties ordered differently on every request: the walk re-reads the straddling seconds
+		// and the listing is exact.
+		{"ties in a new order on every request", dlcsim.Faults{ShuffleTies: true}, dlcv1alpha1.ReasonSynced},
+	} {
+		sim.SetFaults(tc.faults)
+		got := resync(t, ns, "hostile", tc.reason)
+		g.Expect(resourceVersions(g, ns)).To(Equal(before), tc.name)
+		if tc.reason != dlcv1alpha1.ReasonSynced {
+			g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, dlcv1alpha1.ConditionReconciling)).To(BeTrue(), tc.name)
+		}
+		t.Logf("%s: %s", tc.name, meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady).Message)
+	}
+	sim.SetFaults(dlcsim.Faults{})
+	resync(t, ns, "hostile", dlcv1alpha1.ReasonSynced)
+	resync(t, ns, "hostile", dlcv1alpha1.ReasonSynced)
+	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+}
+
+// A snapshot that a user's own object also owns is released, never deleted, when its job goes.
+func TestPruneNeverDeletesASnapshotAnotherObjectOwns(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcforeign", 2, "TFJob")
+	q := query(ns, "foreign")
+	q.Spec.Filter.DisplayName = "dlcforeign"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "foreign", dlcv1alpha1.ReasonSynced)
+	holder := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "holder"}}
+	g.Expect(k8s.Create(testCtx, holder)).To(Succeed())
+	var s dlcv1alpha1.DLCJobSnapshot
+	g.Eventually(func() error { return k8s.Get(testCtx, client.ObjectKey{Namespace: ns, Name: ids[0]}, &s) }).Should(Succeed())
+	s.OwnerReferences = append(s.OwnerReferences, metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "holder", UID: holder.UID})
+	g.Expect(k8s.Update(testCtx, &s)).To(Succeed())
+
+	sim.Delete(ids[0])
+	resync(t, ns, "foreign", dlcv1alpha1.ReasonSynced)
+	resync(t, ns, "foreign", dlcv1alpha1.ReasonSynced)
+	g.Eventually(func(g Gomega) {
+		kept := snapshots(g, ns)[ids[0]]
+		g.Expect(kept.OwnerReferences).To(HaveLen(1))
+		g.Expect(kept.OwnerReferences[0].Kind).To(Equal("ConfigMap"))
+		g.Expect(kept.Status.Matching).To(BeFalse())
+	}).WithTimeout(10 * time.Second).Should(Succeed())
 }

@@ -77,7 +77,7 @@ func TestListingReasonClassifiesFailures(t *testing.T) {
 	}{
 		{&dlc.Error{Kind: dlc.KindThrottled}, dlcv1alpha1.ReasonThrottled, true},
 		{&dlc.Error{Kind: dlc.KindServer}, dlcv1alpha1.ReasonServerError, true},
-		{&dlc.Error{Kind: dlc.KindBadResponse}, dlcv1alpha1.ReasonServerError, true},
+		{&dlc.Error{Kind: dlc.KindBadResponse}, dlcv1alpha1.ReasonBadResponse, true},
 		{&dlc.Error{Kind: dlc.KindNetwork}, dlcv1alpha1.ReasonEndpointUnreachable, true},
 		{&dlc.Error{Kind: dlc.KindUnauthorized, Code: "SignatureDoesNotMatch"}, dlcv1alpha1.ReasonUnauthorized, false},
 		{&dlc.Error{Kind: dlc.KindUnauthorized, Code: "SignatureNonceUsed"}, dlcv1alpha1.ReasonUnauthorized, true},

@@ -103,7 +103,7 @@ func TestMalformedAPIDataIsMirroredSafelyOrReported(t *testing.T) {
 	// A body with a type that cannot be read: nothing written, nothing pruned, a clear reason.
 	before := resourceVersions(g, ns)
 	mode.Store(1)
-	q = resync(t, ns, "odd", dlcv1alpha1.ReasonServerError)
+	q = resync(t, ns, "odd", dlcv1alpha1.ReasonBadResponse)
 	g.Expect(meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady).Message).To(ContainSubstring("Priority"))
 	g.Expect(resourceVersions(g, ns)).To(Equal(before))
 

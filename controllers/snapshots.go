@@ -297,8 +297,11 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 	counts *writeCounts) error {
 	others := withoutOwner(s.OwnerReferences, q.UID)
 	retain := q.Spec.Snapshot.PrunePolicy == dlcv1alpha1.PrunePolicyRetain
+	// Note: an owner that is not a JobQuery (a user's own object) holds the snapshot too; only
+	// this query's claim is dropped then, never the object.
+	foreign := len(s.OwnerReferences) > len(queryOwners(s.OwnerReferences))
 	switch {
-	case len(others) == 0 && !retain:
+	case len(others) == 0 && !retain && !foreign:
 		// Note: the precondition makes sure we delete the object we compared, not one that another
 		// query adopted a moment ago.
 		err := r.Delete(ctx, s, client.Preconditions{UID: &s.UID, ResourceVersion: &s.ResourceVersion})

@@ -15,6 +15,9 @@ const (
 	// ReasonRevealNotAllowed: spec.snapshot asks to reveal redacted fields in a namespace the
 	// administrator did not allow (--reveal-namespaces).
 	ReasonRevealNotAllowed = "RevealNotAllowed"
+	// ReasonBadResponse: the endpoint's answer was not a ListJobs page dlcsync accepts (invalid or
+	// truncated JSON, a body over the size limit, more jobs than asked for); retried.
+	ReasonBadResponse = "BadResponse"
 	// ReasonKubernetesError: reading or writing Kubernetes objects failed during a sync.
 	ReasonKubernetesError = "KubernetesError"
 	// ReasonSnapshotConflict: another writer changed snapshots during the sync; retried with backoff.
