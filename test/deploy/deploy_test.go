@@ -200,6 +200,17 @@ func TestTheHelmChartLintsAndRenders(t *testing.T) {
 	if find(objs, "ServiceMonitor", "") == nil {
 		t.Error("ServiceMonitor missing with serviceMonitor.enabled")
 	}
+	// The Go runtime's memory limit follows the container's.
+	env, _ := c["env"].([]any)
+	var memLimit bool
+	for _, e := range env {
+		m := e.(map[string]any)
+		ref, _, _ := unstructured.NestedString(m, "valueFrom", "resourceFieldRef", "resource")
+		memLimit = memLimit || (m["name"] == "GOMEMLIMIT" && ref == "limits.memory")
+	}
+	if !memLimit {
+		t.Errorf("env %v lacks GOMEMLIMIT from limits.memory", env)
+	}
 	var withoutMonitor []*unstructured.Unstructured
 	for _, o := range objs {
 		if o.GetKind() != "ServiceMonitor" {
@@ -207,6 +218,42 @@ func TestTheHelmChartLintsAndRenders(t *testing.T) {
 		}
 	}
 	applyDryRun(t, withoutMonitor)
+}
+
+// With watchNamespaces the manager gets namespaced Roles only, so it cannot read a Secret of any
+// other namespace; allowedEndpoints and revealNamespaces become the manager's flags.
+func TestTheHelmChartWithWatchNamespacesGrantsNamespacedRolesOnly(t *testing.T) {
+	objs := decodeAll(t, helm(t, "template", "dlcsync", "charts/dlcsync", "--namespace", "dlcsync-system",
+		"--set", "watchNamespaces={team-a,team-b}", "--set", "allowedEndpoints={http://127.0.0.1:*}",
+		"--set", "revealNamespaces={team-a}"))
+	var roleNamespaces []string
+	for _, o := range objs {
+		if o.GetKind() == "ClusterRole" && strings.HasSuffix(o.GetName(), "-manager") {
+			t.Errorf("ClusterRole %s rendered with watchNamespaces", o.GetName())
+		}
+		if o.GetKind() == "ClusterRoleBinding" && strings.HasSuffix(o.GetName(), "-manager") {
+			t.Errorf("ClusterRoleBinding %s rendered with watchNamespaces", o.GetName())
+		}
+		if o.GetKind() == "Role" && strings.HasSuffix(o.GetName(), "-manager") {
+			roleNamespaces = append(roleNamespaces, o.GetNamespace())
+			rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+			if !strings.Contains(fmt.Sprint(rules), "secrets") {
+				t.Errorf("Role in %s lacks the manager's rules: %v", o.GetNamespace(), rules)
+			}
+		}
+	}
+	slices.Sort(roleNamespaces)
+	if !slices.Equal(roleNamespaces, []string{"team-a", "team-b"}) {
+		t.Errorf("manager Roles in %v, want team-a and team-b", roleNamespaces)
+	}
+	dep := find(objs, "Deployment", "")
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	args := toStrings(containers[0].(map[string]any)["args"])
+	for _, want := range []string{"--watch-namespaces=team-a,team-b", "--allowed-endpoints=http://127.0.0.1:*", "--reveal-namespaces=team-a"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("args %v lack %s", args, want)
+		}
+	}
 }
 
 func toStrings(v any) []string {
