@@ -231,3 +231,48 @@ func TestPruneNeverDeletesASnapshotAnotherObjectOwns(t *testing.T) {
 		g.Expect(kept.Status.Matching).To(BeFalse())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 }
+
+// Two queries over the same jobs that disagree on what to reveal, and a third whose endpoint
+// returns the same IDs: one rule (the most redacting query wins; a snapshot's source is fixed by
+// its first writer) makes them converge, so their quiet syncs write nothing, in either order.
+func TestOverlappingQueriesThatDisagreeConverge(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamedNamespace(t, revealAllowed)
+	ids := addJobs("dlcoverlap", 3, "TFJob")
+	revealing := query(ns, "revealing")
+	revealing.Spec.Filter.DisplayName = "dlcoverlap"
+	revealing.Spec.Snapshot.Reveal = []dlcv1alpha1.RevealGroup{dlcv1alpha1.RevealEnvValues}
+	g.Expect(k8s.Create(testCtx, revealing)).To(Succeed())
+	waitReady(t, ns, "revealing", dlcv1alpha1.ReasonSynced)
+	g.Eventually(func(g Gomega) {
+		g.Expect(snapshots(g, ns)[ids[0]].Status.Job.Envs).To(HaveKeyWithValue("API_TOKEN", "very-secret-value"))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+
+	redacting := query(ns, "redacting")
+	redacting.Spec.Filter.DisplayName = "dlcoverlap"
+	g.Expect(k8s.Create(testCtx, redacting)).To(Succeed())
+	waitReady(t, ns, "redacting", dlcv1alpha1.ReasonSynced)
+	g.Eventually(func(g Gomega) {
+		s := snapshots(g, ns)[ids[0]]
+		g.Expect(s.Status.MatchedBy).To(Equal([]string{"redacting", "revealing"}))
+		g.Expect(s.Status.Job.Envs["API_TOKEN"]).NotTo(Equal("very-secret-value"))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	before := resourceVersions(g, ns)
+	for _, order := range [][]string{{"revealing", "redacting"}, {"redacting", "revealing"}} {
+		for _, name := range order {
+			resync(t, ns, name, dlcv1alpha1.ReasonSynced)
+		}
+		g.Expect(resourceVersions(g, ns)).To(Equal(before), "quiet syncs of overlapping queries in the order %v", order)
+	}
+
+	// Another endpoint that lists the same IDs (with other data) cannot overwrite them.
+	other := httptest.NewServer(sim.Handler())
+	defer other.Close()
+	impostor := query(ns, "impostor")
+	impostor.Spec.Filter.DisplayName = "dlcoverlap"
+	impostor.Spec.Endpoint = other.URL + "/"
+	g.Expect(k8s.Create(testCtx, impostor)).To(Succeed())
+	got := waitReady(t, ns, "impostor", dlcv1alpha1.ReasonJobsSkipped)
+	g.Expect(meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady).Message).To(ContainSubstring("from endpoint"))
+	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+}

@@ -77,6 +77,8 @@ type desiredSnapshot struct {
 	status    dlcv1alpha1.DLCJobSnapshotStatus
 	hash      string
 	matchedBy []string
+	// endpoint is the query's spec.endpoint, recorded on creation as the snapshot's source.
+	endpoint string
 }
 
 // reconcileSnapshots writes the snapshot of every listed job that is missing or changed, and
@@ -184,6 +186,15 @@ func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, q *dlcv1alpha1.Jo
 		// object with our name is left alone.
 		return &foreignSnapshotError{fmt.Sprintf("snapshot %s/%s belongs to job %q", q.Namespace, name, existing.Spec.JobID)}
 	}
+	if existing != nil {
+		// Note: the first query to write a snapshot fixes its source; a query of another region
+		// or endpoint that lists the same ID is not allowed to overwrite it.
+		endpoint, recorded := existing.Annotations[dlcv1alpha1.AnnotationEndpoint]
+		if existing.Spec.RegionID != q.Spec.RegionID || (recorded && endpoint != q.Spec.Endpoint) {
+			return &foreignSnapshotError{fmt.Sprintf("snapshot %s/%s holds job %q of region %s from endpoint %q", q.Namespace, name,
+				existing.Spec.JobID, existing.Spec.RegionID, endpoint)}
+		}
+	}
 	return r.writeSnapshot(ctx, q, job, existing, counts)
 }
 
@@ -204,15 +215,16 @@ func (r *JobQueryReconciler) ownedSnapshots(ctx context.Context, q *dlcv1alpha1.
 // one status apply (job data), and nothing at all when both are current.
 func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, job *dlc.JobItem,
 	existing *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
-	converted, err := snapshot.ConvertJob(job, snapshot.OptionsFor(q.Spec.Snapshot))
+	converted, err := snapshot.ConvertJob(job, r.sharedOptions(ctx, q, existing))
 	if err != nil {
 		return err
 	}
 	want := desiredSnapshot{
-		name:   snapshot.Name(job.JobID),
-		labels: snapshot.Labels(job, q.Spec.RegionID),
-		spec:   dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: q.Spec.RegionID},
-		hash:   snapshot.Hash(converted),
+		name:     snapshot.Name(job.JobID),
+		labels:   snapshot.Labels(job, q.Spec.RegionID),
+		spec:     dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: q.Spec.RegionID},
+		hash:     snapshot.Hash(converted),
+		endpoint: q.Spec.Endpoint,
 	}
 	var existingConds []metav1.Condition
 	var observedAt *metav1.Time
@@ -412,8 +424,9 @@ func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, 
 	existing *dlcv1alpha1.DLCJobSnapshot) (string, error) {
 	if existing == nil {
 		obj := &dlcv1alpha1.DLCJobSnapshot{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: want.name, Labels: want.labels, OwnerReferences: want.owners},
-			Spec:       want.spec,
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: want.name, Labels: want.labels, OwnerReferences: want.owners,
+				Annotations: map[string]string{dlcv1alpha1.AnnotationEndpoint: want.endpoint}},
+			Spec: want.spec,
 		}
 		if err := r.Create(ctx, obj, client.FieldOwner(FieldOwner)); err != nil {
 			return "", fmt.Errorf("creating snapshot %s/%s: %w", namespace, want.name, err)
@@ -560,4 +573,28 @@ func withName(names []string, name string) []string {
 
 func withoutName(names []string, name string) []string {
 	return slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == name })
+}
+
+// sharedOptions are the conversion options of a snapshot that several queries may write: the
+// groups every matching query reveals, no more. Note: the most redacting query wins, and every
+// writer computes the same set from the same matchedBy, so overlapping queries that disagree
+// converge instead of rewriting the snapshot on each other's syncs.
+func (r *JobQueryReconciler) sharedOptions(ctx context.Context, q *dlcv1alpha1.JobQuery, existing *dlcv1alpha1.DLCJobSnapshot) snapshot.Options {
+	opts := snapshot.OptionsFor(q.Spec.Snapshot)
+	if existing == nil || len(opts.Reveal) == 0 {
+		return opts
+	}
+	for _, name := range aliveMatches(existing) {
+		if name == q.Name {
+			continue
+		}
+		var other dlcv1alpha1.JobQuery
+		if err := r.Get(ctx, types.NamespacedName{Namespace: q.Namespace, Name: name}, &other); err != nil {
+			// Unknown (deleted a moment ago, or not cached yet): reveal nothing it might not.
+			return snapshot.Options{}
+		}
+		theirs := snapshot.OptionsFor(other.Spec.Snapshot)
+		opts.Reveal = slices.DeleteFunc(opts.Reveal, func(g dlcv1alpha1.RevealGroup) bool { return !theirs.Reveals(g) })
+	}
+	return opts
 }

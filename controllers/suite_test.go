@@ -43,8 +43,10 @@ var (
 	nsSeq          atomic.Int32
 	testCtx        context.Context
 	allowed        = "ambient-ok"
-	simAdmin       = dlcsim.Identity{AccessKeyID: "test-admin", AccessKeySecret: "test-admin-secret", UserID: "1001", Username: "admin", Admin: true}
-	simDeny        = dlcsim.Identity{AccessKeyID: "test-denied", AccessKeySecret: "test-denied-secret", UserID: "1002", Username: "eve",
+	// revealAllowed is the namespace whose queries may reveal redacted fields (--reveal-namespaces).
+	revealAllowed = "reveal-ok"
+	simAdmin      = dlcsim.Identity{AccessKeyID: "test-admin", AccessKeySecret: "test-admin-secret", UserID: "1001", Username: "admin", Admin: true}
+	simDeny       = dlcsim.Identity{AccessKeyID: "test-denied", AccessKeySecret: "test-denied-secret", UserID: "1002", Username: "eve",
 		AllowListJobs: dlc.Ptr(false)}
 )
 
@@ -84,6 +86,7 @@ func run(m *testing.M) int {
 	testReconciler, err = Setup(ctx, mgr, Options{
 		AllowedEndpoints:  testenv.LoopbackEndpoints,
 		AmbientNamespaces: []string{allowed},
+		RevealNamespaces:  []string{revealAllowed},
 		DLCQPS:            1000, DLCBurst: 1000,
 		Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
 	})
@@ -129,7 +132,12 @@ var capturedLogs = &lockedBuffer{}
 // newNamespace creates a fresh namespace with a Secret holding the simulator's admin key.
 func newNamespace(t *testing.T) string {
 	t.Helper()
-	name := fmt.Sprintf("t%d", nsSeq.Add(1))
+	return newNamedNamespace(t, fmt.Sprintf("t%d", nsSeq.Add(1)))
+}
+
+// newNamedNamespace creates a namespace of a given name with the simulator's admin key.
+func newNamedNamespace(t *testing.T, name string) string {
+	t.Helper()
 	g := NewWithT(t)
 	g.Expect(k8s.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
 	g.Expect(k8s.Create(testCtx, credentialsSecret(name, "dlc-credentials", simAdmin))).To(Succeed())

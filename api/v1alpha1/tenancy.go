@@ -25,3 +25,9 @@ const (
 	// ReasonSyncTimeout: the sync did not finish within its deadline (see docs/operating.md).
 	ReasonSyncTimeout = "SyncTimeout"
 )
+
+// AnnotationEndpoint records on a DLCJobSnapshot the endpoint its data came from ("" for the
+// region's default endpoint). Together with spec.regionId it names the snapshot's source: a
+// query with another region or endpoint never writes it, so that one query's endpoint cannot
+// overwrite another's jobs.
+const AnnotationEndpoint = "dlc.dlcsync.io/endpoint"
