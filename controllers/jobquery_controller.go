@@ -154,6 +154,10 @@ func due(q *dlcv1alpha1.JobQuery, state *queryState, seen bool, credVersion stri
 		handledValue(q.Annotations[dlcv1alpha1.AnnotationRequestedAt]) != st.LastHandledReconcileAt,
 		credVersion != "" && credVersion != st.ObservedCredentialsVersion:
 		return 0, true
+	case isStalled(st.Conditions) && !seen:
+		// A new process may run with other flags (--allowed-endpoints, --reveal-namespaces,
+		// --ambient-credentials-namespaces): look again once.
+		return 0, true
 	case isStalled(st.Conditions):
 		// Nothing in the cluster changed since a failure that only a change can fix; but a RAM
 		// policy or a disabled AccessKey is fixed in Alibaba Cloud, where no watch can see it:
@@ -269,10 +273,13 @@ func (r *JobQueryReconciler) writeSnapshots(ctx context.Context, sc *syncScope) 
 	written, err := r.reconcileSnapshots(ctx, sc)
 	sc.written = written
 	sc.stats.Created, sc.stats.Updated, sc.stats.Deleted, sc.stats.Unchanged = written.created, written.updated, written.deleted, written.unchanged
-	if err == nil && written.conflicts > 0 {
-		err = &conflictError{written.conflicts}
+	if err != nil {
+		return kubernetesError(err)
 	}
-	return kubernetesError(err)
+	if written.conflicts > 0 {
+		return &conflictError{written.conflicts}
+	}
+	return nil
 }
 
 // succeeded records a successful sync: what the query keeps, conditions, events, metrics and

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,6 +93,8 @@ func TestListingReasonClassifiesFailures(t *testing.T) {
 		{errors.New("something else"), dlcv1alpha1.ReasonServerError, true},
 		{&inconsistentError{"TotalCount changed"}, dlcv1alpha1.ReasonInconsistentListing, true},
 		{&conflictError{2}, dlcv1alpha1.ReasonSnapshotConflict, true},
+		{kubernetesError(apierrors.NewConflict(schema.GroupResource{Resource: "dlcjobsnapshots"}, "x", errors.New("modified"))),
+			dlcv1alpha1.ReasonKubernetesError, true},
 	}
 	for _, c := range cases {
 		reason, retryable := listingReason(c.err)
@@ -194,7 +197,9 @@ func TestDueSpreadsOverdueQueriesAfterARestartAndPutsNewOnesFirst(t *testing.T) 
 		j.Status.NextSyncTime = nil
 		setConditions(&j.Status.Conditions, 1, outcomeStalled, dlcv1alpha1.ReasonInvalidFilter, "bad filter")
 	})
-	r.state(types.NamespacedName{Namespace: "ns", Name: "stalled"})
+	if _, due := check(stalled, ""); !due {
+		t.Error("a stalled query must be looked at once by a new process, which may run with other flags")
+	}
 	if wait, due := check(stalled, ""); due || wait != 0 {
 		t.Errorf("a stalled query without a change: due %v wait %v; want to wait for a change", due, wait)
 	}
