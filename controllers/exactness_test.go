@@ -187,6 +187,8 @@ func TestHostileAnswersChangeNoSnapshot(t *testing.T) {
 		{"pages larger than asked", dlcsim.Faults{OversizePage: 5}, dlcv1alpha1.ReasonBadResponse},
 		{"a 20 MiB body", dlcsim.Faults{PadMB: 20}, dlcv1alpha1.ReasonBadResponse},
 		{"200,000 jobs on a page", dlcsim.Faults{TinyJobs: 200000}, dlcv1alpha1.ReasonBadResponse},
+		// Slow pages: the sync takes longer and is exact.
+		{"every page 300 ms late", dlcsim.Faults{PageDelay: dlcsim.Duration(300 * time.Millisecond)}, dlcv1alpha1.ReasonSynced},
 		// Ties ordered differently on every request: the walk re-reads the straddling seconds
 		// and the listing is exact.
 		{"ties in a new order on every request", dlcsim.Faults{ShuffleTies: true}, dlcv1alpha1.ReasonSynced},
@@ -275,4 +277,35 @@ func TestOverlappingQueriesThatDisagreeConverge(t *testing.T) {
 	got := waitReady(t, ns, "impostor", dlcv1alpha1.ReasonJobsSkipped)
 	g.Expect(meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady).Message).To(ContainSubstring("from endpoint"))
 	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+}
+
+// A job whose mutable fields change (UpdateJob makes it public or private) starts or stops
+// matching a filter on them at the next syncs: such a filter always lists in full.
+func TestAJobThatStartsOrStopsMatchingAMutableFilterIsSeen(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcmutable", 3, "TFJob") // PUBLIC
+	private := dlc.AccessibilityPrivate
+	_, ok, err := sim.UpdateJob(ids[2], dlcsim.JobUpdate{Accessibility: &private})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ok).To(BeTrue())
+	q := query(ns, "public")
+	q.Spec.Filter.DisplayName = "dlcmutable"
+	q.Spec.Filter.ShowOwn = dlc.Ptr(true)
+	q.Spec.Filter.Accessibility = dlc.AccessibilityPublic
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "public", dlcv1alpha1.ReasonSynced)
+	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(2)) }).WithTimeout(10 * time.Second).Should(Succeed())
+
+	public := dlc.AccessibilityPublic
+	_, _, err = sim.UpdateJob(ids[2], dlcsim.JobUpdate{Accessibility: &public})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, _, err = sim.UpdateJob(ids[0], dlcsim.JobUpdate{Accessibility: &private})
+	g.Expect(err).NotTo(HaveOccurred())
+	got := resync(t, ns, "public", dlcv1alpha1.ReasonSynced)
+	g.Expect(got.Status.LastSyncStats.Mode).To(Equal(dlcv1alpha1.SyncModeFull))
+	g.Expect(snapshots(g, ns)).To(HaveKey(ids[2]), "a job that became public is mirrored at the next sync")
+	resync(t, ns, "public", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)).NotTo(HaveKey(ids[0]), "a job that became private goes after two listings")
+	g.Expect(snapshots(g, ns)).To(HaveLen(2))
 }
