@@ -62,14 +62,7 @@ type ranked struct {
 
 // before reports whether a sorts before b in the final order (SortJobs' order, ID tie-break).
 func (t *topJobs) before(a, b *ranked) bool {
-	c := strings.Compare(a.key, b.key)
-	if c == 0 {
-		c = strings.Compare(a.job.JobID, b.job.JobID)
-	}
-	if t.desc {
-		return c > 0
-	}
-	return c < 0
+	return compareSorted(a.key, a.job.JobID, b.key, b.job.JobID, t.desc) < 0
 }
 
 func (t *topJobs) add(job JobItem) bool {

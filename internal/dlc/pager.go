@@ -363,19 +363,26 @@ func (w *walk) note(problem string) {
 func SortJobs(jobs []JobItem, sortBy, order string) {
 	desc := strings.EqualFold(order, "desc")
 	slices.SortStableFunc(jobs, func(a, b JobItem) int {
-		c := strings.Compare(SortValue(&a, sortBy), SortValue(&b, sortBy))
-		if c == 0 {
-			c = strings.Compare(a.JobID, b.JobID)
-		}
-		if desc {
-			return -c
-		}
-		return c
+		return compareSorted(SortValue(&a, sortBy), a.JobID, SortValue(&b, sortBy), b.JobID, desc)
 	})
 }
 
+// compareSorted orders two jobs by their sort values, then by ID so that the order is total,
+// reversed for a descending order. SortJobs and the pager's bounded top-k share it.
+func compareSorted(aValue, aID, bValue, bID string, desc bool) int {
+	c := strings.Compare(aValue, bValue)
+	if c == 0 {
+		c = strings.Compare(aID, bID)
+	}
+	if desc {
+		return -c
+	}
+	return c
+}
+
 // SortValue is the value a job sorts by for a ListJobs SortBy field (GmtCreateTime when the
-// field is unknown). The simulator orders by the same values, so both agree on an order.
+// field is unknown). The simulator has its own ordering (internal/dlcsim/order.go), written from
+// the API reference, so a mistake here shows in the tests instead of being shared.
 func SortValue(j *JobItem, sortBy string) string {
 	switch sortBy {
 	case "DisplayName":
