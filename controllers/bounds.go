@@ -1,14 +1,17 @@
 package controllers
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"sync"
 	"time"
 	"unicode/utf8"
 
-	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"k8s.io/apimachinery/pkg/util/sets"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 )
 
 // The functions in this file bound the work and the status of one query, whatever its spec,
@@ -66,11 +69,21 @@ func (s *namespaceSlots) acquire(namespace string, workers int) (release func(),
 
 // conflictDelay is the wait after the n-th consecutive sync that met a concurrent writer: 1s
 // doubling, capped at one minute (each retry is a listing).
-func conflictDelay(n int32) time.Duration {
-	if n < 1 {
-		n = 1
+func conflictDelay(n int32) time.Duration { return doubling(time.Second, time.Minute, n) }
+
+// doubling is first·2^(n-1), capped at limit; n counts from 1.
+func doubling(first, limit time.Duration, n int32) time.Duration {
+	return min(first<<min(max(n, 1)-1, 20), limit)
+}
+
+// timedOut tags the failure of a sync whose deadline passed: whatever step was cut short, the
+// cause is the deadline. Note: decided by the sync's own context, not by the error, because an
+// HTTP client timeout also reads as context.DeadlineExceeded.
+func timedOut(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
 	}
-	return min(time.Second<<min(n-1, 6), time.Minute)
+	return &reasonError{reason: dlcv1alpha1.ReasonSyncTimeout, retryable: true, err: err}
 }
 
 // maxHandledLength is the longest requestedAt value status.lastHandledReconcileAt holds as is.

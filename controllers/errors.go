@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -68,8 +67,6 @@ func listingReason(err error) (reason string, retryable bool) {
 	var inconsistent *inconsistentError
 	var conflict *conflictError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) && dlc.KindOf(err) != dlc.KindNetwork:
-		return dlcv1alpha1.ReasonSyncTimeout, true
 	case errors.As(err, &tagged):
 		return tagged.reason, tagged.retryable
 	case errors.As(err, &inconsistent):

@@ -119,8 +119,7 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 	if accessErr != nil && (!errors.As(accessErr, &refused) || refused.retryable) {
 		return ctrl.Result{}, accessErr
 	}
-	key := types.NamespacedName{Namespace: q.Namespace, Name: q.Name}
-	state, seen := r.state(key)
+	state, seen := r.state(types.NamespacedName{Namespace: q.Namespace, Name: q.Name})
 	if wait, due := due(q, state, seen, acc.version, now); !due {
 		if wait > 0 {
 			return ctrl.Result{RequeueAfter: wait}, nil
@@ -169,7 +168,7 @@ func due(q *dlcv1alpha1.JobQuery, state *queryState, seen bool, credVersion stri
 		if st.LastSyncTime != nil {
 			last = st.LastSyncTime.Time
 		}
-		if wait := last.Add(stalledRecheck).Sub(now); wait > 0 && seen {
+		if wait := last.Add(stalledRecheck).Sub(now); wait > 0 {
 			return wait, false
 		}
 		return 0, true
@@ -233,6 +232,7 @@ func (r *JobQueryReconciler) sync(ctx context.Context, sc *syncScope) ctrl.Resul
 		}
 		err = phase(ctx, sc)
 	}
+	err = timedOut(ctx, err)
 	sc.stats.Duration = metav1.Duration{Duration: r.now().Sub(sc.started)}
 	st.LastSyncStats = sc.stats
 	if sc.listed != nil {
@@ -379,26 +379,23 @@ func (r *JobQueryReconciler) failed(ctx context.Context, sc *syncScope, err erro
 	message := truncateMessage(errorMessage(err))
 	previous := readyReason(st.Conditions)
 	st.ConsecutiveFailures++
-	var result ctrl.Result
+	outcome, delay := outcomeRetrying, retryDelay(st.ConsecutiveFailures)
 	switch {
-	case retryable:
-		setConditions(&st.Conditions, q.Generation, outcomeRetrying, reason, message)
-		delay := retryDelay(st.ConsecutiveFailures)
-		if reason == dlcv1alpha1.ReasonSnapshotConflict {
-			// Another writer raced us: retry soon, but back off if it keeps happening.
-			delay = conflictDelay(st.ConsecutiveFailures)
-		}
+	case reason == dlcv1alpha1.ReasonSnapshotConflict:
+		// Another writer raced us: retry soon, but back off if it keeps happening.
+		delay = conflictDelay(st.ConsecutiveFailures)
+	case !retryable && recheckedWhenStalled(reason):
+		outcome, delay = outcomeStalled, stalledRecheck
+	case !retryable:
+		outcome, delay = outcomeStalled, 0
+	}
+	setConditions(&st.Conditions, q.Generation, outcome, reason, message)
+	st.NextSyncTime, state.nextSync = nil, time.Time{}
+	var result ctrl.Result
+	if delay > 0 {
 		next := metav1.NewTime(now.Add(delay))
 		st.NextSyncTime, state.nextSync = &next, next.Time
 		result = ctrl.Result{RequeueAfter: delay}
-	case recheckedWhenStalled(reason):
-		setConditions(&st.Conditions, q.Generation, outcomeStalled, reason, message)
-		next := metav1.NewTime(now.Add(stalledRecheck))
-		st.NextSyncTime, state.nextSync = &next, next.Time
-		result = ctrl.Result{RequeueAfter: stalledRecheck}
-	default:
-		setConditions(&st.Conditions, q.Generation, outcomeStalled, reason, message)
-		st.NextSyncTime, state.nextSync = nil, time.Time{}
 	}
 	if reason != previous {
 		r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, reason, "Sync", "%s", eventNote(reason, err))

@@ -99,13 +99,7 @@ func syncedMessage(kept int, matched int64, truncated bool) string {
 
 // retryDelay is the wait after the n-th consecutive transient failure: 5s doubling, capped at
 // 10m, so a throttled or failing API is not hammered.
-func retryDelay(n int32) time.Duration {
-	if n < 1 {
-		n = 1
-	}
-	d := 5 * time.Second << min(n-1, 10)
-	return min(d, 10*time.Minute)
-}
+func retryDelay(n int32) time.Duration { return doubling(5*time.Second, 10*time.Minute, n) }
 
 // truncateMessage keeps condition messages within a readable size.
 func truncateMessage(s string) string {

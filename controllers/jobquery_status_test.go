@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -68,6 +67,11 @@ func TestRetryDelayBacksOffToACap(t *testing.T) {
 			t.Errorf("retryDelay(%d) = %v, want %v", n, got, want)
 		}
 	}
+	for n, want := range map[int32]time.Duration{1: time.Second, 2: 2 * time.Second, 6: 32 * time.Second, 7: time.Minute, 100: time.Minute} {
+		if got := conflictDelay(n); got != want {
+			t.Errorf("conflictDelay(%d) = %v, want %v", n, got, want)
+		}
+	}
 }
 
 func TestListingReasonClassifiesFailures(t *testing.T) {
@@ -89,7 +93,6 @@ func TestListingReasonClassifiesFailures(t *testing.T) {
 		{stalledError(dlcv1alpha1.ReasonEndpointNotAllowed, "no"), dlcv1alpha1.ReasonEndpointNotAllowed, false},
 		{kubernetesError(errors.New("etcd is slow")), dlcv1alpha1.ReasonKubernetesError, true},
 		{fmt.Errorf("listing snapshots: %w", apierrors.NewServiceUnavailable("x")), dlcv1alpha1.ReasonKubernetesError, true},
-		{fmt.Errorf("listing page 3: %w", context.DeadlineExceeded), dlcv1alpha1.ReasonSyncTimeout, true},
 		{errors.New("something else"), dlcv1alpha1.ReasonServerError, true},
 		{&inconsistentError{"TotalCount changed"}, dlcv1alpha1.ReasonInconsistentListing, true},
 		{&conflictError{2}, dlcv1alpha1.ReasonSnapshotConflict, true},

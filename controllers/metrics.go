@@ -1,10 +1,11 @@
 package controllers
 
 import (
-	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/dlcsync/dlcsync/internal/dlc"
 )
 
 // Label names shared by several metrics.

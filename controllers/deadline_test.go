@@ -1,0 +1,66 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientevents "k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/endpoints"
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+// hangingListers hand out a lister that answers only when the caller gives up, as an endpoint
+// that accepts the connection and never replies.
+type hangingListers struct{ calls int }
+
+func (h *hangingListers) Lister(dlc.Config) (dlc.Lister, error) { return h, nil }
+
+func (h *hangingListers) ListJobs(ctx context.Context, _ *dlc.ListJobsRequest) (*dlc.ListJobsResponse, error) {
+	h.calls++
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A sync whose endpoint never answers ends at its deadline, says so, and is retried later:
+// it does not hold a sync worker for as long as the endpoint likes.
+func TestASyncEndsAtItsDeadline(t *testing.T) {
+	g := NewWithT(t)
+	q := &dlcv1alpha1.JobQuery{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "slow", Generation: 1},
+		Spec: dlcv1alpha1.JobQuerySpec{RegionID: "cn-hangzhou", Endpoint: "http://127.0.0.1:1", Interval: metav1.Duration{Duration: time.Hour},
+			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}}},
+	}
+	secret := testenv.CredentialsSecret("team", "dlc-credentials", "id", "secret")
+	// The fake client does not turn stringData into data as the apiserver does.
+	secret.Data = map[string][]byte{"accessKeyId": []byte("id"), "accessKeySecret": []byte("secret")}
+	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).
+		WithObjects(q, secret).
+		WithStatusSubresource(q).
+		WithIndex(&dlcv1alpha1.DLCJobSnapshot{}, ownerIndexKey, ownerUIDsOf).
+		Build()
+	policy, err := endpoints.ParsePatterns(testenv.LoopbackEndpoints)
+	g.Expect(err).NotTo(HaveOccurred())
+	listers := &hangingListers{}
+	r := &JobQueryReconciler{Client: c, APIReader: c, Recorder: clientevents.NewFakeRecorder(10), Listers: listers,
+		Endpoints: policy, SyncTimeout: 200 * time.Millisecond}
+
+	start := time.Now()
+	result, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(q)})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+	g.Expect(listers.calls).To(Equal(1))
+	g.Expect(result.RequeueAfter).To(Equal(retryDelay(1)))
+	got := &dlcv1alpha1.JobQuery{}
+	g.Expect(c.Get(context.Background(), client.ObjectKeyFromObject(q), got)).To(Succeed())
+	g.Expect(readyReason(got.Status.Conditions)).To(Equal(dlcv1alpha1.ReasonSyncTimeout))
+	g.Expect(isStalled(got.Status.Conditions)).To(BeFalse())
+}
