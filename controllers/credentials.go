@@ -17,15 +17,20 @@ import (
 
 // access is what a JobQuery may use for its requests, decided before any request is sent.
 type access struct {
-	// static holds the Secret's AccessKey; nil means the operator's ambient credentials.
+	// secret names the credentials Secret, whose data the sync reads (readCredentials); nil for
+	// the operator's ambient credentials.
+	secret *dlcv1alpha1.SecretCredentials
+	// static holds the Secret's AccessKey once read.
 	static *dlc.StaticCredentials
 	// version changes when the credentials do (the Secret's resourceVersion, or "ambient").
 	version string
 }
 
 // resolveAccess checks what the administrator allows (endpoint, ambient credentials, revealed
-// fields) and reads the query's credentials. A refusal is a stalledError naming what to change; any
-// other error is a transient failure to read Kubernetes.
+// fields) and that the credentials Secret exists and is labelled for dlcsync. It runs at every
+// reconcile, due or not, so it reads only the cache; the Secret's data is read when a sync runs.
+// A refusal is a stalledError naming what to change; any other error is a transient failure to
+// read Kubernetes.
 func (r *JobQueryReconciler) resolveAccess(ctx context.Context, q *dlcv1alpha1.JobQuery) (access, error) {
 	// Note: the endpoint is checked before anything else, so that a refused endpoint never
 	// receives a request, whatever the credentials.
@@ -49,44 +54,63 @@ func (r *JobQueryReconciler) resolveAccess(ctx context.Context, q *dlcv1alpha1.J
 	if creds.SecretRef == nil {
 		return access{}, stalledError(dlcv1alpha1.ReasonInvalidSecret, "credentials name neither a Secret nor ambient")
 	}
-	return r.readSecret(ctx, q.Namespace, creds.SecretRef)
+	version, err := r.secretVersion(ctx, q.Namespace, creds.SecretRef.Name)
+	return access{secret: creds.SecretRef, version: version}, err
 }
 
-// wantsReveal reports whether a query asks for fields that are redacted by default.
-func wantsReveal(p *dlcv1alpha1.SnapshotPolicy) bool {
-	return len(snapshot.OptionsFor(*p).Reveal) > 0
+// readCredentials reads the AccessKey of the query's credentials Secret, when it has one.
+func (r *JobQueryReconciler) readCredentials(ctx context.Context, sc *syncScope) error {
+	if sc.access.secret == nil {
+		return nil
+	}
+	static, version, err := r.secretCredentials(ctx, sc.query.Namespace, sc.access.secret)
+	sc.access.static = static
+	if err == nil {
+		sc.query.Status.ObservedCredentialsVersion = version
+	}
+	return err
 }
 
-// readSecret reads the AccessKey of a credentials Secret of the query's own namespace. Only a
-// Secret labelled dlc.dlcsync.io/credentials=true is read at all: its metadata is looked at
-// first, and its data fetched only when the label is there.
-func (r *JobQueryReconciler) readSecret(ctx context.Context, namespace string, ref *dlcv1alpha1.SecretCredentials) (access, error) {
-	key := types.NamespacedName{Namespace: namespace, Name: ref.Name}
+// secretVersion returns the resourceVersion of a credentials Secret of the query's namespace,
+// refusing one that is missing or not labelled dlc.dlcsync.io/credentials=true. It looks at
+// metadata only: first in the manager's cache, which holds labelled Secrets only, then, on a
+// miss, at the apiserver, to tell a missing Secret from an unlabelled one in the condition.
+func (r *JobQueryReconciler) secretVersion(ctx context.Context, namespace, name string) (string, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: name}
 	meta := &metav1.PartialObjectMetadata{}
 	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	// Note: uncached on purpose: the manager caches only labelled Secrets, so a cache miss could
-	// not tell a missing Secret from an unlabelled one, and the condition must say which.
-	if err := r.APIReader.Get(ctx, key, meta); err != nil {
-		if apierrors.IsNotFound(err) {
-			return access{}, stalledError(dlcv1alpha1.ReasonSecretNotFound, "Secret %s not found", key)
-		}
-		return access{}, kubernetesError(fmt.Errorf("reading the metadata of Secret %s: %w", key, err))
+	err := r.Get(ctx, key, meta)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, meta)
 	}
-	if meta.Labels[dlcv1alpha1.LabelCredentials] != "true" {
-		return access{}, stalledError(dlcv1alpha1.ReasonSecretNotLabelled,
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", stalledError(dlcv1alpha1.ReasonSecretNotFound, "Secret %s not found", key)
+	case err != nil:
+		return "", kubernetesError(fmt.Errorf("reading the metadata of Secret %s: %w", key, err))
+	case meta.Labels[dlcv1alpha1.LabelCredentials] != "true":
+		return "", stalledError(dlcv1alpha1.ReasonSecretNotLabelled,
 			"Secret %s is not labelled for dlcsync; label it with `kubectl label secret -n %s %s %s=true` to let JobQueries use it",
-			key, namespace, ref.Name, dlcv1alpha1.LabelCredentials)
+			key, namespace, name, dlcv1alpha1.LabelCredentials)
 	}
+	return meta.ResourceVersion, nil
+}
+
+// secretCredentials reads the AccessKey of a labelled credentials Secret, uncached (the manager
+// never caches Secret data), and the version it read.
+func (r *JobQueryReconciler) secretCredentials(ctx context.Context, namespace string,
+	ref *dlcv1alpha1.SecretCredentials) (*dlc.StaticCredentials, string, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: ref.Name}
 	var secret corev1.Secret
 	if err := r.APIReader.Get(ctx, key, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return access{}, stalledError(dlcv1alpha1.ReasonSecretNotFound, "Secret %s not found", key)
+			return nil, "", stalledError(dlcv1alpha1.ReasonSecretNotFound, "Secret %s not found", key)
 		}
-		return access{}, kubernetesError(fmt.Errorf("reading Secret %s: %w", key, err))
+		return nil, "", kubernetesError(fmt.Errorf("reading Secret %s: %w", key, err))
 	}
 	if secret.Labels[dlcv1alpha1.LabelCredentials] != "true" {
-		// The label was removed between the two reads.
-		return access{}, stalledError(dlcv1alpha1.ReasonSecretNotLabelled, "Secret %s is not labelled for dlcsync", key)
+		// The label was removed since the metadata was read.
+		return nil, "", stalledError(dlcv1alpha1.ReasonSecretNotLabelled, "Secret %s is not labelled for dlcsync", key)
 	}
 	keyOr := func(key, def string) string {
 		if key == "" {
@@ -110,7 +134,12 @@ func (r *JobQueryReconciler) readSecret(ctx context.Context, namespace string, r
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return access{}, stalledError(dlcv1alpha1.ReasonInvalidSecret, "Secret %s has no value for key(s) %v", key, missing)
+		return nil, "", stalledError(dlcv1alpha1.ReasonInvalidSecret, "Secret %s has no value for key(s) %v", key, missing)
 	}
-	return access{static: static, version: secret.ResourceVersion}, nil
+	return static, secret.ResourceVersion, nil
+}
+
+// wantsReveal reports whether a query asks for fields that are redacted by default.
+func wantsReveal(p *dlcv1alpha1.SnapshotPolicy) bool {
+	return len(snapshot.OptionsFor(*p).Reveal) > 0
 }

@@ -223,9 +223,10 @@ func (r *JobQueryReconciler) sync(ctx context.Context, sc *syncScope) ctrl.Resul
 	defer cancel()
 	err := sc.accessErr
 	for _, phase := range []syncPhase{
-		r.readSnapshots,  // what the query keeps now
-		r.listJobs,       // what PAI-DLC lists (all, or only what changed)
-		r.writeSnapshots, // create, update and prune snapshots
+		r.readCredentials, // the Secret's AccessKey, read only now that a sync runs
+		r.readSnapshots,   // what the query keeps now
+		r.listJobs,        // what PAI-DLC lists (all, or only what changed)
+		r.writeSnapshots,  // create, update and prune snapshots
 	} {
 		if err != nil {
 			break

@@ -115,8 +115,9 @@ func TestAnUnlabelledSecretsDataIsNeverRead(t *testing.T) {
 			return c.Get(ctx, key, obj, opts...)
 		},
 	}).Build()
-	r := &JobQueryReconciler{APIReader: reader}
-	_, err := r.readSecret(context.Background(), "team", &dlcv1alpha1.SecretCredentials{Name: "app-db", AccessKeyIDKey: "password"})
+	// The reader stands for both the manager's cache and the apiserver.
+	r := &JobQueryReconciler{Client: reader, APIReader: reader}
+	_, err := r.secretVersion(context.Background(), "team", "app-db")
 	reason, retryable := listingReason(err)
 	g.Expect(reason).To(Equal(dlcv1alpha1.ReasonSecretNotLabelled))
 	g.Expect(retryable).To(BeFalse())
@@ -128,8 +129,10 @@ func TestAnUnlabelledSecretsDataIsNeverRead(t *testing.T) {
 	secret.Labels = map[string]string{dlcv1alpha1.LabelCredentials: "true"}
 	secret.Data["accessKeySecret"] = []byte("s")
 	g.Expect(reader.Update(context.Background(), secret)).To(Succeed())
-	acc, err := r.readSecret(context.Background(), "team", &dlcv1alpha1.SecretCredentials{Name: "app-db", AccessKeyIDKey: "password"})
+	_, err = r.secretVersion(context.Background(), "team", "app-db")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(acc.static.AccessKeyID).To(Equal("hunter2"))
+	static, _, err := r.secretCredentials(context.Background(), "team", &dlcv1alpha1.SecretCredentials{Name: "app-db", AccessKeyIDKey: "password"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(static.AccessKeyID).To(Equal("hunter2"))
 	g.Expect(dataReads).To(Equal(1))
 }
