@@ -129,6 +129,8 @@ func newWorkload(n int, active float64) (*workload, func(), error) {
 	for i := range generated {
 		j := &generated[i]
 		j.GmtCreateTime = dlc.FormatTime(now.Add(-time.Duration(i+1) * (6 * 24 * time.Hour / time.Duration(n))))
+		// The credential's own jobs, so that the query (showOwn: true) lists every one of them.
+		j.UserID, j.Username = admin.UserID, admin.Username
 		switch {
 		case i < nActive:
 			j.Status, j.GmtFinishTime = dlc.StatusRunning, ""

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
 // memory runs the real manager binary against the control plane, lets it sync n jobs, and reads
@@ -64,7 +65,9 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 		"--watch-namespaces", ns,
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-secure=false", "--health-probe-bind-address", "0",
 		"--kube-api-qps", strconv.FormatFloat(float64(b.opts.QPS), 'f', -1, 32), "--kube-api-burst", strconv.Itoa(b.opts.Burst),
-		"--dlc-qps", "1000", "--dlc-burst", "1000")
+		"--dlc-qps", "1000", "--dlc-burst", "1000",
+		// The simulator listens on loopback over plain HTTP: allowed the way an administrator would.
+		"--allowed-endpoints", testenv.LoopbackEndpoints)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath)
 	if err := cmd.Start(); err != nil {
