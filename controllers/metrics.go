@@ -32,7 +32,7 @@ var (
 	}, []string{labelNamespace, labelQuery, "result"})
 	apiRequestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dlcsync_dlc_api_requests_total",
-		Help: "PAI-DLC ListJobs HTTP requests by answer: 200 or the error code.",
+		Help: "PAI-DLC ListJobs HTTP requests by answer: 200, a known error code or failure kind, or other.",
 	}, []string{"code"})
 	apiThrottledTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dlcsync_dlc_api_throttled_total",
@@ -60,25 +60,10 @@ func init() {
 
 // ObserveAPIResponse counts one ListJobs answer; pass it as the client's Observer.
 func ObserveAPIResponse(code string) {
-	apiRequestsTotal.WithLabelValues(metricCode(code)).Inc()
+	apiRequestsTotal.WithLabelValues(dlc.BoundedCode(code)).Inc()
 	if dlc.IsThrottlingCode(code) {
 		apiThrottledTotal.Inc()
 	}
-}
-
-// metricCode bounds the code label: an endpoint chooses its error codes, and every distinct
-// label value is a new series held forever. Codes longer or stranger than the reference's
-// (letters, digits and dots, such as Throttling.User) count as "other".
-func metricCode(code string) string {
-	if len(code) == 0 || len(code) > 48 {
-		return "other"
-	}
-	for _, c := range code {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.') {
-			return "other"
-		}
-	}
-	return code
 }
 
 // ObserveBreaker records a breaker state change; pass it as GovernorConfig.OnBreakerChange. The
