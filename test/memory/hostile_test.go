@@ -1,0 +1,206 @@
+// Package memory runs the real manager binary, configured the way the Helm chart runs it
+// (GOMEMLIMIT from the container's 256 MiB limit), against endpoints that answer with hostile
+// bodies, and checks that it stays up, stays within that limit, and says why it wrote nothing.
+package memory
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/procfs"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlcsim"
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+// containerLimit is the memory limit of the chart's default values (resources.limits.memory),
+// which the chart also passes to the manager as GOMEMLIMIT.
+const containerLimit = 256 << 20
+
+var admin = dlcsim.Identity{AccessKeyID: "mem-key", AccessKeySecret: "mem-secret-0123456789", UserID: "1001",
+	Username: "admin", Admin: true}
+
+func TestHostileAnswersKeepTheRealManagerUpAndWithinItsMemoryLimit(t *testing.T) {
+	g := NewWithT(t)
+	env, cfg, err := testenv.Start()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = env.Stop() })
+	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+
+	// Two endpoints, answered at once: a 200 MiB body, and 200,000 jobs on a page of 100.
+	cases := map[string]dlcsim.Faults{"huge-body": {PadMB: 200}, "huge-page": {TinyJobs: 200_000}}
+	sims := map[string]*dlcsim.Server{}
+	for name, faults := range cases {
+		sim := dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{admin}, Seed: 3})
+		sim.Generate(50)
+		sim.SetFaults(faults)
+		srv := httptest.NewServer(sim.Handler())
+		t.Cleanup(srv.Close)
+		sims[name] = sim
+		createQuery(ctx, t, k8s, name, srv.URL)
+	}
+
+	mgr := startManager(ctx, t, env)
+	for name, sim := range sims {
+		// Refused at least twice: the first failure and a retry, so the memory of more than one
+		// read is measured.
+		g.Eventually(func(g Gomega) {
+			if peak := mgr.peakResident(t); peak >= containerLimit {
+				StopTrying(fmt.Sprintf("the manager's resident set reached %.1f MiB", float64(peak)/(1<<20))).Now()
+			}
+			if mgr.exited() {
+				StopTrying("the manager exited").Now()
+			}
+			var q dlcv1alpha1.JobQuery
+			g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: name, Name: "hostile"}, &q)).To(Succeed())
+			ready := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal(dlcv1alpha1.ReasonBadResponse), name)
+			g.Expect(ready.Message).NotTo(BeEmpty())
+			g.Expect(sim.Stats().Requests).To(BeNumerically(">=", 2), name)
+		}).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed(), func() string { return tail(mgr.log.String(), 4096) })
+		g.Expect(mgr.exited()).To(BeFalse(), "the manager exited")
+	}
+
+	peak := mgr.peakResident(t)
+	t.Logf("peak resident set of the manager: %.1f MiB (limit %d MiB)", float64(peak)/(1<<20), containerLimit>>20)
+	g.Expect(peak).To(BeNumerically("<", containerLimit), "the container would have been OOM-killed")
+	var snaps dlcv1alpha1.DLCJobSnapshotList
+	g.Expect(k8s.List(ctx, &snaps)).To(Succeed())
+	g.Expect(snaps.Items).To(BeEmpty(), "a refused answer wrote snapshots")
+}
+
+// createQuery creates a namespace with a labelled credentials Secret and a JobQuery named hostile
+// for the endpoint.
+func createQuery(ctx context.Context, t *testing.T, k8s client.Client, namespace, endpoint string) {
+	t.Helper()
+	g := NewWithT(t)
+	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})).To(Succeed())
+	g.Expect(k8s.Create(ctx, testenv.CredentialsSecret(namespace, "dlc-credentials", admin.AccessKeyID,
+		admin.AccessKeySecret))).To(Succeed())
+	g.Expect(k8s.Create(ctx, &dlcv1alpha1.JobQuery{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "hostile"},
+		Spec: dlcv1alpha1.JobQuerySpec{
+			RegionID: "cn-hangzhou", Endpoint: endpoint, Interval: metav1.Duration{Duration: 2 * time.Minute},
+			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
+		},
+	})).To(Succeed())
+}
+
+// manager is the real manager binary running against the test's control plane.
+type manager struct {
+	cmd  *exec.Cmd
+	log  *lockedBuffer
+	done chan struct{}
+}
+
+// lockedBuffer collects the manager's output, written by exec's copier while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startManager builds cmd/manager and runs it as the chart's Deployment does: GOMEMLIMIT from the
+// container's limit, the simulators' loopback origin allowed the way an administrator would.
+func startManager(ctx context.Context, t *testing.T, env *envtest.Environment) *manager {
+	t.Helper()
+	g := NewWithT(t)
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "manager")
+	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/manager")
+	build.Dir = testenv.RepoRoot()
+	out, err := build.CombinedOutput()
+	g.Expect(err).NotTo(HaveOccurred(), "building the manager: %s", out)
+
+	user, err := env.AddUser(envtest.User{Name: "dlcsync-manager", Groups: []string{"system:masters"}}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	kubeconfig, err := user.KubeConfig()
+	g.Expect(err).NotTo(HaveOccurred())
+	kubeconfigPath := filepath.Join(dir, "kubeconfig")
+	g.Expect(os.WriteFile(kubeconfigPath, kubeconfig, 0o600)).To(Succeed())
+
+	m := &manager{log: &lockedBuffer{}, done: make(chan struct{})}
+	m.cmd = exec.Command(binary, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+		"--allowed-endpoints", testenv.LoopbackEndpoints)
+	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath, fmt.Sprintf("GOMEMLIMIT=%d", containerLimit))
+	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+	g.Expect(m.cmd.Start()).To(Succeed())
+	go func() { _ = m.cmd.Wait(); close(m.done) }()
+	t.Cleanup(func() {
+		_ = m.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-m.done:
+		case <-time.After(20 * time.Second):
+			_ = m.cmd.Process.Kill()
+			<-m.done
+		}
+		if t.Failed() {
+			t.Logf("manager log (last 4 KiB):\n%s", tail(m.log.String(), 4096))
+		}
+	})
+	return m
+}
+
+func (m *manager) exited() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// peakResident is the process's high-water mark of resident memory (VmHWM), which the kernel
+// keeps, so no peak between two samples is missed.
+func (m *manager) peakResident(t *testing.T) uint64 {
+	t.Helper()
+	proc, err := procfs.NewProc(m.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := proc.NewStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status.VmHWM
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[strings.IndexByte(s[len(s)-n:], '\n')+len(s)-n:]
+}
