@@ -79,7 +79,7 @@ func TestHostileAnswersKeepTheRealManagerUpAndWithinItsMemoryLimit(t *testing.T)
 			g.Expect(ready.Reason).To(Equal(dlcv1alpha1.ReasonBadResponse), name)
 			g.Expect(ready.Message).NotTo(BeEmpty())
 			g.Expect(sim.Stats().Requests).To(BeNumerically(">=", 2), name)
-		}).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed(), func() string { return tail(mgr.log.String(), 4096) })
+		}).WithContext(ctx).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(Succeed(), func() string { return tail(mgr.log.String(), 4096) })
 		g.Expect(mgr.exited()).To(BeFalse(), "the manager exited")
 	}
 
