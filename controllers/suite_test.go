@@ -135,12 +135,13 @@ func newNamespace(t *testing.T) string {
 	return newNamedNamespace(t, fmt.Sprintf("t%d", nsSeq.Add(1)))
 }
 
-// newNamedNamespace creates a namespace of a given name with the simulator's admin key.
+// newNamedNamespace creates a namespace of a given name with the simulator's admin key; several
+// tests use the namespaces the manager treats specially, in any order, so an existing one is kept.
 func newNamedNamespace(t *testing.T, name string) string {
 	t.Helper()
 	g := NewWithT(t)
-	g.Expect(k8s.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
-	g.Expect(k8s.Create(testCtx, credentialsSecret(name, "dlc-credentials", simAdmin))).To(Succeed())
+	g.Expect(client.IgnoreAlreadyExists(k8s.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))).To(Succeed())
+	g.Expect(client.IgnoreAlreadyExists(k8s.Create(testCtx, credentialsSecret(name, "dlc-credentials", simAdmin)))).To(Succeed())
 	return name
 }
 

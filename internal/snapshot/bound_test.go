@@ -3,7 +3,6 @@ package snapshot
 import (
 	"context"
 	"encoding/json"
-	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -15,6 +14,7 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/snapshot/snapshottest"
 	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
@@ -25,8 +25,7 @@ var mib = strings.Repeat("a<é\"z", (1<<20)/6)
 // everyStringHuge is a job whose every string is 1 MiB, but for a valid ID and the given status.
 func everyStringHuge(status string) *dlc.JobItem {
 	job := &dlc.JobItem{}
-	var paths []string
-	seed(reflect.ValueOf(job).Elem(), "", map[reflect.Type]int{}, func(string) string { return mib }, &paths)
+	snapshottest.Seed(job, func(string) string { return mib })
 	job.JobID, job.Status = "dlceverystringhuge", status
 	return job
 }

@@ -3,7 +3,6 @@ package snapshot
 import (
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,81 +11,8 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/snapshot/snapshottest"
 )
-
-// always marks the fields that are redacted whatever a query reveals.
-const always dlcv1alpha1.RevealGroup = "(always)"
-
-// secretFields classifies the string fields of a job (paths over the Go field names of
-// dlc.JobItem; [] an item of a list, {} a value of a map) that can carry a secret: the group that
-// reveals them, or always. Every other string is kept as it is (URL userinfo aside).
-var secretFields = map[string]dlcv1alpha1.RevealGroup{
-	"Envs{}":                       dlcv1alpha1.RevealEnvValues,
-	"SystemEnvs{}":                 dlcv1alpha1.RevealEnvValues,
-	"UserCommand":                  dlcv1alpha1.RevealCommands,
-	"UserScript":                   dlcv1alpha1.RevealCommands,
-	"ThirdpartyLibs[]":             dlcv1alpha1.RevealLibraries,
-	"Settings.AdvancedSettings{}":  dlcv1alpha1.RevealSettings,
-	"Settings.SanityCheckArgs":     dlcv1alpha1.RevealSettings,
-	"Settings.ErrorMonitoringArgs": dlcv1alpha1.RevealSettings,
-	"JobSpecs[].ExtraPodSpec.InitContainers[].Env[].Value":                          dlcv1alpha1.RevealEnvValues,
-	"JobSpecs[].ExtraPodSpec.SideCarContainers[].Env[].Value":                       dlcv1alpha1.RevealEnvValues,
-	"JobSpecs[].ExtraPodSpec.InitContainers[].Command[]":                            dlcv1alpha1.RevealCommands,
-	"JobSpecs[].ExtraPodSpec.InitContainers[].Args[]":                               dlcv1alpha1.RevealCommands,
-	"JobSpecs[].ExtraPodSpec.SideCarContainers[].Command[]":                         dlcv1alpha1.RevealCommands,
-	"JobSpecs[].ExtraPodSpec.SideCarContainers[].Args[]":                            dlcv1alpha1.RevealCommands,
-	"JobSpecs[].ExtraPodSpec.Lifecycle.PostStart.Exec.Command[]":                    dlcv1alpha1.RevealCommands,
-	"JobSpecs[].ExtraPodSpec.Lifecycle.PreStop.Exec.Command[]":                      dlcv1alpha1.RevealCommands,
-	"JobSpecs[].ExtraPodSpec.PodAnnotations{}":                                      dlcv1alpha1.RevealPodAnnotations,
-	"JobSpecs[].ImageConfig.Password":                                               always,
-	"JobSpecs[].ImageConfig.Auth":                                                   always,
-	"CredentialConfig.CredentialConfigItems[].Roles[].AssumeUserInfo.AccessKeyID":   always,
-	"CredentialConfig.CredentialConfigItems[].Roles[].AssumeUserInfo.SecurityToken": always,
-}
-
-// seed sets every string under v (a job of the API) to value(path), allocating pointers and
-// giving every list one item and every map one entry, and returns the paths it set. A type
-// may nest in itself once (history pods), as the API's data does.
-func seed(v reflect.Value, path string, stack map[reflect.Type]int, value func(path string) string, paths *[]string) {
-	switch v.Kind() {
-	case reflect.Pointer:
-		if stack[v.Type().Elem()] >= 2 {
-			return
-		}
-		v.Set(reflect.New(v.Type().Elem()))
-		seed(v.Elem(), path, stack, value, paths)
-	case reflect.Struct:
-		stack[v.Type()]++
-		defer func() { stack[v.Type()]-- }()
-		for i := 0; i < v.NumField(); i++ {
-			name := v.Type().Field(i).Name
-			if path != "" {
-				name = path + "." + name
-			}
-			seed(v.Field(i), name, stack, value, paths)
-		}
-	case reflect.Slice:
-		if stack[v.Type().Elem()] >= 2 {
-			return
-		}
-		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
-		seed(v.Index(0), path+"[]", stack, value, paths)
-	case reflect.Map:
-		m := reflect.MakeMap(v.Type())
-		elem := reflect.New(v.Type().Elem()).Elem()
-		if elem.Kind() == reflect.Interface {
-			elem.Set(reflect.ValueOf(value(path + "{}")))
-			*paths = append(*paths, path+"{}")
-		} else {
-			seed(elem, path+"{}", stack, value, paths)
-		}
-		m.SetMapIndex(reflect.ValueOf("KEY_"+strings.NewReplacer(".", "_", "[]", "", "{}", "").Replace(path)), elem)
-		v.Set(m)
-	case reflect.String:
-		v.SetString(value(path))
-		*paths = append(*paths, path)
-	}
-}
 
 // statusJSON is everything a snapshot's status shows of a converted job.
 func statusJSON(t *testing.T, job *dlc.JobItem, opts Options) string {
@@ -105,19 +31,18 @@ func statusJSON(t *testing.T, job *dlc.JobItem, opts Options) string {
 
 func TestEverySecretFieldIsRedactedUnlessItsGroupIsRevealed(t *testing.T) {
 	job := &dlc.JobItem{}
-	var paths []string
 	secretOf := map[string]string{}
-	seed(reflect.ValueOf(job).Elem(), "", map[reflect.Type]int{}, func(path string) string {
+	paths := snapshottest.Seed(job, func(path string) string {
 		s := fmt.Sprintf("s3cr3t%03dx", len(secretOf))
 		secretOf[path] = s
 		return s
-	}, &paths)
+	})
 	if len(paths) < 150 {
 		t.Fatalf("seeded only %d strings; the walk misses fields", len(paths))
 	}
-	for path := range secretFields {
+	for path := range snapshottest.SecretFields {
 		if _, ok := secretOf[path]; !ok {
-			t.Errorf("secretFields names %s, which is no string field of a job", path)
+			t.Errorf("snapshottest.SecretFields names %s, which is no string field of a job", path)
 		}
 	}
 	// Deeper history pods than the CRD holds are not copied at all.
@@ -131,8 +56,8 @@ func TestEverySecretFieldIsRedactedUnlessItsGroupIsRevealed(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			out := statusJSON(t, job, opts)
 			for _, path := range paths {
-				group, secret := secretFields[path]
-				want := copied(path) && (!secret || (group != always && opts.Reveals(group)))
+				group, secret := snapshottest.SecretFields[path]
+				want := copied(path) && (!secret || (group != snapshottest.Always && opts.Reveals(group)))
 				if got := strings.Contains(out, secretOf[path]); got != want {
 					t.Errorf("%s (group %q): shown %v, want %v", path, group, got, want)
 				}
@@ -149,13 +74,12 @@ func TestEverySecretFieldIsRedactedUnlessItsGroupIsRevealed(t *testing.T) {
 
 func TestURLUserinfoIsRedactedInEveryFieldEvenWhenRevealed(t *testing.T) {
 	job := &dlc.JobItem{}
-	var paths []string
 	n := 0
-	seed(reflect.ValueOf(job).Elem(), "", map[reflect.Type]int{}, func(string) string {
+	snapshottest.Seed(job, func(string) string {
 		n++
 		// A raw '@' in the password, and the URL in the middle of a command line.
 		return fmt.Sprintf("pip install -i https://alice:pa@ss%03d@pypi.example.com/simple x", n)
-	}, &paths)
+	})
 	out := statusJSON(t, job, Options{Reveal: dlcv1alpha1.RevealGroups})
 	if strings.Contains(out, "pa@ss") || strings.Contains(out, "alice") {
 		t.Fatalf("userinfo leaked: %s", regexp.MustCompile(`.{40}(pa@ss|alice).{20}`).FindString(out))
