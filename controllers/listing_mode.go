@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,10 +58,10 @@ func (r *JobQueryReconciler) state(key types.NamespacedName) (*queryState, bool)
 // fullKey names what a full listing listed for: the whole spec and the credentials (other
 // credentials may see other jobs). A change of either calls for a full listing; a requested
 // reconcile (requestedAt) does not: it asks for a sync now, not for a more expensive one.
-// Note: a hash of the spec's content rather than its generation, so that the key means the same
-// in status.incremental.fingerprint whatever process wrote it. Every spec field counts, those
-// that do not change the listing (interval, suspend) included: a field added later can then
-// never be forgotten here.
+// Note: a hash, kept in status.incremental.fingerprint, of the generation and of the spec's
+// content, so that the key means the same whatever process computes it. Every spec field counts,
+// those that do not change the listing (interval, suspend) included: a field added later can
+// then never be forgotten here.
 func fullKey(q *dlcv1alpha1.JobQuery) string {
 	spec, err := json.Marshal(&q.Spec)
 	if err != nil {
@@ -68,6 +69,8 @@ func fullKey(q *dlcv1alpha1.JobQuery) string {
 		return "unencodable:" + err.Error()
 	}
 	h := sha256.New()
+	h.Write([]byte(strconv.FormatInt(q.Generation, 10)))
+	h.Write([]byte{0})
 	h.Write(spec)
 	h.Write([]byte{0})
 	h.Write([]byte(q.Status.ObservedCredentialsVersion))
