@@ -52,6 +52,7 @@ type Report struct {
 	Options Options
 	Machine string
 	Sizes   []SizeResult
+	Fleet   *FleetResult
 	Took    time.Duration
 }
 
@@ -160,7 +161,7 @@ func (r *Report) Checks() []Check {
 			}
 		}
 	}
-	return out
+	return append(out, r.fleetChecks()...)
 }
 
 func maxOf(phases []Phase, f func(Phase) float64) float64 {
@@ -249,6 +250,7 @@ func (r *Report) Markdown() string {
 			ratio(median(s.Churn, calls), median(s.BaselineNext, calls)), ratio(median(s.Churn, writes), median(s.BaselineNext, writes)))
 	})
 
+	r.fleetMarkdown(&b)
 	b.WriteString("\n## Targets\n\n| Target | Measured | Met |\n|---|---|---|\n")
 	for _, c := range r.Checks() {
 		met := "yes"
