@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -205,6 +206,15 @@ func (b *bencher) fleet(ctx context.Context) (*FleetResult, error) {
 	}
 	if res.Restart, err = b.fleetInterval(ctx, sim, o, "first syncs after a restart", nil); err != nil {
 		return nil, err
+	}
+	// Note: the manager would restore the snapshots clear deletes: stop it and remove the
+	// queries first.
+	stop()
+	stop = func() {}
+	for _, ns := range namespaces {
+		if err := b.k8s.DeleteAllOf(ctx, &dlcv1alpha1.JobQuery{}, client.InNamespace(ns)); err != nil {
+			return nil, fmt.Errorf("deleting the fleet's queries: %w", err)
+		}
 	}
 	return res, b.clear(ctx)
 }
