@@ -120,6 +120,10 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 		return ctrl.Result{}, accessErr
 	}
 	state, seen := r.state(types.NamespacedName{Namespace: q.Namespace, Name: q.Name})
+	if !seen {
+		// A restart or a failover: go on from where the last process left the query.
+		restoreState(state, q)
+	}
 	if wait, due := due(q, state, seen, acc.version, now); !due {
 		if wait > 0 {
 			return ctrl.Result{RequeueAfter: wait}, nil
@@ -304,6 +308,7 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.
 	previous := readyReason(st.Conditions)
 	previousMessage := readyMessage(st.Conditions)
 	st.MatchedJobs, st.Snapshots, st.Truncated, st.JobStatusCounts = matched, int32(kept), walk.Truncated, counts
+	recordIncremental(q, state, listed.knownAfter(sc.owned, written.unmirrored))
 	st.LastSuccessfulSyncTime = st.LastSyncTime
 	st.ConsecutiveFailures = 0
 	next := metav1.NewTime(now.Add(jitter(q.Spec.Interval.Duration)))
@@ -391,6 +396,7 @@ func (r *JobQueryReconciler) failed(ctx context.Context, sc *syncScope, err erro
 		outcome, delay = outcomeStalled, 0
 	}
 	setConditions(&st.Conditions, q.Generation, outcome, reason, message)
+	forgetUnconfirmedPrunes(q, state)
 	st.NextSyncTime, state.nextSync = nil, time.Time{}
 	var result ctrl.Result
 	if delay > 0 {

@@ -1,9 +1,15 @@
 package controllers
 
 import (
-	"fmt"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 
@@ -15,8 +21,9 @@ import (
 // defaultFullResyncInterval applies when spec.fullResyncInterval is unset (the CRD defaults it).
 const defaultFullResyncInterval = time.Hour
 
-// queryState is what this process remembers of a JobQuery between syncs. It is not persisted: a
-// sync that changes nothing writes nothing, and after a restart the first sync lists in full.
+// queryState is what this process remembers of a JobQuery between syncs. What incremental listing
+// needs of it is also kept in status.incremental (recordIncremental), from which a new process
+// rebuilds it (restoreState): a restart then costs what a quiet sync costs.
 type queryState struct {
 	// nextSync is when the next periodic sync is due (zero: unknown, use the status).
 	nextSync time.Time
@@ -30,7 +37,17 @@ type queryState struct {
 	// absentKey is the fullKey the absences were seen under: a new spec or new credentials
 	// start over.
 	absentKey string
+	// restored is the status.incremental this process rebuilt the state from, until its first
+	// successful sync: that sync lists incrementally only if the snapshots in the cache still
+	// agree with it (restoredAgrees).
+	restored *dlcv1alpha1.IncrementalState
 }
+
+// ambientVersion is the credentials version of the operator's own credential chain.
+const ambientVersion = "ambient"
+
+// maxPendingPrune bounds status.incremental.pendingPrune (the CRD's maxItems).
+const maxPendingPrune = 100
 
 // state returns the memory of a query and whether it existed before this call.
 func (r *JobQueryReconciler) state(key types.NamespacedName) (*queryState, bool) {
@@ -38,11 +55,138 @@ func (r *JobQueryReconciler) state(key types.NamespacedName) (*queryState, bool)
 	return v.(*queryState), loaded
 }
 
-// fullKey names what a full listing listed for: the spec generation and the credentials (other
+// fullKey names what a full listing listed for: the whole spec and the credentials (other
 // credentials may see other jobs). A change of either calls for a full listing; a requested
 // reconcile (requestedAt) does not: it asks for a sync now, not for a more expensive one.
+// Note: a hash, kept in status.incremental.fingerprint, of the generation and of the spec's
+// content, so that the key means the same whatever process computes it. Every spec field counts,
+// those that do not change the listing (interval, suspend) included: a field added later can
+// then never be forgotten here.
 func fullKey(q *dlcv1alpha1.JobQuery) string {
-	return fmt.Sprintf("%d|%s", q.Generation, q.Status.ObservedCredentialsVersion)
+	spec, err := json.Marshal(&q.Spec)
+	if err != nil {
+		// Cannot happen for this type; a key no state holds means a full listing.
+		return "unencodable:" + err.Error()
+	}
+	h := sha256.New()
+	h.Write([]byte(strconv.FormatInt(q.Generation, 10)))
+	h.Write([]byte{0})
+	h.Write(spec)
+	h.Write([]byte{0})
+	h.Write([]byte(q.Status.ObservedCredentialsVersion))
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// fullResyncEvery is how long incremental listings may follow a full one.
+func fullResyncEvery(q *dlcv1alpha1.JobQuery) time.Duration {
+	if q.Spec.FullResyncInterval != nil {
+		return q.Spec.FullResyncInterval.Duration
+	}
+	return defaultFullResyncInterval
+}
+
+// restoreState rebuilds the memory of a query that this process sees for the first time from
+// status.incremental, as the last process that synced it left it. Whether it still applies is
+// decided at the sync: a fingerprint of another spec or other credentials never matches
+// fullKey, and the snapshots must agree with it (restoredAgrees).
+// Note: state built under the operator's ambient credentials is not restored: a new process may
+// run with another identity, which may see other jobs, and nothing records which one it was.
+func restoreState(state *queryState, q *dlcv1alpha1.JobQuery) {
+	inc := q.Status.Incremental
+	if inc == nil || inc.Fingerprint == "" || q.Status.ObservedCredentialsVersion == ambientVersion {
+		return
+	}
+	state.lastFull, state.fullKey = inc.LastFullListingTime.Time, inc.Fingerprint
+	state.absent, state.absentKey = make(map[string]bool, len(inc.PendingPrune)), inc.Fingerprint
+	for _, name := range inc.PendingPrune {
+		state.absent[name] = true
+	}
+	state.restored = inc.DeepCopy()
+}
+
+// restoredAgrees reports whether the jobs the snapshots hold now are those a restored state
+// was written with: same newest creation time, same running jobs. Any difference (a snapshot
+// edited or deleted while no process watched, a status write that failed after the snapshots'
+// writes) means the snapshots cannot stand in for a full listing.
+func restoredAgrees(state *queryState, known []dlc.KnownJob) bool {
+	if state.restored == nil {
+		return true
+	}
+	watermark, running, digest := summarize(known)
+	r := state.restored
+	return watermark == r.Watermark && running == r.RunningJobs && digest == r.RunningDigest
+}
+
+// summarize is what status.incremental records of the kept jobs: the newest creation time, and
+// the number and a hash of the IDs of the jobs not terminal.
+func summarize(known []dlc.KnownJob) (watermark string, running int32, digest string) {
+	var ids []string
+	for _, k := range known {
+		watermark = max(watermark, k.GmtCreateTime)
+		if !dlc.IsTerminal(k.Status) {
+			ids = append(ids, k.JobID)
+		}
+	}
+	slices.Sort(ids)
+	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+	return watermark, int32(len(ids)), hex.EncodeToString(sum[:16])
+}
+
+// recordIncremental keeps in status.incremental what a new process needs to go on listing
+// incrementally after this successful sync; known are the jobs kept after it (knownAfter).
+// It clears the field when a new process could not list incrementally anyway (the filter does
+// not allow it, a full listing costs no more, ambient credentials), so that it is never written
+// for nothing.
+// Note: a sync that changes nothing must write nothing. Watermark, running jobs and pending
+// prunes change only with the snapshots; the time of the last full listing changes at every
+// full listing, so it is rewritten only once the recorded one is half a fullResyncInterval
+// old: a restarted process then lists in full at most that much earlier than this one would.
+func recordIncremental(q *dlcv1alpha1.JobQuery, state *queryState, known []dlc.KnownJob) {
+	state.restored = nil
+	st, key, every := &q.Status, fullKey(q), fullResyncEvery(q)
+	if every <= 0 || state.lastFull.IsZero() || state.fullKey != key || st.ObservedCredentialsVersion == ambientVersion ||
+		st.Truncated || len(known) == 0 || !incrementalFilter(&q.Spec) || !cheaperThanFull(known) {
+		st.Incremental = nil
+		return
+	}
+	watermark, running, digest := summarize(known)
+	last := state.lastFull.Truncate(time.Second)
+	if prev := st.Incremental; prev != nil && prev.Fingerprint == key && !prev.LastFullListingTime.After(last) &&
+		last.Sub(prev.LastFullListingTime.Time) < every/2 {
+		last = prev.LastFullListingTime.Time
+	}
+	st.Incremental = &dlcv1alpha1.IncrementalState{Fingerprint: key, LastFullListingTime: metav1.NewTime(last),
+		Watermark: watermark, RunningJobs: running, RunningDigest: digest, PendingPrune: pendingPrune(state, key)}
+}
+
+// pendingPrune lists the absences waiting for confirmation, sorted, at most maxPendingPrune:
+// one left out only waits for two listings after a restart.
+func pendingPrune(state *queryState, key string) []string {
+	if state.absentKey != key || len(state.absent) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(state.absent))
+	for name := range state.absent {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names[:min(len(names), maxPendingPrune)]
+}
+
+// forgetUnconfirmedPrunes keeps in status.incremental.pendingPrune only the absences this
+// process still holds after a failed sync: the listing may have returned a job again before
+// the sync failed, and a restarted process must not count an absence that was refuted.
+// Dropping one only delays a prune.
+func forgetUnconfirmedPrunes(q *dlcv1alpha1.JobQuery, state *queryState) {
+	inc := q.Status.Incremental
+	if inc == nil || len(inc.PendingPrune) == 0 {
+		return
+	}
+	keep := state.absentKey == inc.Fingerprint
+	inc.PendingPrune = slices.DeleteFunc(slices.Clone(inc.PendingPrune), func(name string) bool { return !keep || !state.absent[name] })
+	if len(inc.PendingPrune) == 0 {
+		inc.PendingPrune = nil
+	}
 }
 
 // incrementalFilter reports whether every criterion of the query is fixed when a job is created,
@@ -58,13 +202,10 @@ func incrementalFilter(spec *dlcv1alpha1.JobQuerySpec) bool {
 // truncated, it keeps at least one job to start from, and every snapshot it counted last time is
 // still there (one deleted by hand is restored by a full listing, at the next sync).
 func incrementalDue(q *dlcv1alpha1.JobQuery, state *queryState, known []dlc.KnownJob, now time.Time) bool {
-	every := defaultFullResyncInterval
-	if q.Spec.FullResyncInterval != nil {
-		every = q.Spec.FullResyncInterval.Duration
-	}
+	every := fullResyncEvery(q)
 	return every > 0 && len(known) > 0 && len(known) == int(q.Status.Snapshots) && !q.Status.Truncated && incrementalFilter(&q.Spec) &&
 		!state.lastFull.IsZero() && state.fullKey == fullKey(q) && now.Sub(state.lastFull) < every &&
-		cheaperThanFull(known)
+		cheaperThanFull(known) && restoredAgrees(state, known)
 }
 
 // cheaperThanFull reports whether listing changes takes fewer calls than listing every known
@@ -90,6 +231,34 @@ func knownJobs(owned map[string]*dlcv1alpha1.DLCJobSnapshot) []dlc.KnownJob {
 			continue
 		}
 		out = append(out, dlc.KnownJob{JobID: s.Spec.JobID, GmtCreateTime: dlc.FormatTime(s.Status.CreatedAt.Time), Status: s.Status.Phase})
+	}
+	return out
+}
+
+// knownAfter are the jobs the query keeps after a sync with this listing, as knownJobs will read
+// them from the snapshots at the next sync: kept as kept counts them, with the creation time in
+// the layout the snapshots store (a job whose time does not parse has none, and knownJobs skips
+// it).
+func (l *listing) knownAfter(owned map[string]*dlcv1alpha1.DLCJobSnapshot, unmirrored []string) []dlc.KnownJob {
+	missing := sets.New(unmirrored...)
+	listed := make(map[string]bool, len(l.jobs))
+	out := make([]dlc.KnownJob, 0, len(l.jobs))
+	for i := range l.jobs {
+		j := &l.jobs[i]
+		name := snapshot.Name(j.JobID)
+		listed[name] = true
+		created, err := time.Parse(dlc.TimeLayout, j.GmtCreateTime)
+		if missing.Has(name) || err != nil {
+			continue
+		}
+		out = append(out, dlc.KnownJob{JobID: j.JobID, GmtCreateTime: dlc.FormatTime(created), Status: j.Status})
+	}
+	if l.mode == dlcv1alpha1.SyncModeIncremental {
+		for name, s := range owned {
+			if s.Status.Matching && s.Status.CreatedAt != nil && !listed[name] && !l.gone[name] {
+				out = append(out, dlc.KnownJob{JobID: s.Spec.JobID, GmtCreateTime: dlc.FormatTime(s.Status.CreatedAt.Time), Status: s.Status.Phase})
+			}
+		}
 	}
 	return out
 }

@@ -480,6 +480,8 @@ type JobQueryStatus struct {
 	// lastSyncStats describes the work of the last sync.
 	// +optional
 	LastSyncStats *SyncStats `json:"lastSyncStats,omitempty"`
+	// incremental is what incremental listing needs after a manager restart (IncrementalState).
+	Incremental *IncrementalState `json:"incremental,omitempty"`
 
 	// consecutiveFailures counts the syncs that failed since the last success; retries back off
 	// with it.

@@ -37,7 +37,23 @@ func main() {
 	fs.StringVar(&out, "out", "", "write the Markdown report here")
 	fs.StringVar(&opts.ProfileDir, "profile-dir", "", "save a heap profile of the manager after its first sync here")
 	fs.BoolVar(&opts.MemoryOnly, "memory-only", false, "measure only the manager's memory (no report file, no targets)")
+	fleetPreset := fs.String("fleet", "full", "fleet and restart scenario: full (100 queries, 100,000 jobs, 10 namespaces), small "+
+		"(10 queries, 3,000 jobs, 2 namespaces: the quick look) or off; the --fleet-* flags override its sizes")
+	fleet := bench.FleetOptions{}
+	fs.IntVar(&fleet.Queries, "fleet-queries", 0, "JobQueries of the fleet")
+	fs.IntVar(&fleet.Jobs, "fleet-jobs", 0, "jobs of the fleet (spread evenly over the queries' groups)")
+	fs.IntVar(&fleet.Namespaces, "fleet-namespaces", 0, "namespaces of the fleet")
+	fs.IntVar(&fleet.RawJobs, "fleet-raw-jobs", 0, "snapshots the bare client writes to measure the fleet's limit")
+	fs.IntVar(&fleet.Concurrency, "fleet-concurrency", 0, "the fleet manager's --max-concurrent-syncs")
+	fs.DurationVar(&fleet.Interval, "fleet-interval", 0, "every fleet query's spec.interval")
+	fs.Float64Var(&fleet.Active, "fleet-active", 0, "fraction of the fleet's jobs that are running")
 	_ = fs.Parse(os.Args[1:])
+	var fleetErr error
+	opts.Fleet, fleetErr = fleetOptions(*fleetPreset, fleet, fs)
+	if fleetErr != nil {
+		fmt.Fprintln(os.Stderr, "bench:", fleetErr)
+		os.Exit(2)
+	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 
 	var err error
@@ -101,4 +117,34 @@ func ints(list string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// fleetOptions is the preset's sizes with the --fleet-* flags that were set on top.
+func fleetOptions(preset string, set bench.FleetOptions, fs *pflag.FlagSet) (bench.FleetOptions, error) {
+	var o bench.FleetOptions
+	switch preset {
+	case "off":
+		return o, nil
+	case "small":
+		o = bench.FleetOptions{Queries: 10, Jobs: 3000, Namespaces: 2, RawJobs: 1000, Concurrency: 4, Interval: 20 * time.Second, Active: 0.1}
+	case "full":
+		o = bench.FleetOptions{Queries: 100, Jobs: 100000, Namespaces: 10, RawJobs: 10000, Concurrency: 4, Interval: time.Minute, Active: 0.1}
+	default:
+		return o, fmt.Errorf("--fleet must be full, small or off, not %q", preset)
+	}
+	override := map[string]func(){
+		"fleet-queries": func() { o.Queries = set.Queries }, "fleet-jobs": func() { o.Jobs = set.Jobs },
+		"fleet-namespaces": func() { o.Namespaces = set.Namespaces }, "fleet-raw-jobs": func() { o.RawJobs = set.RawJobs },
+		"fleet-concurrency": func() { o.Concurrency = set.Concurrency }, "fleet-interval": func() { o.Interval = set.Interval },
+		"fleet-active": func() { o.Active = set.Active },
+	}
+	for name, apply := range override {
+		if fs.Changed(name) {
+			apply()
+		}
+	}
+	if o.Queries <= 0 || o.Namespaces <= 0 || o.Jobs < o.Queries || o.Interval <= 0 || o.RawJobs <= 0 {
+		return o, fmt.Errorf("fleet sizes must be positive, with at least one job per query: %+v", o)
+	}
+	return o, nil
 }

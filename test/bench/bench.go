@@ -56,6 +56,8 @@ type Options struct {
 	MemoryOnly bool
 	// ProfileDir, when set, receives a heap profile of the manager after its first sync.
 	ProfileDir string
+	// Fleet sizes the fleet and restart scenario (Queries 0: skipped).
+	Fleet FleetOptions
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -90,6 +92,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return report, fmt.Errorf("%d jobs: %w", n, err)
 		}
 		report.Sizes = append(report.Sizes, *size)
+	}
+	if opts.Fleet.Queries > 0 && !opts.MemoryOnly {
+		fleet, err := b.fleet(ctx)
+		if err != nil {
+			return report, fmt.Errorf("fleet: %w", err)
+		}
+		report.Fleet = fleet
 	}
 	return report, nil
 }

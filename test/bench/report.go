@@ -52,6 +52,7 @@ type Report struct {
 	Options Options
 	Machine string
 	Sizes   []SizeResult
+	Fleet   *FleetResult
 	Took    time.Duration
 }
 
@@ -118,11 +119,12 @@ func median(phases []Phase, f func(Phase) float64) float64 {
 	return v[len(v)/2]
 }
 
-func secs(p Phase) float64   { return p.Duration.Seconds() }
-func calls(p Phase) float64  { return float64(p.APICalls) }
-func writes(p Phase) float64 { return float64(p.Writes) }
-func events(p Phase) float64 { return float64(p.Events) }
-func perJob(p Phase) float64 { return float64(p.SnapshotWrites) / float64(max(p.Changed, 1)) }
+func secs(p Phase) float64           { return p.Duration.Seconds() }
+func calls(p Phase) float64          { return float64(p.APICalls) }
+func writes(p Phase) float64         { return float64(p.Writes) }
+func snapshotWrites(p Phase) float64 { return float64(p.SnapshotWrites) }
+func events(p Phase) float64         { return float64(p.Events) }
+func perJob(p Phase) float64         { return float64(p.SnapshotWrites) / float64(max(p.Changed, 1)) }
 func ratio(a, b float64) string {
 	if b == 0 {
 		return "n/a"
@@ -146,9 +148,13 @@ func (r *Report) Checks() []Check {
 		out = append(out,
 			Check{fmt.Sprintf("%d jobs: initial sync ≥ 0.8 × raw create throughput", s.Jobs),
 				fmt.Sprintf("%.0f vs %.0f objects/s (%.2f×)", initial, raw, initial/raw), initial >= 0.8*raw},
-			Check{fmt.Sprintf("%d jobs: quiet sync makes 0 writes and 0 events", s.Jobs),
-				fmt.Sprintf("max %v writes, %v events", maxOf(s.Steady, writes), maxOf(s.Steady, events)),
-				maxOf(s.Steady, writes) == 0 && maxOf(s.Steady, events) == 0 && maxOf(s.SteadyFull, writes) == 0},
+			// Note: the hourly full listing may write the JobQuery status once, to record its time
+			// in status.incremental (what a restarted manager needs); never a snapshot or an event.
+			Check{fmt.Sprintf("%d jobs: quiet sync makes 0 writes and 0 events (the full listing at most its status write)", s.Jobs),
+				fmt.Sprintf("max %v writes, %v events; full listing %v writes, %v snapshot writes", maxOf(s.Steady, writes),
+					maxOf(s.Steady, events), maxOf(s.SteadyFull, writes), maxOf(s.SteadyFull, snapshotWrites)),
+				maxOf(s.Steady, writes) == 0 && maxOf(s.Steady, events) == 0 && maxOf(s.SteadyFull, writes) <= 1 &&
+					maxOf(s.SteadyFull, snapshotWrites) == 0 && maxOf(s.SteadyFull, events) == 0},
 			Check{fmt.Sprintf("%d jobs: churn ≤ 2 snapshot writes per changed job", s.Jobs),
 				fmt.Sprintf("max %.2f", maxOf(s.Churn, perJob)), maxOf(s.Churn, perJob) <= 2})
 		if s.Jobs == 10000 {
@@ -160,7 +166,7 @@ func (r *Report) Checks() []Check {
 			}
 		}
 	}
-	return out
+	return append(out, r.fleetChecks()...)
 }
 
 func maxOf(phases []Phase, f func(Phase) float64) float64 {
@@ -249,6 +255,7 @@ func (r *Report) Markdown() string {
 			ratio(median(s.Churn, calls), median(s.BaselineNext, calls)), ratio(median(s.Churn, writes), median(s.BaselineNext, writes)))
 	})
 
+	r.fleetMarkdown(&b)
 	b.WriteString("\n## Targets\n\n| Target | Measured | Met |\n|---|---|---|\n")
 	for _, c := range r.Checks() {
 		met := "yes"
@@ -265,7 +272,9 @@ func (r *Report) Markdown() string {
   after listing every page, so its ratio to (1) is its overhead.
 - A quiet sync (3) reads only the jobs created since the last sync and the running ones (by
   JobIds, 100 per call) and writes nothing at all: no snapshot, no event, not even the JobQuery
-  status. Every ` + "`fullResyncInterval`" + ` (default 1h) it lists every job instead (3b), still writing nothing.
+  status. Every ` + "`fullResyncInterval`" + ` (default 1h) it lists every job instead (3b), writing no snapshot and
+  at most the JobQuery status once, to record the listing's time in ` + "`status.incremental`" + ` for a restarted
+  manager.
 - Churn (4): a changed job costs one merge patch (its status label) and one status apply, plus one
   event for the phase change; "reflected" is the time from the sync's start until every changed
   snapshot shows the new status (the sync returns after its writes, and the benchmark then

@@ -81,6 +81,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apiv1alpha1.HyperNodeSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ImageConfig"):
 		return &apiv1alpha1.ImageConfigApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("IncrementalState"):
+		return &apiv1alpha1.IncrementalStateApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("JobElasticSpec"):
 		return &apiv1alpha1.JobElasticSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("JobFilter"):

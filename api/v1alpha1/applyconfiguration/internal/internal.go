@@ -524,6 +524,30 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: username
       type:
         scalar: string
+- name: com.github.dlcsync.dlcsync.api.v1alpha1.IncrementalState
+  map:
+    fields:
+    - name: fingerprint
+      type:
+        scalar: string
+    - name: lastFullListingTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: pendingPrune
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: runningDigest
+      type:
+        scalar: string
+    - name: runningJobs
+      type:
+        scalar: numeric
+    - name: watermark
+      type:
+        scalar: string
 - name: com.github.dlcsync.dlcsync.api.v1alpha1.JobElasticSpec
   map:
     fields:
@@ -962,6 +986,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: consecutiveFailures
       type:
         scalar: numeric
+    - name: incremental
+      type:
+        namedType: com.github.dlcsync.dlcsync.api.v1alpha1.IncrementalState
     - name: jobStatusCounts
       type:
         map:

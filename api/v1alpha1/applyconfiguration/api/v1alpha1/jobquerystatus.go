@@ -54,6 +54,8 @@ type JobQueryStatusApplyConfiguration struct {
 	JobStatusCounts map[string]int32 `json:"jobStatusCounts,omitempty"`
 	// lastSyncStats describes the work of the last sync.
 	LastSyncStats *SyncStatsApplyConfiguration `json:"lastSyncStats,omitempty"`
+	// incremental is what incremental listing needs after a manager restart (IncrementalState).
+	Incremental *IncrementalStateApplyConfiguration `json:"incremental,omitempty"`
 	// consecutiveFailures counts the syncs that failed since the last success; retries back off
 	// with it.
 	ConsecutiveFailures *int32 `json:"consecutiveFailures,omitempty"`
@@ -164,6 +166,14 @@ func (b *JobQueryStatusApplyConfiguration) WithJobStatusCounts(entries map[strin
 // If called multiple times, the LastSyncStats field is set to the value of the last call.
 func (b *JobQueryStatusApplyConfiguration) WithLastSyncStats(value *SyncStatsApplyConfiguration) *JobQueryStatusApplyConfiguration {
 	b.LastSyncStats = value
+	return b
+}
+
+// WithIncremental sets the Incremental field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Incremental field is set to the value of the last call.
+func (b *JobQueryStatusApplyConfiguration) WithIncremental(value *IncrementalStateApplyConfiguration) *JobQueryStatusApplyConfiguration {
+	b.Incremental = value
 	return b
 }
 

@@ -1,0 +1,372 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/controllers"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/dlcsim"
+	"github.com/dlcsync/dlcsync/internal/testenv"
+)
+
+// FleetOptions sizes the fleet scenario: many JobQueries on one manager, and that manager
+// restarted.
+type FleetOptions struct {
+	// Queries, Jobs and Namespaces: Queries JobQueries over Jobs jobs in Namespaces namespaces
+	// (0 Queries skips the scenario). Every tenth query overlaps the one before it: it lists the
+	// PyTorchJob half of that query's jobs, in the same namespace, and the jobs of its own group
+	// match no query.
+	Queries, Jobs, Namespaces int
+	// Active is the fraction of jobs that are running.
+	Active float64
+	// Interval is every query's spec.interval.
+	Interval time.Duration
+	// Concurrency is the manager's --max-concurrent-syncs.
+	Concurrency int
+	// RawJobs is how many snapshots the bare client writes to measure the limit.
+	RawJobs int
+}
+
+// FleetResult is what the fleet scenario measured.
+type FleetResult struct {
+	Options               FleetOptions
+	Snapshots             int
+	Initial               time.Duration
+	RawRate               float64
+	Quiet, Churn, Restart FleetPhase
+	Changed               int
+}
+
+// FleetPhase is one measured interval of the whole fleet.
+type FleetPhase struct {
+	Syncs, Incremental, APICalls, SnapshotWrites, QueryWrites, Events int
+	Duration                                                          time.Duration
+}
+
+// fleetGroup is the DisplayName prefix of group g's jobs.
+func fleetGroup(g int) string { return fmt.Sprintf("fleet%03d-", g) }
+
+// fleetWorkload fills a simulator: Jobs jobs in Queries groups, Active of each running.
+func fleetWorkload(o FleetOptions) (*dlcsim.Server, []string, *httptest.Server) {
+	sim := dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{admin}, Seed: 7})
+	per := o.Jobs / o.Queries
+	now := time.Now()
+	jobs := make([]dlcsim.Job, 0, o.Jobs)
+	var running []string
+	for g := range o.Queries {
+		for k := range per {
+			id := fmt.Sprintf("dlcfleet%03d%05d", g, k)
+			status, jobType := dlc.StatusSucceeded, "PyTorchJob"
+			if k%2 == 1 {
+				jobType = "TFJob"
+			}
+			if k < int(math.Ceil(float64(per)*o.Active)) {
+				status = dlc.StatusRunning
+				running = append(running, id)
+			}
+			jobs = append(jobs, dlcsim.Job{JobItem: dlc.JobItem{JobID: id, DisplayName: fmt.Sprintf("%sjob-%d", fleetGroup(g), k),
+				JobType: jobType, Status: status, WorkspaceID: "268", UserID: admin.UserID, Username: admin.Username,
+				GmtCreateTime: dlc.FormatTime(now.Add(-time.Duration(k+1) * time.Minute))}})
+		}
+	}
+	sim.Upsert(jobs...)
+	return sim, running, httptest.NewServer(sim.Handler())
+}
+
+// fleetQueries are the JobQueries of the fleet and the number of distinct snapshots they keep.
+func fleetQueries(o FleetOptions, namespaces []string, endpoint string) ([]*dlcv1alpha1.JobQuery, map[string]int32, int) {
+	per := int32(o.Jobs / o.Queries)
+	var out []*dlcv1alpha1.JobQuery
+	want := map[string]int32{}
+	distinct := 0
+	for i := range o.Queries {
+		group, ns, half := i, namespaces[i%len(namespaces)], false
+		if i%10 == 9 {
+			group, ns, half = i-1, namespaces[(i-1)%len(namespaces)], true
+		}
+		q := benchQuery(ns, endpoint)
+		q.Name = fmt.Sprintf("q%03d", i)
+		q.Spec.Interval.Duration = o.Interval
+		q.Spec.Filter.DisplayName = fleetGroup(group)
+		n := per
+		if half {
+			q.Spec.Filter.JobType, n = "PyTorchJob", (per+1)/2
+		} else {
+			distinct += int(per)
+		}
+		out = append(out, q)
+		want[ns+"/"+q.Name] = n
+	}
+	return out, want, distinct
+}
+
+// startFleetManager starts a whole manager (controller and all) on the bench's counted
+// connection; it returns its stop function.
+func (b *bencher) startFleetManager(ctx context.Context, o FleetOptions) (func(), error) {
+	mgr, err := ctrl.NewManager(b.cfg, ctrl.Options{
+		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache: controllers.CacheOptions(nil), Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	if _, err := controllers.Setup(mctx, mgr, controllers.Options{AllowedEndpoints: testenv.LoopbackEndpoints,
+		DLCQPS: 10000, DLCBurst: 10000, MaxConcurrentSyncs: o.Concurrency}); err != nil {
+		cancel()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Start(mctx) }()
+	return func() { cancel(); <-done }, nil
+}
+
+// fleet runs the fleet scenario: the limit, every query's first sync, a quiet interval, a churn
+// interval, then a restart of the manager and the first sync of every query after it.
+func (b *bencher) fleet(ctx context.Context) (*FleetResult, error) {
+	o := b.opts.Fleet
+	res := &FleetResult{Options: o}
+	sim, running, srv := fleetWorkload(o)
+	defer srv.Close()
+	b.logf("fleet: %d queries, %d jobs, %d namespaces: raw writes (%d snapshots)", o.Queries, o.Jobs, o.Namespaces, o.RawJobs)
+	rawNS, err := b.namespace(ctx, "fleet-raw")
+	if err != nil {
+		return nil, err
+	}
+	all := sim.Jobs()
+	raw := make([]dlc.JobItem, 0, o.RawJobs)
+	for i := range min(o.RawJobs, len(all)) {
+		raw = append(raw, all[i].JobItem)
+	}
+	elapsed, err := rawCreate(ctx, b.k8s, rawNS, raw, b.opts.Writers)
+	if err != nil {
+		return nil, fmt.Errorf("fleet raw writes: %w", err)
+	}
+	res.RawRate = float64(len(raw)) / elapsed.Seconds()
+	if err := b.clear(ctx); err != nil {
+		return nil, err
+	}
+	namespaces := make([]string, o.Namespaces)
+	for i := range namespaces {
+		if namespaces[i], err = b.namespace(ctx, "fleet"); err != nil {
+			return nil, err
+		}
+	}
+	queries, want, distinct := fleetQueries(o, namespaces, srv.URL)
+	res.Snapshots = distinct
+	stop, err := b.startFleetManager(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { stop() }()
+	start := time.Now()
+	for _, q := range queries {
+		if err := b.k8s.Create(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.waitFleetSynced(ctx, want, start, distinct); err != nil {
+		return nil, err
+	}
+	res.Initial = time.Since(start)
+	if res.Quiet, err = b.fleetInterval(ctx, sim, o, "quiet interval", nil); err != nil {
+		return nil, err
+	}
+	// Churn: 1% of the jobs (running ones, spread over the groups) change state.
+	changed := running[:0:0]
+	step := max(1, len(running)/max(1, o.Jobs/100))
+	for i := 0; i < len(running); i += step {
+		changed = append(changed, running[i])
+	}
+	res.Changed = len(changed)
+	if res.Churn, err = b.fleetInterval(ctx, sim, o, "churn interval", func() {
+		for _, id := range changed {
+			sim.Patch(id, func(j *dlcsim.Job) { j.Status = dlc.StatusRestarting })
+		}
+	}); err != nil {
+		return nil, err
+	}
+	b.logf("fleet: restarting the manager")
+	stop()
+	if stop, err = b.startFleetManager(ctx, o); err != nil {
+		return nil, err
+	}
+	if res.Restart, err = b.fleetInterval(ctx, sim, o, "first syncs after a restart", nil); err != nil {
+		return nil, err
+	}
+	// Note: the manager would restore the snapshots clear deletes: stop it and remove the
+	// queries first.
+	stop()
+	stop = func() {}
+	for _, ns := range namespaces {
+		if err := b.k8s.DeleteAllOf(ctx, &dlcv1alpha1.JobQuery{}, client.InNamespace(ns)); err != nil {
+			return nil, fmt.Errorf("deleting the fleet's queries: %w", err)
+		}
+	}
+	return res, b.clear(ctx)
+}
+
+// waitFleetSynced waits until every query keeps the snapshots it should, printing progress.
+func (b *bencher) waitFleetSynced(ctx context.Context, want map[string]int32, start time.Time, total int) error {
+	last := time.Now()
+	return waitForLong(ctx, func() (bool, error) {
+		var list dlcv1alpha1.JobQueryList
+		if err := b.k8s.List(ctx, &list); err != nil {
+			return false, err
+		}
+		done, kept := 0, 0
+		for i := range list.Items {
+			q := &list.Items[i]
+			n, ours := want[q.Namespace+"/"+q.Name]
+			if !ours {
+				continue
+			}
+			kept += int(q.Status.Snapshots)
+			if c := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady); c != nil &&
+				c.Reason == dlcv1alpha1.ReasonSynced && q.Status.Snapshots == n {
+				done++
+			}
+		}
+		if time.Since(last) >= 5*time.Second {
+			last = time.Now()
+			b.progress("fleet first syncs", start, done, len(want), fmt.Sprintf("%d snapshots kept (%d distinct wanted)", kept, total))
+		}
+		return done == len(want), nil
+	})
+}
+
+// fleetInterval applies change (if any), then waits until every query has synced once more and
+// returns what those syncs cost.
+func (b *bencher) fleetInterval(ctx context.Context, sim *dlcsim.Server, o FleetOptions, name string, change func()) (FleetPhase, error) {
+	b.logf("fleet: %s", name)
+	if change != nil {
+		change()
+	}
+	before, calls, modes, start := b.counter.Snapshot(), sim.Stats().Requests, syncsByMode(), time.Now()
+	syncs := func() (total, incremental int) {
+		for mode, n := range syncsByMode() {
+			d := int(n - modes[mode])
+			total += d
+			if mode == dlcv1alpha1.SyncModeIncremental {
+				incremental += d
+			}
+		}
+		return total, incremental
+	}
+	last := time.Now()
+	err := waitForLong(ctx, func() (bool, error) {
+		n, _ := syncs()
+		if time.Since(last) >= 5*time.Second {
+			last = time.Now()
+			b.progress("fleet "+name, start, n, o.Queries, "")
+		}
+		return n >= o.Queries, nil
+	})
+	if err != nil {
+		return FleetPhase{}, fmt.Errorf("%s: %w", name, err)
+	}
+	p := FleetPhase{Duration: time.Since(start)}
+	// Note: events are sent asynchronously; give them a moment to reach the counter.
+	time.Sleep(time.Second)
+	p.Syncs, p.Incremental = syncs()
+	delta := b.counter.Snapshot().Since(before)
+	p.APICalls = int(sim.Stats().Requests - calls)
+	p.SnapshotWrites, p.QueryWrites, p.Events = delta.Writes("dlcjobsnapshots"), delta.Writes("jobqueries"), delta.Writes("events")
+	return p, nil
+}
+
+// progress prints a progress line: phase, items done, elapsed and a linear ETA.
+func (b *bencher) progress(phase string, start time.Time, done, total int, extra string) {
+	elapsed := time.Since(start)
+	eta := "unknown"
+	if done > 0 {
+		eta = (time.Duration(float64(elapsed) / float64(done) * float64(total-done))).Round(time.Second).String()
+	}
+	if extra != "" {
+		extra = "; " + extra
+	}
+	b.logf("%s: %d/%d, elapsed %s, ETA %s%s", phase, done, total, elapsed.Round(time.Second), eta, extra)
+}
+
+// waitForLong polls cond every second for up to an hour (the full fleet takes minutes).
+func waitForLong(ctx context.Context, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Hour)
+	defer cancel()
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// perSync divides by the number of syncs.
+func perSync(n int, p FleetPhase) float64 { return float64(n) / float64(max(p.Syncs, 1)) }
+
+// fleetChecks are the fleet targets of issue 15 that this scenario measures.
+func (r *Report) fleetChecks() []Check {
+	f := r.Fleet
+	if f == nil {
+		return nil
+	}
+	rate := float64(f.Snapshots) / f.Initial.Seconds()
+	return []Check{
+		{fmt.Sprintf("fleet of %d queries: every snapshot exists at ≥ 0.9 × the raw write limit", f.Options.Queries),
+			fmt.Sprintf("%.0f vs %.0f objects/s (%.2f×)", rate, f.RawRate, rate/f.RawRate), rate >= 0.9*f.RawRate},
+		{"fleet quiet interval: 0 snapshot writes, ≤ 3 API calls per query",
+			fmt.Sprintf("%d snapshot writes, %.2f calls per sync", f.Quiet.SnapshotWrites, perSync(f.Quiet.APICalls, f.Quiet)),
+			f.Quiet.SnapshotWrites == 0 && perSync(f.Quiet.APICalls, f.Quiet) <= 3},
+		{"fleet churn: ≤ 2 snapshot writes per changed job",
+			fmt.Sprintf("%.2f", float64(f.Churn.SnapshotWrites)/float64(max(f.Changed, 1))),
+			float64(f.Churn.SnapshotWrites) <= 2*float64(f.Changed)},
+		{"restart: first sync of each query ≤ 3 API calls and 0 snapshot writes",
+			fmt.Sprintf("%.2f calls per sync, %d snapshot writes, %d/%d incremental", perSync(f.Restart.APICalls, f.Restart),
+				f.Restart.SnapshotWrites, f.Restart.Incremental, f.Restart.Syncs),
+			perSync(f.Restart.APICalls, f.Restart) <= 3 && f.Restart.SnapshotWrites == 0},
+	}
+}
+
+// fleetMarkdown renders the fleet section.
+func (r *Report) fleetMarkdown(b *strings.Builder) {
+	f := r.Fleet
+	if f == nil {
+		return
+	}
+	o := f.Options
+	fmt.Fprintf(b, "\n## Fleet and restart\n\n%d JobQueries over %d jobs (%.0f%% running) in %d namespaces, one manager "+
+		"(--max-concurrent-syncs %d), every query's interval %s. Every tenth query overlaps the one before it (the "+
+		"PyTorchJob half of its jobs, same namespace), so %d distinct snapshots. The limit is the bare client writing "+
+		"%d snapshots in the same run. Each interval below ends when every query has synced once more.\n\n",
+		o.Queries, o.Jobs, o.Active*100, o.Namespaces, o.Concurrency, o.Interval, f.Snapshots, o.RawJobs)
+	b.WriteString("| Measure | Result |\n|---|---|\n")
+	rate := float64(f.Snapshots) / f.Initial.Seconds()
+	fmt.Fprintf(b, "| Every query's first sync | %.1f s until every snapshot exists, **%.0f objects/s = %.2f × the limit** (%.0f/s) |\n",
+		f.Initial.Seconds(), rate, rate/f.RawRate, f.RawRate)
+	phase := func(name string, p FleetPhase) {
+		fmt.Fprintf(b, "| %s | %d syncs (%d incremental) in %.1f s: **%.2f calls per sync**, **%d snapshot writes**, "+
+			"%d JobQuery writes, %d events |\n", name, p.Syncs, p.Incremental, p.Duration.Seconds(), perSync(p.APICalls, p),
+			p.SnapshotWrites, p.QueryWrites, p.Events)
+	}
+	phase("Quiet interval", f.Quiet)
+	phase(fmt.Sprintf("Churn interval (%d jobs changed: %.2f snapshot writes per changed job)", f.Changed,
+		float64(f.Churn.SnapshotWrites)/float64(max(f.Changed, 1))), f.Churn)
+	phase("First sync of every query after a manager restart", f.Restart)
+}
