@@ -72,6 +72,13 @@ vet: ## Run go vet against code.
 test: verify-generated fmt vet setup-envtest helm ## Run every test (unit and envtest) against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" HELM="$(HELM)" go test ./... -count=1 -timeout 20m $(TEST_ARGS)
 
+# The quick look: one size, one run, a small fleet.
+BENCH_QUICK_ARGS = --sizes 1000 --runs 1 --baseline-runs 1 --fleet small
+
+.PHONY: bench-quick
+bench-quick: ## A 4-minute look at make bench's figures (writes docs/benchmarks.md too; do not commit it).
+	$(MAKE) --no-print-directory bench BENCH_ARGS="$(BENCH_QUICK_ARGS)"
+
 .PHONY: bench
 bench: setup-envtest ## Run the benchmarks and write docs/benchmarks.md (speed and memory targets live here, not in tests).
 	go test ./internal/... -run '^$$' -bench . -benchmem -count 1
