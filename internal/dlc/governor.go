@@ -70,6 +70,20 @@ func NewGovernors(cfg GovernorConfig) *Governors {
 	return &Governors{cfg: cfg, by: map[GovernorKey]*Governor{}}
 }
 
+// Len is the number of governors held.
+func (g *Governors) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.by)
+}
+
+// forget drops the governor of key; the next For creates a fresh one.
+func (g *Governors) forget(key GovernorKey) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.by, key)
+}
+
 // For returns the governor of a key, creating it on first use.
 func (g *Governors) For(key GovernorKey) *Governor {
 	g.mu.Lock()

@@ -12,7 +12,8 @@ const DefaultIdleTimeout = time.Hour
 // it, so that connections stay pooled across syncs. A client not handed out for IdleTimeout is
 // dropped (lazily, on the next call), so rotated secrets and deleted queries do not leave
 // clients behind. Clients share the limiters and breakers of Governors, which are keyed by
-// credential, endpoint host and region. It is safe for concurrent use; the zero value works.
+// credential, endpoint host and region; a governor that no pooled client uses any more is
+// forgotten with its last client. It is safe for concurrent use; the zero value works.
 type Pool struct {
 	// Governors, Retry, Observer and MaxBodyBytes fill the Config fields a caller left zero.
 	Governors    *Governors
@@ -36,6 +37,10 @@ type poolKey struct {
 type pooled struct {
 	client   *Client
 	lastUsed time.Time
+	// governors and governor say which governor the client uses, to forget it with the last
+	// client that uses it; governors is nil when the client has none.
+	governors *Governors
+	governor  GovernorKey
 }
 
 // Lister returns the pooled client for cfg, creating it on first use.
@@ -72,7 +77,8 @@ func (p *Pool) Lister(cfg Config) (Lister, error) {
 	if p.clients == nil {
 		p.clients = map[poolKey]*pooled{}
 	}
-	p.clients[key] = &pooled{client: c, lastUsed: now}
+	p.clients[key] = &pooled{client: c, lastUsed: now, governors: cfg.Governors,
+		governor: GovernorKey{Credential: key.credential, Host: host, Region: cfg.RegionID}}
 	return c, nil
 }
 
@@ -88,12 +94,31 @@ func (p *Pool) evict(now time.Time) {
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
 	}
+	var evicted []*pooled
 	for k, c := range p.clients {
 		if now.Sub(c.lastUsed) >= idle {
 			// Note: a sync still holding the client finishes with it; only the pool forgets it.
 			delete(p.clients, k)
+			evicted = append(evicted, c)
 		}
 	}
+	for _, c := range evicted {
+		if c.governors != nil && !p.usesGovernor(c.governors, c.governor) {
+			// Note: forgetting an open breaker is safe: the client was idle for longer than
+			// any cooldown we configure, after which the breaker would let a trial call through.
+			c.governors.forget(c.governor)
+		}
+	}
+}
+
+// usesGovernor reports whether a pooled client still uses the governor of key.
+func (p *Pool) usesGovernor(govs *Governors, key GovernorKey) bool {
+	for _, c := range p.clients {
+		if c.governors == govs && c.governor == key {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Pool) now() time.Time {

@@ -95,3 +95,42 @@ func TestThePoolReusesClientsPerKeyAndEvictsIdleOnes(t *testing.T) {
 		t.Fatal("an idle client was not evicted")
 	}
 }
+
+func TestAGovernorIsForgottenWithTheLastClientThatUsesIt(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	govs := NewGovernors(GovernorConfig{})
+	pool := &Pool{Now: func() time.Time { return now }, IdleTimeout: time.Hour, Governors: govs}
+	cfg := Config{RegionID: "cn-hangzhou", Endpoint: "http://127.0.0.1:1", Static: &StaticCredentials{AccessKeyID: "id", AccessKeySecret: "secret-1"}}
+	// Two clients (signature algorithms) of one credential, endpoint and region share a governor.
+	v2 := cfg
+	v2.SignatureAlgorithm = "v2"
+	other := cfg
+	other.Endpoint = "http://127.0.0.2:1"
+	for _, c := range []Config{cfg, v2, other} {
+		if _, err := pool.Lister(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if govs.Len() != 2 {
+		t.Fatalf("%d governors, want 2 (one per endpoint)", govs.Len())
+	}
+	now = now.Add(30 * time.Minute)
+	if _, err := pool.Lister(cfg); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(45 * time.Minute)
+	// v2 and other idle for 75 minutes: evicted; cfg still uses the shared governor.
+	if _, err := pool.Lister(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if pool.Len() != 1 || govs.Len() != 1 {
+		t.Fatalf("%d clients and %d governors, want 1 and 1", pool.Len(), govs.Len())
+	}
+	now = now.Add(2 * time.Hour)
+	if _, err := pool.Lister(other); err != nil {
+		t.Fatal(err)
+	}
+	if pool.Len() != 1 || govs.Len() != 1 {
+		t.Fatalf("after every old client went idle: %d clients and %d governors, want only the new ones", pool.Len(), govs.Len())
+	}
+}
