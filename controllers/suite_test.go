@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	// Every log line, debug included, is kept for the leak scan (zz_leak_test.go); stderr shows
+	// Every log line, debug included, is kept for the leak scan (leak_scan_test.go, after m.Run); stderr shows
 	// them only with TEST_VERBOSE.
 	var logOut io.Writer = capturedLogs
 	if os.Getenv("TEST_VERBOSE") != "" {
@@ -105,7 +105,16 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	if code == 0 && len(capturedLogs.String()) > 0 {
+		// After every test that ran, in any order (-shuffle) or subset (-run).
+		if err := scanForLeaks(); err != nil {
+			fmt.Fprintln(os.Stderr, "leak scan:", err)
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, "leak scan: no credential or environment value in logs, events, statuses or snapshots")
+	}
+	return code
 }
 
 // lockedBuffer is a log sink safe for concurrent writers.
