@@ -25,10 +25,10 @@ const maxMessage = 100
 
 func newStatusCommand(root *rootOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "status QUERY",
-		Short: "Show a JobQuery as a tree: conditions, snapshots by status, the last sync and failed jobs",
+		Use:     "status QUERY",
+		Short:   "Show a JobQuery as a tree: conditions, snapshots by status, the last sync and failed jobs",
 		Example: `  kubectl dlcsync status recent-jobs -n ml`,
-		Args:  cobra.ExactArgs(1),
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			c, key, q, err := readQuery(ctx, root, args[0])
