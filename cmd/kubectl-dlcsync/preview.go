@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -131,13 +133,20 @@ func (p *previewOptions) readQuery(ctx context.Context) (*dlcv1alpha1.JobQuery, 
 	if p.local {
 		return q, nil
 	}
-	return p.dryRun(ctx, q)
+	// Note: the dry run sends the manifest as written, not q: a typed round trip would send the
+	// fields the user left out as zero values (interval: 0s), which the CRD then refuses instead
+	// of defaulting.
+	written := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(data, &written.Object); err != nil {
+		return nil, fmt.Errorf("decoding JobQuery from %s: %w", p.file, err)
+	}
+	return p.dryRun(ctx, q.Name, written)
 }
 
 // dryRun creates the JobQuery with dryRun=All: the apiserver applies the CRD's schema, CEL rules
 // and defaults and stores nothing. Note: the name is generated, so that a query of the same name
 // that already exists does not make the dry run fail.
-func (p *previewOptions) dryRun(ctx context.Context, q *dlcv1alpha1.JobQuery) (*dlcv1alpha1.JobQuery, error) {
+func (p *previewOptions) dryRun(ctx context.Context, name string, trial *unstructured.Unstructured) (*dlcv1alpha1.JobQuery, error) {
 	c, err := p.root.client()
 	if err != nil {
 		return nil, err
@@ -146,16 +155,21 @@ func (p *previewOptions) dryRun(ctx context.Context, q *dlcv1alpha1.JobQuery) (*
 	if err != nil {
 		return nil, err
 	}
-	if q.Namespace != "" {
-		ns = q.Namespace
+	if trial.GetNamespace() != "" {
+		ns = trial.GetNamespace()
 	}
-	trial := q.DeepCopy()
-	trial.Namespace, trial.GenerateName, trial.Name = ns, "preview-", ""
+	trial.SetNamespace(ns)
+	trial.SetName("")
+	trial.SetGenerateName("preview-")
 	if err := c.Create(ctx, trial, client.DryRunAll); err != nil {
-		return nil, fmt.Errorf("the cluster refuses JobQuery %s (server-side dry run; --local skips it): %w", q.Name, err)
+		return nil, fmt.Errorf("the cluster refuses JobQuery %s (server-side dry run; --local skips it): %w", name, err)
 	}
-	trial.Name, trial.Namespace = q.Name, ns
-	return trial, nil
+	q := &dlcv1alpha1.JobQuery{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(trial.Object, q); err != nil {
+		return nil, fmt.Errorf("reading the defaulted JobQuery %s: %w", name, err)
+	}
+	q.Name, q.Namespace = name, ns
+	return q, nil
 }
 
 func (p *previewOptions) print(q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stats dlc.WalkStats) error {
