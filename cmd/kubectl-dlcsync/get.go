@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -124,7 +125,7 @@ func (g *getOptions) run(ctx context.Context, args []string) error {
 	if err := out.flush(); err != nil {
 		return err
 	}
-	if out.empty() && !g.watch {
+	if out.empty() && out.table != nil && !g.watch {
 		where := "in any namespace"
 		if !g.allNamespaces {
 			where = "in namespace " + g.namespace
@@ -314,9 +315,15 @@ func (o *output) flush() error {
 		}
 		return nil
 	}
-	list := o.res.newList()
-	if err := meta.SetList(list, o.objects); err != nil {
-		return err
+	// Note: several objects print as kubectl prints them, a v1 List: the name and template
+	// printers accept no typed list.
+	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List"}}
+	for _, obj := range o.objects {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return fmt.Errorf("converting %s for printing: %w", o.res.kind, err)
+		}
+		list.Items = append(list.Items, unstructured.Unstructured{Object: m})
 	}
 	return o.printer.PrintObj(list, w)
 }

@@ -108,7 +108,7 @@ func TestGetPrintsYAMLAndJSONThatParse(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	var list dlcv1alpha1.DLCJobSnapshotList
 	g.Expect(yaml.UnmarshalStrict([]byte(out), &list)).To(Succeed())
-	g.Expect(list.Kind).To(Equal("DLCJobSnapshotList"))
+	g.Expect(list.Kind).To(Equal("List"))
 	g.Expect(list.Items).To(HaveLen(3))
 	for _, s := range list.Items {
 		g.Expect(s.Kind).To(Equal("DLCJobSnapshot"))
@@ -123,6 +123,10 @@ func TestGetPrintsYAMLAndJSONThatParse(t *testing.T) {
 	g.Expect(yaml.UnmarshalStrict([]byte(out), &one)).To(Succeed())
 	g.Expect(one.Spec.JobID).To(Equal("dlc" + prefix + "failed"))
 	g.Expect(one.Status.Phase).To(Equal("Failed"))
+
+	out, _, err = runCLI(testCtx, "get", "djs", "-n", ns, "-l", dlcv1alpha1.LabelStatus+"=Running", "-o", "name")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(Equal("dlcjobsnapshot.dlc.dlcsync.io/dlc" + prefix + "running\n"))
 
 	_, _, err = runCLI(testCtx, "get", "jobs", "nope", "-n", ns)
 	g.Expect(err).To(MatchError(ContainSubstring("DLCJobSnapshot " + ns + "/nope not found")))

@@ -19,6 +19,7 @@ import (
 	"github.com/dlcsync/dlcsync/controllers"
 	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
+	"github.com/dlcsync/dlcsync/internal/version"
 )
 
 type previewOptions struct {
@@ -87,7 +88,8 @@ func (p *previewOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg := dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint}
+	// Note: the user agent names the plugin, so that API-side logs tell a preview from a sync.
+	cfg := dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint, UserAgent: "kubectl-dlcsync/" + version.Version}
 	if p.endpoint != "" {
 		cfg.Endpoint = p.endpoint
 	}
