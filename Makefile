@@ -111,6 +111,10 @@ build: manifests generate fmt vet ## Build the manager and the simulator into bi
 	go build -ldflags "$(LDFLAGS)" -o bin/manager ./cmd/manager
 	go build -ldflags "$(LDFLAGS)" -o bin/dlcsim ./cmd/dlcsim
 
+.PHONY: build-plugin
+build-plugin: ## Build the kubectl plugin into bin/kubectl-dlcsync (put bin/ on PATH for `kubectl dlcsync`).
+	go build -ldflags "$(LDFLAGS)" -o bin/kubectl-dlcsync ./cmd/kubectl-dlcsync
+
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig.
 	go run -ldflags "$(LDFLAGS)" ./cmd/manager $(RUN_ARGS)

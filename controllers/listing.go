@@ -15,8 +15,15 @@ type ListerFactory interface {
 	Lister(cfg dlc.Config) (dlc.Lister, error)
 }
 
-// buildRequest turns the spec's filter into a ListJobs request. A relative window is made
-// absolute by the pager when the walk starts.
+// BuildRequest turns a JobQuery spec into the ListJobs request a sync sends, and the relative
+// window (timeRange.within, or the default) that the pager pins when a walk starts. It is
+// exported so that `kubectl dlcsync preview` lists exactly what the controller would.
+func BuildRequest(spec *dlcv1alpha1.JobQuerySpec) (*dlc.ListJobsRequest, time.Duration) {
+	return buildRequest(spec)
+}
+
+// buildRequest is BuildRequest. Note: the controller keeps calling the unexported name so that
+// exporting it for the plugin touched no call site.
 func buildRequest(spec *dlcv1alpha1.JobQuerySpec) (*dlc.ListJobsRequest, time.Duration) {
 	f := spec.Filter
 	opt := func(s string) *string {

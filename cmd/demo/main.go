@@ -168,8 +168,9 @@ func run(o options) error {
 		"    alias kubectl=%s\n"+
 		"    kubectl get jobqueries -n %s\n"+
 		"    kubectl get dlcjobsnapshots -n %s -l dlc.dlcsync.io/status=Failed\n"+
-		"    kubectl wait -n %s djs --all --for=condition=Complete --timeout=60s\n\n",
-		abs, kubectlPath, namespace, namespace, namespace)
+		"    kubectl wait -n %s djs --all --for=condition=Complete --timeout=60s\n"+
+		"    make -C %[6]s build-plugin && %[6]s/bin/kubectl-dlcsync status recent-jobs -n %[3]s\n\n",
+		abs, kubectlPath, namespace, namespace, namespace, testenv.RepoRoot())
 	if o.runFor > 0 {
 		fmt.Printf("Running for %s, then printing a summary.\n\n", o.runFor)
 	} else {

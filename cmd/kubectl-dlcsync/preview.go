@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/printers"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/controllers"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
+	"github.com/dlcsync/dlcsync/internal/version"
+)
+
+type previewOptions struct {
+	root            *rootOptions
+	file            string
+	endpoint        string
+	accessKeyID     string
+	accessKeySecret string
+	local           bool
+	output          string
+	timeout         time.Duration
+}
+
+var previewColumns = []metav1.TableColumnDefinition{
+	{Name: "Name", Type: "string", Format: "name"},
+	{Name: "Display Name", Type: "string"},
+	{Name: "User", Type: "string"},
+	{Name: "Type", Type: "string"},
+	{Name: "Status", Type: "string"},
+	{Name: "GPU", Type: "string"},
+	{Name: "Created", Type: "string"},
+	{Name: "Job ID", Type: "string", Priority: 1},
+	{Name: "Workspace", Type: "string", Priority: 1},
+	{Name: "Reason", Type: "string", Priority: 1},
+}
+
+func newPreviewCommand(root *rootOptions) *cobra.Command {
+	p := &previewOptions{root: root}
+	cmd := &cobra.Command{
+		Use:   "preview -f JOBQUERY.yaml",
+		Short: "List what a JobQuery would mirror, with your own credentials, writing nothing",
+		Long: "preview sends the JobQuery's filter to the ListJobs API exactly as the controller would and\n" +
+			"prints the snapshots a sync would write. Nothing is written to the cluster: the JobQuery is\n" +
+			"checked and defaulted by a server-side dry run (the CRD's rules and defaults, as `kubectl\n" +
+			"apply` would meet them), or, with --local, used as written without the cluster.\n\n" +
+			"Credentials are your own: --access-key-id and --access-key-secret, or else the Alibaba Cloud\n" +
+			"default credential chain (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, a CLI profile, an ECS RAM role).",
+		Example: `  kubectl dlcsync preview -f jobquery.yaml -n ml
+  kubectl dlcsync preview -f jobquery.yaml --local --endpoint http://127.0.0.1:8080 \
+      --access-key-id demo-key --access-key-secret demo-secret`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return p.run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&p.file, "filename", "f", "", "The JobQuery manifest (- for stdin)")
+	f.StringVar(&p.endpoint, "endpoint", "", "Call this endpoint instead of spec.endpoint or the region's (e.g. a dlcsim URL)")
+	f.StringVar(&p.accessKeyID, "access-key-id", "", "AccessKey ID (default: the Alibaba Cloud credential chain)")
+	f.StringVar(&p.accessKeySecret, "access-key-secret", "", "AccessKey secret, with --access-key-id")
+	f.BoolVar(&p.local, "local", false, "Do not contact the cluster: use the manifest as written, without the CRD's defaults")
+	f.StringVarP(&p.output, "output", "o", "", "Output format: wide for more columns")
+	f.DurationVar(&p.timeout, "timeout", 2*time.Minute, "How long the whole listing may take")
+	_ = cmd.MarkFlagRequired("filename")
+	return cmd
+}
+
+func (p *previewOptions) run(ctx context.Context) error {
+	if p.output != "" && p.output != "wide" {
+		return fmt.Errorf("preview prints a table: -o must be empty or wide, not %q", p.output)
+	}
+	if (p.accessKeyID == "") != (p.accessKeySecret == "") {
+		return fmt.Errorf("--access-key-id and --access-key-secret go together")
+	}
+	q, err := p.readQuery(ctx)
+	if err != nil {
+		return err
+	}
+	// Note: the user agent names the plugin, so that API-side logs tell a preview from a sync.
+	cfg := dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint, UserAgent: "kubectl-dlcsync/" + version.Version}
+	if p.endpoint != "" {
+		cfg.Endpoint = p.endpoint
+	}
+	if p.accessKeyID != "" {
+		cfg.Static = &dlc.StaticCredentials{AccessKeyID: p.accessKeyID, AccessKeySecret: p.accessKeySecret}
+	}
+	lister, err := dlc.NewClient(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the PAI-DLC client: %w", err)
+	}
+	// The same request and pager as a full sync of the controller: what is listed here is what
+	// a sync would mirror.
+	req, within := controllers.BuildRequest(&q.Spec)
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	jobs, stats, err := dlc.ListAll(ctx, lister, req, dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within})
+	if err != nil {
+		return fmt.Errorf("listing jobs for JobQuery %s: %w", q.Name, err)
+	}
+	return p.print(q, jobs, stats)
+}
+
+// readQuery decodes the manifest strictly (a misspelt field is an error, as with kubectl apply)
+// and, unless --local, lets the apiserver check and default it in a dry run.
+func (p *previewOptions) readQuery(ctx context.Context) (*dlcv1alpha1.JobQuery, error) {
+	var data []byte
+	var err error
+	if p.file == "-" {
+		data, err = io.ReadAll(p.root.streams.In)
+	} else {
+		data, err = os.ReadFile(p.file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p.file, err)
+	}
+	q := &dlcv1alpha1.JobQuery{}
+	if err := yaml.UnmarshalStrict(data, q); err != nil {
+		return nil, fmt.Errorf("decoding JobQuery from %s: %w", p.file, err)
+	}
+	if gvk := q.GroupVersionKind(); gvk != dlcv1alpha1.GroupVersion.WithKind("JobQuery") {
+		return nil, fmt.Errorf("%s holds %s %s, not a %s JobQuery", p.file, gvk.GroupVersion(), gvk.Kind, dlcv1alpha1.GroupVersion)
+	}
+	if p.local {
+		return q, nil
+	}
+	// Note: the dry run sends the manifest as written, not q: a typed round trip would send the
+	// fields the user left out as zero values (interval: 0s), which the CRD then refuses instead
+	// of defaulting.
+	written := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(data, &written.Object); err != nil {
+		return nil, fmt.Errorf("decoding JobQuery from %s: %w", p.file, err)
+	}
+	return p.dryRun(ctx, q.Name, written)
+}
+
+// dryRun creates the JobQuery with dryRun=All: the apiserver applies the CRD's schema, CEL rules
+// and defaults and stores nothing. Note: the name is generated, so that a query of the same name
+// that already exists does not make the dry run fail.
+func (p *previewOptions) dryRun(ctx context.Context, name string, trial *unstructured.Unstructured) (*dlcv1alpha1.JobQuery, error) {
+	c, err := p.root.client()
+	if err != nil {
+		return nil, err
+	}
+	ns, err := p.root.namespace()
+	if err != nil {
+		return nil, err
+	}
+	if trial.GetNamespace() != "" {
+		ns = trial.GetNamespace()
+	}
+	trial.SetNamespace(ns)
+	trial.SetName("")
+	trial.SetGenerateName("preview-")
+	if err := c.Create(ctx, trial, client.DryRunAll); err != nil {
+		return nil, fmt.Errorf("the cluster refuses JobQuery %s (server-side dry run; --local skips it): %w", name, err)
+	}
+	q := &dlcv1alpha1.JobQuery{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(trial.Object, q); err != nil {
+		return nil, fmt.Errorf("reading the defaulted JobQuery %s: %w", name, err)
+	}
+	q.Name, q.Namespace = name, ns
+	return q, nil
+}
+
+func (p *previewOptions) print(q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stats dlc.WalkStats) error {
+	out := p.root.streams.Out
+	now := p.root.now()
+	rows := make([]metav1.TableRow, len(jobs))
+	for i := range jobs {
+		j := &jobs[i]
+		user := j.Username
+		if user == "" {
+			user = j.UserID
+		}
+		rows[i] = metav1.TableRow{Cells: []any{snapshot.Name(j.JobID), orNone(j.DisplayName), orNone(user), orNone(j.JobType),
+			orNone(j.Status), orNone(j.RequestGPU), agoTime(apiTime(j.GmtCreateTime), now), j.JobID,
+			orNone(j.WorkspaceName), orNone(j.ReasonCode)}}
+	}
+	if len(rows) > 0 {
+		table := printers.NewTablePrinter(printers.PrintOptions{Wide: p.output == "wide"})
+		if err := table.PrintObj(&metav1.Table{ColumnDefinitions: previewColumns, Rows: rows}, out); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "\n%d jobs would be mirrored as DLCJobSnapshots by JobQuery %s; the API matched %d", len(jobs), q.Name,
+		stats.TotalCount)
+	if stats.Truncated {
+		fmt.Fprintf(out, ", more than maxJobs (%d): the first %d by %s %s are kept", q.Spec.MaxJobs, len(jobs),
+			orDefault(q.Spec.SortBy, dlc.SortByCreateTime), orDefault(q.Spec.Order, "desc"))
+	}
+	fmt.Fprintf(out, ".\nWindow %s to %s; %d API calls, %d pages. Nothing was written to the cluster.\n",
+		stats.StartTime, stats.EndTime, stats.APICalls, stats.Pages)
+	if !stats.Complete || !stats.Consistent {
+		fmt.Fprintf(out, "Warning: the listing was not complete and consistent (%s); a sync would neither prune nor trust it.\n",
+			orDefault(stats.Inconsistency, "the API's page limit cut it short"))
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

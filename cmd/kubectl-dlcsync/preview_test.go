@@ -1,0 +1,110 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+)
+
+// previewManifest writes a JobQuery manifest as a user keeps it in Git: only the fields they set.
+func previewManifest(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "jobquery.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const previewYAML = `apiVersion: dlc.dlcsync.io/v1alpha1
+kind: JobQuery
+metadata:
+  name: pytorch-only
+spec:
+  regionId: cn-hangzhou
+  endpoint: %ENDPOINT%
+  credentials:
+    secretRef:
+      name: dlc-credentials
+  filter:
+    displayName: %PREFIX%
+    jobType: PyTorchJob
+`
+
+func TestPreviewListsWhatTheFilterMatchesAndWritesNothing(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	prefix := "preview" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	seedJobs(prefix) // two PyTorchJobs and a TFJob
+	manifest := previewManifest(t, strings.NewReplacer("%ENDPOINT%", simURL, "%PREFIX%", prefix).Replace(previewYAML))
+
+	out, _, err := runCLI(testCtx, "preview", "-f", manifest, "-n", ns,
+		"--access-key-id", simAdmin.AccessKeyID, "--access-key-secret", simAdmin.AccessKeySecret)
+	g.Expect(err).NotTo(HaveOccurred())
+	table, summary, found := strings.Cut(out, "\n\n")
+	g.Expect(found).To(BeTrue(), out)
+	header, rows := tableRows(t, table)
+	g.Expect(header).To(Equal([]string{"NAME", "DISPLAY NAME", "USER", "TYPE", "STATUS", "GPU", "CREATED"}))
+	g.Expect(rows).To(HaveLen(2))
+	failed := rows["dlc"+prefix+"failed"]
+	g.Expect(failed).NotTo(BeNil(), out)
+	g.Expect(cell(t, header, failed, "TYPE")).To(Equal("PyTorchJob"))
+	g.Expect(cell(t, header, failed, "USER")).To(Equal("alice"))
+	g.Expect(cell(t, header, rows["dlc"+prefix+"running"], "STATUS")).To(Equal("Running"))
+	g.Expect(summary).To(HavePrefix("2 jobs would be mirrored as DLCJobSnapshots by JobQuery pytorch-only; the API matched 2.\n"))
+	g.Expect(summary).To(MatchRegexp(`Window \S+ to \S+; 1 API calls, 1 pages\. Nothing was written to the cluster\.\n$`))
+	// The dry run defaulted the window the controller would use: 168h before now.
+	start, _, _ := strings.Cut(strings.TrimPrefix(summary[strings.Index(summary, "Window "):], "Window "), " ")
+	at, perr := time.Parse(dlc.TimeLayout, start)
+	g.Expect(perr).NotTo(HaveOccurred())
+	g.Expect(time.Since(at)).To(BeNumerically("~", 168*time.Hour, time.Minute))
+
+	var queries dlcv1alpha1.JobQueryList
+	g.Expect(k8s.List(testCtx, &queries, client.InNamespace(ns))).To(Succeed())
+	g.Expect(queries.Items).To(BeEmpty())
+}
+
+func TestPreviewLocalUsesTheGivenEndpointWithoutTheCluster(t *testing.T) {
+	g := NewWithT(t)
+	prefix := "previewlocal" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	seedJobs(prefix)
+	// The manifest names an endpoint that does not answer; --endpoint replaces it.
+	manifest := previewManifest(t, strings.NewReplacer("%ENDPOINT%", "http://127.0.0.1:1", "%PREFIX%", prefix).Replace(previewYAML))
+
+	out, _, err := runCLI(testCtx, "preview", "-f", manifest, "--local", "--endpoint", simURL, "-o", "wide",
+		"--access-key-id", simAdmin.AccessKeyID, "--access-key-secret", simAdmin.AccessKeySecret, "--server", "https://127.0.0.1:1")
+	g.Expect(err).NotTo(HaveOccurred())
+	header, rows := tableRows(t, strings.SplitN(out, "\n\n", 2)[0])
+	g.Expect(header).To(ContainElements("JOB ID", "WORKSPACE", "REASON"))
+	g.Expect(rows).To(HaveKey("dlc" + prefix + "failed"))
+	g.Expect(cell(t, header, rows["dlc"+prefix+"failed"], "REASON")).To(Equal("JobFailed"))
+	g.Expect(rows).To(HaveLen(2))
+}
+
+func TestPreviewReportsWhatTheClusterWouldRefuse(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	manifest := previewManifest(t, strings.NewReplacer("%ENDPOINT%", simURL, "%PREFIX%", "x").Replace(previewYAML)+
+		"  interval: 5s\n")
+	_, _, err := runCLI(testCtx, "preview", "-f", manifest, "-n", ns,
+		"--access-key-id", simAdmin.AccessKeyID, "--access-key-secret", simAdmin.AccessKeySecret)
+	g.Expect(err).To(MatchError(ContainSubstring("the cluster refuses JobQuery pytorch-only")))
+	g.Expect(err).To(MatchError(ContainSubstring("interval must be at least 10s")))
+
+	// A misspelt field is an error, not a filter silently dropped.
+	manifest = previewManifest(t, strings.NewReplacer("%ENDPOINT%", simURL, "%PREFIX%", "x", "jobType:", "jobTyp:").Replace(previewYAML))
+	_, _, err = runCLI(testCtx, "preview", "-f", manifest, "--local")
+	g.Expect(err).To(MatchError(ContainSubstring(`unknown field "jobTyp"`)))
+
+	_, _, err = runCLI(testCtx, "preview", "-f", manifest, "--local", "--access-key-id", "only-half")
+	g.Expect(err).To(MatchError("--access-key-id and --access-key-secret go together"))
+}
