@@ -521,7 +521,11 @@ func (r *JobQueryReconciler) reconcileClaims(ctx context.Context, q *dlcv1alpha1
 			continue
 		}
 		want := desiredSnapshot{name: s.Name, labels: ownLabels(s.Labels), spec: s.Spec, owners: owners, holders: holders}
-		if _, err := r.applyObject(ctx, s.Namespace, &want, s); err != nil && !apierrors.IsNotFound(err) {
+		_, err := r.applyObject(ctx, s.Namespace, &want, s)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
 			return fmt.Errorf("converting the claim of %s on snapshot %s to deletionPolicy %s: %w", klog.KObj(q), klog.KObj(s),
 				q.Spec.Snapshot.DeletionPolicy, err)
 		}

@@ -61,9 +61,11 @@ func TestTheGarbageCollectorCollectsAndStops(t *testing.T) {
 	if len(controllers) != 1 || !strings.Contains(controllers[0], `controller="garbagecollector"`) {
 		t.Errorf("controllers started: %q, want only the garbage collector", controllers)
 	}
+	stopping := time.Now()
 	if err := gc.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("stopped in %s", time.Since(stopping).Round(10*time.Millisecond))
 	if gc.cmd.ProcessState == nil {
 		t.Fatal("kube-controller-manager still running after Stop")
 	}
