@@ -89,7 +89,7 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if !q.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, q)
 	}
-	if err := r.reconcileFinalizer(ctx, q); err != nil {
+	if err := r.reconcileDeletionPolicy(ctx, q); err != nil {
 		return ctrl.Result{}, err
 	}
 

@@ -24,17 +24,111 @@ import (
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
-// ownerIndexKey indexes snapshots by the UIDs of the JobQueries that own them.
+// ownerIndexKey indexes snapshots by the UIDs of the JobQueries that claim them, by owner
+// reference or as holders.
 const ownerIndexKey = ".metadata.ownerReferences.jobQueryUID"
+
+// holdersAnnotation lists, as comma-separated name/uid pairs, the JobQueries that claim a
+// snapshot without an owner reference. Note: a snapshot that a query with deletionPolicy Orphan
+// claims carries no JobQuery owner reference at all, every claim is listed here instead; one that
+// only Delete queries claim has an owner reference per query, so that garbage collection removes
+// it with the last of them. No garbage collection can then delete what an Orphan query keeps: a
+// foreground deletion (kubectl delete --cascade=foreground) deletes every dependent whose only
+// live owner is the query, racing the finalizer that would release it, and the deletion of a
+// Delete query would take a snapshot that an Orphan query still matches.
+const holdersAnnotation = "dlc.dlcsync.io/holders"
 
 func ownerUIDsOf(obj client.Object) []string {
 	var uids []string
-	for _, ref := range obj.GetOwnerReferences() {
-		if isQueryRef(ref) {
-			uids = append(uids, string(ref.UID))
-		}
+	for _, ref := range append(queryOwners(obj.GetOwnerReferences()), holdersOf(obj)...) {
+		uids = append(uids, string(ref.UID))
 	}
 	return uids
+}
+
+// holdersOf reads holdersAnnotation as JobQuery references; an entry that is not name/uid is
+// ignored (a hand edit; it then holds nothing).
+func holdersOf(obj client.Object) []metav1.OwnerReference {
+	value := obj.GetAnnotations()[holdersAnnotation]
+	if value == "" {
+		return nil
+	}
+	var out []metav1.OwnerReference
+	for _, pair := range strings.Split(value, ",") {
+		name, uid, ok := strings.Cut(strings.TrimSpace(pair), "/")
+		if ok && name != "" && uid != "" {
+			out = append(out, metav1.OwnerReference{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "JobQuery",
+				Name: name, UID: types.UID(uid)})
+		}
+	}
+	return out
+}
+
+// formatHolders is the holdersAnnotation value of a list of JobQuery references ("" for none).
+func formatHolders(refs []metav1.OwnerReference) string {
+	pairs := make([]string, len(refs))
+	for i, r := range refs {
+		pairs[i] = r.Name + "/" + string(r.UID)
+	}
+	return strings.Join(pairs, ",")
+}
+
+// claimsOf returns the JobQuery owner references and holders a snapshot should carry: its
+// claims, without q's unless withQ, less holders whose query is gone, all as owner references
+// when no claimant has deletionPolicy Orphan and all as holders otherwise. Claims keep their
+// order, so an unchanged snapshot compares equal and is not rewritten.
+func (r *JobQueryReconciler) claimsOf(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot, q *dlcv1alpha1.JobQuery,
+	withQ bool) (owners, holders []metav1.OwnerReference) {
+	orphan := withQ && q.Spec.Snapshot.DeletionPolicy == dlcv1alpha1.DeletionPolicyOrphan
+	var claims []metav1.OwnerReference
+	var refs, held []metav1.OwnerReference
+	if s != nil {
+		refs, held = queryOwners(s.OwnerReferences), holdersOf(s)
+	}
+	// Note: an owner reference is a Delete claim (a deleted owner's is removed by the garbage
+	// collector); a holder may be of either policy, so its query is read from the cache.
+	for i, c := range append(refs, held...) {
+		switch {
+		case c.UID == q.UID:
+			if !withQ || slices.ContainsFunc(claims, func(o metav1.OwnerReference) bool { return o.UID == q.UID }) {
+				continue
+			}
+		case i >= len(refs):
+			gone, isOrphan := r.holderPolicy(ctx, s.Namespace, c)
+			if gone {
+				continue
+			}
+			orphan = orphan || isOrphan
+		}
+		claims = append(claims, c)
+	}
+	if withQ && !slices.ContainsFunc(claims, func(o metav1.OwnerReference) bool { return o.UID == q.UID }) {
+		claims = append(claims, queryRef(q))
+	}
+	if orphan {
+		return nil, claims
+	}
+	return claims, nil
+}
+
+// holderPolicy reads the query of a holder from the cache: gone when it no longer exists, and
+// whether its deletionPolicy is Orphan. Note: a query that cannot be read counts as Orphan, the
+// choice that never lets garbage collection take a snapshot it may keep.
+func (r *JobQueryReconciler) holderPolicy(ctx context.Context, namespace string, holder metav1.OwnerReference) (gone, orphan bool) {
+	var hq dlcv1alpha1.JobQuery
+	err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: holder.Name}, &hq)
+	switch {
+	case apierrors.IsNotFound(err), err == nil && hq.UID != holder.UID:
+		return true, false
+	case err != nil:
+		return false, true
+	}
+	return false, hq.Spec.Snapshot.DeletionPolicy == dlcv1alpha1.DeletionPolicyOrphan
+}
+
+// claimsCurrent reports whether a snapshot's JobQuery owners and holders are the given ones.
+func claimsCurrent(s *dlcv1alpha1.DLCJobSnapshot, owners, holders []metav1.OwnerReference) bool {
+	return ownersEqual(s.OwnerReferences, owners) && ownersEqual(holdersOf(s), holders)
 }
 
 func isQueryRef(ref metav1.OwnerReference) bool {
@@ -74,6 +168,7 @@ type desiredSnapshot struct {
 	labels    map[string]string
 	spec      dlcv1alpha1.DLCJobSnapshotSpec
 	owners    []metav1.OwnerReference
+	holders   []metav1.OwnerReference
 	status    dlcv1alpha1.DLCJobSnapshotStatus
 	hash      string
 	matchedBy []string
@@ -228,18 +323,17 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.J
 	}
 	var existingConds []metav1.Condition
 	var observedAt *metav1.Time
+	want.owners, want.holders = r.claimsOf(ctx, existing, q, true)
 	if existing != nil {
-		want.owners = withOwner(existing.OwnerReferences, queryRef(q))
-		want.matchedBy = withName(aliveMatches(existing), q.Name)
+		want.matchedBy = withName(claimedMatches(existing.Status.MatchedBy, want.owners, want.holders), q.Name)
 		existingConds = existing.Status.Conditions
 		observedAt = existing.Status.ObservedAt
 	} else {
-		want.owners = []metav1.OwnerReference{queryRef(q)}
 		want.matchedBy = []string{q.Name}
 	}
 
 	objectCurrent := existing != nil && ownLabelsEqual(existing.Labels, want.labels) &&
-		ownersEqual(existing.OwnerReferences, want.owners)
+		claimsCurrent(existing, want.owners, want.holders)
 	statusCurrent := existing != nil && existing.Status.ContentHash == want.hash &&
 		slices.Equal(existing.Status.MatchedBy, want.matchedBy) && existing.Status.Matching
 	if objectCurrent && statusCurrent {
@@ -307,7 +401,8 @@ func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1a
 // pruneSnapshot handles a snapshot of a job the query no longer lists.
 func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot,
 	counts *writeCounts) error {
-	others := withoutOwner(s.OwnerReferences, q.UID)
+	owners, holders := r.claimsOf(ctx, s, q, false)
+	others := append(owners, holders...)
 	retain := q.Spec.Snapshot.PrunePolicy == dlcv1alpha1.PrunePolicyRetain
 	// Note: an owner that is not a JobQuery (a user's own object) holds the snapshot too; only
 	// this query's claim is dropped then, never the object.
@@ -324,7 +419,7 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 		counts.deleted++
 		return nil
 	case len(others) == 0 && retain:
-		// Kept, owned by this query (so it goes with the query unless Orphan), marked as no
+		// Kept, claimed by this query (so it goes with the query unless Orphan), marked as no
 		// longer matching.
 		if !s.Status.Matching && len(s.Status.MatchedBy) == 0 {
 			counts.unchanged++
@@ -362,25 +457,21 @@ func (r *JobQueryReconciler) uncached(ctx context.Context, s *dlcv1alpha1.DLCJob
 	return whole, nil
 }
 
-// release removes the query from a snapshot's owners and matchedBy.
+// release removes the query from a snapshot's owners, holders and matchedBy.
 func (r *JobQueryReconciler) release(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot) error {
 	s, err := r.uncached(ctx, s)
 	if err != nil {
 		return err
 	}
-	want := desiredSnapshot{
-		name:   s.Name,
-		labels: ownLabels(s.Labels),
-		spec:   s.Spec,
-		owners: withoutOwner(s.OwnerReferences, q.UID),
-	}
+	want := desiredSnapshot{name: s.Name, labels: ownLabels(s.Labels), spec: s.Spec}
+	want.owners, want.holders = r.claimsOf(ctx, s, q, false)
 	rv, err := r.applyObject(ctx, s.Namespace, &want, s)
 	if err != nil {
 		return err
 	}
 	snapshotWritesTotal.WithLabelValues("update").Inc()
 	status := s.Status.DeepCopy()
-	status.MatchedBy = withoutName(status.MatchedBy, q.Name)
+	status.MatchedBy = claimedMatches(status.MatchedBy, want.owners, want.holders)
 	if len(status.MatchedBy) == 0 {
 		status.Matching = false
 	}
@@ -388,6 +479,58 @@ func (r *JobQueryReconciler) release(ctx context.Context, q *dlcv1alpha1.JobQuer
 		return err
 	}
 	snapshotWritesTotal.WithLabelValues("status").Inc()
+	return nil
+}
+
+// reconcileDeletionPolicy keeps the orphan finalizer exactly under deletionPolicy Orphan and,
+// when the spec changed, puts the query's claims on its snapshots in the form the policy asks
+// for. Note: the claims are converted before the sync, whose listing may fail, and in an order
+// that keeps a deletion safe at any moment: under Orphan the finalizer holds the query before
+// its owner references go; under Delete the owner references are back before the finalizer goes.
+func (r *JobQueryReconciler) reconcileDeletionPolicy(ctx context.Context, q *dlcv1alpha1.JobQuery) error {
+	orphan := q.Spec.Snapshot.DeletionPolicy == dlcv1alpha1.DeletionPolicyOrphan
+	if orphan {
+		if err := r.reconcileFinalizer(ctx, q); err != nil {
+			return err
+		}
+	}
+	// Note: a failed conversion returns before the sync records the generation, so it is
+	// tried again until it succeeds.
+	if q.Status.ObservedGeneration != q.Generation {
+		if err := r.reconcileClaims(ctx, q); err != nil {
+			return err
+		}
+	}
+	if !orphan {
+		return r.reconcileFinalizer(ctx, q)
+	}
+	return nil
+}
+
+// reconcileClaims converts the query's claim on every snapshot it holds to the form of its
+// deletionPolicy, the snapshots of jobs it no longer lists (retained, or waiting for a second
+// listing) included, which no sync writes.
+func (r *JobQueryReconciler) reconcileClaims(ctx context.Context, q *dlcv1alpha1.JobQuery) error {
+	owned, err := r.ownedSnapshots(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, s := range owned {
+		owners, holders := r.claimsOf(ctx, s, q, true)
+		if claimsCurrent(s, owners, holders) {
+			continue
+		}
+		want := desiredSnapshot{name: s.Name, labels: ownLabels(s.Labels), spec: s.Spec, owners: owners, holders: holders}
+		_, err := r.applyObject(ctx, s.Namespace, &want, s)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return fmt.Errorf("converting the claim of %s on snapshot %s to deletionPolicy %s: %w", klog.KObj(q), klog.KObj(s),
+				q.Spec.Snapshot.DeletionPolicy, err)
+		}
+		snapshotWritesTotal.WithLabelValues("update").Inc()
+	}
 	return nil
 }
 
@@ -423,9 +566,13 @@ func (r *JobQueryReconciler) countConflict(err error, counts *writeCounts) error
 func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, want *desiredSnapshot,
 	existing *dlcv1alpha1.DLCJobSnapshot) (string, error) {
 	if existing == nil {
+		annotations := map[string]string{dlcv1alpha1.AnnotationEndpoint: want.endpoint}
+		if len(want.holders) > 0 {
+			annotations[holdersAnnotation] = formatHolders(want.holders)
+		}
 		obj := &dlcv1alpha1.DLCJobSnapshot{
 			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: want.name, Labels: want.labels, OwnerReferences: want.owners,
-				Annotations: map[string]string{dlcv1alpha1.AnnotationEndpoint: want.endpoint}},
+				Annotations: annotations},
 			Spec: want.spec,
 		}
 		if err := r.Create(ctx, obj, client.FieldOwner(FieldOwner)); err != nil {
@@ -445,6 +592,14 @@ func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, 
 	// Owners other than JobQueries are not ours to change.
 	modified.OwnerReferences = slices.DeleteFunc(slices.Clone(existing.OwnerReferences), isQueryRef)
 	modified.OwnerReferences = append(modified.OwnerReferences, want.owners...)
+	if len(want.holders) > 0 {
+		if modified.Annotations == nil {
+			modified.Annotations = map[string]string{}
+		}
+		modified.Annotations[holdersAnnotation] = formatHolders(want.holders)
+	} else {
+		delete(modified.Annotations, holdersAnnotation)
+	}
 	patch := client.MergeFromWithOptions(existing, client.MergeFromWithOptimisticLock{})
 	if err := r.Patch(ctx, modified, patch, client.FieldOwner(FieldOwner)); err != nil {
 		return "", fmt.Errorf("patching snapshot %s/%s: %w", namespace, want.name, err)
@@ -502,26 +657,6 @@ func ownLabels(labels map[string]string) map[string]string {
 
 func ownLabelsEqual(have, want map[string]string) bool { return maps.Equal(ownLabels(have), want) }
 
-func withOwner(refs []metav1.OwnerReference, ref metav1.OwnerReference) []metav1.OwnerReference {
-	out := queryOwners(refs)
-	for _, r := range out {
-		if r.UID == ref.UID {
-			return out
-		}
-	}
-	return append(out, ref)
-}
-
-func withoutOwner(refs []metav1.OwnerReference, uid types.UID) []metav1.OwnerReference {
-	out := make([]metav1.OwnerReference, 0, len(refs))
-	for _, r := range queryOwners(refs) {
-		if r.UID != uid {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // queryOwners are the JobQuery owner references, reduced to the fields we apply.
 func queryOwners(refs []metav1.OwnerReference) []metav1.OwnerReference {
 	out := make([]metav1.OwnerReference, 0, len(refs))
@@ -546,16 +681,21 @@ func ownersEqual(have, want []metav1.OwnerReference) bool {
 	return true
 }
 
-// aliveMatches is matchedBy restricted to queries that still own the snapshot (the garbage
-// collector removes the owner references of deleted queries).
+// aliveMatches is matchedBy restricted to queries that still claim the snapshot (the garbage
+// collector removes the owner references of deleted queries; an Orphan query releases itself).
 func aliveMatches(s *dlcv1alpha1.DLCJobSnapshot) []string {
-	owners := map[string]bool{}
-	for _, r := range queryOwners(s.OwnerReferences) {
-		owners[r.Name] = true
+	return claimedMatches(s.Status.MatchedBy, queryOwners(s.OwnerReferences), holdersOf(s))
+}
+
+// claimedMatches is matchedBy restricted to the names of the given claims.
+func claimedMatches(matchedBy []string, owners, holders []metav1.OwnerReference) []string {
+	claimed := map[string]bool{}
+	for _, r := range append(slices.Clone(owners), holders...) {
+		claimed[r.Name] = true
 	}
-	out := make([]string, 0, len(s.Status.MatchedBy))
-	for _, n := range s.Status.MatchedBy {
-		if owners[n] {
+	out := make([]string, 0, len(matchedBy))
+	for _, n := range matchedBy {
+		if claimed[n] {
 			out = append(out, n)
 		}
 	}
@@ -569,10 +709,6 @@ func withName(names []string, name string) []string {
 	out := append(slices.Clone(names), name)
 	slices.Sort(out)
 	return out
-}
-
-func withoutName(names []string, name string) []string {
-	return slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == name })
 }
 
 // sharedOptions are the conversion options of a snapshot that several queries may write: the

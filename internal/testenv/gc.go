@@ -1,0 +1,205 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// GarbageCollector is a kube-controller-manager that runs only the garbage collector controller
+// against an envtest control plane, which runs no controller of its own: with it, owner
+// references, foreground and background deletion behave as in a cluster.
+type GarbageCollector struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	// exitErr is cmd.Wait's result, set before done is closed.
+	exitErr error
+	log     *lockedLog
+	stop    sync.Once
+}
+
+// gcReadyTimeout bounds the start: kube-controller-manager waits for the apiserver, discovers
+// every resource and fills one informer per resource before it collects anything.
+const gcReadyTimeout = 90 * time.Second
+
+// StartGarbageCollector runs kube-controller-manager (from KUBEBUILDER_ASSETS, built there by
+// hack/setup-envtest.sh) with only the garbage collector, authenticated as cfg's user, and
+// returns once it has collected a probe object, so a test can rely on it at once. It stops when
+// t ends; its log is shown when t failed.
+func StartGarbageCollector(t testing.TB, cfg *rest.Config) *GarbageCollector {
+	t.Helper()
+	gc, err := startGarbageCollector(cfg, t.TempDir())
+	if err != nil {
+		t.Fatalf("starting the garbage collector: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := gc.Stop(); err != nil {
+			t.Errorf("stopping the garbage collector: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("kube-controller-manager log (last 60 lines):\n%s", gc.log.tail(60))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), gcReadyTimeout)
+	defer cancel()
+	if err := waitCollecting(ctx, cfg, gc); err != nil {
+		t.Fatalf("the garbage collector did not start collecting: %v\nkube-controller-manager log (last 60 lines):\n%s",
+			err, gc.log.tail(60))
+	}
+	return gc
+}
+
+func startGarbageCollector(cfg *rest.Config, dir string) (*GarbageCollector, error) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	binary := filepath.Join(assets, "kube-controller-manager")
+	if _, err := os.Stat(binary); assets == "" || err != nil {
+		return nil, fmt.Errorf("no kube-controller-manager in KUBEBUILDER_ASSETS (%q): build it with hack/setup-envtest.sh", assets)
+	}
+	kubeconfig := filepath.Join(dir, "kube-controller-manager.kubeconfig")
+	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
+		return nil, err
+	}
+	gc := &GarbageCollector{done: make(chan struct{}), log: &lockedLog{}}
+	// Note: --secure-port=0 serves nothing, so no port can clash between parallel test binaries
+	// and no authentication or authorization delegation is configured; no leader election (one
+	// instance); no service-account credentials (envtest signs no tokens): every controller acts
+	// as the kubeconfig's user, envtest's admin.
+	gc.cmd = exec.Command(binary,
+		"--kubeconfig="+kubeconfig,
+		"--controllers=garbage-collector-controller",
+		"--leader-elect=false",
+		"--use-service-account-credentials=false",
+		"--secure-port=0",
+		"--concurrent-gc-syncs=5",
+	)
+	gc.cmd.Stdout, gc.cmd.Stderr = gc.log, gc.log
+	gc.cmd.SysProcAttr = dieWithParent()
+	if err := gc.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("running %s: %w", binary, err)
+	}
+	go func() {
+		gc.exitErr = gc.cmd.Wait()
+		close(gc.done)
+	}()
+	return gc, nil
+}
+
+// Stop ends kube-controller-manager: SIGTERM, then SIGKILL after 10 seconds. It may be called
+// more than once.
+func (gc *GarbageCollector) Stop() error {
+	var err error
+	gc.stop.Do(func() {
+		select {
+		case <-gc.done:
+			err = fmt.Errorf("kube-controller-manager had exited already: %v", gc.exitErr)
+			return
+		default:
+		}
+		if sigErr := gc.cmd.Process.Signal(syscall.SIGTERM); sigErr != nil {
+			err = fmt.Errorf("signalling kube-controller-manager: %w", sigErr)
+		}
+		select {
+		case <-gc.done:
+		case <-time.After(10 * time.Second):
+			_ = gc.cmd.Process.Kill()
+			<-gc.done
+			err = errors.Join(err, errors.New("kube-controller-manager ignored SIGTERM for 10s and was killed"))
+		}
+	})
+	return err
+}
+
+// waitCollecting proves the collector works: a ConfigMap owned by another is deleted once its
+// owner is gone. The probe lives in kube-system, which no test uses.
+func waitCollecting(ctx context.Context, cfg *rest.Config, gc *GarbageCollector) error {
+	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return fmt.Errorf("creating a client: %w", err)
+	}
+	suffix := rand.String(6)
+	owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: "gc-probe-owner-" + suffix}}
+	if err := c.Create(ctx, owner); err != nil {
+		return fmt.Errorf("creating the probe owner: %w", err)
+	}
+	dependent := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceSystem, Name: "gc-probe-dependent-" + suffix,
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID}}}}
+	if err := c.Create(ctx, dependent); err != nil {
+		return fmt.Errorf("creating the probe dependent: %w", err)
+	}
+	if err := c.Delete(ctx, owner); err != nil {
+		return fmt.Errorf("deleting the probe owner: %w", err)
+	}
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		select {
+		case <-gc.done:
+			return false, fmt.Errorf("kube-controller-manager exited: %v", gc.exitErr)
+		default:
+		}
+		err := c.Get(ctx, client.ObjectKeyFromObject(dependent), &corev1.ConfigMap{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the probe dependent %s to be collected: %w", client.ObjectKeyFromObject(dependent), err)
+	}
+	return nil
+}
+
+// writeKubeconfig writes a kubeconfig for cfg's server and user (envtest's admin: client
+// certificate, or a bearer token).
+func writeKubeconfig(cfg *rest.Config, path string) error {
+	const name = "envtest"
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters[name] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData,
+		CertificateAuthority: cfg.CAFile, InsecureSkipTLSVerify: cfg.Insecure}
+	kc.AuthInfos[name] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData,
+		ClientCertificate: cfg.CertFile, ClientKey: cfg.KeyFile, Token: cfg.BearerToken, TokenFile: cfg.BearerTokenFile,
+		Username: cfg.Username, Password: cfg.Password}
+	kc.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
+	kc.CurrentContext = name
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		return fmt.Errorf("writing the kubeconfig of kube-controller-manager: %w", err)
+	}
+	return nil
+}
+
+// lockedLog keeps a process's output for a failure message.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// tail returns the last n lines written.
+func (l *lockedLog) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(l.buf.String(), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
