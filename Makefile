@@ -206,7 +206,7 @@ $(CONTROLLER_GEN): $(LOCALBIN)
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
 
 .PHONY: setup-envtest
-setup-envtest: ## Build kube-apiserver, etcd and kubectl from Go modules into the setup-envtest folder (once).
+setup-envtest: ## Build kube-apiserver, etcd, kube-controller-manager (the garbage collector of the tests) and kubectl from Go modules into the setup-envtest folder (once).
 	@$(ENVTEST_SETUP) >/dev/null
 
 .PHONY: kubectl
