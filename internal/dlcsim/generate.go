@@ -22,6 +22,16 @@ type genUser struct{ id, name string }
 
 type genWorkspace struct{ id, name string }
 
+// genJobType is a kind of job the generator makes: its weight among the kinds, image, commands
+// and roles.
+type genJobType struct {
+	name   string
+	weight int
+	image  string
+	cmd    []string
+	roles  []string
+}
+
 const (
 	reasonJobFailed = "JobFailed"
 	roleMaster      = "Master"
@@ -30,13 +40,7 @@ const (
 
 var (
 	workspaces = []genWorkspace{{"268", "dlc-workspace"}, {"1024", "vision-team"}, {"2048", "推荐算法"}, {"4096", "llm-research"}}
-	jobTypes   = []struct {
-		name   string
-		weight int
-		image  string
-		cmd    []string
-		roles  []string
-	}{
+	jobTypes   = []genJobType{
 		{"PyTorchJob", 40, "dsw-registry-vpc.cn-hangzhou.cr.aliyuncs.com/pai/pytorch-training:2.1-gpu-py310-cu121-ubuntu22.04",
 			[]string{"torchrun --nproc_per_node 8 train.py --epochs 90", "python train.py --config configs/resnet50.yaml",
 				"python -m torch.distributed.run finetune.py --model llama-7b"},
@@ -122,28 +126,13 @@ func (g *generator) job(created, now time.Time, userID string) Job {
 	return g.jobLocked(created, now, userID)
 }
 
+// jobLocked generates one job created at created, as seen at now, submitted by userID (or a
+// random user). Note: the random draws happen in a fixed order, so a seed always generates the
+// same jobs; keep the order when changing a part.
 func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 	g.seq++
-	total := 0
-	for _, t := range jobTypes {
-		total += t.weight
-	}
-	k, w := g.pick(total), 0
-	jt := jobTypes[0]
-	for _, t := range jobTypes {
-		if w += t.weight; k < w {
-			jt = t
-			break
-		}
-	}
-	user := g.users[g.pick(len(g.users))]
-	if userID != "" {
-		for _, u := range g.users {
-			if u.id == userID {
-				user = u
-			}
-		}
-	}
+	jt := g.pickJobType()
+	user := g.pickUser(userID)
 	ws := workspaces[g.pick(len(workspaces))]
 	gpu := gpus[g.pick(len(gpus))]
 	cpu := int64(4 + 4*g.pick(16))
@@ -179,6 +168,51 @@ func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 		},
 		GmtCreateTime: dlc.FormatTime(created),
 	}
+	g.addSettingsAndQuota(&it, user)
+	it.JobSpecs = g.jobSpecs(jt, it.ResourceID != "", cpu, gpu)
+	job := Job{JobItem: it, Description: fmt.Sprintf("%s run %d by %s", stem, g.seq, user.name)}
+
+	status := g.pickStatus(created, now)
+	g.advanceTo(&job.JobItem, status, created, now)
+	if status == dlc.StatusCreating || status == dlc.StatusQueuing {
+		// Not scheduled yet: whether it will use idle resources is not decided (see schedule).
+		job.UseOversoldResource = nil
+	}
+	return job
+}
+
+// pickJobType draws a job type by weight.
+func (g *generator) pickJobType() genJobType {
+	total := 0
+	for _, t := range jobTypes {
+		total += t.weight
+	}
+	k, w := g.pick(total), 0
+	for _, t := range jobTypes {
+		if w += t.weight; k < w {
+			return t
+		}
+	}
+	return jobTypes[0]
+}
+
+// pickUser draws a user; with userID set, the draw still happens (the order of draws is what a
+// seed reproduces) and the user of that ID is returned.
+func (g *generator) pickUser(userID string) genUser {
+	user := g.users[g.pick(len(g.users))]
+	if userID != "" {
+		for _, u := range g.users {
+			if u.id == userID {
+				user = u
+			}
+		}
+	}
+	return user
+}
+
+// addSettingsAndQuota sets the optional pipeline and business user, and for most jobs a quota
+// with its oversold settings.
+func (g *generator) addSettingsAndQuota(it *dlc.JobItem, user genUser) {
 	if g.pick(5) == 0 {
 		it.Settings.PipelineID = fmt.Sprintf("flow-%06d", g.pick(1000000))
 	}
@@ -192,12 +226,17 @@ func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 		used := g.pick(2) == 0
 		it.UseOversoldResource = &used
 	}
+}
+
+// jobSpecs is one spec per role of the job type; jobs without a quota may run on spot instances.
+func (g *generator) jobSpecs(jt genJobType, onQuota bool, cpu int64, gpu string) []dlc.JobSpec {
+	var specs []dlc.JobSpec
 	for _, role := range jt.roles {
 		pods := int64(1 + g.pick(4))
 		spec := dlc.JobSpec{Type: role, Image: jt.image, PodCount: &pods, EcsSpec: "ecs.gn7i-c32g1.8xlarge",
 			ResourceConfig: &dlc.ResourceConfig{CPU: strconv.FormatInt(cpu, 10), GPU: gpu, GPUType: "NVIDIA-A10",
 				Memory: strconv.FormatInt(cpu*4, 10) + "Gi"}}
-		if it.ResourceID == "" && g.pick(3) == 0 {
+		if !onQuota && g.pick(3) == 0 {
 			discount := 0.8
 			spec.SpotSpec = &dlc.SpotSpec{SpotStrategy: "SpotWithPriceLimit", SpotDiscountLimit: &discount}
 		}
@@ -205,45 +244,42 @@ func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 			on := true
 			spec.AssignNodeSpec = &dlc.AssignNodeSpec{EnableAssignNode: &on, NodeNames: "lingjun-node-1"}
 		}
-		it.JobSpecs = append(it.JobSpecs, spec)
+		specs = append(specs, spec)
 	}
-	job := Job{JobItem: it, Description: fmt.Sprintf("%s run %d by %s", stem, g.seq, user.name)}
+	return specs
+}
 
-	// A job created long ago has most likely finished; a recent one may still be on its way.
-	status := dlc.StatusRunning
+// pickStatus draws the status of a job created at created, as seen at now: a job created long
+// ago has most likely finished; a recent one may still be on its way.
+func (g *generator) pickStatus(created, now time.Time) string {
 	r := g.pick(100)
 	if now.Sub(created) > 6*time.Hour {
 		switch {
 		case r < 60:
-			status = dlc.StatusSucceeded
+			return dlc.StatusSucceeded
 		case r < 78:
-			status = dlc.StatusFailed
+			return dlc.StatusFailed
 		case r < 88:
-			status = dlc.StatusStopped
+			return dlc.StatusStopped
 		case r < 92:
 			// Long queues happen on busy quotas.
-			status = dlc.StatusQueuing
+			return dlc.StatusQueuing
 		}
-	} else {
-		switch {
-		case r < 15:
-			status = dlc.StatusCreating
-		case r < 35:
-			status = dlc.StatusQueuing
-		case r < 45:
-			status = dlc.StatusEnvPreparing
-		case r < 60:
-			status = dlc.StatusSucceeded
-		case r < 66:
-			status = dlc.StatusFailed
-		}
+		return dlc.StatusRunning
 	}
-	g.advanceTo(&job.JobItem, status, created, now)
-	if status == dlc.StatusCreating || status == dlc.StatusQueuing {
-		// Not scheduled yet: whether it will use idle resources is not decided (see schedule).
-		job.UseOversoldResource = nil
+	switch {
+	case r < 15:
+		return dlc.StatusCreating
+	case r < 35:
+		return dlc.StatusQueuing
+	case r < 45:
+		return dlc.StatusEnvPreparing
+	case r < 60:
+		return dlc.StatusSucceeded
+	case r < 66:
+		return dlc.StatusFailed
 	}
-	return job
+	return dlc.StatusRunning
 }
 
 // advanceTo fills the timestamps and history of a job that went from creation to status.
