@@ -323,47 +323,12 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 	latency := time.Duration(s.faults.Latency)
 	hang, release := s.faults.Hang, s.hangRelease
 	s.mu.Unlock()
-	if hang {
-		// A hanging endpoint: nothing is sent until the client gives up.
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
+	if !waitToAnswer(r, hang, release, latency) {
 		return
 	}
-	if latency > 0 {
-		select {
-		case <-time.After(latency):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if r.Method != http.MethodGet {
-		s.writeError(w, requestID, actionNotFound())
-		return
-	}
-	id, apiErr := authenticate(r, body, s.auth, &s.nonces)
+	id, apiErr := s.admit(r, body)
 	if apiErr != nil {
-		s.mu.Lock()
-		s.stats.SignaturesRejected++
-		s.mu.Unlock()
 		s.writeError(w, requestID, apiErr)
-		return
-	}
-	if v := r.Header.Get("x-acs-version"); v != dlc.APIVersion {
-		s.writeError(w, requestID, &apiError{status: 400, code: "InvalidVersion",
-			message: fmt.Sprintf("Specified parameter Version %q is not valid.", v)})
-		return
-	}
-	if a := r.Header.Get("x-acs-action"); a != dlc.APIAction {
-		s.writeError(w, requestID, &apiError{status: 404, code: codeActionNotFound, message: fmt.Sprintf("Specified api %q is not found.", a)})
-		return
-	}
-	if !id.mayList() {
-		s.writeError(w, requestID, &apiError{status: 403, code: "Forbidden.RAM",
-			message: "User not authorized to operate on the specified resource.",
-			accessDenied: map[string]string{"AuthAction": "paidlc:ListJobs", "PolicyType": "AccountLevelIdentityBasedPolicy",
-				"NoPermissionType": "ImplicitDeny", "AuthPrincipalType": "SubUser", "AuthPrincipalDisplayName": id.Username}})
 		return
 	}
 	seq, apiErr := s.injectFault()
@@ -380,12 +345,66 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 	for _, p := range q.params {
 		s.stats.ByParameter[p]++
 	}
+	f := s.faults
 	s.mu.Unlock()
 
 	who := caller{userID: id.UserID, admin: id.Admin}
-	s.mu.Lock()
-	f := s.faults
-	s.mu.Unlock()
+	page := s.page(q, who, f, seq, requestID)
+	s.writePage(w, r, page, time.Duration(f.PageDelay))
+	s.mutateAfterPage(q, who)
+}
+
+// waitToAnswer waits out an injected hang or latency; false means the client went away (or a
+// hang ended) and nothing is to be sent.
+func waitToAnswer(r *http.Request, hang bool, release <-chan struct{}, latency time.Duration) bool {
+	if hang {
+		// A hanging endpoint: nothing is sent until the client gives up.
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+		return false
+	}
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+			return false
+		}
+	}
+	return true
+}
+
+// admit checks a request as the gateway does before ListJobs runs: method, signature, version,
+// action, then the caller's permission.
+func (s *Server) admit(r *http.Request, body []byte) (*Identity, *apiError) {
+	if r.Method != http.MethodGet {
+		return nil, actionNotFound()
+	}
+	id, apiErr := authenticate(r, body, s.auth, &s.nonces)
+	if apiErr != nil {
+		s.mu.Lock()
+		s.stats.SignaturesRejected++
+		s.mu.Unlock()
+		return nil, apiErr
+	}
+	if v := r.Header.Get("x-acs-version"); v != dlc.APIVersion {
+		return nil, &apiError{status: 400, code: "InvalidVersion", message: fmt.Sprintf("Specified parameter Version %q is not valid.", v)}
+	}
+	if a := r.Header.Get("x-acs-action"); a != dlc.APIAction {
+		return nil, &apiError{status: 404, code: codeActionNotFound, message: fmt.Sprintf("Specified api %q is not found.", a)}
+	}
+	if !id.mayList() {
+		return nil, &apiError{status: 403, code: "Forbidden.RAM",
+			message: "User not authorized to operate on the specified resource.",
+			accessDenied: map[string]string{"AuthAction": "paidlc:ListJobs", "PolicyType": "AccountLevelIdentityBasedPolicy",
+				"NoPermissionType": "ImplicitDeny", "AuthPrincipalType": "SubUser", "AuthPrincipalDisplayName": id.Username}}
+	}
+	return id, nil
+}
+
+// page is the answer to a listing, shaped by the faults in force, and counted in the stats.
+func (s *Server) page(q *listQuery, who caller, f Faults, seq int, requestID string) *pageBody {
 	if f.LiveDuration {
 		q.liveNow = s.clock.Now().Unix()
 	}
@@ -409,20 +428,23 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 	s.stats.PagesServed++
 	s.stats.JobsServed += int64(len(page.jobs) + page.tiny)
 	s.mu.Unlock()
+	return page
+}
+
+// writePage sends a page, delayed halfway through by delay.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, page *pageBody, delay time.Duration) {
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	w.Header().Set("x-acs-request-id", requestID)
-	delay := time.Duration(f.PageDelay)
+	w.Header().Set("x-acs-request-id", page.requestID)
 	if page.streamed() {
 		// Note: a padded or huge page is written as it is produced, in bounded chunks.
 		_ = page.writeTo(&delayedWriter{w: w, ctx: r.Context(), after: 32 << 10, delay: delay})
-	} else {
-		var buf bytes.Buffer
-		_ = page.writeTo(&buf)
-		out := s.corruptBody(buf.Bytes())
-		dw := &delayedWriter{w: w, ctx: r.Context(), after: len(out) / 2, delay: delay}
-		_, _ = dw.Write(out)
+		return
 	}
-	s.mutateAfterPage(q, who)
+	var buf bytes.Buffer
+	_ = page.writeTo(&buf)
+	out := s.corruptBody(buf.Bytes())
+	dw := &delayedWriter{w: w, ctx: r.Context(), after: len(out) / 2, delay: delay}
+	_, _ = dw.Write(out)
 }
 
 func (s *Server) showOwnDefault() bool {
