@@ -173,6 +173,11 @@ type caller struct {
 //
 //nolint:gocyclo // one branch per ListJobs filter reads better than a table of closures
 func (r *record) matches(q *listQuery, who caller) bool {
+	return r.inRange(q) && r.visibleTo(q, who) && r.matchesFields(q) && r.matchesSettings(q) && r.matchesTokens(q)
+}
+
+// inRange applies the time window, status, job type and numeric range.
+func (r *record) inRange(q *listQuery) bool {
 	if t := r.times[q.timeIndex]; t == noTime || t < q.start || t > q.end {
 		return false
 	}
@@ -189,80 +194,68 @@ func (r *record) matches(q *listQuery, who caller) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// visibleTo applies who may see the job: private jobs, ShowOwn and the workspace.
+func (r *record) visibleTo(q *listQuery, who caller) bool {
 	if r.private && !who.admin && r.userID != who.userID {
 		return false
 	}
 	if q.showOwn && r.userID != who.userID {
 		return false
 	}
-	if !q.fromAllWorkspaces && q.workspaceID != "" && r.workspaceID != q.workspaceID {
-		return false
-	}
-	if len(q.jobIDs) > 0 && !slices.Contains(q.jobIDs, r.idLower) {
-		return false
-	}
-	if q.displayName != "" && !r.matchName(q) {
-		return false
-	}
-	if q.description != "" && !strings.Contains(r.descLower, q.description) {
-		return false
-	}
-	if q.resourceID != "" && r.resourceID != q.resourceID {
-		return false
-	}
-	if len(q.resourceIDs) > 0 && !slices.Contains(q.resourceIDs, r.resourceID) {
-		return false
-	}
-	if q.quotaName != "" && !strings.Contains(r.quotaLower, q.quotaName) {
-		return false
-	}
-	if q.username != "" && !strings.Contains(r.userLower, q.username) {
-		return false
-	}
-	if q.userID != "" && r.userID != q.userID {
-		return false
-	}
-	if q.businessUserID != "" || q.caller != "" || q.pipelineID != "" || len(q.tags) > 0 {
-		s := r.job.Settings
-		if s == nil {
-			return false
-		}
-		if q.businessUserID != "" && s.BusinessUserID != q.businessUserID {
-			return false
-		}
-		if q.caller != "" && s.Caller != q.caller {
-			return false
-		}
-		if q.pipelineID != "" && s.PipelineID != q.pipelineID {
-			return false
-		}
-		for k, v := range q.tags {
-			if got, ok := s.Tags[k]; !ok || got != v {
-				return false
-			}
-		}
-	}
-	if q.accessibility != "" && r.private != (q.accessibility == dlc.AccessibilityPrivate) {
-		return false
-	}
-	if q.oversoldInfo != "" && r.oversold != q.oversoldInfo {
-		return false
-	}
-	if q.paymentType != "" && r.paymentType != q.paymentType {
-		return false
-	}
-	if q.enableAssignNode != "" && r.assigned != (q.enableAssignNode == "true") {
-		return false
-	}
-	if q.templateID != "" && r.templateID != q.templateID {
-		return false
-	}
-	if (len(q.reasonTokens) > 0 && !containsAll(r.reasonTokens, q.reasonTokens)) ||
-		(len(q.commandTokens) > 0 && !containsAll(r.commandTokens, q.commandTokens)) ||
-		(len(q.imageTokens) > 0 && !containsAll(r.imageTokens, q.imageTokens)) {
+	return q.fromAllWorkspaces || q.workspaceID == "" || r.workspaceID == q.workspaceID
+}
+
+// matchesFields applies the filters on the job's own fields.
+func (r *record) matchesFields(q *listQuery) bool {
+	switch {
+	case len(q.jobIDs) > 0 && !slices.Contains(q.jobIDs, r.idLower),
+		q.displayName != "" && !r.matchName(q),
+		q.description != "" && !strings.Contains(r.descLower, q.description),
+		q.resourceID != "" && r.resourceID != q.resourceID,
+		len(q.resourceIDs) > 0 && !slices.Contains(q.resourceIDs, r.resourceID),
+		q.quotaName != "" && !strings.Contains(r.quotaLower, q.quotaName),
+		q.username != "" && !strings.Contains(r.userLower, q.username),
+		q.userID != "" && r.userID != q.userID,
+		q.accessibility != "" && r.private != (q.accessibility == dlc.AccessibilityPrivate),
+		q.oversoldInfo != "" && r.oversold != q.oversoldInfo,
+		q.paymentType != "" && r.paymentType != q.paymentType,
+		q.enableAssignNode != "" && r.assigned != (q.enableAssignNode == "true"),
+		q.templateID != "" && r.templateID != q.templateID:
 		return false
 	}
 	return true
+}
+
+// matchesSettings applies the filters on the job's settings; a job without settings matches
+// none of them.
+func (r *record) matchesSettings(q *listQuery) bool {
+	if q.businessUserID == "" && q.caller == "" && q.pipelineID == "" && len(q.tags) == 0 {
+		return true
+	}
+	s := r.job.Settings
+	if s == nil {
+		return false
+	}
+	if (q.businessUserID != "" && s.BusinessUserID != q.businessUserID) || (q.caller != "" && s.Caller != q.caller) ||
+		(q.pipelineID != "" && s.PipelineID != q.pipelineID) {
+		return false
+	}
+	for k, v := range q.tags {
+		if got, ok := s.Tags[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// matchesTokens applies the token searches of reasons, commands and images.
+func (r *record) matchesTokens(q *listQuery) bool {
+	return (len(q.reasonTokens) == 0 || containsAll(r.reasonTokens, q.reasonTokens)) &&
+		(len(q.commandTokens) == 0 || containsAll(r.commandTokens, q.commandTokens)) &&
+		(len(q.imageTokens) == 0 || containsAll(r.imageTokens, q.imageTokens))
 }
 
 // matchName applies DisplayName with its search mode (see docs/dlcsim.md).
