@@ -50,6 +50,79 @@ func TestGarbageCollection(t *testing.T) {
 		t.Parallel()
 		policySwitchConvertsClaims(t)
 	})
+	for _, to := range []string{dlcv1alpha1.DeletionPolicyOrphan, dlcv1alpha1.DeletionPolicyDelete} {
+		t.Run("a deletion right after a switch to "+to+" follows "+to, func(t *testing.T) {
+			t.Parallel()
+			deletionRightAfterASwitch(t, to)
+		})
+	}
+}
+
+// deletionRightAfterASwitch: a query whose deletionPolicy is switched and which is deleted at
+// once, before the manager has converted its claims, gets the policy it was deleted with.
+func deletionRightAfterASwitch(t *testing.T, to string) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	prefix := "gcdelafter" + strings.ToLower(to)
+	addJobs(prefix, 2, "TFJob")
+	q := query(ns, "switched")
+	q.Spec.Filter.DisplayName = prefix
+	q.Spec.Snapshot.DeletionPolicy = dlcv1alpha1.DeletionPolicyDelete
+	if to == dlcv1alpha1.DeletionPolicyDelete {
+		q.Spec.Snapshot.DeletionPolicy = dlcv1alpha1.DeletionPolicyOrphan
+	}
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	q = waitReady(t, ns, "switched", dlcv1alpha1.ReasonSynced)
+	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(2)) }).WithTimeout(10 * time.Second).Should(Succeed())
+	witness := ownedWitness(t, ns, "switched")
+
+	// The switch and the deletion back to back, in the foreground: the manager sees the
+	// switch at the earliest with the deletion.
+	patch := client.MergeFrom(q.DeepCopy())
+	q.Spec.Snapshot.DeletionPolicy = to
+	g.Expect(k8s.Patch(testCtx, q, patch)).To(Succeed())
+	g.Expect(k8s.Delete(testCtx, q, client.PropagationPolicy(metav1.DeletePropagationForeground))).To(Succeed())
+	waitGone(t, &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "switched"}})
+	waitGone(t, witness)
+	if to == dlcv1alpha1.DeletionPolicyDelete {
+		g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(BeEmpty()) }).WithTimeout(20 * time.Second).Should(Succeed())
+		return
+	}
+	g.Consistently(func(g Gomega) {
+		snaps := snapshots(g, ns)
+		g.Expect(snaps).To(HaveLen(2))
+		for _, s := range snaps {
+			g.Expect(s.OwnerReferences).To(BeEmpty(), s.Name)
+			g.Expect(s.Annotations).NotTo(HaveKey(holdersAnnotation), s.Name)
+		}
+	}).WithTimeout(2 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+}
+
+// TestAnUpgradedManagerPutsOrphanClaimsInHolderForm: snapshots that an earlier release wrote
+// with owner references for an Orphan query (and its legacy finalizer) are converted by the
+// first reconcile of a new process, although the query's generation has not changed, so that a
+// foreground deletion can no longer collect them.
+func TestAnUpgradedManagerPutsOrphanClaimsInHolderForm(t *testing.T) {
+	g := NewWithT(t)
+	q := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "old", UID: "uid-old", Generation: 3,
+		Finalizers: []string{legacyOrphanFinalizer}}}
+	q.Spec.Snapshot.DeletionPolicy = dlcv1alpha1.DeletionPolicyOrphan
+	q.Status.ObservedGeneration = 3
+	legacy := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "dlc1",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "JobQuery", Name: "old", UID: "uid-old"}}}}
+	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(q, legacy).
+		WithIndex(&dlcv1alpha1.DLCJobSnapshot{}, ownerIndexKey, ownerUIDsOf).Build()
+	r := &JobQueryReconciler{Client: c}
+	ctx := context.Background()
+	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(q), q)).To(Succeed())
+
+	g.Expect(r.reconcileDeletionPolicy(ctx, q)).To(Succeed())
+	var got dlcv1alpha1.DLCJobSnapshot
+	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(legacy), &got)).To(Succeed())
+	g.Expect(got.OwnerReferences).To(BeEmpty())
+	g.Expect(got.Annotations).To(HaveKeyWithValue(holdersAnnotation, "old/uid-old"))
+	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(q), q)).To(Succeed())
+	g.Expect(q.Finalizers).To(Equal([]string{snapshotsFinalizer}))
 }
 
 // deletionPolicyUnderPropagation: Delete removes the query's snapshots, Orphan keeps them whole
@@ -190,9 +263,9 @@ func policySwitchConvertsClaims(t *testing.T) {
 			}
 		}
 	}
-	g.Expect(setPolicy(dlcv1alpha1.DeletionPolicyOrphan).Finalizers).To(ContainElement(orphanFinalizer))
+	g.Expect(setPolicy(dlcv1alpha1.DeletionPolicyOrphan).Finalizers).To(ContainElement(snapshotsFinalizer))
 	expectClaims(true)
-	g.Expect(setPolicy(dlcv1alpha1.DeletionPolicyDelete).Finalizers).NotTo(ContainElement(orphanFinalizer))
+	g.Expect(setPolicy(dlcv1alpha1.DeletionPolicyDelete).Finalizers).To(ContainElement(snapshotsFinalizer))
 	expectClaims(false)
 	setPolicy(dlcv1alpha1.DeletionPolicyOrphan)
 	expectClaims(true)

@@ -36,8 +36,16 @@ import (
 // FieldOwner is the server-side apply field manager of everything dlcsync writes.
 const FieldOwner = "dlcsync"
 
-// orphanFinalizer holds a JobQuery with deletionPolicy Orphan until its snapshots are released.
-const orphanFinalizer = "dlc.dlcsync.io/orphan-snapshots"
+// snapshotsFinalizer holds every JobQuery until its deletion has been applied to its snapshots
+// under the deletionPolicy the query has when it is deleted (Orphan: released; Delete: claimed by
+// owner references, which the garbage collector follows). Note: on every query, not only Orphan
+// ones: a finalizer cannot be added once a deletion has started, so a query switched to Orphan and
+// deleted before the manager saw the switch would otherwise lose its snapshots.
+const snapshotsFinalizer = "dlc.dlcsync.io/snapshots"
+
+// legacyOrphanFinalizer is what releases before 0.4 put on Orphan queries only; it is replaced by
+// snapshotsFinalizer and honoured the same way.
+const legacyOrphanFinalizer = "dlc.dlcsync.io/orphan-snapshots"
 
 // JobQueryReconciler keeps the DLCJobSnapshots of a JobQuery in step with PAI-DLC ListJobs.
 type JobQueryReconciler struct {
@@ -65,6 +73,9 @@ type JobQueryReconciler struct {
 	queries sync.Map
 	// fairness counts the running syncs of each namespace.
 	fairness namespaceSlots
+	// claimsChecked holds, per JobQuery, the generation whose claims on its snapshots this
+	// process has put in the form of its deletionPolicy (see reconcileDeletionPolicy).
+	claimsChecked sync.Map
 }
 
 // +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=jobqueries,verbs=get;list;watch;update;patch
@@ -83,6 +94,7 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		if client.IgnoreNotFound(err) == nil {
 			forgetQuery(req.Namespace, req.Name)
 			r.queries.Delete(req.NamespacedName)
+			r.claimsChecked.Delete(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -456,18 +468,14 @@ func (r *JobQueryReconciler) now() time.Time {
 	return time.Now()
 }
 
-// reconcileFinalizer keeps the orphan finalizer exactly when deletionPolicy is Orphan.
+// reconcileFinalizer puts snapshotsFinalizer on the query, in place of the legacy one.
 func (r *JobQueryReconciler) reconcileFinalizer(ctx context.Context, q *dlcv1alpha1.JobQuery) error {
-	want := q.Spec.Snapshot.DeletionPolicy == dlcv1alpha1.DeletionPolicyOrphan
-	if want == controllerutil.ContainsFinalizer(q, orphanFinalizer) {
+	if controllerutil.ContainsFinalizer(q, snapshotsFinalizer) && !controllerutil.ContainsFinalizer(q, legacyOrphanFinalizer) {
 		return nil
 	}
 	original := q.DeepCopy()
-	if want {
-		controllerutil.AddFinalizer(q, orphanFinalizer)
-	} else {
-		controllerutil.RemoveFinalizer(q, orphanFinalizer)
-	}
+	controllerutil.AddFinalizer(q, snapshotsFinalizer)
+	controllerutil.RemoveFinalizer(q, legacyOrphanFinalizer)
 	// Note: finalizers are a list; a merge patch replaces it whole, so without the lock a
 	// finalizer another controller added since our read would be dropped.
 	if err := r.Patch(ctx, q, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -476,18 +484,28 @@ func (r *JobQueryReconciler) reconcileFinalizer(ctx context.Context, q *dlcv1alp
 	return nil
 }
 
-// reconcileDelete releases the snapshots of a deleted query with deletionPolicy Orphan; with
-// Delete, owner-reference garbage collection removes the snapshots no other query owns.
+// reconcileDelete applies the deletionPolicy the query has now to its snapshots, then lets the
+// query go: under Orphan it releases them; under Delete it makes sure every one it holds carries
+// its owner reference (a claim may still be in the holders form of an earlier Orphan policy), so
+// that the garbage collector deletes those no other query holds.
 func (r *JobQueryReconciler) reconcileDelete(ctx context.Context, q *dlcv1alpha1.JobQuery) error {
 	forgetQuery(q.Namespace, q.Name)
-	if !controllerutil.ContainsFinalizer(q, orphanFinalizer) {
+	r.forgetClaims(q)
+	if !controllerutil.ContainsFinalizer(q, snapshotsFinalizer) && !controllerutil.ContainsFinalizer(q, legacyOrphanFinalizer) {
 		return nil
 	}
-	if err := r.releaseAll(ctx, q); err != nil {
+	var err error
+	if q.Spec.Snapshot.DeletionPolicy == dlcv1alpha1.DeletionPolicyOrphan {
+		err = r.releaseAll(ctx, q)
+	} else {
+		err = r.reconcileClaims(ctx, q)
+	}
+	if err != nil {
 		return err
 	}
 	original := q.DeepCopy()
-	controllerutil.RemoveFinalizer(q, orphanFinalizer)
+	controllerutil.RemoveFinalizer(q, snapshotsFinalizer)
+	controllerutil.RemoveFinalizer(q, legacyOrphanFinalizer)
 	if err := r.Patch(ctx, q, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("removing the finalizer of %s: %w", klog.KObj(q), err)
 	}

@@ -395,7 +395,7 @@ func TestDeletionPolicies(t *testing.T) {
 	for _, s := range snapshots(g, ns) {
 		g.Expect(s.OwnerReferences).To(ContainElement(HaveField("UID", del.UID)))
 	}
-	g.Expect(del.Finalizers).To(BeEmpty())
+	g.Expect(del.Finalizers).To(Equal([]string{snapshotsFinalizer}), "every query is held until its deletion policy is applied")
 }
 
 func TestAJobIDThatIsNotAValidNameGetsASanitisedName(t *testing.T) {

@@ -482,29 +482,30 @@ func (r *JobQueryReconciler) release(ctx context.Context, q *dlcv1alpha1.JobQuer
 	return nil
 }
 
-// reconcileDeletionPolicy keeps the orphan finalizer exactly under deletionPolicy Orphan and,
-// when the spec changed, puts the query's claims on its snapshots in the form the policy asks
-// for. Note: the claims are converted before the sync, whose listing may fail, and in an order
-// that keeps a deletion safe at any moment: under Orphan the finalizer holds the query before
-// its owner references go; under Delete the owner references are back before the finalizer goes.
+// reconcileDeletionPolicy puts the finalizer on the query, then, once per generation in this
+// process, its claims on its snapshots in the form its deletionPolicy asks for. Note: once per
+// process too, not only on a spec change: snapshots written by an earlier release (which always
+// set owner references) must take the Orphan form before a foreground deletion could collect
+// them. The conversion runs before the sync, whose listing may fail.
 func (r *JobQueryReconciler) reconcileDeletionPolicy(ctx context.Context, q *dlcv1alpha1.JobQuery) error {
-	orphan := q.Spec.Snapshot.DeletionPolicy == dlcv1alpha1.DeletionPolicyOrphan
-	if orphan {
-		if err := r.reconcileFinalizer(ctx, q); err != nil {
-			return err
-		}
+	if err := r.reconcileFinalizer(ctx, q); err != nil {
+		return err
 	}
-	// Note: a failed conversion returns before the sync records the generation, so it is
-	// tried again until it succeeds.
-	if q.Status.ObservedGeneration != q.Generation {
-		if err := r.reconcileClaims(ctx, q); err != nil {
-			return err
-		}
+	key := client.ObjectKeyFromObject(q)
+	if checked, ok := r.claimsChecked.Load(key); ok && checked.(int64) == q.Generation {
+		return nil
 	}
-	if !orphan {
-		return r.reconcileFinalizer(ctx, q)
+	// Note: a failed conversion is not recorded, so it is tried again at the next reconcile.
+	if err := r.reconcileClaims(ctx, q); err != nil {
+		return err
 	}
+	r.claimsChecked.Store(key, q.Generation)
 	return nil
+}
+
+// forgetClaims drops what this process knows of a query's claims.
+func (r *JobQueryReconciler) forgetClaims(q *dlcv1alpha1.JobQuery) {
+	r.claimsChecked.Delete(client.ObjectKeyFromObject(q))
 }
 
 // reconcileClaims converts the query's claim on every snapshot it holds to the form of its
