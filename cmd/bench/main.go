@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/dlcsync/dlcsync/internal/version"
 	"github.com/dlcsync/dlcsync/test/bench"
 )
 
@@ -37,7 +38,12 @@ func main() {
 	fs.StringVar(&out, "out", "", "write the Markdown report here")
 	fs.StringVar(&opts.ProfileDir, "profile-dir", "", "save a heap profile of the manager after its first sync here")
 	fs.BoolVar(&opts.MemoryOnly, "memory-only", false, "measure only the manager's memory (no report file, no targets)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
+	if *showVersion {
+		fmt.Println(version.Version)
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 
 	var err error
