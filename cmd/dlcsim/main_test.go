@@ -102,7 +102,9 @@ func TestTLSFlagsServeHTTPS(t *testing.T) {
 	_ = l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile, "--control"}) }()
+	go func() {
+		done <- run(ctx, []string{"--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile, "--control"})
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
