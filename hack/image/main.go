@@ -57,6 +57,12 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	start := time.Now()
+	if o.binDir == "" {
+		if o.binDir, err = os.MkdirTemp("", "dlcsync-image-"); err != nil {
+			return err
+		}
+		defer func() { _ = os.RemoveAll(o.binDir) }()
+	}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	for _, p := range o.platforms {
 		plat, err := v1.ParsePlatform(p)
@@ -118,14 +124,15 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.pkg, "package", "./cmd/manager", "Go package of the entrypoint binary")
 	fs.StringVar(&o.sbomDir, "sbom-dir", "", "write a CycloneDX JSON SBOM per platform into this folder")
 	fs.StringVar(&o.push, "push", "", "also push the index to this reference (registry/repo:tag)")
-	fs.StringVar(&o.binDir, "bin-dir", "", "where the compiled binaries go (default: a temporary folder)")
+	fs.StringVar(&o.binDir, "bin-dir", "", "keep the compiled binaries in this folder (default: a temporary folder, removed)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	o.platforms = strings.Split(platforms, ",")
+	// Note: without git (a source tarball), build from the current folder with --revision and --created.
 	root, err := gitOutput("rev-parse", "--show-toplevel")
 	if err != nil {
-		return o, fmt.Errorf("finding the repository root: %w", err)
+		root = "."
 	}
 	o.repoRoot = root
 	if o.revision == "" {
@@ -180,12 +187,6 @@ func gitOutput(args ...string) (string, error) {
 // derived from the inputs, so the same toolchain and sources give the same bytes.
 func buildBinary(ctx context.Context, o options, p v1.Platform) (string, error) {
 	dir := o.binDir
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "dlcsync-image-"); err != nil {
-			return "", err
-		}
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
