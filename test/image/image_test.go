@@ -6,6 +6,8 @@ package image_test
 import (
 	"context"
 	"encoding/pem"
+	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -15,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -48,6 +53,38 @@ func TestTheImageIsReproducible(t *testing.T) {
 	got := imagetest.Build(t, filepath.Join(t.TempDir(), "image"))
 	if got != want.String() {
 		t.Errorf("second build's index digest %s, first %s", got, want)
+	}
+}
+
+// TestImagePushWritesTheIndexToARegistry is `make image-push` against go-containerregistry's
+// in-memory registry: the pushed tag resolves to the digest the build printed, with the same
+// platform image inside.
+func TestImagePushWritesTheIndexToARegistry(t *testing.T) {
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	ref := strings.TrimPrefix(reg.URL, "http://") + "/dlcsync:" + imagetest.Version
+	digest := imagetest.Build(t, filepath.Join(t.TempDir(), "image"), "--push", ref)
+	parsed, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(parsed)
+	if err != nil {
+		t.Fatalf("pulling %s back: %v", ref, err)
+	}
+	if desc.Digest.String() != digest || desc.MediaType != types.OCIImageIndex {
+		t.Errorf("registry holds %s (%s) under the tag, the build printed %s", desc.Digest, desc.MediaType, digest)
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Manifests) != 1 || m.Manifests[0].Platform == nil || m.Manifests[0].Platform.Architecture != "amd64" {
+		t.Errorf("pushed index lists %+v, want the one linux/amd64 image", m.Manifests)
 	}
 }
 

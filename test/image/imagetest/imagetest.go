@@ -45,12 +45,13 @@ const (
 	Created = "1700000000"
 )
 
-// Build runs hack/image for linux/amd64 only (to save the second compile) into out and returns the
-// digest it printed. It fails on a host that is not linux/amd64, where the binary could not run.
-func Build(t testing.TB, out string) string {
+// Build runs hack/image for linux/amd64 only (to save the second compile) into out, with extra
+// flags, and returns the digest it printed.
+func Build(t testing.TB, out string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command("go", "run", "./hack/image", "--out", out, "--platforms", "linux/amd64",
-		"--version", Version, "--created", Created, "--revision", "0123456789abcdef0123456789abcdef01234567")
+	args := append([]string{"run", "./hack/image", "--out", out, "--platforms", "linux/amd64",
+		"--version", Version, "--created", Created, "--revision", "0123456789abcdef0123456789abcdef01234567"}, extra...)
+	cmd := exec.Command("go", args...)
 	cmd.Dir = testenv.RepoRoot()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
