@@ -29,7 +29,8 @@ func writeSBOM(o options, p v1.Platform, binPath string, img v1.Image) error {
 	h := digest.Hex
 	bom.SerialNumber = fmt.Sprintf("urn:uuid:%s-%s-%s-%s-%s", h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
 	// The purl spec percent-encodes the digest's colon.
-	imageRef := "pkg:oci/dlcsync@" + strings.Replace(digest.String(), ":", "%3A", 1) + "?arch=" + p.Architecture + "&tag=" + url.QueryEscape(o.version)
+	imageRef := "pkg:oci/dlcsync@" + strings.Replace(digest.String(), ":", "%3A", 1) +
+		"?arch=" + p.Architecture + "&tag=" + url.QueryEscape(o.version)
 	bom.Metadata = &cdx.Metadata{
 		Timestamp: o.created.Format("2006-01-02T15:04:05Z"),
 		Tools: &cdx.ToolsChoice{Components: &[]cdx.Component{{Type: cdx.ComponentTypeApplication,

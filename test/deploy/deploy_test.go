@@ -316,7 +316,8 @@ func TestTheChartRefusesBadValues(t *testing.T) {
 		}
 	}
 	// The defaults and the documented examples pass.
-	helm(t, "template", "dlcsync", "charts/dlcsync", "--set", "logLevel=2", "--set", "allowedEndpoints={https://*.proxy.example.internal,http://127.0.0.1:*}",
+	helm(t, "template", "dlcsync", "charts/dlcsync", "--set", "logLevel=2",
+		"--set", "allowedEndpoints={https://*.proxy.example.internal,http://127.0.0.1:*}",
 		"--set", "extraArgs={--zap-devel}", "--set", "replicas=0")
 }
 

@@ -127,8 +127,8 @@ func TestTheImageConfigAndFiles(t *testing.T) {
 	}
 	files := imagetest.Extract(t, img, t.TempDir())
 	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
+	for path := range files {
+		names = append(names, path)
 	}
 	slices.Sort(names)
 	want := []string{"etc", "etc/group", "etc/passwd", "home", "home/nonroot", "manager", "tmp"}

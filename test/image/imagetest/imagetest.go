@@ -348,7 +348,8 @@ func userOf(t testing.TB, user string) (uint32, uint32) {
 
 // WaitForSync waits until the JobQuery namespace/name is Ready after a sync that matched jobs, and
 // returns it with the snapshots of its namespace.
-func WaitForSync(t testing.TB, c client.Client, namespace, name string, proc *Process) (*dlcv1alpha1.JobQuery, []dlcv1alpha1.DLCJobSnapshot) {
+func WaitForSync(t testing.TB, c client.Client, namespace, name string, proc *Process) (
+	*dlcv1alpha1.JobQuery, []dlcv1alpha1.DLCJobSnapshot) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
