@@ -202,7 +202,7 @@ func runDeployment(t *testing.T, cfg *rest.Config, dep *appsv1.Deployment) *imag
 	if len(ctr.Command) > 0 {
 		config.Entrypoint = ctr.Command
 	}
-	var args []string
+	args := make([]string, 0, len(ctr.Args))
 	for _, a := range ctr.Args {
 		switch {
 		case strings.HasPrefix(a, "--health-probe-bind-address="):
@@ -233,7 +233,7 @@ func checkRunsAsNonRoot(t *testing.T, pod corev1.PodSpec, img *v1.ConfigFile) {
 // containerEnv resolves the container's env as the kubelet would for the references it uses.
 func containerEnv(t *testing.T, dep *appsv1.Deployment, ctr corev1.Container) []string {
 	t.Helper()
-	var env []string
+	env := make([]string, 0, len(ctr.Env))
 	for _, e := range ctr.Env {
 		v := e.Value
 		switch {
