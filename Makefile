@@ -1,8 +1,16 @@
 # dlcsync Makefile, in the shape of the kubebuilder go/v4 scaffold.
 
-# Image URL to use all building/pushing image targets
-IMG ?= ghcr.io/dlcsync/dlcsync:latest
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Version stamped into every binary, the image labels and the release; expanded once, so that a
+# recipe that touches the tree cannot turn it into "-dirty" half way.
+ifeq ($(origin VERSION), undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
+# Image reference the installers name and `make image-push` pushes to.
+IMG ?= ghcr.io/dlcsync/dlcsync:$(VERSION)
+# Creation time of the image and its files: the HEAD commit's, so that a rebuild has the same digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+export SOURCE_DATE_EPOCH
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 
 # Get the currently used golang install path (in GOPATH/bin, unless GOBIN is set)
 ifeq (,$(shell go env GOBIN))
@@ -119,21 +127,39 @@ build-plugin: ## Build the kubectl plugin into bin/kubectl-dlcsync (put bin/ on 
 run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig.
 	go run -ldflags "$(LDFLAGS)" ./cmd/manager $(RUN_ARGS)
 
-.PHONY: docker-build
-docker-build: ## Build the manager image (needs a Docker engine).
-	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) -t ${IMG} .
+# hack/image: the static manager per platform on an empty base, written as an OCI layout (no Docker).
+IMAGE_TOOL = go run ./hack/image --version "$(VERSION)" --platforms "$(IMAGE_PLATFORMS)"
 
-.PHONY: docker-push
-docker-push: ## Push the manager image.
-	$(CONTAINER_TOOL) push ${IMG}
+.PHONY: image
+image: ## Build the multi-arch manager image without Docker into dist/image (an OCI layout); prints its digest.
+	$(IMAGE_TOOL) --out dist/image
 
-CONTAINER_TOOL ?= docker
+.PHONY: image-push
+image-push: ## Build the image and push its index: make image-push IMG=registry.example.com/dlcsync:v1.2.3.
+	$(IMAGE_TOOL) --out dist/image --push "$(IMG)"
 
 .PHONY: build-installer
-build-installer: manifests generate kustomize ## Write dist/install.yaml: CRDs and everything needed to deploy.
+build-installer: manifests generate kustomize ## Write dist/install.yaml: CRDs and everything needed to deploy, naming IMG.
+	@# Note: the image is set in a copy of config/, so that the committed kustomization never changes.
 	mkdir -p dist
-	cd config/manager && "$(KUSTOMIZE)" edit set image controller=${IMG}
-	"$(KUSTOMIZE)" build config/default > dist/install.yaml
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cp -r config "$$tmp/" && \
+	  (cd "$$tmp/config/manager" && "$(KUSTOMIZE)" edit set image controller=${IMG}) && \
+	  "$(KUSTOMIZE)" build "$$tmp/config/default" > dist/install.yaml
+
+# The chart's version: VERSION when it is SemVer (v1.2.3 -> 1.2.3), else the one in Chart.yaml.
+CHART_VERSION ?= $(shell v="$(VERSION)"; v="$${v#v}"; echo "$$v" | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$' \
+	&& echo "$$v" || sed -n 's/^version: *//p' charts/dlcsync/Chart.yaml)
+
+.PHONY: release
+release: build-installer helm ## Write dist/: install.yaml, the packaged chart, the image (layout and tarball), its SBOMs, SHA256SUMS.
+	rm -rf dist/image dist/sbom dist/*.tgz dist/*.oci.tar dist/SHA256SUMS dist/image.digest
+	"$(HELM)" package charts/dlcsync --version "$(CHART_VERSION)" --app-version "$(VERSION)" --destination dist
+	$(IMAGE_TOOL) --out dist/image --sbom-dir dist/sbom > dist/image.digest
+	@# A tarball of the layout, for `crane push`/`skopeo copy oci-archive:` and the checksums.
+	tar --sort=name --mtime="@$(SOURCE_DATE_EPOCH)" --owner=0 --group=0 --numeric-owner \
+	  -C dist/image -cf "dist/dlcsync-image-$(VERSION).oci.tar" .
+	cd dist && sha256sum install.yaml *.tgz *.oci.tar image.digest sbom/*.json > SHA256SUMS
+	@echo "Release $(VERSION) in dist/ (image $$(cat dist/image.digest)):"; cat dist/SHA256SUMS
 
 ##@ Deployment
 

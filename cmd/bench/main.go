@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/dlcsync/dlcsync/internal/version"
 	"github.com/dlcsync/dlcsync/test/bench"
 )
 
@@ -47,7 +48,12 @@ func main() {
 	fs.IntVar(&fleet.Concurrency, "fleet-concurrency", 0, "the fleet manager's --max-concurrent-syncs")
 	fs.DurationVar(&fleet.Interval, "fleet-interval", 0, "every fleet query's spec.interval")
 	fs.Float64Var(&fleet.Active, "fleet-active", 0, "fraction of the fleet's jobs that are running")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
+	if *showVersion {
+		fmt.Println(version.Version)
+		return
+	}
 	var fleetErr error
 	opts.Fleet, fleetErr = fleetOptions(*fleetPreset, fleet, fs)
 	if fleetErr != nil {

@@ -39,6 +39,7 @@ import (
 	"github.com/dlcsync/dlcsync/controllers"
 	"github.com/dlcsync/dlcsync/internal/dlcsim"
 	"github.com/dlcsync/dlcsync/internal/testenv"
+	"github.com/dlcsync/dlcsync/internal/version"
 )
 
 const namespace = "dlc-demo"
@@ -61,11 +62,16 @@ func main() {
 	fs.DurationVar(&o.interval, "interval", 10*time.Second, "sync interval of the demo JobQueries")
 	fs.DurationVar(&o.refresh, "refresh", 10*time.Second, "how often the snapshot table is printed")
 	fs.IntVar(&o.rows, "rows", 12, "how many of the newest snapshots the table shows")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return
 		}
 		os.Exit(2)
+	}
+	if *showVersion {
+		fmt.Println(version.Version)
+		return
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,13 +25,17 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dlcsim:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run serves until ctx ends.
+func run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("dlcsim", pflag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "dlcsim serves a simulated PAI-DLC ListJobs API (GET /api/v1/jobs, 2020-12-03).\n\n"+
@@ -62,6 +67,8 @@ func run(args []string) error {
 		showOwnDefault = fs.Bool("show-own-default", true, "ShowOwn applied when a request omits it (the API metadata says true)")
 		omitEmpty      = fs.Bool("omit-empty-jobs", false, "answer an empty page without a Jobs field instead of \"Jobs\": []")
 		showVersion    = fs.Bool("version", false, "print the version and exit")
+		tlsCert        = fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file, with --tls-key")
+		tlsKey         = fs.String("tls-key", "", "PEM private key of --tls-cert")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -74,6 +81,9 @@ func run(args []string) error {
 		return nil
 	}
 
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
 	identities, err := loadIdentities(*credentialsFile, *accessKeyID, *accessKeySecret, *userID)
 	if err != nil {
 		return err
@@ -106,8 +116,6 @@ func run(args []string) error {
 		fmt.Fprintf(os.Stderr, "dlcsim: generated %d jobs (seed %d)\n", *generate, *seed)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if *lifecycle {
 		sim.EnableLifecycle(dlcsim.Lifecycle{SubmitPerMinute: *submitRate, Pace: *pace, UpdatesPerMinute: *updateRate,
 			UpdateFinished: *updateFinished})
@@ -123,15 +131,27 @@ func run(args []string) error {
 	for _, id := range identities {
 		ids = append(ids, id.AccessKeyID)
 	}
-	fmt.Fprintf(os.Stderr, "dlcsim %s: serving ListJobs on http://%s (identities: %s; control API: %v)\n",
-		version.Version, ln.Addr(), strings.Join(ids, ", "), *control)
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(os.Stderr, "dlcsim %s: serving ListJobs on %s://%s (identities: %s; control API: %v)\n",
+		version.Version, scheme, ln.Addr(), strings.Join(ids, ", "), *control)
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	serve := func() error { return srv.Serve(ln) }
+	if *tlsCert != "" {
+		// Note: the files are read here, so a bad pair fails at start rather than at the first request.
+		if _, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey); err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		serve = func() error { return srv.ServeTLS(ln, *tlsCert, *tlsKey) }
+	}
+	if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -5,12 +5,18 @@ import (
 	"context"
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
+
+	// Note: Mozilla's root CAs, used by crypto/x509 only when the system has none, as in the
+	// dlcsync image (which ships no CA bundle): the manager calls Alibaba Cloud over HTTPS.
+	// SSL_CERT_FILE or SSL_CERT_DIR still replace them, e.g. for a TLS-intercepting proxy.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -72,9 +78,14 @@ func main() {
 		"Comma-separated namespaces whose JobQueries may mirror fields redacted by default (spec.snapshot), which the view role can read.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to watch; empty watches every namespace. Use it to shard JobQueries between managers.")
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Version)
+		return
+	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	dlc.Version = version.Version

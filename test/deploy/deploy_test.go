@@ -291,3 +291,44 @@ func applyDryRun(t *testing.T, objs []*unstructured.Unstructured) {
 		}
 	}
 }
+
+// TestTheChartRefusesBadValues: values.schema.json makes helm refuse, before rendering anything, a
+// value the templates would turn into a broken manager flag or object.
+func TestTheChartRefusesBadValues(t *testing.T) {
+	for _, tc := range []struct{ set, field string }{
+		{"maxConcurrentSyncs=0", "maxConcurrentSyncs"},
+		{"logLevel=loud", "logLevel"},
+		{"image.pullPolicy=Sometimes", "pullPolicy"},
+		{"allowedEndpoints={127.0.0.1:8080}", "allowedEndpoints"},
+		{"watchNamespaces={Team_A}", "watchNamespaces"},
+		{"metrics.port=70000", "port"},
+		{"dlc.qps=0", "qps"},
+		{"allowedEndpoint={http://127.0.0.1:*}", "allowedEndpoint"}, // a typo, not silently ignored
+		{"extraArgs={leader-elect}", "extraArgs"},
+	} {
+		out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set", tc.set)
+		if err == nil {
+			t.Errorf("--set %s rendered:\n%.200s", tc.set, out)
+			continue
+		}
+		if !strings.Contains(out, "values don't meet the specifications of the schema") || !strings.Contains(out, tc.field) {
+			t.Errorf("--set %s refused without naming %s in a schema error:\n%s", tc.set, tc.field, out)
+		}
+	}
+	// The defaults and the documented examples pass.
+	helm(t, "template", "dlcsync", "charts/dlcsync", "--set", "logLevel=2",
+		"--set", "allowedEndpoints={https://*.proxy.example.internal,http://127.0.0.1:*}",
+		"--set", "extraArgs={--zap-devel}", "--set", "replicas=0")
+}
+
+// helmCommand runs helm and returns its combined output and error, for expected failures.
+func helmCommand(args ...string) (string, error) {
+	bin := os.Getenv("HELM")
+	if bin == "" {
+		return "", fmt.Errorf("HELM is not set")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = testenv.RepoRoot()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
