@@ -100,7 +100,7 @@ func TestStatusCountsRetainedSnapshots(t *testing.T) {
 	for _, name := range []string{"owner", "holder"} {
 		out, _, err := runCLI(testCtx, "status", name, "-n", ns)
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(out).To(MatchRegexp(`├── Snapshots: 3 \(status.snapshots \d+, the API matched 2\)\n`+
+		g.Expect(out).To(MatchRegexp(`├── Snapshots: 3 \(status.snapshots 2, the API matched 2\)\n`+
 			`│   ├── Failed: 1\n│   ├── Running: 1\n│   ├── Succeeded: 1\n│   └── retained, no longer matching: 1\n`), name)
 	}
 }
