@@ -75,6 +75,12 @@ const LabelCredentials = "dlc.dlcsync.io/credentials"
 // reconcile.fluxcd.io/requestedAt).
 const AnnotationRequestedAt = "dlc.dlcsync.io/requestedAt"
 
+// AnnotationHolders lists on a DLCJobSnapshot, as comma-separated name/uid pairs, the JobQueries
+// that claim it without an owner reference (a query with deletionPolicy Orphan claims it this
+// way, so that no garbage collection can take it). A snapshot belongs to a query whose UID is
+// among its owner references or its holders.
+const AnnotationHolders = "dlc.dlcsync.io/holders"
+
 // AnnotationEndpoint records on a DLCJobSnapshot the endpoint its data came from ("" for the
 // region's default endpoint). Together with spec.regionId it names the snapshot's source: a
 // query with another region or endpoint never writes it, so that one query's endpoint cannot

@@ -23,8 +23,11 @@ import (
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 )
 
-// listChunk is the page size of a listing: a namespace of 10,000 snapshots is read in pieces,
-// so the plugin never holds every job's data at once when it prints a table.
+// listChunk is the page size of a listing: a namespace of 10,000 snapshots is read in pieces, so
+// that no single response holds them all. Note: what is kept between pages is only what is
+// printed. A table keeps one row of short cells per object (not the object with its job data)
+// and prints them once, so that its columns align as kubectl's do; -o yaml|json|name keep every
+// object, as kubectl does, to print them as one v1 List.
 const listChunk = 500
 
 // resource is a kind the plugin gets: JobQueries or DLCJobSnapshots.

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,14 +25,16 @@ import (
 )
 
 type previewOptions struct {
-	root            *rootOptions
-	file            string
-	endpoint        string
-	accessKeyID     string
-	accessKeySecret string
-	local           bool
-	output          string
-	timeout         time.Duration
+	root        *rootOptions
+	file        string
+	endpoint    string
+	accessKeyID string
+	secretFile  string
+	// removedSecret is the former --access-key-secret, kept hidden only to say what replaced it.
+	removedSecret string
+	local         bool
+	output        string
+	timeout       time.Duration
 }
 
 var previewColumns = []metav1.TableColumnDefinition{
@@ -55,11 +59,14 @@ func newPreviewCommand(root *rootOptions) *cobra.Command {
 			"prints the snapshots a sync would write. Nothing is written to the cluster: the JobQuery is\n" +
 			"checked and defaulted by a server-side dry run (the CRD's rules and defaults, as `kubectl\n" +
 			"apply` would meet them), or, with --local, used as written without the cluster.\n\n" +
-			"Credentials are your own: --access-key-id and --access-key-secret, or else the Alibaba Cloud\n" +
-			"default credential chain (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, a CLI profile, an ECS RAM role).",
+			"Credentials are your own: --access-key-id with its secret in $" + envAccessKeySecret + " or\n" +
+			"--access-key-secret-file, or else the Alibaba Cloud default credential chain\n" +
+			"(ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, a CLI profile, an ECS RAM role).\n\n" +
+			"They are sent only to PAI-DLC's HTTPS endpoints: a manifest's spec.endpoint naming another host\n" +
+			"is refused. Name any other endpoint yourself with --endpoint (https, or http on loopback only).",
 		Example: `  kubectl dlcsync preview -f jobquery.yaml -n ml
-  kubectl dlcsync preview -f jobquery.yaml --local --endpoint http://127.0.0.1:8080 \
-      --access-key-id demo-key --access-key-secret demo-secret`,
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET=... kubectl dlcsync preview -f jobquery.yaml --local \
+      --endpoint http://127.0.0.1:8080 --access-key-id demo-key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return p.run(cmd.Context())
@@ -67,9 +74,15 @@ func newPreviewCommand(root *rootOptions) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&p.file, "filename", "f", "", "The JobQuery manifest (- for stdin)")
-	f.StringVar(&p.endpoint, "endpoint", "", "Call this endpoint instead of spec.endpoint or the region's (e.g. a dlcsim URL)")
-	f.StringVar(&p.accessKeyID, "access-key-id", "", "AccessKey ID (default: the Alibaba Cloud credential chain)")
-	f.StringVar(&p.accessKeySecret, "access-key-secret", "", "AccessKey secret, with --access-key-id")
+	f.StringVar(&p.endpoint, "endpoint", "", "Send your credentials to this endpoint instead of spec.endpoint or the region's: "+
+		"https://host[:port], or http:// on loopback only (e.g. a dlcsim URL)")
+	f.StringVar(&p.accessKeyID, "access-key-id", "", "AccessKey ID, its secret in $"+envAccessKeySecret+
+		" or --access-key-secret-file (default: the Alibaba Cloud credential chain)")
+	f.StringVar(&p.secretFile, "access-key-secret-file", "", "With --access-key-id: read the AccessKey secret from this file (- for stdin)")
+	// Note: a secret given as a flag shows in the process list and the shell history; the flag
+	// stays, hidden, only to tell a user of the old command what replaced it.
+	f.StringVar(&p.removedSecret, "access-key-secret", "", "Removed: use $"+envAccessKeySecret+" or --access-key-secret-file")
+	_ = f.MarkHidden("access-key-secret")
 	f.BoolVar(&p.local, "local", false, "Do not contact the cluster: use the manifest as written, without the CRD's defaults")
 	f.StringVarP(&p.output, "output", "o", "", "Output format: wide for more columns")
 	f.DurationVar(&p.timeout, "timeout", 2*time.Minute, "How long the whole listing may take")
@@ -81,21 +94,22 @@ func (p *previewOptions) run(ctx context.Context) error {
 	if p.output != "" && p.output != "wide" {
 		return fmt.Errorf("preview prints a table: -o must be empty or wide, not %q", p.output)
 	}
-	if (p.accessKeyID == "") != (p.accessKeySecret == "") {
-		return fmt.Errorf("--access-key-id and --access-key-secret go together")
+	static, err := p.credentials()
+	if err != nil {
+		return err
 	}
 	q, err := p.readQuery(ctx)
 	if err != nil {
 		return err
 	}
+	// Note: decided before any client exists, so that a refused endpoint receives nothing, not
+	// even a request of the default credential chain.
+	endpoint, err := previewEndpoint(q.Spec.RegionID, q.Spec.Endpoint, p.endpoint)
+	if err != nil {
+		return err
+	}
 	// Note: the user agent names the plugin, so that API-side logs tell a preview from a sync.
-	cfg := dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint, UserAgent: "kubectl-dlcsync/" + version.Version}
-	if p.endpoint != "" {
-		cfg.Endpoint = p.endpoint
-	}
-	if p.accessKeyID != "" {
-		cfg.Static = &dlc.StaticCredentials{AccessKeyID: p.accessKeyID, AccessKeySecret: p.accessKeySecret}
-	}
+	cfg := dlc.Config{RegionID: q.Spec.RegionID, Endpoint: endpoint, Static: static, UserAgent: "kubectl-dlcsync/" + version.Version}
 	lister, err := dlc.NewClient(cfg)
 	if err != nil {
 		return fmt.Errorf("creating the PAI-DLC client: %w", err)
@@ -153,12 +167,17 @@ func (p *previewOptions) dryRun(ctx context.Context, name string, trial *unstruc
 	if err != nil {
 		return nil, err
 	}
-	ns, err := p.root.namespace()
+	ns, explicit, err := p.root.namespaceFlag()
 	if err != nil {
 		return nil, err
 	}
-	if trial.GetNamespace() != "" {
-		ns = trial.GetNamespace()
+	if own := trial.GetNamespace(); own != "" && own != ns {
+		// As kubectl apply: -n names where the user means to act, a manifest may not move it.
+		if explicit {
+			return nil, fmt.Errorf("the namespace from the provided object %q does not match the namespace %q. "+
+				"You must pass '--namespace=%s' to perform this operation", own, ns, own)
+		}
+		ns = own
 	}
 	trial.SetNamespace(ns)
 	trial.SetName("")
@@ -214,4 +233,60 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// envAccessKeySecret is where preview reads the secret of --access-key-id: the variable
+// credentials-go's own environment provider reads.
+const envAccessKeySecret = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+
+// maxSecretBytes bounds what --access-key-secret-file reads: an AccessKey secret is 30 characters.
+const maxSecretBytes = 4096
+
+// credentials returns the AccessKey of --access-key-id, its secret from --access-key-secret-file
+// or the environment, never from the command line; nil means the default credential chain.
+func (p *previewOptions) credentials() (*dlc.StaticCredentials, error) {
+	if p.removedSecret != "" {
+		return nil, fmt.Errorf("--access-key-secret was removed: a secret on the command line shows in the process list "+
+			"and the shell history; set %s or use --access-key-secret-file", envAccessKeySecret)
+	}
+	if p.accessKeyID == "" {
+		if p.secretFile != "" {
+			return nil, errors.New("--access-key-secret-file goes with --access-key-id")
+		}
+		return nil, nil
+	}
+	if p.secretFile == "" {
+		secret := os.Getenv(envAccessKeySecret)
+		if secret == "" {
+			return nil, fmt.Errorf("--access-key-id needs its secret: set %s or use --access-key-secret-file", envAccessKeySecret)
+		}
+		return &dlc.StaticCredentials{AccessKeyID: p.accessKeyID, AccessKeySecret: secret}, nil
+	}
+	var r io.Reader
+	if p.secretFile == "-" {
+		if p.file == "-" {
+			return nil, errors.New("--access-key-secret-file - and -f - cannot both read stdin")
+		}
+		r = p.root.streams.In
+	} else {
+		f, err := os.Open(p.secretFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --access-key-secret-file: %w", err)
+		}
+		defer func() { _ = f.Close() }()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxSecretBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading --access-key-secret-file: %w", err)
+	}
+	// Note: a file written by echo or an editor ends with a newline, which is not the secret's.
+	secret := strings.TrimSpace(string(data))
+	switch {
+	case len(data) > maxSecretBytes:
+		return nil, fmt.Errorf("--access-key-secret-file %s holds more than %d bytes: not an AccessKey secret", p.secretFile, maxSecretBytes)
+	case secret == "", strings.ContainsAny(secret, "\r\n"):
+		return nil, fmt.Errorf("--access-key-secret-file %s must hold the AccessKey secret on one line", p.secretFile)
+	}
+	return &dlc.StaticCredentials{AccessKeyID: p.accessKeyID, AccessKeySecret: secret}, nil
 }

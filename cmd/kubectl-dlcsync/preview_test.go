@@ -47,8 +47,10 @@ func TestPreviewListsWhatTheFilterMatchesAndWritesNothing(t *testing.T) {
 	seedJobs(prefix) // two PyTorchJobs and a TFJob
 	manifest := previewManifest(t, strings.NewReplacer("%ENDPOINT%", simURL, "%PREFIX%", prefix).Replace(previewYAML))
 
-	out, _, err := runCLI(testCtx, "preview", "-f", manifest, "-n", ns,
-		"--access-key-id", simAdmin.AccessKeyID, "--access-key-secret", simAdmin.AccessKeySecret)
+	// The secret comes from the environment, never from the command line; the simulator's
+	// loopback endpoint, which no manifest may send credentials to, is named by the user.
+	t.Setenv(envAccessKeySecret, simAdmin.AccessKeySecret)
+	out, _, err := runCLI(testCtx, "preview", "-f", manifest, "-n", ns, "--access-key-id", simAdmin.AccessKeyID, "--endpoint", simURL)
 	g.Expect(err).NotTo(HaveOccurred())
 	table, summary, found := strings.Cut(out, "\n\n")
 	g.Expect(found).To(BeTrue(), out)
@@ -80,8 +82,11 @@ func TestPreviewLocalUsesTheGivenEndpointWithoutTheCluster(t *testing.T) {
 	// The manifest names an endpoint that does not answer; --endpoint replaces it.
 	manifest := previewManifest(t, strings.NewReplacer("%ENDPOINT%", "http://127.0.0.1:1", "%PREFIX%", prefix).Replace(previewYAML))
 
+	// The secret from a file, as a secrets manager or a password store writes it (with a newline).
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	g.Expect(os.WriteFile(secretFile, []byte(simAdmin.AccessKeySecret+"\n"), 0o600)).To(Succeed())
 	out, _, err := runCLI(testCtx, "preview", "-f", manifest, "--local", "--endpoint", simURL, "-o", "wide",
-		"--access-key-id", simAdmin.AccessKeyID, "--access-key-secret", simAdmin.AccessKeySecret, "--server", "https://127.0.0.1:1")
+		"--access-key-id", simAdmin.AccessKeyID, "--access-key-secret-file", secretFile, "--server", "https://127.0.0.1:1")
 	g.Expect(err).NotTo(HaveOccurred())
 	header, rows := tableRows(t, strings.SplitN(out, "\n\n", 2)[0])
 	g.Expect(header).To(ContainElements("JOB ID", "WORKSPACE", "REASON"))
@@ -95,8 +100,8 @@ func TestPreviewReportsWhatTheClusterWouldRefuse(t *testing.T) {
 	ns := newNamespace(t)
 	manifest := previewManifest(t, strings.NewReplacer("%ENDPOINT%", simURL, "%PREFIX%", "x").Replace(previewYAML)+
 		"  interval: 5s\n")
-	_, _, err := runCLI(testCtx, "preview", "-f", manifest, "-n", ns,
-		"--access-key-id", simAdmin.AccessKeyID, "--access-key-secret", simAdmin.AccessKeySecret)
+	t.Setenv(envAccessKeySecret, simAdmin.AccessKeySecret)
+	_, _, err := runCLI(testCtx, "preview", "-f", manifest, "-n", ns, "--access-key-id", simAdmin.AccessKeyID, "--endpoint", simURL)
 	g.Expect(err).To(MatchError(ContainSubstring("the cluster refuses JobQuery pytorch-only")))
 	g.Expect(err).To(MatchError(ContainSubstring("interval must be at least 10s")))
 
@@ -105,6 +110,37 @@ func TestPreviewReportsWhatTheClusterWouldRefuse(t *testing.T) {
 	_, _, err = runCLI(testCtx, "preview", "-f", manifest, "--local")
 	g.Expect(err).To(MatchError(ContainSubstring(`unknown field "jobTyp"`)))
 
-	_, _, err = runCLI(testCtx, "preview", "-f", manifest, "--local", "--access-key-id", "only-half")
-	g.Expect(err).To(MatchError("--access-key-id and --access-key-secret go together"))
+	// A manifest's namespace does not override -n, as with kubectl apply.
+	manifest = previewManifest(t, strings.NewReplacer("%ENDPOINT%", simURL, "%PREFIX%", "x", "  name: pytorch-only\n",
+		"  name: pytorch-only\n  namespace: elsewhere\n").Replace(previewYAML))
+	_, _, err = runCLI(testCtx, "preview", "-f", manifest, "-n", ns, "--access-key-id", simAdmin.AccessKeyID, "--endpoint", simURL)
+	g.Expect(err).To(MatchError(`the namespace from the provided object "elsewhere" does not match the namespace "` + ns +
+		`". You must pass '--namespace=elsewhere' to perform this operation`))
+	var queries dlcv1alpha1.JobQueryList
+	g.Expect(k8s.List(testCtx, &queries, client.InNamespace("elsewhere"))).To(Succeed())
+	g.Expect(queries.Items).To(BeEmpty())
+}
+
+func TestPreviewTakesNoSecretOnTheCommandLine(t *testing.T) {
+	g := NewWithT(t)
+	manifest := previewManifest(t, strings.NewReplacer("%ENDPOINT%", simURL, "%PREFIX%", "x").Replace(previewYAML))
+	t.Setenv(envAccessKeySecret, "")
+
+	_, _, err := runCLI(testCtx, "preview", "-f", manifest, "--local", "--access-key-id", "only-half")
+	g.Expect(err).To(MatchError("--access-key-id needs its secret: set ALIBABA_CLOUD_ACCESS_KEY_SECRET or use --access-key-secret-file"))
+	_, _, err = runCLI(testCtx, "preview", "-f", manifest, "--local", "--access-key-id", "k", "--access-key-secret", "s")
+	g.Expect(err).To(MatchError(ContainSubstring("--access-key-secret was removed: a secret on the command line shows in the process list")))
+	_, _, err = runCLI(testCtx, "preview", "-f", manifest, "--local", "--access-key-secret-file", manifest)
+	g.Expect(err).To(MatchError("--access-key-secret-file goes with --access-key-id"))
+	_, _, err = runCLI(testCtx, "preview", "-f", "-", "--local", "--access-key-id", "k", "--access-key-secret-file", "-")
+	g.Expect(err).To(MatchError("--access-key-secret-file - and -f - cannot both read stdin"))
+	// A file of several lines (a whole manifest) is not taken for a secret.
+	_, _, err = runCLI(testCtx, "preview", "-f", manifest, "--local", "--access-key-id", "k", "--access-key-secret-file", manifest)
+	g.Expect(err).To(MatchError(ContainSubstring("must hold the AccessKey secret on one line")))
+
+	// The help names no secret flag.
+	out, _, err := runCLI(testCtx, "preview", "--help")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(ContainSubstring("--access-key-secret-file"))
+	g.Expect(out).NotTo(ContainSubstring("--access-key-secret "))
 }

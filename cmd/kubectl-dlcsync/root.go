@@ -75,3 +75,13 @@ func (o *rootOptions) namespace() (string, error) {
 	}
 	return ns, nil
 }
+
+// namespaceFlag is namespace() and whether the user named it with --namespace, which a manifest's
+// own namespace may then not override.
+func (o *rootOptions) namespaceFlag() (ns string, explicit bool, err error) {
+	ns, explicit, err = o.flags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", false, fmt.Errorf("reading namespace from kubeconfig: %w", err)
+	}
+	return ns, explicit, nil
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/xlab/treeprint"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -64,7 +65,7 @@ func summarise(ctx context.Context, c client.Client, q *dlcv1alpha1.JobQuery) (*
 		}
 		for i := range list.Items {
 			s := &list.Items[i]
-			if !slices.Contains(s.Status.MatchedBy, q.Name) {
+			if !claimedBy(s, q.UID) {
 				continue
 			}
 			sum.total++
@@ -81,6 +82,24 @@ func summarise(ctx context.Context, c client.Client, q *dlcv1alpha1.JobQuery) (*
 			return sum, nil
 		}
 	}
+}
+
+// claimedBy reports whether a snapshot belongs to the query with this UID: by an owner reference
+// or as a holder (dlc.dlcsync.io/holders). Note: not by status.matchedBy, which lists only the
+// queries that match the job now, so that a snapshot retained after its job stopped matching
+// (prunePolicy Retain) would not count.
+func claimedBy(s *dlcv1alpha1.DLCJobSnapshot, uid types.UID) bool {
+	for _, ref := range s.OwnerReferences {
+		if ref.UID == uid {
+			return true
+		}
+	}
+	for _, pair := range strings.Split(s.Annotations[dlcv1alpha1.AnnotationHolders], ",") {
+		if _, holder, ok := strings.Cut(strings.TrimSpace(pair), "/"); ok && holder != "" && types.UID(holder) == uid {
+			return true
+		}
+	}
+	return false
 }
 
 // statusTree renders the query, its conditions, its snapshots by status, the last sync and the

@@ -133,8 +133,22 @@ func requestSync(ctx context.Context, root *rootOptions, name string, change fun
 	if !w.wait {
 		return nil
 	}
+	before := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
+	handled, err := waitForSync(ctx, c, key, requested, before, w.timeout)
+	if err != nil {
+		return err
+	}
+	return printSyncResult(out, key, handled)
+}
+
+// waitForSync polls the JobQuery until status.lastHandledReconcileAt shows the sync requested.
+// before is the Ready condition as read before the request (nil for none), so
+// that a timeout can tell a manager that is not running from one that failed before it could
+// record the request (a reconcile error ahead of the sync): then the Ready condition moved, or
+// is False with a reason, and the error says what it says.
+func waitForSync(ctx context.Context, c client.Client, key client.ObjectKey, requested string, before *metav1.Condition, timeout time.Duration) (*dlcv1alpha1.JobQuery, error) {
 	var last *dlcv1alpha1.JobQuery
-	err = wait.PollUntilContextTimeout(ctx, pollInterval, w.timeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
 		cur := &dlcv1alpha1.JobQuery{}
 		if err := c.Get(ctx, key, cur); err != nil {
 			return false, fmt.Errorf("reading JobQuery %s: %w", key, err)
@@ -142,13 +156,36 @@ func requestSync(ctx context.Context, root *rootOptions, name string, change fun
 		last = cur
 		return cur.Status.LastHandledReconcileAt == requested, nil
 	})
-	if err != nil {
-		if wait.Interrupted(err) {
-			return fmt.Errorf("JobQuery %s: the controller did not handle the sync within %s (is the manager running?)", key, w.timeout)
-		}
-		return err
+	switch {
+	case err == nil:
+		return last, nil
+	case !wait.Interrupted(err):
+		return nil, err
 	}
-	return printSyncResult(out, key, last)
+	if ready := unhandledReady(last, before); ready != nil {
+		return nil, fmt.Errorf("JobQuery %s: the controller did not handle the sync within %s; its Ready condition says Ready=%s %s: %s",
+			key, timeout, ready.Status, ready.Reason, ready.Message)
+	}
+	return nil, fmt.Errorf("JobQuery %s: the controller did not handle the sync within %s (is the manager running?)", key, timeout)
+}
+
+// unhandledReady returns the Ready condition of the last read of a query whose sync was not
+// handled when it tells why: it moved since the request (another generation observed, a new
+// transition) or it is not True. nil when there is nothing to tell (or nothing was read).
+func unhandledReady(last *dlcv1alpha1.JobQuery, before *metav1.Condition) *metav1.Condition {
+	if last == nil {
+		return nil
+	}
+	ready := meta.FindStatusCondition(last.Status.Conditions, dlcv1alpha1.ConditionReady)
+	if ready == nil {
+		return nil
+	}
+	moved := before == nil || ready.ObservedGeneration != before.ObservedGeneration ||
+		!ready.LastTransitionTime.Equal(&before.LastTransitionTime)
+	if ready.Status != metav1.ConditionTrue || moved {
+		return ready
+	}
+	return nil
 }
 
 // printSyncResult prints the Ready condition and the stats of the sync just handled, and fails
