@@ -36,7 +36,7 @@ const ownerIndexKey = ".metadata.ownerReferences.jobQueryUID"
 // foreground deletion (kubectl delete --cascade=foreground) deletes every dependent whose only
 // live owner is the query, racing the finalizer that would release it, and the deletion of a
 // Delete query would take a snapshot that an Orphan query still matches.
-const holdersAnnotation = "dlc.dlcsync.io/holders"
+const holdersAnnotation = dlcv1alpha1.AnnotationHolders
 
 func ownerUIDsOf(obj client.Object) []string {
 	var uids []string
