@@ -26,6 +26,9 @@ func scanForLeaks() error {
 	var snaps dlcv1alpha1.DLCJobSnapshotList
 	var evs eventsv1.EventList
 	sources := map[string]string{"logs": capturedLogs.String()}
+	if sources["logs"] == "" {
+		return fmt.Errorf("no log line was captured: the scan would prove nothing")
+	}
 	for name, obj := range map[string]client.ObjectList{"JobQuery statuses": &queries, "snapshots": &snaps, "events": &evs} {
 		if err := k8s.List(testCtx, obj); err != nil {
 			return fmt.Errorf("listing %s: %w", name, err)

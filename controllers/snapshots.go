@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -375,15 +376,17 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.J
 	} else {
 		counts.updated++
 		if existing.Status.Phase != "" && existing.Status.Phase != job.Status {
-			r.phaseEvent(q.Namespace, want.name, existing, job)
+			r.phaseEvent(q.Namespace, want.name, existing, converted)
 		}
 	}
 	return nil
 }
 
 // phaseEvent emits one event per job phase transition on the snapshot, with a stable message so
-// that repeated transitions aggregate.
-func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1alpha1.DLCJobSnapshot, job *dlc.JobItem) {
+// that repeated transitions aggregate. Note: from the converted job, whose strings are the ones
+// the snapshot shows (URL userinfo scrubbed), never from the API's answer: events are readable by
+// whoever may read the namespace's events.
+func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1alpha1.DLCJobSnapshot, job *dlcv1alpha1.JobItem) {
 	reason, warning := snapshot.EventReason(job.Status)
 	eventType := corev1.EventTypeNormal
 	if warning {
@@ -391,11 +394,22 @@ func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1a
 	}
 	regarding := existing.DeepCopy()
 	regarding.Namespace, regarding.Name = namespace, name
-	note := fmt.Sprintf("Job %s (%s) changed from %s to %s", job.DisplayName, job.JobID, existing.Status.Phase, job.Status)
-	if job.ReasonCode != "" && job.Status != existing.Status.Phase && (job.Status == dlc.StatusFailed || job.Status == dlc.StatusStopped) {
-		note += ": " + job.ReasonCode
+	note := fmt.Sprintf("Job %s (%s) changed from %s to %s", cut(job.DisplayName, 200), job.JobID, existing.Status.Phase, job.Status)
+	if job.ReasonCode != "" && (job.Status == dlc.StatusFailed || job.Status == dlc.StatusStopped) {
+		note += ": " + cut(job.ReasonCode, 200)
 	}
 	r.Recorder.Eventf(regarding, nil, eventType, reason, "JobPhaseChanged", "%s", note)
+}
+
+// cut shortens s to at most n bytes on a rune boundary: an event's note holds at most 1 KiB.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // pruneSnapshot handles a snapshot of a job the query no longer lists.
