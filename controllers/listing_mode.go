@@ -12,7 +12,8 @@ import (
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
-// defaultFullResyncInterval applies when spec.fullResyncInterval is unset (the CRD defaults it).
+// defaultFullResyncInterval applies when spec.fullResyncInterval is unset; with a longer
+// interval every sync is then a full one.
 const defaultFullResyncInterval = time.Hour
 
 // queryState is what this process remembers of a JobQuery between syncs. It is not persisted: a
