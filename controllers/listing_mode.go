@@ -31,6 +31,8 @@ type queryState struct {
 	// absentKey is the fullKey the absences were seen under: a new spec or new credentials
 	// start over.
 	absentKey string
+	// requestIDs are the RequestIds of the listing of the sync in progress (nil in between).
+	requestIDs *requestIDs
 }
 
 // state returns the memory of a query and whether it existed before this call.
