@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -65,9 +66,10 @@ func TestStatusRefreshIsTheLongerOfIntervalAndTheOption(t *testing.T) {
 	q := &dlcv1alpha1.JobQuery{}
 	for _, c := range []struct{ option, interval, want time.Duration }{
 		{0, time.Minute, DefaultStatusRefreshInterval},
-		{0, time.Hour, time.Hour},
+		{0, time.Hour, 54 * time.Minute}, // every sync of a jittered hourly interval refreshes
 		{20 * time.Second, 10 * time.Second, 20 * time.Second},
-		{20 * time.Second, time.Minute, time.Minute},
+		{20 * time.Second, time.Minute, 54 * time.Second},
+		{5 * time.Minute, 5 * time.Minute, 5 * time.Minute},
 	} {
 		q.Spec.Interval.Duration = c.interval
 		if got := (&JobQueryReconciler{StatusRefreshInterval: c.option}).statusRefresh(q); got != c.want {
@@ -98,7 +100,7 @@ func TestRequestIDsNameTheAnswerOfEachJobWithinABound(t *testing.T) {
 	}
 	many := make([]string, maxRecordedRequestIDs)
 	for i := range many {
-		many[i] = "bulk" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + time.Duration(i).String()
+		many[i] = fmt.Sprintf("bulk%d", i)
 	}
 	ids.record(page("req-3", many...))
 	ids.record(page("req-4", "dlc1", "late"))

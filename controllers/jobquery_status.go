@@ -129,13 +129,16 @@ func statusWrite(before, after *dlcv1alpha1.JobQueryStatus, refresh time.Duratio
 }
 
 // statusRefresh is how often a quiet query's status is refreshed: every max(interval, the
-// administrator's refresh interval), so a query never writes more often than it syncs.
+// administrator's refresh interval). Note: the interval counts less its 10% jitter, because
+// syncs are that much closer at times; with the full interval a long-interval query would skip
+// every other refresh and read up to two intervals old. It still writes at most once per sync.
 func (r *JobQueryReconciler) statusRefresh(q *dlcv1alpha1.JobQuery) time.Duration {
 	refresh := r.StatusRefreshInterval
 	if refresh <= 0 {
 		refresh = DefaultStatusRefreshInterval
 	}
-	return max(q.Spec.Interval.Duration, refresh)
+	interval := q.Spec.Interval.Duration
+	return max(interval-interval/10, refresh)
 }
 
 // retryDelay is the wait after the n-th consecutive transient failure: 5s doubling, capped at

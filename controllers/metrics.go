@@ -45,7 +45,7 @@ var (
 	queryStatusWritesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dlcsync_jobquery_status_writes_total",
 		Help: "Writes of JobQuery statuses by reason: change (something besides the sync times changed) or " +
-			"freshness (only the sync times did, refreshed at most once per max(interval, --status-refresh-interval)).",
+			"freshness (only the sync times did, at most once per --status-refresh-interval and per sync).",
 	}, []string{"reason"})
 	jobsGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dlcsync_jobs",

@@ -39,8 +39,9 @@ type Options struct {
 	SyncTimeout time.Duration
 	// StatusRefreshInterval bounds how often a JobQuery whose syncs find nothing new writes its
 	// status only to refresh lastSyncTime and lastSuccessfulSyncTime: at most once per
-	// max(spec.interval, StatusRefreshInterval) (--status-refresh-interval). 0 means
-	// DefaultStatusRefreshInterval, 5m. No snapshot is written for it.
+	// StatusRefreshInterval (--status-refresh-interval) and at most once per sync, i.e. at every
+	// sync for intervals above it. 0 means DefaultStatusRefreshInterval, 5m. No snapshot is
+	// written for it.
 	StatusRefreshInterval time.Duration
 }
 

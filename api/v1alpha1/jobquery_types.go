@@ -450,11 +450,11 @@ type JobQueryStatus struct {
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// lastSyncTime is when the last sync attempt started, successful or not, as far as this
-	// status was written for it. A sync that finds nothing new writes no snapshot and writes this
-	// status only to keep it fresh: at most once per max(interval, 5m) (the manager's
-	// --status-refresh-interval), so on a healthy query it is never older than that plus one
-	// interval. The metric dlcsync_last_sync_timestamp_seconds tracks every sync.
+	// lastSyncTime is when the last sync attempt started, successful or not. A sync that finds
+	// nothing new writes no snapshot, and writes this status only to keep it fresh: at most once
+	// per 5m (the manager's --status-refresh-interval), at every sync for longer intervals. On a
+	// healthy query it is so never older than that plus one interval. The metric
+	// dlcsync_last_sync_timestamp_seconds tracks every sync.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 
@@ -548,7 +548,7 @@ type SyncStats struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Matched",type=integer,JSONPath=`.status.matchedJobs`
 // +kubebuilder:printcolumn:name="Snapshots",type=integer,JSONPath=`.status.snapshots`
-// +kubebuilder:printcolumn:name="Last Success",type=date,JSONPath=`.status.lastSuccessfulSyncTime`,description="Start of the last successful sync; refreshed at least every max(interval, 5m) while healthy"
+// +kubebuilder:printcolumn:name="Last Success",type=date,JSONPath=`.status.lastSuccessfulSyncTime`,description="Start of the last successful sync; on a healthy query younger than 5m plus one interval"
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`,priority=1,description="Start of the last sync attempt"

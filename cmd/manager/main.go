@@ -63,7 +63,7 @@ func main() {
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
 	flag.DurationVar(&statusRefresh, "status-refresh-interval", controllers.DefaultStatusRefreshInterval,
-		"A JobQuery whose syncs find nothing new writes its status (lastSyncTime) at most once per max(its interval, this).")
+		"A JobQuery whose syncs find nothing new writes its status (lastSyncTime) at most once per this (and per sync).")
 	flag.Float64Var(&dlcQPS, "dlc-qps", 5, "ListJobs requests per second per Alibaba Cloud credential, shared by every JobQuery using it.")
 	flag.IntVar(&dlcBurst, "dlc-burst", 10, "Burst of ListJobs requests per credential.")
 	flag.StringVar(&ambientNamespaces, "ambient-credentials-namespaces", "",

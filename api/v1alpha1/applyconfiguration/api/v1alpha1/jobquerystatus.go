@@ -31,11 +31,11 @@ type JobQueryStatusApplyConfiguration struct {
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
 	// conditions: Ready (the summary), Reconciling and Stalled, kstatus-compatible.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
-	// lastSyncTime is when the last sync attempt started, successful or not, as far as this
-	// status was written for it. A sync that finds nothing new writes no snapshot and writes this
-	// status only to keep it fresh: at most once per max(interval, 5m) (the manager's
-	// --status-refresh-interval), so on a healthy query it is never older than that plus one
-	// interval. The metric dlcsync_last_sync_timestamp_seconds tracks every sync.
+	// lastSyncTime is when the last sync attempt started, successful or not. A sync that finds
+	// nothing new writes no snapshot, and writes this status only to keep it fresh: at most once
+	// per 5m (the manager's --status-refresh-interval), at every sync for longer intervals. On a
+	// healthy query it is so never older than that plus one interval. The metric
+	// dlcsync_last_sync_timestamp_seconds tracks every sync.
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 	// lastSuccessfulSyncTime is when the last successful sync started, refreshed like
 	// lastSyncTime. It stops moving while syncs fail or the query is stalled, so its age (the
