@@ -82,7 +82,7 @@ type DLCJobSnapshotStatus struct {
 	// +optional
 	Duration int64 `json:"duration,omitempty"`
 
-	// durationText is duration written the way kubectl writes ages, e.g. 45s, 7m30s, 1h7m, 3d4h.
+	// durationText is duration written the way kubectl writes ages, e.g. 45s, 7m30s, 67m, 5h12m, 3d4h.
 	// Like duration it is derived only when the snapshot is written, never to keep it current:
 	// for a running job it is the running time as of observedAt ("at least"); startedAt gives
 	// the exact start.
@@ -104,7 +104,7 @@ type DLCJobSnapshotStatus struct {
 
 	// requestId is the RequestId of the ListJobs answer whose data the snapshot was last written
 	// from: quote it in a support ticket to Alibaba Cloud. A sync that finds the job unchanged
-	// does not rewrite the snapshot, so it stays the ID of the answer that last changed it.
+	// does not rewrite the snapshot, so it stays the ID of the answer the last write used.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	RequestID string `json:"requestId,omitempty"`
