@@ -63,6 +63,9 @@ type JobQueryReconciler struct {
 	RevealNamespaces map[string]bool
 	// SyncTimeout, if set, replaces the deadline of every sync (see syncTimeout).
 	SyncTimeout time.Duration
+	// StatusRefreshInterval is the shortest time between two status writes of a query whose
+	// syncs change nothing (see statusRefresh); 0 means DefaultStatusRefreshInterval.
+	StatusRefreshInterval time.Duration
 	// MaxConcurrentSyncs bounds parallel syncs (default 4).
 	MaxConcurrentSyncs int
 	// Now returns the current time (tests pin it).
@@ -107,12 +110,13 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 	original := q.DeepCopy()
 	result, err := r.reconcileSync(ctx, q)
-	// Note: one status patch per reconcile, and none when nothing but the sync times and stats
-	// changed: a sync that finds nothing new makes no Kubernetes write at all.
-	if !equality.Semantic.DeepEqual(original.Status, q.Status) && !onlySyncTimesChanged(&original.Status, &q.Status) {
+	// Note: one status patch per reconcile; when nothing but the sync times and stats changed,
+	// none unless the written times are older than statusRefresh (statusWrite).
+	if why := statusWrite(&original.Status, &q.Status, r.statusRefresh(q)); why != "" {
 		if patchErr := r.Status().Patch(ctx, q, client.MergeFrom(original)); patchErr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching status of %s: %w", klog.KObj(q), patchErr))
 		}
+		queryStatusWritesTotal.WithLabelValues(why).Inc()
 	}
 	return result, err
 }
@@ -250,6 +254,7 @@ func (r *JobQueryReconciler) sync(ctx context.Context, sc *syncScope) ctrl.Resul
 		err = phase(ctx, sc)
 	}
 	err = timedOut(ctx, err)
+	sc.state.requestIDs = nil
 	sc.stats.Duration = metav1.Duration{Duration: r.now().Sub(sc.started)}
 	st.LastSyncStats = sc.stats
 	if sc.listed != nil {
@@ -356,6 +361,8 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 	if err != nil {
 		return nil, stalledError(dlcv1alpha1.ReasonInvalidSecret, "%v", err)
 	}
+	sc.state.requestIDs = &requestIDs{}
+	lister = sc.state.requestIDs.wrap(lister)
 	req, within := buildRequest(&q.Spec)
 	opts := dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now}
 	var spent dlc.WalkStats

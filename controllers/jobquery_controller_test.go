@@ -44,7 +44,10 @@ func TestAQueryMirrorsExactlyTheMatchingJobs(t *testing.T) {
 	g.Expect(s.Spec.JobID).To(Equal(pt[3]))
 	g.Expect(s.Spec.RegionID).To(Equal("cn-hangzhou"))
 	g.Expect(s.Labels).To(Equal(map[string]string{dlcv1alpha1.LabelStatus: "Running", dlcv1alpha1.LabelJobType: "PyTorchJob",
-		dlcv1alpha1.LabelWorkspaceID: "268", dlcv1alpha1.LabelRegion: "cn-hangzhou"}))
+		dlcv1alpha1.LabelWorkspaceID: "268", dlcv1alpha1.LabelRegion: "cn-hangzhou", dlcv1alpha1.LabelUser: "admin"}))
+	g.Expect([]string{s.Status.Username, s.Status.UserID}).To(Equal([]string{"admin", "1001"}))
+	g.Expect(s.Status.RequestID).To(MatchRegexp(`^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$`),
+		"the RequestId of the answer, in the reference's format")
 	g.Expect(s.OwnerReferences).To(HaveLen(1))
 	g.Expect(s.OwnerReferences[0].UID).To(Equal(q.UID))
 	g.Expect(s.OwnerReferences[0].Controller).To(BeNil())

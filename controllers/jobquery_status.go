@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -95,6 +96,49 @@ func syncedMessage(kept int, matched int64, truncated bool) string {
 		return fmt.Sprintf("Keeping %d of %d matching jobs (maxJobs)", kept, matched)
 	}
 	return fmt.Sprintf("Keeping %d matching jobs", kept)
+}
+
+// DefaultStatusRefreshInterval is the shortest time between two JobQuery status writes made only
+// to keep lastSyncTime fresh, unless Options.StatusRefreshInterval says otherwise.
+const DefaultStatusRefreshInterval = 5 * time.Minute
+
+// Reasons of a JobQuery status write, the reason label of dlcsync_jobquery_status_writes_total.
+const (
+	statusWriteChange    = "change"
+	statusWriteFreshness = "freshness"
+)
+
+// statusWrite says why a reconcile writes the JobQuery status, "" when it does not. A change
+// beyond the sync times and stats is always written (statusWriteChange). A sync that changed
+// only those is written when the written lastSyncTime is at least refresh old
+// (statusWriteFreshness), so that lastSyncTime and lastSuccessfulSyncTime stay readable as
+// freshness at a cost of at most one write per refresh. Note: the times and lastSyncStats are
+// always written together, so the stats describe the sync that started at lastSyncTime.
+func statusWrite(before, after *dlcv1alpha1.JobQueryStatus, refresh time.Duration) string {
+	switch {
+	case equality.Semantic.DeepEqual(before, after):
+		return ""
+	case !onlySyncTimesChanged(before, after):
+		return statusWriteChange
+	case after.LastSyncTime == nil:
+		return ""
+	case before.LastSyncTime == nil || after.LastSyncTime.Sub(before.LastSyncTime.Time) >= refresh:
+		return statusWriteFreshness
+	}
+	return ""
+}
+
+// statusRefresh is how often a quiet query's status is refreshed: every max(interval, the
+// administrator's refresh interval). Note: the interval counts less its 10% jitter, because
+// syncs are that much closer at times; with the full interval a long-interval query would skip
+// every other refresh and read up to two intervals old. It still writes at most once per sync.
+func (r *JobQueryReconciler) statusRefresh(q *dlcv1alpha1.JobQuery) time.Duration {
+	refresh := r.StatusRefreshInterval
+	if refresh <= 0 {
+		refresh = DefaultStatusRefreshInterval
+	}
+	interval := q.Spec.Interval.Duration
+	return max(interval-interval/10, refresh)
 }
 
 // retryDelay is the wait after the n-th consecutive transient failure: 5s doubling, capped at

@@ -330,3 +330,31 @@ func TestIncrementalListingOnlyForFiltersFixedAtCreationAndAfterARecentFullListi
 		t.Error("a creation-time window is fixed at creation: must list incrementally")
 	}
 }
+
+// TestFromAllWorkspacesAloneSendsShowOwn: the API requires ShowOwn=true with FromAllWorkspaces
+// (dlcsim refuses the request otherwise), so a filter that sets only fromAllWorkspaces lists the
+// caller's own jobs instead of failing every sync.
+func TestFromAllWorkspacesAloneSendsShowOwn(t *testing.T) {
+	for _, c := range []struct {
+		all, own *bool
+		want     bool
+	}{
+		{all: dlc.Ptr(true), want: true},
+		{all: dlc.Ptr(true), own: dlc.Ptr(true), want: true},
+		{all: dlc.Ptr(false), want: false},
+		{want: false},
+		{own: dlc.Ptr(true), want: true},
+	} {
+		req, _ := buildRequest(&dlcv1alpha1.JobQuerySpec{Filter: dlcv1alpha1.JobFilter{FromAllWorkspaces: c.all, ShowOwn: c.own}})
+		if req.ShowOwn == nil || *req.ShowOwn != c.want {
+			t.Errorf("fromAllWorkspaces %v showOwn %v: ShowOwn %v, want %v", ptrString(c.all), ptrString(c.own), ptrString(req.ShowOwn), c.want)
+		}
+	}
+}
+
+func ptrString(b *bool) string {
+	if b == nil {
+		return "unset"
+	}
+	return fmt.Sprint(*b)
+}

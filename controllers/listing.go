@@ -66,7 +66,9 @@ func buildRequest(spec *dlcv1alpha1.JobQuerySpec) (*dlc.ListJobsRequest, time.Du
 		req.Tags = f.Tags
 	}
 	if req.ShowOwn == nil {
-		req.ShowOwn = dlc.Ptr(false)
+		// Note: the API requires ShowOwn=true with FromAllWorkspaces (and its metadata defaults
+		// ShowOwn to true), so a query that sets only fromAllWorkspaces means its own jobs.
+		req.ShowOwn = dlc.Ptr(f.FromAllWorkspaces != nil && *f.FromAllWorkspaces)
 	}
 	if nr := f.NumericRange; nr != nil {
 		req.NumericRangeField, req.NumericRangeMin, req.NumericRangeMax = dlc.Ptr(nr.Field), nr.Min, nr.Max

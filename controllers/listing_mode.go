@@ -18,7 +18,8 @@ import (
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
-// defaultFullResyncInterval applies when spec.fullResyncInterval is unset (the CRD defaults it).
+// defaultFullResyncInterval applies when spec.fullResyncInterval is unset; with a longer
+// interval every sync is then a full one.
 const defaultFullResyncInterval = time.Hour
 
 // queryState is what this process remembers of a JobQuery between syncs. What incremental listing
@@ -41,6 +42,8 @@ type queryState struct {
 	// successful sync: that sync lists incrementally only if the snapshots in the cache still
 	// agree with it (restoredAgrees).
 	restored *dlcv1alpha1.IncrementalState
+	// requestIDs are the RequestIds of the listing of the sync in progress (nil in between).
+	requestIDs *requestIDs
 }
 
 // ambientVersion is the credentials version of the operator's own credential chain.

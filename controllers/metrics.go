@@ -42,6 +42,11 @@ var (
 		Name: "dlcsync_snapshot_writes_total",
 		Help: "Writes to DLCJobSnapshots by operation: create, update, status, delete.",
 	}, []string{"operation"})
+	queryStatusWritesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dlcsync_jobquery_status_writes_total",
+		Help: "Writes of JobQuery statuses by reason: change (something besides the sync times changed) or " +
+			"freshness (only the sync times did, at most once per --status-refresh-interval and per sync).",
+	}, []string{"reason"})
 	jobsGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dlcsync_jobs",
 		Help: "Jobs kept as snapshots by namespace, JobQuery and job phase.",
@@ -55,7 +60,7 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(syncDuration, lastSyncTimestamp, syncsTotal, apiRequestsTotal, apiThrottledTotal,
-		snapshotWritesTotal, jobsGauge, breakerState)
+		snapshotWritesTotal, queryStatusWritesTotal, jobsGauge, breakerState)
 }
 
 // ObserveAPIResponse counts one ListJobs answer; pass it as the client's Observer.

@@ -37,6 +37,12 @@ type Options struct {
 	Retry dlc.RetryPolicy
 	// SyncTimeout, if set, replaces the deadline derived from each query's interval.
 	SyncTimeout time.Duration
+	// StatusRefreshInterval bounds how often a JobQuery whose syncs find nothing new writes its
+	// status only to refresh lastSyncTime and lastSuccessfulSyncTime: at most once per
+	// StatusRefreshInterval (--status-refresh-interval) and at most once per sync, i.e. at every
+	// sync for intervals above it. 0 means DefaultStatusRefreshInterval, 5m. No snapshot is
+	// written for it.
+	StatusRefreshInterval time.Duration
 }
 
 // NewReconciler builds the JobQuery reconciler of a manager from the options.
@@ -47,16 +53,17 @@ func NewReconciler(mgr ctrl.Manager, o Options) (*JobQueryReconciler, error) {
 	}
 	governors := dlc.NewGovernors(dlc.GovernorConfig{QPS: o.DLCQPS, Burst: o.DLCBurst, OnBreakerChange: ObserveBreaker})
 	return &JobQueryReconciler{
-		Client:             mgr.GetClient(),
-		APIReader:          mgr.GetAPIReader(),
-		Scheme:             mgr.GetScheme(),
-		Recorder:           mgr.GetEventRecorder("dlcsync"),
-		Listers:            &dlc.Pool{Governors: governors, Retry: o.Retry, Observer: ObserveAPIResponse},
-		Endpoints:          policy,
-		AmbientNamespaces:  setOf(o.AmbientNamespaces),
-		RevealNamespaces:   setOf(o.RevealNamespaces),
-		MaxConcurrentSyncs: o.MaxConcurrentSyncs,
-		SyncTimeout:        o.SyncTimeout,
+		Client:                mgr.GetClient(),
+		APIReader:             mgr.GetAPIReader(),
+		Scheme:                mgr.GetScheme(),
+		Recorder:              mgr.GetEventRecorder("dlcsync"),
+		Listers:               &dlc.Pool{Governors: governors, Retry: o.Retry, Observer: ObserveAPIResponse},
+		Endpoints:             policy,
+		AmbientNamespaces:     setOf(o.AmbientNamespaces),
+		RevealNamespaces:      setOf(o.RevealNamespaces),
+		MaxConcurrentSyncs:    o.MaxConcurrentSyncs,
+		SyncTimeout:           o.SyncTimeout,
+		StatusRefreshInterval: o.StatusRefreshInterval,
 	}, nil
 }
 

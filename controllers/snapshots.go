@@ -348,6 +348,7 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.J
 	}
 	want.status = snapshot.Status(converted, want.hash, existingConds, now)
 	want.status.MatchedBy, want.status.Matching, want.status.ObservedAt = want.matchedBy, true, observedAt
+	want.status.RequestID = r.requestIDOf(q, job.JobID)
 
 	// Note: both applies carry the resourceVersion they were computed from, so a concurrent
 	// change by another query (owners, matchedBy) makes this one retry instead of undoing it.

@@ -89,6 +89,9 @@ func run(m *testing.M) int {
 		RevealNamespaces:  []string{revealAllowed},
 		DLCQPS:            1000, DLCBurst: 1000,
 		Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
+		// Short, so that a quiet query's freshness write shows within seconds; still longer than
+		// the 10 s interval, so a single quiet sync writes nothing (freshness_test.go).
+		StatusRefreshInterval: testStatusRefresh,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

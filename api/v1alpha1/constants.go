@@ -63,6 +63,9 @@ const (
 	LabelJobType     = "dlc.dlcsync.io/job-type"
 	LabelWorkspaceID = "dlc.dlcsync.io/workspace-id"
 	LabelRegion      = "dlc.dlcsync.io/region"
+	// LabelUser is the job's Username, as is when it is a valid label value, otherwise
+	// sanitised and suffixed with a hash of the exact name (docs/api.md gives the rule).
+	LabelUser = "dlc.dlcsync.io/user"
 )
 
 // LabelCredentials marks a Secret that JobQueries of its namespace may use as credentials. A

@@ -69,17 +69,45 @@ type DLCJobSnapshotStatus struct {
 	// +optional
 	RequestGPU string `json:"requestGPU,omitempty"`
 
-	// duration is the running time of the job in seconds.
+	// username is the name of the job's submitter (the job's Username), e.g. pai-dlc-role.
+	// +optional
+	Username string `json:"username,omitempty"`
+
+	// userId is the UID of the job's owner (the job's UserId), e.g. 123456789.
+	// +optional
+	UserID string `json:"userId,omitempty"`
+
+	// duration is the running time of the job in seconds, as the API reported it when the
+	// snapshot was last written (observedAt).
 	// +optional
 	Duration int64 `json:"duration,omitempty"`
 
-	// createdAt is when the job was created.
+	// durationText is duration written the way kubectl writes ages, e.g. 45s, 7m30s, 67m, 5h12m, 3d4h.
+	// Like duration it is derived only when the snapshot is written, never to keep it current:
+	// for a running job it is the running time as of observedAt ("at least"); startedAt gives
+	// the exact start.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	DurationText string `json:"durationText,omitempty"`
+
+	// createdAt is when the job was created (its GmtCreateTime).
 	// +optional
 	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
 
-	// finishedAt is when the job finished, if it has.
+	// startedAt is when the job started running (its GmtRunningTime), if it has.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// finishedAt is when the job finished (its GmtFinishTime), if it has.
 	// +optional
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+
+	// requestId is the RequestId of the ListJobs answer whose data the snapshot was last written
+	// from: quote it in a support ticket to Alibaba Cloud. A sync that finds the job unchanged
+	// does not rewrite the snapshot, so it stays the ID of the answer the last write used.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	RequestID string `json:"requestId,omitempty"`
 
 	// observedAt is when the job data last changed in this snapshot. A sync that finds the job
 	// unchanged does not touch it.
@@ -114,13 +142,20 @@ type DLCJobSnapshotStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=djs,categories=dlc
+// Note: the default columns answer "what, whose, in what state, since when, for how long"; the
+// job's own creation time (not the snapshot's Age, which only says when dlcsync first saw it)
+// and everything else is in -o wide.
 // +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.status.displayName`
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.status.jobType`
-// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="GPU",type=string,JSONPath=`.status.requestGPU`
-// +kubebuilder:printcolumn:name="Duration",type=integer,JSONPath=`.status.duration`,description="Running time in seconds"
-// +kubebuilder:printcolumn:name="Created",type=date,JSONPath=`.status.createdAt`
-// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.status.username`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startedAt`,description="When the job started running"
+// +kubebuilder:printcolumn:name="Duration",type=string,JSONPath=`.status.durationText`,description="Running time when the snapshot was last written"
+// +kubebuilder:printcolumn:name="Job ID",type=string,JSONPath=`.spec.jobId`,priority=1
+// +kubebuilder:printcolumn:name="Created",type=date,JSONPath=`.status.createdAt`,priority=1,description="When the job was created"
+// +kubebuilder:printcolumn:name="Finished",type=date,JSONPath=`.status.finishedAt`,priority=1,description="When the job finished"
+// +kubebuilder:printcolumn:name="Seconds",type=integer,JSONPath=`.status.duration`,priority=1,description="Running time in seconds"
+// +kubebuilder:printcolumn:name="GPU",type=string,JSONPath=`.status.requestGPU`,priority=1
 // +kubebuilder:printcolumn:name="Workspace",type=string,JSONPath=`.status.workspaceName`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reasonCode`,priority=1
 // +kubebuilder:printcolumn:name="Query",type=string,JSONPath=`.status.matchedBy`,priority=1

@@ -5,7 +5,9 @@ import (
 )
 
 // JobQuerySpec says which PAI-DLC jobs to mirror, where to find them and how often to look.
-// +kubebuilder:validation:XValidation:rule="!has(self.fullResyncInterval) || duration(self.fullResyncInterval) == duration('0s') || duration(self.fullResyncInterval) >= duration(has(self.interval) ? self.interval : '1m')",message="fullResyncInterval must be 0s or at least interval"
+// Note: fullResyncInterval has no CRD default: a default of 1h would break this rule for every
+// query with an interval above 1h. Unset means every hour (every sync for longer intervals).
+// +kubebuilder:validation:XValidation:rule="!has(self.fullResyncInterval) || duration(self.fullResyncInterval) == duration('0s') || duration(self.fullResyncInterval) >= duration(has(self.interval) ? self.interval : '1m')",message="fullResyncInterval must be 0 (list in full at every sync) or at least interval"
 type JobQuerySpec struct {
 	// regionId is the Alibaba Cloud region whose PAI-DLC jobs are listed, e.g. cn-hangzhou.
 	// +required
@@ -33,12 +35,13 @@ type JobQuerySpec struct {
 	// +required
 	Credentials Credentials `json:"credentials"`
 
-	// interval is the time between two syncs, as a duration (e.g. 30s, 5m, 1h). Minimum 10s.
-	// Every sync is spread by ±10% jitter.
+	// interval is the time between two syncs, as a duration (e.g. 30s, 5m, 1h). Minimum 10s,
+	// maximum 168h. Every sync is spread by ±10% jitter.
 	// +optional
 	// +kubebuilder:default="1m"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ms|s|m|h))+)$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="interval must be at least 10s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('168h')",message="interval must be at most 168h"
 	Interval metav1.Duration `json:"interval,omitempty"`
@@ -48,11 +51,13 @@ type JobQuerySpec struct {
 	// numericRange, or timeRange on a field other than GmtCreateTime) lists only the jobs created
 	// since the last sync and re-reads the jobs that are not yet Succeeded, Failed or Stopped, so
 	// its API cost grows with change, not with history. The full listing also finds the terminal
-	// jobs deleted in PAI-DLC. 0s lists every job at every sync. Default 1h; at least interval.
+	// jobs deleted in PAI-DLC. 0 (or 0s) turns incremental listing off: every sync lists every
+	// job; there is no "never", because only a full listing finds deleted jobs. Otherwise at least
+	// interval and at most 720h. Unset: every hour, or every sync when interval is longer.
 	// +optional
-	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ms|s|m|h))+)$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('720h')",message="fullResyncInterval must be at most 720h"
 	FullResyncInterval *metav1.Duration `json:"fullResyncInterval,omitempty"`
 
@@ -146,8 +151,8 @@ type SecretCredentials struct {
 type AmbientCredentials struct{}
 
 // JobFilter holds one optional field per ListJobs filter parameter. Unset fields are not sent.
-// +kubebuilder:validation:XValidation:rule="!has(self.fromAllWorkspaces) || !self.fromAllWorkspaces || (has(self.showOwn) && self.showOwn)",message="filter.fromAllWorkspaces requires filter.showOwn: true (the API only lists the caller's own jobs across workspaces)"
-// +kubebuilder:validation:XValidation:rule="!has(self.displayNameSearchMode) || has(self.displayName)",message="filter.displayNameSearchMode requires filter.displayName"
+// +kubebuilder:validation:XValidation:rule="!has(self.fromAllWorkspaces) || !self.fromAllWorkspaces || !has(self.showOwn) || self.showOwn",message="filter.fromAllWorkspaces lists the caller's own jobs only: remove showOwn: false, or fromAllWorkspaces"
+// +kubebuilder:validation:XValidation:rule="!has(self.displayNameSearchMode) || (has(self.displayName) && size(self.displayName) > 0)",message="filter.displayNameSearchMode requires a non-empty filter.displayName"
 type JobFilter struct {
 	// displayName filters on the job name; by default a case-insensitive substring match.
 	// +optional
@@ -165,9 +170,11 @@ type JobFilter struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Description string `json:"description,omitempty"`
 
-	// jobType keeps only jobs of this type.
+	// jobType keeps only jobs of this type: the five values the API reference documents for the
+	// JobType parameter. (Jobs may report other types, e.g. MPIJob or RayJob, which the
+	// reference does not list as filter values.)
 	// +optional
-	// +kubebuilder:validation:Enum=TFJob;PyTorchJob;XGBoostJob;OneFlowJob;ElasticBatchJob;MPIJob;RayJob;SlurmJob
+	// +kubebuilder:validation:Enum=TFJob;PyTorchJob;XGBoostJob;OneFlowJob;ElasticBatchJob
 	JobType string `json:"jobType,omitempty"`
 
 	// status keeps only jobs in this status.
@@ -180,12 +187,15 @@ type JobFilter struct {
 	// +kubebuilder:validation:MaxLength=64
 	WorkspaceID string `json:"workspaceId,omitempty"`
 
-	// fromAllWorkspaces lists across every workspace; the API requires showOwn: true with it.
+	// fromAllWorkspaces lists the caller's own jobs across every workspace. The API requires
+	// ShowOwn=true with it, so dlcsync sends ShowOwn=true when showOwn is unset; showOwn: false
+	// with it is refused.
 	// +optional
 	FromAllWorkspaces *bool `json:"fromAllWorkspaces,omitempty"`
 
 	// showOwn keeps only jobs submitted by the identity behind the credentials. Unlike the API,
-	// whose metadata defaults it to true, dlcsync always sends it, false unless set here.
+	// whose metadata defaults it to true, dlcsync always sends it: false unless set here, or true
+	// when fromAllWorkspaces is.
 	// +optional
 	ShowOwn *bool `json:"showOwn,omitempty"`
 
@@ -309,9 +319,10 @@ type JobFilter struct {
 // +kubebuilder:validation:XValidation:rule="has(self.min) || has(self.max)",message="numericRange needs min, max or both"
 // +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="numericRange.min must be less than or equal to numericRange.max"
 type NumericRange struct {
-	// field is the job field compared: RequestGPU, RequestCPU, Priority or Duration (seconds).
+	// field is the job field compared. Only RequestGPU is accepted: it is the only field the API
+	// reference documents for NumericRangeField.
 	// +required
-	// +kubebuilder:validation:Enum=RequestGPU;RequestCPU;Priority;Duration
+	// +kubebuilder:validation:Enum=RequestGPU
 	Field string `json:"field"`
 
 	// min is the lower bound, inclusive.
@@ -334,17 +345,18 @@ type NumericRange struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.end) || has(self.start)",message="timeRange.end needs timeRange.start: set start too, or use within for a window ending when each sync starts"
 // +kubebuilder:validation:XValidation:rule="!has(self.start) || !has(self.end) || self.start < self.end",message="timeRange.start must be before timeRange.end"
 type TimeRange struct {
-	// field is the job time the window applies to.
+	// field is the job time the window applies to: GmtCreateTime (the API's default) or
+	// GmtFinishTime, the values the API reference documents for TimeRangeField.
 	// +optional
 	// +kubebuilder:default=GmtCreateTime
-	// +kubebuilder:validation:Enum=GmtCreateTime;GmtSubmittedTime;GmtRunningTime;GmtFinishTime;GmtModifiedTime
+	// +kubebuilder:validation:Enum=GmtCreateTime;GmtFinishTime
 	Field string `json:"field,omitempty"`
 
 	// within is a window ending now, e.g. 168h, at most 8760h (a year). Exclusive with start and end.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ms|s|m|h))+)$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="timeRange.within must be positive"
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('8760h')",message="timeRange.within must be at most 8760h"
 	Within *metav1.Duration `json:"within,omitempty"`
@@ -438,14 +450,17 @@ type JobQueryStatus struct {
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// lastSyncTime is when the last sync attempt that changed this status ended, successful or
-	// not. A sync that finds nothing new writes nothing at all, this status included, so the time
-	// can be older than interval while the query is healthy; the metric
+	// lastSyncTime is when the last sync attempt started, successful or not. A sync that finds
+	// nothing new writes no snapshot, and writes this status only to keep it fresh: at most once
+	// per 5m (the manager's --status-refresh-interval), at every sync for longer intervals. On a
+	// healthy query it is so never older than that plus one interval. The metric
 	// dlcsync_last_sync_timestamp_seconds tracks every sync.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 
-	// lastSuccessfulSyncTime is when the last successful sync that changed this status ended.
+	// lastSuccessfulSyncTime is when the last successful sync started, refreshed like
+	// lastSyncTime. It stops moving while syncs fail or the query is stalled, so its age (the
+	// LAST SUCCESS column) shows a stuck query.
 	// +optional
 	LastSuccessfulSyncTime *metav1.Time `json:"lastSuccessfulSyncTime,omitempty"`
 
@@ -477,7 +492,8 @@ type JobQueryStatus struct {
 	// +kubebuilder:validation:MaxProperties=32
 	JobStatusCounts map[string]int32 `json:"jobStatusCounts,omitempty"`
 
-	// lastSyncStats describes the work of the last sync.
+	// lastSyncStats describes the work of the sync that started at lastSyncTime; it is always
+	// written together with lastSyncTime, never on its own.
 	// +optional
 	LastSyncStats *SyncStats `json:"lastSyncStats,omitempty"`
 	// incremental is what incremental listing needs after a manager restart (IncrementalState).
@@ -527,13 +543,18 @@ type SyncStats struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=jq,categories=dlc
+// Note: LAST SUCCESS, not the last attempt, is the default freshness column: a query that keeps
+// failing attempts syncs all the time, and only the age of its last success shows it is stuck.
 // +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.regionId`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Matched",type=integer,JSONPath=`.status.matchedJobs`
 // +kubebuilder:printcolumn:name="Snapshots",type=integer,JSONPath=`.status.snapshots`
-// +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`
+// +kubebuilder:printcolumn:name="Last Success",type=date,JSONPath=`.status.lastSuccessfulSyncTime`,description="Start of the last successful sync; on a healthy query younger than 5m plus one interval"
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`,priority=1,description="Start of the last sync attempt"
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.status.lastSyncStats.mode`,priority=1
 // +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`,priority=1
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 type JobQuery struct {

@@ -108,13 +108,29 @@ spec:
 		{"interval not a duration", query("word-interval", "  interval: soon\n"),
 			[]string{"spec.interval"}},
 		{"full resync more often than the interval", query("short-full", "  interval: 10m\n  fullResyncInterval: 5m\n"),
-			[]string{"spec", "fullResyncInterval must be 0s or at least interval"}},
+			[]string{"spec", "fullResyncInterval must be 0 (list in full at every sync) or at least interval"}},
+		{"full resync above 720h", query("long-full", "  fullResyncInterval: 721h\n"),
+			[]string{"spec.fullResyncInterval", "fullResyncInterval must be at most 720h"}},
+		{"interval 0", query("zero-interval", "  interval: \"0\"\n"),
+			[]string{"spec.interval", "interval must be at least 10s"}},
+		{"interval above a week", query("long-interval", "  interval: 169h\n"),
+			[]string{"spec.interval", "interval must be at most 168h"}},
 		{"full resync not a duration", query("word-full", "  fullResyncInterval: hourly\n"),
 			[]string{"spec.fullResyncInterval"}},
 		{"unknown status", query("bad-status", "  filter:\n    status: Done\n"),
 			[]string{"spec.filter.status", "Unsupported value"}},
 		{"unknown job type", query("bad-type", "  filter:\n    jobType: SparkJob\n"),
 			[]string{"spec.filter.jobType", "Unsupported value"}},
+		// Jobs report MPIJob, RayJob and SlurmJob, but the reference documents only five values
+		// for the JobType parameter.
+		{"a job type the reference does not document as a filter", query("mpi-type", "  filter:\n    jobType: MPIJob\n"),
+			[]string{"spec.filter.jobType", "Unsupported value", `"ElasticBatchJob"`}},
+		{"a time field the reference does not document", query("running-field",
+			"  filter:\n    timeRange: {field: GmtRunningTime, within: 24h}\n"),
+			[]string{"spec.filter.timeRange.field", "Unsupported value", `"GmtCreateTime", "GmtFinishTime"`}},
+		{"a numeric field the reference does not document", query("duration-range",
+			"  filter:\n    numericRange: {field: Duration, min: 1}\n"),
+			[]string{"spec.filter.numericRange.field", "Unsupported value", `"RequestGPU"`}},
 		{"unknown sort field", query("bad-sort", "  sortBy: Priority\n"),
 			[]string{"spec.sortBy", "Unsupported value"}},
 		{"unknown order", query("bad-order", "  order: up\n"),
@@ -145,10 +161,12 @@ spec:
 			[]string{"spec.endpoint", "http:// or https:// URL"}},
 		{"endpoint with a path", query("path-endpoint", "  endpoint: https://example.com/api\n"),
 			[]string{"spec.endpoint", "no path"}},
-		{"fromAllWorkspaces without showOwn", query("all-ws", "  filter:\n    fromAllWorkspaces: true\n"),
-			[]string{"spec.filter", "fromAllWorkspaces requires filter.showOwn: true"}},
+		{"fromAllWorkspaces with showOwn false", query("all-ws", "  filter:\n    fromAllWorkspaces: true\n    showOwn: false\n"),
+			[]string{"spec.filter", "filter.fromAllWorkspaces lists the caller's own jobs only: remove showOwn: false"}},
 		{"search mode without a name", query("mode-only", "  filter:\n    displayNameSearchMode: prefix\n"),
-			[]string{"spec.filter", "displayNameSearchMode requires filter.displayName"}},
+			[]string{"spec.filter", "filter.displayNameSearchMode requires a non-empty filter.displayName"}},
+		{"search mode with an empty name", query("mode-empty", "  filter:\n    displayName: \"\"\n    displayNameSearchMode: term\n"),
+			[]string{"spec.filter", "filter.displayNameSearchMode requires a non-empty filter.displayName"}},
 		{"bad accessibility", query("bad-access", "  filter:\n    accessibility: public\n"),
 			[]string{"spec.filter.accessibility", "Unsupported value"}},
 		{"comma inside jobIds", query("comma-ids", "  filter:\n    jobIds: [\"a,b\"]\n"),
@@ -178,6 +196,8 @@ spec:
 			[]string{"spec.filter.timeRange", "timeRange.start must be before timeRange.end"}},
 		{"within above a year", query("long-within", "  filter:\n    timeRange: {within: 8761h}\n"),
 			[]string{"spec.filter.timeRange.within", "timeRange.within must be at most 8760h"}},
+		{"within of a century", query("century-within", "  filter:\n    timeRange: {within: 876000h}\n"),
+			[]string{"spec.filter.timeRange.within", "timeRange.within must be at most 8760h"}},
 		{"within zero", query("zero-within", "  filter:\n    timeRange: {within: 0s}\n"),
 			[]string{"spec.filter.timeRange.within", "timeRange.within must be positive"}},
 		{"tag key too long", query("long-tag-key", "  filter:\n    tags: {"+strings.Repeat("k", 129)+": v}\n"),
@@ -186,6 +206,8 @@ spec:
 			[]string{"spec.filter.tags", "filter.tags keys must be 1 to 128 characters"}},
 		{"tag value too long", query("long-tag-value", "  filter:\n    tags: {team: "+strings.Repeat("v", 129)+"}\n"),
 			[]string{"spec.filter.tags", "filter.tags values must be at most 128 characters"}},
+		{"21 tags", query("many-tags", "  filter:\n    tags: {"+tags(21)+"}\n"),
+			[]string{"spec.filter.tags", "must have at most 20 items"}},
 		{"unknown reveal group", query("bad-reveal", "  snapshot:\n    reveal: [Passwords]\n"),
 			[]string{"spec.snapshot.reveal[0]", "Unsupported value", "EnvValues"}},
 		{"reveal group twice", query("twice-reveal", "  snapshot:\n    reveal: [Commands, Commands]\n"),
@@ -226,6 +248,7 @@ func TestJobQueryAcceptsAMinimalSpecAndAppliesDefaults(t *testing.T) {
 	g.Expect(got.Spec.Filter.TimeRange).NotTo(BeNil())
 	g.Expect(got.Spec.Filter.TimeRange.Field).To(Equal("GmtCreateTime"))
 	g.Expect(got.Spec.Filter.TimeRange.Within.Duration).To(Equal(168 * time.Hour))
+	g.Expect(got.Spec.FullResyncInterval).To(BeNil(), "unset means hourly; a stored 1h default would fail the rule for intervals above 1h")
 }
 
 func TestJobQueryAcceptsEveryFilterField(t *testing.T) {
@@ -265,7 +288,7 @@ func TestJobQueryAcceptsEveryFilterField(t *testing.T) {
     imageSearch: pytorch
     enableAssignNode: false
     templateId: tml1
-    numericRange: {field: Duration, min: 0, max: 3600}
+    numericRange: {field: RequestGPU, min: 0, max: 8}
     timeRange: {field: GmtFinishTime, start: "2026-01-01T00:00:00Z", end: "2026-02-01T00:00:00Z"}
 `)
 	g.Expect(k8s.Create(ctx, fromYAML(t, full))).To(Succeed())
@@ -345,32 +368,46 @@ func TestKubectlShowsThePrinterColumns(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	g.Expect(k8s.Create(ctx, fromYAML(t, query("columns", "  interval: 30s\n")))).To(Succeed())
+	var q dlcv1alpha1.JobQuery
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "columns"}, &q)).To(Succeed())
+	lastSuccess, lastSync := metav1.NewTime(time.Now().Add(-3*time.Hour)), metav1.NewTime(time.Now().Add(-20*time.Second))
+	q.Status = dlcv1alpha1.JobQueryStatus{
+		MatchedJobs: 7, Snapshots: 5, LastSuccessfulSyncTime: &lastSuccess, LastSyncTime: &lastSync,
+		LastSyncStats: &dlcv1alpha1.SyncStats{Mode: dlcv1alpha1.SyncModeIncremental},
+		Conditions: []metav1.Condition{{Type: dlcv1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+			Reason: dlcv1alpha1.ReasonUnauthorized, Message: "ListJobs failed: InvalidAccessKeyId", LastTransitionTime: lastSuccess}},
+	}
+	g.Expect(k8s.Status().Update(ctx, &q)).To(Succeed())
 
 	snap := &dlcv1alpha1.DLCJobSnapshot{}
 	snap.Namespace, snap.Name = "default", "dlccolumns"
-	snap.Spec = dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlccolumns", RegionID: "cn-hangzhou"}
+	snap.Spec = dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlcColumns", RegionID: "cn-hangzhou"}
 	g.Expect(k8s.Create(ctx, snap)).To(Succeed())
+	created, started := metav1.NewTime(time.Now().Add(-50*time.Hour)), metav1.NewTime(time.Now().Add(-49*time.Hour))
 	snap.Status = dlcv1alpha1.DLCJobSnapshotStatus{
-		DisplayName: "tf-mnist", JobType: "TFJob", Phase: "Running", RequestGPU: "2", Duration: 243,
-		WorkspaceName: "ws-a", ReasonCode: "JobRunning", MatchedBy: []string{"columns"},
-		// A condition that disagrees with phase proves STATUS reads the phase, not a condition.
+		DisplayName: "tf-mnist", JobType: "TFJob", Phase: "Running", RequestGPU: "2", Duration: 4020, DurationText: "67m",
+		Username: "pai-dlc-role", UserID: "123456789", CreatedAt: &created, StartedAt: &started,
+		WorkspaceName: "ws-a", ReasonCode: "JobRunning", MatchedBy: []string{"columns"}, RequestID: "473469C7-AA6F",
+		// A condition that disagrees with phase proves PHASE reads the phase, not a condition.
 		Conditions: []metav1.Condition{{Type: "Failed", Status: "False", Reason: "JobNotFailed", Message: "-", LastTransitionTime: metav1.Now()}},
 	}
 	g.Expect(k8s.Status().Update(ctx, snap)).To(Succeed())
 
+	// A stuck query reads stuck: not ready, why, and a last success hours ago even though it
+	// attempted a sync seconds ago.
 	jq := kubectl(t, "get", "jq", "-n", "default", "columns")
-	g.Expect(jq).To(MatchRegexp(`NAME\s+REGION\s+READY\s+MATCHED\s+SNAPSHOTS\s+LAST SYNC\s+INTERVAL\s+AGE`))
-	g.Expect(jq).To(ContainSubstring("cn-hangzhou"))
-	g.Expect(jq).To(ContainSubstring("30s"))
+	g.Expect(jq).To(MatchRegexp(`NAME\s+REGION\s+READY\s+REASON\s+MATCHED\s+SNAPSHOTS\s+LAST SUCCESS\s+INTERVAL\s+AGE\n`))
+	g.Expect(jq).To(MatchRegexp(`columns\s+cn-hangzhou\s+False\s+Unauthorized\s+7\s+5\s+3h\s+30s\s+`))
 	jqWide := kubectl(t, "get", "jobqueries", "-n", "default", "columns", "-o", "wide")
-	g.Expect(jqWide).To(MatchRegexp(`AGE\s+SUSPENDED\s+STATUS`))
+	g.Expect(jqWide).To(MatchRegexp(`AGE\s+LAST SYNC\s+MODE\s+SUSPENDED\s+STATUS\n`))
+	g.Expect(jqWide).To(MatchRegexp(`\s+(19|20|21)s\s+Incremental\s+ListJobs failed: InvalidAccessKeyId`))
 
 	djs := kubectl(t, "get", "djs", "-n", "default", "dlccolumns")
-	g.Expect(djs).To(MatchRegexp(`NAME\s+DISPLAY NAME\s+TYPE\s+STATUS\s+GPU\s+DURATION\s+CREATED\s+AGE`))
-	g.Expect(djs).To(MatchRegexp(`dlccolumns\s+tf-mnist\s+TFJob\s+Running\s+2\s+243`))
+	g.Expect(djs).To(MatchRegexp(`NAME\s+DISPLAY NAME\s+TYPE\s+USER\s+PHASE\s+STARTED\s+DURATION\n`))
+	g.Expect(djs).To(MatchRegexp(`dlccolumns\s+tf-mnist\s+TFJob\s+pai-dlc-role\s+Running\s+2d1h\s+67m\n`))
 	djsWide := kubectl(t, "get", "dlcjobsnapshots", "-n", "default", "dlccolumns", "-o", "wide")
-	g.Expect(djsWide).To(MatchRegexp(`WORKSPACE\s+REASON\s+QUERY`))
-	g.Expect(djsWide).To(MatchRegexp(`ws-a\s+JobRunning\s+\["columns"\]`))
+	g.Expect(djsWide).To(MatchRegexp(`DURATION\s+JOB ID\s+CREATED\s+FINISHED\s+SECONDS\s+GPU\s+WORKSPACE\s+REASON\s+QUERY\n`))
+	g.Expect(djsWide).To(MatchRegexp(`67m\s+dlcColumns\s+2d2h\s+4020\s+2\s+ws-a\s+JobRunning\s+\["columns"\]`))
 
 	// The category makes `kubectl get dlc` list both kinds.
 	all := kubectl(t, "get", "dlc", "-n", "default")
@@ -400,6 +437,19 @@ func TestJobQueryAcceptsTheEdgesOfEachNewRule(t *testing.T) {
 		"start-before-end-zone": "  filter:\n    timeRange: {start: \"2026-01-01T00:30:00+01:00\", end: \"2026-01-01T00:00:00Z\"}\n",
 		"one-second-window":     "  filter:\n    timeRange: {start: \"2026-01-01T00:00:00Z\", end: \"2026-01-01T00:00:01Z\"}\n",
 		"within-a-year":         "  filter:\n    timeRange: {within: 8760h}\n",
+		"twenty-tags":           "  filter:\n    tags: {" + tags(20) + "}\n",
+		"interval-2h-alone":     "  interval: 2h\n",
+		"interval-a-week":       "  interval: 168h\n",
+		"full-resync-0":         "  fullResyncInterval: \"0\"\n",
+		"full-resync-0s":        "  interval: 2h\n  fullResyncInterval: 0s\n",
+		"full-resync-interval":  "  interval: 2h\n  fullResyncInterval: 2h\n",
+		"full-resync-720h":      "  fullResyncInterval: 720h\n",
+		"all-workspaces-alone":  "  filter:\n    fromAllWorkspaces: true\n",
+		"all-workspaces-own":    "  filter:\n    fromAllWorkspaces: true\n    showOwn: true\n",
+		"own-false-alone":       "  filter:\n    fromAllWorkspaces: false\n    showOwn: false\n",
+		"search-mode-one-char":  "  filter:\n    displayName: a\n    displayNameSearchMode: term\n",
+		"every-job-type":        "  filter:\n    jobType: ElasticBatchJob\n",
+		"finish-time-window":    "  filter:\n    timeRange: {field: GmtFinishTime, within: 24h}\n",
 		"longest-tags":          "  filter:\n    tags: {" + strings.Repeat("k", 128) + ": " + strings.Repeat("v", 128) + ", empty: \"\"}\n",
 		"reveal-everything":     "  snapshot:\n    includeEnvValues: true\n    reveal: [EnvValues, Commands, Settings, Libraries, PodAnnotations]\n",
 	} {
@@ -410,6 +460,12 @@ func TestJobQueryAcceptsTheEdgesOfEachNewRule(t *testing.T) {
 	}
 	g := NewWithT(t)
 	var got dlcv1alpha1.JobQuery
+	// Defaults must never violate a rule: no fullResyncInterval default that a long interval fails.
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "edge-interval-2h-alone"}, &got)).To(Succeed())
+	g.Expect(got.Spec.Interval.Duration).To(Equal(2 * time.Hour))
+	g.Expect(got.Spec.FullResyncInterval).To(BeNil())
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "edge-full-resync-0"}, &got)).To(Succeed())
+	g.Expect(got.Spec.FullResyncInterval.Duration).To(Equal(time.Duration(0)))
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "edge-reveal-everything"}, &got)).To(Succeed())
 	g.Expect(got.Spec.Snapshot.Reveal).To(Equal(dlcv1alpha1.RevealGroups))
 	g.Expect(got.Spec.Snapshot.IncludeEnvValues).To(BeTrue())
@@ -432,4 +488,13 @@ func TestJobStatusCountsHoldEveryStatusAndOther(t *testing.T) {
 	var got dlcv1alpha1.JobQuery
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: "all-statuses"}, &got)).To(Succeed())
 	g.Expect(got.Status.JobStatusCounts).To(Equal(q.Status.JobStatusCounts))
+}
+
+// tags is n distinct tags in YAML flow style.
+func tags(n int) string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("k%d: v", i)
+	}
+	return strings.Join(out, ", ")
 }

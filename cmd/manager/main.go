@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
@@ -61,11 +62,14 @@ func main() {
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
 		"If set, HTTP/2 will be enabled for the metrics server")
 	var maxConcurrentSyncs, kubeAPIBurst, dlcBurst int
+	var statusRefresh time.Duration
 	var kubeAPIQPS, dlcQPS float64
 	var ambientNamespaces, watchNamespaces, allowedEndpoints, revealNamespaces string
 	flag.IntVar(&maxConcurrentSyncs, "max-concurrent-syncs", 4, "How many JobQueries sync at the same time.")
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
+	flag.DurationVar(&statusRefresh, "status-refresh-interval", controllers.DefaultStatusRefreshInterval,
+		"A JobQuery whose syncs find nothing new writes its status (lastSyncTime) at most once per this (and per sync).")
 	flag.Float64Var(&dlcQPS, "dlc-qps", 5, "ListJobs requests per second per Alibaba Cloud credential, shared by every JobQuery using it.")
 	flag.IntVar(&dlcBurst, "dlc-burst", 10, "Burst of ListJobs requests per credential.")
 	flag.StringVar(&ambientNamespaces, "ambient-credentials-namespaces", "",
@@ -133,12 +137,13 @@ func main() {
 		}
 	}
 	if _, err := controllers.Setup(context.Background(), mgr, controllers.Options{
-		AllowedEndpoints:   allowedEndpoints,
-		AmbientNamespaces:  ambient,
-		RevealNamespaces:   splitList(revealNamespaces),
-		MaxConcurrentSyncs: maxConcurrentSyncs,
-		DLCQPS:             dlcQPS,
-		DLCBurst:           dlcBurst,
+		AllowedEndpoints:      allowedEndpoints,
+		AmbientNamespaces:     ambient,
+		RevealNamespaces:      splitList(revealNamespaces),
+		MaxConcurrentSyncs:    maxConcurrentSyncs,
+		DLCQPS:                dlcQPS,
+		DLCBurst:              dlcBurst,
+		StatusRefreshInterval: statusRefresh,
 	}); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "JobQuery")
 		os.Exit(1)

@@ -12,10 +12,12 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
@@ -56,8 +58,41 @@ func LabelValue(v string) string {
 	return strings.Trim(v, "._-")
 }
 
+// userHashLen is the number of hex digits of the hash that UserLabelValue appends.
+const userHashLen = 8
+
+// UserLabelValue is the value of the dlc.dlcsync.io/user label of a job submitted by username:
+//   - "" (no label) for an empty username;
+//   - the username itself when it is a valid label value (at most 63 characters of
+//     [A-Za-z0-9._-], starting and ending with an alphanumeric), e.g. pai-dlc-role;
+//   - otherwise LabelValue of the username cut to 54 characters, then "-" and the first 8 hex
+//     digits of the SHA-256 of the exact username, e.g. alice_1234.onaliyun.com-5f0c2a1b for
+//     alice@1234.onaliyun.com, or user-<8 hex> when nothing of it is left (a name of non-ASCII letters only).
+//
+// Note: the hash keeps two users apart whose names sanitise alike (a@b and a_b), so that a
+// selector never mixes their jobs; the readable prefix keeps the label recognisable.
+func UserLabelValue(username string) string {
+	if username == "" {
+		return ""
+	}
+	if len(validation.IsValidLabelValue(username)) == 0 {
+		return username
+	}
+	sum := sha256.Sum256([]byte(username))
+	suffix := hex.EncodeToString(sum[:])[:userHashLen]
+	base := LabelValue(username)
+	if max := validation.LabelValueMaxLength - userHashLen - 1; len(base) > max {
+		base = strings.TrimRight(base[:max], "._-")
+	}
+	if base == "" {
+		base = "user"
+	}
+	return base + "-" + suffix
+}
+
 // LabelKeys are the label keys dlcsync manages on snapshots.
-var LabelKeys = []string{dlcv1alpha1.LabelStatus, dlcv1alpha1.LabelJobType, dlcv1alpha1.LabelWorkspaceID, dlcv1alpha1.LabelRegion}
+var LabelKeys = []string{dlcv1alpha1.LabelStatus, dlcv1alpha1.LabelJobType, dlcv1alpha1.LabelWorkspaceID, dlcv1alpha1.LabelRegion,
+	dlcv1alpha1.LabelUser}
 
 // Labels are the labels a snapshot carries, for selectors.
 func Labels(job *dlc.JobItem, regionID string) map[string]string {
@@ -71,6 +106,9 @@ func Labels(job *dlc.JobItem, regionID string) map[string]string {
 		if v := LabelValue(value); v != "" {
 			labels[key] = v
 		}
+	}
+	if v := UserLabelValue(job.Username); v != "" {
+		labels[dlcv1alpha1.LabelUser] = v
 	}
 	return labels
 }
@@ -95,8 +133,8 @@ func ConvertJob(job *dlc.JobItem, opts Options) (*dlcv1alpha1.JobItem, error) {
 
 // statusVersion names how Status derives a snapshot's status from its job; change it whenever
 // that changes. v2: Running condition, Complete/Failed during the reservation period, reveal
-// groups.
-const statusVersion = "v2\n"
+// groups. v3: username, userId, startedAt, durationText and the user label.
+const statusVersion = "v3\n"
 
 // Hash is a stable digest of the job data of a snapshot: equal data, equal hash.
 func Hash(job *dlcv1alpha1.JobItem) string {
@@ -128,19 +166,54 @@ func Status(job *dlcv1alpha1.JobItem, hash string, existing []metav1.Condition, 
 		WorkspaceID:   job.WorkspaceID,
 		WorkspaceName: job.WorkspaceName,
 		RequestGPU:    job.RequestGPU,
+		Username:      job.Username,
+		UserID:        job.UserID,
 		CreatedAt:     parseTime(job.GmtCreateTime),
+		StartedAt:     parseTime(job.GmtRunningTime),
 		FinishedAt:    parseTime(job.GmtFinishTime),
 		ContentHash:   hash,
 		Conditions:    append([]metav1.Condition(nil), existing...),
 	}
 	if job.Duration != nil {
 		st.Duration = *job.Duration
+		st.DurationText = DurationText(*job.Duration)
 	}
 	for _, c := range Conditions(job.Status, job.ReasonCode, job.ReasonMessage) {
 		c.LastTransitionTime = now
 		meta.SetStatusCondition(&st.Conditions, c)
 	}
 	return st
+}
+
+// maxDurationSeconds caps what DurationText converts (a hundred years): an endpoint may send any
+// int64, and seconds beyond this would overflow a time.Duration.
+const maxDurationSeconds = 100 * 365 * 24 * 3600
+
+// DurationText writes a job's Duration (seconds) the way kubectl writes ages: 45s, 7m30s, 67m,
+// 5h12m, 3d4h, 2y3d (k8s.io/apimachinery's duration.HumanDuration). A negative duration, which
+// the API never means, gives "".
+func DurationText(seconds int64) string {
+	if seconds < 0 {
+		return ""
+	}
+	return duration.HumanDuration(time.Duration(min(seconds, maxDurationSeconds)) * time.Second)
+}
+
+// MaxRequestIDBytes is the maxLength of status.requestId; longer IDs (no real one is) are cut.
+const MaxRequestIDBytes = 128
+
+// RequestID is the form of a ListJobs RequestId that status.requestId holds: valid UTF-8, at
+// most MaxRequestIDBytes bytes (so at most that many characters).
+func RequestID(id string) string {
+	id = strings.ToValidUTF8(id, "\uFFFD")
+	if len(id) > MaxRequestIDBytes {
+		id = id[:MaxRequestIDBytes]
+		// Only the last rune can have been split.
+		for !utf8.ValidString(id) {
+			id = id[:len(id)-1]
+		}
+	}
+	return id
 }
 
 // MaxConditionMessageBytes is the maxLength of a condition message in the CRD schema

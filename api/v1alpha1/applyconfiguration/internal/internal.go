@@ -298,6 +298,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: duration
       type:
         scalar: numeric
+    - name: durationText
+      type:
+        scalar: string
     - name: finishedAt
       type:
         namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
@@ -331,7 +334,19 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: requestGPU
       type:
         scalar: string
+    - name: requestId
+      type:
+        scalar: string
+    - name: startedAt
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
     - name: subStatus
+      type:
+        scalar: string
+    - name: userId
+      type:
+        scalar: string
+    - name: username
       type:
         scalar: string
     - name: workspaceId
@@ -945,7 +960,6 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: fullResyncInterval
       type:
         namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
-      default: 1h
     - name: interval
       type:
         namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration

@@ -31,6 +31,9 @@ import (
 //
 // DLCJobSnapshot mirrors one PAI-DLC job, as ListJobs last returned it, in the namespace of the
 // JobQuery (or JobQueries) that matched it.
+// Note: the default columns answer "what, whose, in what state, since when, for how long"; the
+// job's own creation time (not the snapshot's Age, which only says when dlcsync first saw it)
+// and everything else is in -o wide.
 type DLCJobSnapshotApplyConfiguration struct {
 	v1.TypeMetaApplyConfiguration `json:""`
 	// metadata is the standard object metadata.

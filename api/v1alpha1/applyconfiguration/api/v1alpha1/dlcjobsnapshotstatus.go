@@ -52,12 +52,28 @@ type DLCJobSnapshotStatusApplyConfiguration struct {
 	WorkspaceName *string `json:"workspaceName,omitempty"`
 	// requestGPU is the number of GPUs the job requested, as the API reports it.
 	RequestGPU *string `json:"requestGPU,omitempty"`
-	// duration is the running time of the job in seconds.
+	// username is the name of the job's submitter (the job's Username), e.g. pai-dlc-role.
+	Username *string `json:"username,omitempty"`
+	// userId is the UID of the job's owner (the job's UserId), e.g. 123456789.
+	UserID *string `json:"userId,omitempty"`
+	// duration is the running time of the job in seconds, as the API reported it when the
+	// snapshot was last written (observedAt).
 	Duration *int64 `json:"duration,omitempty"`
-	// createdAt is when the job was created.
+	// durationText is duration written the way kubectl writes ages, e.g. 45s, 7m30s, 67m, 5h12m, 3d4h.
+	// Like duration it is derived only when the snapshot is written, never to keep it current:
+	// for a running job it is the running time as of observedAt ("at least"); startedAt gives
+	// the exact start.
+	DurationText *string `json:"durationText,omitempty"`
+	// createdAt is when the job was created (its GmtCreateTime).
 	CreatedAt *v1.Time `json:"createdAt,omitempty"`
-	// finishedAt is when the job finished, if it has.
+	// startedAt is when the job started running (its GmtRunningTime), if it has.
+	StartedAt *v1.Time `json:"startedAt,omitempty"`
+	// finishedAt is when the job finished (its GmtFinishTime), if it has.
 	FinishedAt *v1.Time `json:"finishedAt,omitempty"`
+	// requestId is the RequestId of the ListJobs answer whose data the snapshot was last written
+	// from: quote it in a support ticket to Alibaba Cloud. A sync that finds the job unchanged
+	// does not rewrite the snapshot, so it stays the ID of the answer the last write used.
+	RequestID *string `json:"requestId,omitempty"`
 	// observedAt is when the job data last changed in this snapshot. A sync that finds the job
 	// unchanged does not touch it.
 	ObservedAt *v1.Time `json:"observedAt,omitempty"`
@@ -159,11 +175,35 @@ func (b *DLCJobSnapshotStatusApplyConfiguration) WithRequestGPU(value string) *D
 	return b
 }
 
+// WithUsername sets the Username field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Username field is set to the value of the last call.
+func (b *DLCJobSnapshotStatusApplyConfiguration) WithUsername(value string) *DLCJobSnapshotStatusApplyConfiguration {
+	b.Username = &value
+	return b
+}
+
+// WithUserID sets the UserID field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the UserID field is set to the value of the last call.
+func (b *DLCJobSnapshotStatusApplyConfiguration) WithUserID(value string) *DLCJobSnapshotStatusApplyConfiguration {
+	b.UserID = &value
+	return b
+}
+
 // WithDuration sets the Duration field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the Duration field is set to the value of the last call.
 func (b *DLCJobSnapshotStatusApplyConfiguration) WithDuration(value int64) *DLCJobSnapshotStatusApplyConfiguration {
 	b.Duration = &value
+	return b
+}
+
+// WithDurationText sets the DurationText field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DurationText field is set to the value of the last call.
+func (b *DLCJobSnapshotStatusApplyConfiguration) WithDurationText(value string) *DLCJobSnapshotStatusApplyConfiguration {
+	b.DurationText = &value
 	return b
 }
 
@@ -175,11 +215,27 @@ func (b *DLCJobSnapshotStatusApplyConfiguration) WithCreatedAt(value v1.Time) *D
 	return b
 }
 
+// WithStartedAt sets the StartedAt field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the StartedAt field is set to the value of the last call.
+func (b *DLCJobSnapshotStatusApplyConfiguration) WithStartedAt(value v1.Time) *DLCJobSnapshotStatusApplyConfiguration {
+	b.StartedAt = &value
+	return b
+}
+
 // WithFinishedAt sets the FinishedAt field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the FinishedAt field is set to the value of the last call.
 func (b *DLCJobSnapshotStatusApplyConfiguration) WithFinishedAt(value v1.Time) *DLCJobSnapshotStatusApplyConfiguration {
 	b.FinishedAt = &value
+	return b
+}
+
+// WithRequestID sets the RequestID field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RequestID field is set to the value of the last call.
+func (b *DLCJobSnapshotStatusApplyConfiguration) WithRequestID(value string) *DLCJobSnapshotStatusApplyConfiguration {
+	b.RequestID = &value
 	return b
 }
 

@@ -29,16 +29,21 @@ type JobFilterApplyConfiguration struct {
 	DisplayNameSearchMode *string `json:"displayNameSearchMode,omitempty"`
 	// description filters on the job description (the API's Description parameter).
 	Description *string `json:"description,omitempty"`
-	// jobType keeps only jobs of this type.
+	// jobType keeps only jobs of this type: the five values the API reference documents for the
+	// JobType parameter. (Jobs may report other types, e.g. MPIJob or RayJob, which the
+	// reference does not list as filter values.)
 	JobType *string `json:"jobType,omitempty"`
 	// status keeps only jobs in this status.
 	Status *string `json:"status,omitempty"`
 	// workspaceId keeps only jobs of this workspace.
 	WorkspaceID *string `json:"workspaceId,omitempty"`
-	// fromAllWorkspaces lists across every workspace; the API requires showOwn: true with it.
+	// fromAllWorkspaces lists the caller's own jobs across every workspace. The API requires
+	// ShowOwn=true with it, so dlcsync sends ShowOwn=true when showOwn is unset; showOwn: false
+	// with it is refused.
 	FromAllWorkspaces *bool `json:"fromAllWorkspaces,omitempty"`
 	// showOwn keeps only jobs submitted by the identity behind the credentials. Unlike the API,
-	// whose metadata defaults it to true, dlcsync always sends it, false unless set here.
+	// whose metadata defaults it to true, dlcsync always sends it: false unless set here, or true
+	// when fromAllWorkspaces is.
 	ShowOwn *bool `json:"showOwn,omitempty"`
 	// resourceId keeps only jobs of this resource group (quota).
 	ResourceID *string `json:"resourceId,omitempty"`

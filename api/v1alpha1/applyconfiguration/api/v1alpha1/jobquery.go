@@ -31,6 +31,8 @@ import (
 //
 // JobQuery mirrors the PAI-DLC jobs that match a ListJobs filter as DLCJobSnapshots in its
 // namespace, and keeps them in step every interval.
+// Note: LAST SUCCESS, not the last attempt, is the default freshness column: a query that keeps
+// failing attempts syncs all the time, and only the age of its last success shows it is stuck.
 type JobQueryApplyConfiguration struct {
 	v1.TypeMetaApplyConfiguration `json:""`
 	// metadata is the standard object metadata.

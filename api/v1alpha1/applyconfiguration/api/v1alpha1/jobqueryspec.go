@@ -25,6 +25,8 @@ import (
 // with apply.
 //
 // JobQuerySpec says which PAI-DLC jobs to mirror, where to find them and how often to look.
+// Note: fullResyncInterval has no CRD default: a default of 1h would break this rule for every
+// query with an interval above 1h. Unset means every hour (every sync for longer intervals).
 type JobQuerySpecApplyConfiguration struct {
 	// regionId is the Alibaba Cloud region whose PAI-DLC jobs are listed, e.g. cn-hangzhou.
 	RegionID *string `json:"regionId,omitempty"`
@@ -38,15 +40,17 @@ type JobQuerySpecApplyConfiguration struct {
 	// credentials says how the operator signs its requests: exactly one of secretRef (an AccessKey
 	// in a Secret of this namespace) or ambient (the operator's own credential chain).
 	Credentials *CredentialsApplyConfiguration `json:"credentials,omitempty"`
-	// interval is the time between two syncs, as a duration (e.g. 30s, 5m, 1h). Minimum 10s.
-	// Every sync is spread by ±10% jitter.
+	// interval is the time between two syncs, as a duration (e.g. 30s, 5m, 1h). Minimum 10s,
+	// maximum 168h. Every sync is spread by ±10% jitter.
 	Interval *v1.Duration `json:"interval,omitempty"`
 	// fullResyncInterval is how often the query lists every matching job. In between, a query
 	// whose filter uses only fields fixed when a job is created (no status, reasonSearch,
 	// numericRange, or timeRange on a field other than GmtCreateTime) lists only the jobs created
 	// since the last sync and re-reads the jobs that are not yet Succeeded, Failed or Stopped, so
 	// its API cost grows with change, not with history. The full listing also finds the terminal
-	// jobs deleted in PAI-DLC. 0s lists every job at every sync. Default 1h; at least interval.
+	// jobs deleted in PAI-DLC. 0 (or 0s) turns incremental listing off: every sync lists every
+	// job; there is no "never", because only a full listing finds deleted jobs. Otherwise at least
+	// interval and at most 720h. Unset: every hour, or every sync when interval is longer.
 	FullResyncInterval *v1.Duration `json:"fullResyncInterval,omitempty"`
 	// suspend stops syncing while true; existing snapshots stay as they are.
 	Suspend *bool `json:"suspend,omitempty"`

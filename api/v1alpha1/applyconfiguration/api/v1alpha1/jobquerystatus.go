@@ -31,12 +31,15 @@ type JobQueryStatusApplyConfiguration struct {
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
 	// conditions: Ready (the summary), Reconciling and Stalled, kstatus-compatible.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
-	// lastSyncTime is when the last sync attempt that changed this status ended, successful or
-	// not. A sync that finds nothing new writes nothing at all, this status included, so the time
-	// can be older than interval while the query is healthy; the metric
+	// lastSyncTime is when the last sync attempt started, successful or not. A sync that finds
+	// nothing new writes no snapshot, and writes this status only to keep it fresh: at most once
+	// per 5m (the manager's --status-refresh-interval), at every sync for longer intervals. On a
+	// healthy query it is so never older than that plus one interval. The metric
 	// dlcsync_last_sync_timestamp_seconds tracks every sync.
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
-	// lastSuccessfulSyncTime is when the last successful sync that changed this status ended.
+	// lastSuccessfulSyncTime is when the last successful sync started, refreshed like
+	// lastSyncTime. It stops moving while syncs fail or the query is stalled, so its age (the
+	// LAST SUCCESS column) shows a stuck query.
 	LastSuccessfulSyncTime *metav1.Time `json:"lastSuccessfulSyncTime,omitempty"`
 	// nextSyncTime is when the next periodic sync was planned when this status was written.
 	NextSyncTime *metav1.Time `json:"nextSyncTime,omitempty"`
@@ -52,7 +55,8 @@ type JobQueryStatusApplyConfiguration struct {
 	// jobStatusCounts counts the kept jobs by job status: one key per status of the API (13) that
 	// has jobs, plus Other for statuses the API may add later.
 	JobStatusCounts map[string]int32 `json:"jobStatusCounts,omitempty"`
-	// lastSyncStats describes the work of the last sync.
+	// lastSyncStats describes the work of the sync that started at lastSyncTime; it is always
+	// written together with lastSyncTime, never on its own.
 	LastSyncStats *SyncStatsApplyConfiguration `json:"lastSyncStats,omitempty"`
 	// incremental is what incremental listing needs after a manager restart (IncrementalState).
 	Incremental *IncrementalStateApplyConfiguration `json:"incremental,omitempty"`

@@ -22,7 +22,8 @@ package v1alpha1
 //
 // NumericRange is an inclusive range on one numeric job field.
 type NumericRangeApplyConfiguration struct {
-	// field is the job field compared: RequestGPU, RequestCPU, Priority or Duration (seconds).
+	// field is the job field compared. Only RequestGPU is accepted: it is the only field the API
+	// reference documents for NumericRangeField.
 	Field *string `json:"field,omitempty"`
 	// min is the lower bound, inclusive.
 	Min *int64 `json:"min,omitempty"`

@@ -31,7 +31,8 @@ import (
 // given a meaning the API does not have. start and end have format date-time, which CEL compares
 // as timestamps (instants), not as strings, so 01:30+01:00 equals 00:30Z.
 type TimeRangeApplyConfiguration struct {
-	// field is the job time the window applies to.
+	// field is the job time the window applies to: GmtCreateTime (the API's default) or
+	// GmtFinishTime, the values the API reference documents for TimeRangeField.
 	Field *string `json:"field,omitempty"`
 	// within is a window ending now, e.g. 168h, at most 8760h (a year). Exclusive with start and end.
 	Within *v1.Duration `json:"within,omitempty"`
