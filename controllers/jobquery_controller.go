@@ -138,7 +138,7 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 	state, seen := r.state(types.NamespacedName{Namespace: q.Namespace, Name: q.Name})
 	if !seen {
 		// A restart or a failover: go on from where the last process left the query.
-		restoreState(state, q)
+		restoreState(state, q, now)
 	}
 	if wait, due := due(q, state, seen, acc.version, now); !due {
 		if wait > 0 {

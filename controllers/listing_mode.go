@@ -49,6 +49,13 @@ type queryState struct {
 // ambientVersion is the credentials version of the operator's own credential chain.
 const ambientVersion = "ambient"
 
+// maxClockSkew is how far ahead of this process's clock a restored last full listing may be.
+const maxClockSkew = time.Minute
+
+// minIncrementalRecord is the least time between two writes of a new last full listing time:
+// with a short fullResyncInterval, half of it would be a status write at almost every sync.
+const minIncrementalRecord = 5 * time.Minute
+
 // maxPendingPrune bounds status.incremental.pendingPrune (the CRD's maxItems).
 const maxPendingPrune = 100
 
@@ -94,9 +101,14 @@ func fullResyncEvery(q *dlcv1alpha1.JobQuery) time.Duration {
 // fullKey, and the snapshots must agree with it (restoredAgrees).
 // Note: state built under the operator's ambient credentials is not restored: a new process may
 // run with another identity, which may see other jobs, and nothing records which one it was.
-func restoreState(state *queryState, q *dlcv1alpha1.JobQuery) {
+func restoreState(state *queryState, q *dlcv1alpha1.JobQuery, now time.Time) {
 	inc := q.Status.Incremental
 	if inc == nil || inc.Fingerprint == "" || q.Status.ObservedCredentialsVersion == ambientVersion {
+		return
+	}
+	if inc.LastFullListingTime.After(now.Add(maxClockSkew)) {
+		// Written by a process whose clock ran ahead: trusted, it would put off every full
+		// listing (the only way to see deleted jobs) until this clock caught up.
 		return
 	}
 	state.lastFull, state.fullKey = inc.LastFullListingTime.Time, inc.Fingerprint
@@ -111,13 +123,20 @@ func restoreState(state *queryState, q *dlcv1alpha1.JobQuery) {
 // was written with: same newest creation time, same running jobs. Any difference (a snapshot
 // edited or deleted while no process watched, a status write that failed after the snapshots'
 // writes) means the snapshots cannot stand in for a full listing.
+// A state that does not agree is dropped whole: its last full listing (the next listing is a
+// full one) and its pending prunes, which may be absences a listing refuted after the status
+// was written.
 func restoredAgrees(state *queryState, known []dlc.KnownJob) bool {
 	if state.restored == nil {
 		return true
 	}
 	watermark, running, digest := summarize(known)
 	r := state.restored
-	return watermark == r.Watermark && running == r.RunningJobs && digest == r.RunningDigest
+	if watermark == r.Watermark && running == r.RunningJobs && digest == r.RunningDigest {
+		return true
+	}
+	state.restored, state.absent, state.lastFull = nil, nil, time.Time{}
+	return false
 }
 
 // summarize is what status.incremental records of the kept jobs: the newest creation time, and
@@ -155,7 +174,7 @@ func recordIncremental(q *dlcv1alpha1.JobQuery, state *queryState, known []dlc.K
 	watermark, running, digest := summarize(known)
 	last := state.lastFull.Truncate(time.Second)
 	if prev := st.Incremental; prev != nil && prev.Fingerprint == key && !prev.LastFullListingTime.After(last) &&
-		last.Sub(prev.LastFullListingTime.Time) < every/2 {
+		last.Sub(prev.LastFullListingTime.Time) < max(every/2, minIncrementalRecord) {
 		last = prev.LastFullListingTime.Time
 	}
 	st.Incremental = &dlcv1alpha1.IncrementalState{Fingerprint: key, LastFullListingTime: metav1.NewTime(last),

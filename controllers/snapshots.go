@@ -218,6 +218,7 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 		sc.state.absent, sc.state.absentKey = nil, key
 	}
 	absent := map[string]bool{}
+	retain := q.Spec.Snapshot.PrunePolicy == dlcv1alpha1.PrunePolicyRetain
 	for name, s := range owned {
 		var missing bool
 		switch {
@@ -234,7 +235,10 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 		default:
 			missing = listed.walk.Complete
 		}
-		if !missing {
+		// Note: a snapshot already retained (no longer matching, kept by prunePolicy Retain) is
+		// not tracked: its absence would be noted on one listing and dropped on the next, and
+		// status.incremental.pendingPrune would change (a status write) at every full listing.
+		if !missing || (retain && !s.Status.Matching && len(s.Status.MatchedBy) == 0) {
 			continue
 		}
 		if !sc.state.absent[name] {

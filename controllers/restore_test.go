@@ -1,0 +1,96 @@
+package controllers
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+)
+
+// incrementalQuery is a query whose status.incremental was written at lastFull for jobs known.
+func incrementalQuery(lastFull time.Time, known []dlc.KnownJob) *dlcv1alpha1.JobQuery {
+	q := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "q", Generation: 1}}
+	q.Spec.Filter.ShowOwn = dlc.Ptr(true)
+	watermark, running, digest := summarize(known)
+	q.Status.Incremental = &dlcv1alpha1.IncrementalState{Fingerprint: fullKey(q), LastFullListingTime: metav1.NewTime(lastFull),
+		Watermark: watermark, RunningJobs: running, RunningDigest: digest, PendingPrune: []string{"dlcgone"}}
+	return q
+}
+
+func TestARestoredStateFromAClockThatRanAheadIsNotTrusted(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for ahead, trusted := range map[time.Duration]bool{-10 * time.Minute: true, 30 * time.Second: true, time.Hour: false} {
+		state := &queryState{}
+		restoreState(state, incrementalQuery(now.Add(ahead), nil), now)
+		g.Expect(state.lastFull.IsZero()).To(Equal(!trusted), "a last full listing %s ahead", ahead)
+	}
+}
+
+func TestARestoredStateTheSnapshotsDisagreeWithIsDroppedWhole(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	known := []dlc.KnownJob{{JobID: "dlc1", GmtCreateTime: "2026-12-01T10:00:00Z", Status: dlc.StatusRunning}}
+	state := &queryState{}
+	restoreState(state, incrementalQuery(now.Add(-time.Minute), known), now)
+	g.Expect(restoredAgrees(state, known)).To(BeTrue())
+	g.Expect(state.absent).To(HaveKey("dlcgone"))
+
+	// The running job finished while no process watched: the snapshots no longer agree.
+	changed := []dlc.KnownJob{{JobID: "dlc1", GmtCreateTime: "2026-12-01T10:00:00Z", Status: dlc.StatusSucceeded}}
+	g.Expect(restoredAgrees(state, changed)).To(BeFalse())
+	g.Expect(state.absent).To(BeEmpty(), "a pending prune of a stale state counted as the first absence")
+	g.Expect(state.lastFull.IsZero()).To(BeTrue(), "the next listing must be a full one")
+	g.Expect(restoredAgrees(state, changed)).To(BeTrue(), "nothing restored is left to disagree with")
+}
+
+func TestAShortFullResyncIntervalDoesNotRewriteTheLastFullListingAtEverySync(t *testing.T) {
+	g := NewWithT(t)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var known []dlc.KnownJob
+	for i := range 300 {
+		known = append(known, dlc.KnownJob{JobID: fmt.Sprintf("dlc%04d", i), GmtCreateTime: "2026-12-01T10:00:00Z", Status: dlc.StatusSucceeded})
+	}
+	q := incrementalQuery(now.Add(-2*time.Minute), known)
+	q.Spec.FullResyncInterval = &metav1.Duration{Duration: 30 * time.Second}
+	q.Status.Incremental.Fingerprint = fullKey(q)
+	q.Status.Incremental.PendingPrune = nil
+	recorded := q.Status.Incremental.LastFullListingTime
+	state := &queryState{lastFull: now, fullKey: fullKey(q)}
+	recordIncremental(q, state, known)
+	g.Expect(q.Status.Incremental).NotTo(BeNil())
+	g.Expect(q.Status.Incremental.LastFullListingTime).To(Equal(recorded), "rewritten after 2 minutes: a status write per sync")
+
+	state.lastFull = now.Add(4 * time.Minute)
+	recordIncremental(q, state, known)
+	g.Expect(q.Status.Incremental.LastFullListingTime.Time).To(Equal(now.Add(4*time.Minute)), "kept for longer than 5 minutes")
+}
+
+// A snapshot already retained (prunePolicy Retain) is not counted absent again at every full
+// listing: its absence would come and go, and with it status.incremental.pendingPrune.
+func TestARetainedSnapshotIsNotTrackedAsAbsentAgain(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcretainedabsent", 3, "TFJob")
+	q := query(ns, "retain")
+	q.Spec.Filter.DisplayName = "dlcretainedabsent"
+	q.Spec.Snapshot.PrunePolicy = dlcv1alpha1.PrunePolicyRetain
+	q.Spec.FullResyncInterval = &metav1.Duration{}
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "retain", dlcv1alpha1.ReasonSynced)
+	sim.Delete(ids[0])
+	resync(t, ns, "retain", dlcv1alpha1.ReasonSynced)
+	resync(t, ns, "retain", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)[ids[0]].Status.Matching).To(BeFalse(), "not retained after two listings")
+	for range 2 {
+		resync(t, ns, "retain", dlcv1alpha1.ReasonSynced)
+		state, _ := testReconciler.state(types.NamespacedName{Namespace: ns, Name: "retain"})
+		g.Expect(state.absent).NotTo(HaveKey(ids[0]))
+	}
+}
