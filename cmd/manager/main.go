@@ -125,6 +125,9 @@ func main() {
 		PprofBindAddress:       pprofAddr,
 		LeaderElection:         enableLeaderElection,
 		LeaderElectionID:       leaderElectionID,
+		// Note: a stopping leader hands its lease over at once (a rolling upgrade then fails over
+		// in seconds, not a lease duration); safe because main returns as soon as Start does.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		setupLog.Error(err, "Unable to create manager")
