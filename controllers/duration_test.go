@@ -53,7 +53,7 @@ func TestARunningJobsGrowingDurationCostsNoWritePerSync(t *testing.T) {
 		q = resync(t, ns, "live", dlcv1alpha1.ReasonSynced)
 		g.Expect(q.Status.LastSyncStats.Unchanged).To(Equal(int32(2)))
 	}
-	g.Expect(writes() - before).To(BeZero(), "a running job's growing duration was written")
+	g.Expect(writes()-before).To(BeZero(), "a running job's growing duration was written")
 
 	// The job ends: one status write brings its phase and final duration.
 	sim.Patch(running, func(j *dlcsim.Job) {
