@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -52,6 +56,9 @@ type FleetResult struct {
 	Latency Latency
 	// Elected is from stopping the leader to the standby leading.
 	Elected time.Duration
+	// RawCPU and InitialCPU are the CPU seconds each process used while the bare client wrote
+	// and during every query's first sync.
+	RawCPU, InitialCPU CPUSample
 }
 
 // FleetPhase is one measured interval of the whole fleet.
@@ -164,10 +171,12 @@ func (b *bencher) fleet(ctx context.Context) (*FleetResult, error) {
 	for i := range min(o.RawJobs, len(all)) {
 		raw = append(raw, all[i].JobItem)
 	}
+	cpu := sampleCPU()
 	elapsed, err := rawCreate(ctx, b.k8s, rawNS, raw, b.opts.Writers)
 	if err != nil {
 		return nil, fmt.Errorf("fleet raw writes: %w", err)
 	}
+	res.RawCPU = sampleCPU().since(cpu)
 	res.RawRate = float64(len(raw)) / elapsed.Seconds()
 	if err := b.clear(ctx); err != nil {
 		return nil, err
@@ -185,16 +194,23 @@ func (b *bencher) fleet(ctx context.Context) (*FleetResult, error) {
 		return nil, err
 	}
 	defer func() { stop() }()
-	start := time.Now()
+	stopProfile, err := b.profileCPU("fleet-initial-cpu.pprof")
+	if err != nil {
+		return nil, err
+	}
+	start, cpu := time.Now(), sampleCPU()
 	for _, q := range queries {
 		if err := b.k8s.Create(ctx, q); err != nil {
+			stopProfile()
 			return nil, err
 		}
 	}
-	if err := b.waitFleetSynced(ctx, want, start, distinct); err != nil {
+	err = b.waitFleetSynced(ctx, want, start, distinct)
+	stopProfile()
+	if err != nil {
 		return nil, err
 	}
-	res.Initial = time.Since(start)
+	res.Initial, res.InitialCPU = time.Since(start), sampleCPU().since(cpu)
 	if res.Quiet, err = b.fleetInterval(ctx, sim, o, "quiet interval", nil); err != nil {
 		return nil, err
 	}
@@ -214,6 +230,23 @@ func (b *bencher) fleet(ctx context.Context) (*FleetResult, error) {
 		}
 	}
 	return res, b.clear(ctx)
+}
+
+// profileCPU writes a CPU profile of this process (the bench and the in-process manager) to the
+// profile directory until the returned function is called; without --profile-dir it does nothing.
+func (b *bencher) profileCPU(name string) (func(), error) {
+	if b.opts.ProfileDir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(filepath.Join(b.opts.ProfileDir, name))
+	if err != nil {
+		return nil, fmt.Errorf("CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }
 
 // fleetChurn changes 1% of the jobs (running ones, spread over the groups) to Restarting, and
@@ -450,6 +483,8 @@ func (r *Report) fleetMarkdown(b *strings.Builder) {
 	rate := float64(f.Snapshots) / f.Initial.Seconds()
 	fmt.Fprintf(b, "| Every query's first sync | %.1f s until every snapshot exists, **%.0f objects/s = %.2f × the limit** (%.0f/s) |\n",
 		f.Initial.Seconds(), rate, rate/f.RawRate, f.RawRate)
+	fmt.Fprintf(b, "| CPU per 1,000 snapshots: bare client / first syncs (%d cores) | %s / %s |\n", runtime.NumCPU(),
+		f.RawCPU.per(o.RawJobs), f.InitialCPU.per(f.Snapshots))
 	phase := func(name string, p FleetPhase) {
 		fmt.Fprintf(b, "| %s | %d syncs (%d incremental) in %.1f s: **%.2f calls per sync**, **%d snapshot writes**, "+
 			"%d JobQuery writes, %d events |\n", name, p.Syncs, p.Incremental, p.Duration.Seconds(), perSync(p.APICalls, p),

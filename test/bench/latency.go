@@ -3,10 +3,13 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/procfs"
 	"k8s.io/apimachinery/pkg/labels"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -110,4 +113,66 @@ func (w *changeWatch) counts() (shown, missing int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.shown), len(w.changed) - len(w.shown)
+}
+
+// CPUSample is the CPU time used so far by this process (the bench and the in-process manager)
+// and by each of its children (envtest's etcd and kube-apiserver), by command name.
+type CPUSample map[string]float64
+
+// sampleCPU reads the CPU time of this process and its children from /proc.
+func sampleCPU() CPUSample {
+	out := CPUSample{}
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return out
+	}
+	procs, err := fs.AllProcs()
+	if err != nil {
+		return out
+	}
+	self := os.Getpid()
+	for _, p := range procs {
+		st, err := p.Stat()
+		if err != nil || (p.PID != self && st.PPID != self) {
+			continue
+		}
+		name := st.Comm
+		if p.PID == self {
+			name = "bench and manager"
+		}
+		out[name] += st.CPUTime()
+	}
+	return out
+}
+
+// since is the CPU time each process used after an earlier sample.
+func (c CPUSample) since(before CPUSample) CPUSample {
+	out := CPUSample{}
+	for k, v := range c {
+		out[k] = v - before[k]
+	}
+	return out
+}
+
+// String lists the CPU seconds by process, largest first.
+func (c CPUSample) String() string {
+	names := make([]string, 0, len(c))
+	for k := range c {
+		names = append(names, k)
+	}
+	slices.SortFunc(names, func(a, b string) int { return int(1000 * (c[b] - c[a])) })
+	parts := make([]string, 0, len(names))
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%s %.1f s", k, c[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// per scales the sample to CPU seconds per 1,000 objects written.
+func (c CPUSample) per(objects int) CPUSample {
+	out := CPUSample{}
+	for k, v := range c {
+		out[k] = v * 1000 / float64(max(objects, 1))
+	}
+	return out
 }
