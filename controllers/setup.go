@@ -2,11 +2,14 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -100,6 +103,56 @@ func CacheOptions(watchNamespaces []string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// ParseWatchLabelSelector parses --watch-label-selector the way Flux's controllers do
+// (fluxcd/pkg/runtime/controller GetWatchSelector): a label selector such as
+// "sharding.dlcsync.io/key=shard1", "sharding.dlcsync.io/key in (shard1,shard2)" or, for the
+// queries no shard claims, "!sharding.dlcsync.io/key". An empty expression selects everything
+// and returns a nil selector.
+func ParseWatchLabelSelector(expr string) (labels.Selector, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	ls, err := metav1.ParseToLabelSelector(expr)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the JobQuery label selector %q: %w", expr, err)
+	}
+	selector, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the JobQuery label selector %q: %w", expr, err)
+	}
+	return selector, nil
+}
+
+// ShardCacheOptions is CacheOptions for one shard of the JobQueries: the JobQuery informer only
+// holds the queries whose labels match watchLabelSelector (--watch-label-selector; empty: all),
+// so a manager never sees, and so never syncs, another shard's queries. An invalid selector is
+// an error, which the manager reports at start.
+//
+// Note: snapshots stay cached whole (within watchNamespaces): two shards' queries may share a
+// snapshot, and each shard's writes keep every owner reference and matchedBy entry it did not
+// add (see writeSnapshot and pruneSnapshot), so neither removes the other's claim.
+func ShardCacheOptions(watchNamespaces []string, watchLabelSelector string) (cache.Options, error) {
+	opts := CacheOptions(watchNamespaces)
+	selector, err := ParseWatchLabelSelector(watchLabelSelector)
+	if err != nil || selector == nil {
+		return opts, err
+	}
+	opts.ByObject[&dlcv1alpha1.JobQuery{}] = cache.ByObject{Label: selector}
+	return opts, nil
+}
+
+// LeaderElectionID is the lease name of the managers of one shard: the base ID alone without a
+// selector, otherwise the base ID and a digest of the selector's canonical form, so that each
+// shard elects its own leader instead of one shard's managers all waiting on another's lease.
+func LeaderElectionID(base, watchLabelSelector string) (string, error) {
+	selector, err := ParseWatchLabelSelector(watchLabelSelector)
+	if err != nil || selector == nil {
+		return base, err
+	}
+	sum := sha256.Sum256([]byte(selector.String()))
+	return base + "-" + hex.EncodeToString(sum[:4]), nil
 }
 
 // stripSecretMetadata keeps of a cached Secret only what finds the JobQueries that use it.

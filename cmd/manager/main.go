@@ -64,7 +64,7 @@ func main() {
 	var maxConcurrentSyncs, kubeAPIBurst, dlcBurst int
 	var statusRefresh time.Duration
 	var kubeAPIQPS, dlcQPS float64
-	var ambientNamespaces, watchNamespaces, allowedEndpoints, revealNamespaces string
+	var ambientNamespaces, watchNamespaces, watchLabelSelector, allowedEndpoints, revealNamespaces string
 	flag.IntVar(&maxConcurrentSyncs, "max-concurrent-syncs", 4, "How many JobQueries sync at the same time.")
 	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
@@ -82,6 +82,10 @@ func main() {
 		"Comma-separated namespaces whose JobQueries may mirror fields redacted by default (spec.snapshot), which the view role can read.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to watch; empty watches every namespace. Use it to shard JobQueries between managers.")
+	flag.StringVar(&watchLabelSelector, "watch-label-selector", "",
+		"Sync only the JobQueries whose labels match this selector, e.g. 'sharding.dlcsync.io/key=shard1', or "+
+			"'!sharding.dlcsync.io/key' for those no shard claims (Flux's sharding); empty syncs every JobQuery. "+
+			"Each selector elects its own leader.")
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -111,19 +115,34 @@ func main() {
 		metricsServerOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
+	// Note: managed fields and the snapshots' job data are most of a snapshot's size and the
+	// reconciler never reads them from the cache. The selector is checked before anything
+	// connects, so a typo stops the manager at once instead of leaving one that syncs nothing.
+	cacheOptions, err := controllers.ShardCacheOptions(splitList(watchNamespaces), watchLabelSelector)
+	if err != nil {
+		setupLog.Error(err, "Invalid --watch-label-selector")
+		os.Exit(1)
+	}
+	leaderElectionID, err := controllers.LeaderElectionID("dlcsync.dlcsync.io", watchLabelSelector)
+	if err != nil {
+		setupLog.Error(err, "Invalid --watch-label-selector")
+		os.Exit(1)
+	}
+
 	restConfig := ctrl.GetConfigOrDie()
 	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
 	restConfig.UserAgent = "dlcsync/" + version.Version
-	// Note: managed fields and the snapshots' job data are most of a snapshot's size and the
-	// reconciler never reads them from the cache.
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
-		Cache:                  controllers.CacheOptions(splitList(watchNamespaces)),
+		Cache:                  cacheOptions,
 		Metrics:                metricsServerOptions,
 		HealthProbeBindAddress: probeAddr,
 		PprofBindAddress:       pprofAddr,
 		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "dlcsync.dlcsync.io",
+		LeaderElectionID:       leaderElectionID,
+		// Note: a stopping leader hands its lease over at once (a rolling upgrade then fails over
+		// in seconds, not a lease duration); safe because main returns as soon as Start does.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		setupLog.Error(err, "Unable to create manager")
@@ -159,6 +178,7 @@ func main() {
 	}
 
 	setupLog.Info("Starting manager", "version", version.Version, "watchNamespaces", watchNamespaces,
+		"watchLabelSelector", watchLabelSelector, "leaderElectionID", leaderElectionID,
 		"ambientCredentialsNamespaces", strings.Join(ambient, ","), "allowedEndpoints", allowedEndpoints,
 		"revealNamespaces", revealNamespaces)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {

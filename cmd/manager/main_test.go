@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -102,5 +103,29 @@ func TestTheManagerBinaryStartsAndServesProbes(t *testing.T) {
 			t.Fatalf("the jobquery controller did not start its workers")
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestAnInvalidWatchLabelSelectorStopsTheManagerAtStart: a selector that does not parse ends the
+// manager before it connects anywhere (no kubeconfig is given), with exit code 1 and a log line
+// naming the flag and the selector, rather than a manager that syncs no JobQuery at all.
+func TestAnInvalidWatchLabelSelectorStopsTheManagerAtStart(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "manager")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building the manager: %v\n%s", err, out)
+	}
+	for _, selector := range []string{"sharding.dlcsync.io/key in (shard1", "!", "sharding.dlcsync.io/key shard1"} {
+		cmd := exec.Command(bin, "--watch-label-selector", selector, "--health-probe-bind-address=0")
+		cmd.Env = append(os.Environ(), "KUBECONFIG=/nonexistent")
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("selector %q: want exit code 1, got %v\n%s", selector, err, out)
+		}
+		for _, want := range []string{"Invalid --watch-label-selector", fmt.Sprintf("%q", selector)} {
+			if !strings.Contains(string(out), strings.Trim(fmt.Sprintf("%q", want), `"`)) {
+				t.Errorf("selector %q: the log does not say %s:\n%s", selector, want, out)
+			}
+		}
 	}
 }

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -42,24 +46,33 @@ type FleetOptions struct {
 
 // FleetResult is what the fleet scenario measured.
 type FleetResult struct {
-	Options               FleetOptions
-	Snapshots             int
-	Initial               time.Duration
-	RawRate               float64
-	Quiet, Churn, Restart FleetPhase
-	Changed               int
+	Options                         FleetOptions
+	Snapshots                       int
+	Initial                         time.Duration
+	RawRate                         float64
+	Quiet, Churn, Restart, Failover FleetPhase
+	Changed                         int
+	// Latency is from a job's change in the simulator to its snapshot showing it (churn).
+	Latency Latency
+	// Elected is from stopping the leader to the standby leading.
+	Elected time.Duration
+	// RawCPU and InitialCPU are the CPU seconds each process used while the bare client wrote
+	// and during every query's first sync.
+	RawCPU, InitialCPU CPUSample
 }
 
 // FleetPhase is one measured interval of the whole fleet.
 type FleetPhase struct {
 	Syncs, Incremental, APICalls, SnapshotWrites, QueryWrites, Events int
-	Duration                                                          time.Duration
+	// Duration is until every query has synced; FirstSync until one has.
+	Duration, FirstSync time.Duration
 }
 
 // fleetGroup is the DisplayName prefix of group g's jobs.
 func fleetGroup(g int) string { return fmt.Sprintf("fleet%03d-", g) }
 
-// fleetWorkload fills a simulator: Jobs jobs in Queries groups, Active of each running.
+// fleetWorkload fills a simulator: Jobs jobs in Queries groups, Active of each running. It
+// returns the running jobs that some query lists (the ones churn changes).
 func fleetWorkload(o FleetOptions) (*dlcsim.Server, []string, *httptest.Server) {
 	sim := dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{admin}, Seed: 7})
 	per := o.Jobs / o.Queries
@@ -73,16 +86,23 @@ func fleetWorkload(o FleetOptions) (*dlcsim.Server, []string, *httptest.Server) 
 			if k%2 == 1 {
 				jobType = "TFJob"
 			}
+			created := now.Add(-time.Duration(k+1) * time.Minute)
+			var runningSince string
 			if k < int(math.Ceil(float64(per)*o.Active)) {
-				status = dlc.StatusRunning
-				running = append(running, id)
+				status, runningSince = dlc.StatusRunning, dlc.FormatTime(created.Add(30*time.Second))
+				if g%10 != 9 { // the group of every tenth query: no query lists its jobs (fleetQueries)
+					running = append(running, id)
+				}
 			}
 			jobs = append(jobs, dlcsim.Job{JobItem: dlc.JobItem{JobID: id, DisplayName: fmt.Sprintf("%sjob-%d", fleetGroup(g), k),
 				JobType: jobType, Status: status, WorkspaceID: "268", UserID: admin.UserID, Username: admin.Username,
-				GmtCreateTime: dlc.FormatTime(now.Add(-time.Duration(k+1) * time.Minute))}})
+				GmtCreateTime: dlc.FormatTime(created), GmtRunningTime: runningSince}})
 		}
 	}
 	sim.Upsert(jobs...)
+	// Note: running jobs report a Duration that grows at every call, as the service may do; the
+	// quiet and churn targets then also show that it costs no write per sync.
+	sim.SetFaults(dlcsim.Faults{LiveDuration: true})
 	return sim, running, httptest.NewServer(sim.Handler())
 }
 
@@ -114,24 +134,27 @@ func fleetQueries(o FleetOptions, namespaces []string, endpoint string) ([]*dlcv
 }
 
 // startFleetManager starts a whole manager (controller and all) on the bench's counted
-// connection; it returns its stop function.
-func (b *bencher) startFleetManager(ctx context.Context, o FleetOptions) (func(), error) {
+// connection, with leader election as cmd/manager sets it up when asked; it returns its stop
+// function and the channel closed when it leads.
+func (b *bencher) startFleetManager(ctx context.Context, o FleetOptions, leaderElect bool) (func(), <-chan struct{}, error) {
 	mgr, err := ctrl.NewManager(b.cfg, ctrl.Options{
 		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Cache: controllers.CacheOptions(nil), Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		LeaderElection: leaderElect, LeaderElectionID: "dlcsync-bench", LeaderElectionNamespace: "default",
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	if _, err := controllers.Setup(mctx, mgr, controllers.Options{AllowedEndpoints: testenv.LoopbackEndpoints,
 		DLCQPS: 10000, DLCBurst: 10000, MaxConcurrentSyncs: o.Concurrency}); err != nil {
 		cancel()
-		return nil, err
+		return nil, nil, err
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Start(mctx) }()
-	return func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done }, mgr.Elected(), nil
 }
 
 // fleet runs the fleet scenario: the limit, every query's first sync, a quiet interval, a churn
@@ -151,10 +174,12 @@ func (b *bencher) fleet(ctx context.Context) (*FleetResult, error) {
 	for i := range min(o.RawJobs, len(all)) {
 		raw = append(raw, all[i].JobItem)
 	}
+	cpu := sampleCPU()
 	elapsed, err := rawCreate(ctx, b.k8s, rawNS, raw, b.opts.Writers)
 	if err != nil {
 		return nil, fmt.Errorf("fleet raw writes: %w", err)
 	}
+	res.RawCPU = sampleCPU().since(cpu)
 	res.RawRate = float64(len(raw)) / elapsed.Seconds()
 	if err := b.clear(ctx); err != nil {
 		return nil, err
@@ -167,44 +192,35 @@ func (b *bencher) fleet(ctx context.Context) (*FleetResult, error) {
 	}
 	queries, want, distinct := fleetQueries(o, namespaces, srv.URL)
 	res.Snapshots = distinct
-	stop, err := b.startFleetManager(ctx, o)
+	stop, _, err := b.startFleetManager(ctx, o, false)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { stop() }()
-	start := time.Now()
+	stopProfile, err := b.profileCPU("fleet-initial-cpu.pprof")
+	if err != nil {
+		return nil, err
+	}
+	start, cpu := time.Now(), sampleCPU()
 	for _, q := range queries {
 		if err := b.k8s.Create(ctx, q); err != nil {
+			stopProfile()
 			return nil, err
 		}
 	}
-	if err := b.waitFleetSynced(ctx, want, start, distinct); err != nil {
+	err = b.waitFleetSynced(ctx, want, start, distinct)
+	stopProfile()
+	if err != nil {
 		return nil, err
 	}
-	res.Initial = time.Since(start)
+	res.Initial, res.InitialCPU = time.Since(start), sampleCPU().since(cpu)
 	if res.Quiet, err = b.fleetInterval(ctx, sim, o, "quiet interval", nil); err != nil {
 		return nil, err
 	}
-	// Churn: 1% of the jobs (running ones, spread over the groups) change state.
-	changed := running[:0:0]
-	step := max(1, len(running)/max(1, o.Jobs/100))
-	for i := 0; i < len(running); i += step {
-		changed = append(changed, running[i])
-	}
-	res.Changed = len(changed)
-	if res.Churn, err = b.fleetInterval(ctx, sim, o, "churn interval", func() {
-		for _, id := range changed {
-			sim.Patch(id, func(j *dlcsim.Job) { j.Status = dlc.StatusRestarting })
-		}
-	}); err != nil {
+	if err := b.fleetChurn(ctx, sim, o, running, res); err != nil {
 		return nil, err
 	}
-	b.logf("fleet: restarting the manager")
-	stop()
-	if stop, err = b.startFleetManager(ctx, o); err != nil {
-		return nil, err
-	}
-	if res.Restart, err = b.fleetInterval(ctx, sim, o, "first syncs after a restart", nil); err != nil {
+	if stop, err = b.fleetRestartAndFailover(ctx, sim, o, stop, res); err != nil {
 		return nil, err
 	}
 	// Note: the manager would restore the snapshots clear deletes: stop it and remove the
@@ -217,6 +233,102 @@ func (b *bencher) fleet(ctx context.Context) (*FleetResult, error) {
 		}
 	}
 	return res, b.clear(ctx)
+}
+
+// profileCPU writes a CPU profile of this process (the bench and the in-process manager) to the
+// profile directory until the returned function is called; without --profile-dir it does nothing.
+func (b *bencher) profileCPU(name string) (func(), error) {
+	if b.opts.ProfileDir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(filepath.Join(b.opts.ProfileDir, name))
+	if err != nil {
+		return nil, fmt.Errorf("CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
+
+// fleetChurn changes 1% of the jobs (running ones, spread over the groups) to Restarting, and
+// measures the interval in which every query syncs once more and how long each change takes to
+// show in its snapshot.
+func (b *bencher) fleetChurn(ctx context.Context, sim *dlcsim.Server, o FleetOptions, running []string, res *FleetResult) error {
+	changed := running[:0:0]
+	step := max(1, len(running)/max(1, o.Jobs/100))
+	for i := 0; i < len(running); i += step {
+		changed = append(changed, running[i])
+	}
+	res.Changed = len(changed)
+	watch, err := b.watchChanges(ctx, dlc.StatusRestarting)
+	if err != nil {
+		return err
+	}
+	if res.Churn, err = b.fleetInterval(ctx, sim, o, "churn interval", func() {
+		for _, id := range changed {
+			watch.changedAt(id)
+			sim.Patch(id, func(j *dlcsim.Job) { j.Status = dlc.StatusRestarting })
+		}
+	}); err != nil {
+		watch.stop()
+		return err
+	}
+	// Every query has synced since the change: give the informer a moment for the last writes.
+	_ = waitFor(ctx, func() (bool, error) {
+		_, missing := watch.counts()
+		return missing == 0, nil
+	})
+	res.Latency = latencyOf(watch.result())
+	return nil
+}
+
+// fleetRestartAndFailover restarts the manager as two replicas with leader election, measures
+// the leader's first syncs, then stops the leader and measures the new leader's first syncs. It
+// returns the stop function of what still runs.
+func (b *bencher) fleetRestartAndFailover(ctx context.Context, sim *dlcsim.Server, o FleetOptions, stop func(),
+	res *FleetResult) (func(), error) {
+	b.logf("fleet: restarting the manager (two replicas, leader election)")
+	stop()
+	stopA, electedA, err := b.startFleetManager(ctx, o, true)
+	if err != nil {
+		return func() {}, err
+	}
+	select {
+	case <-electedA:
+	case <-ctx.Done():
+		return stopA, ctx.Err()
+	}
+	stopB, electedB, err := b.startFleetManager(ctx, o, true)
+	if err != nil {
+		return stopA, err
+	}
+	both := func() { stopA(); stopB() }
+	if res.Restart, err = b.fleetInterval(ctx, sim, o, "first syncs after a restart", nil); err != nil {
+		return both, err
+	}
+	b.logf("fleet: stopping the leader")
+	stopped := time.Now()
+	stopA()
+	gap := time.Since(stopped)
+	elected := make(chan time.Duration, 1)
+	go func() {
+		select {
+		case <-electedB:
+			elected <- time.Since(stopped)
+		case <-ctx.Done():
+			elected <- 0
+		}
+	}()
+	if res.Failover, err = b.fleetInterval(ctx, sim, o, "first syncs after a leader failover", nil); err != nil {
+		return stopB, err
+	}
+	// fleetInterval starts its clocks once the leader has stopped: count from the stop instead.
+	res.Failover.Duration += gap
+	res.Failover.FirstSync += gap
+	res.Elected = <-elected
+	return stopB, nil
 }
 
 // waitFleetSynced waits until every query keeps the snapshots it should, printing progress.
@@ -267,8 +379,12 @@ func (b *bencher) fleetInterval(ctx context.Context, sim *dlcsim.Server, o Fleet
 		return total, incremental
 	}
 	last := time.Now()
+	var first time.Duration
 	err := waitForLong(ctx, func() (bool, error) {
 		n, _ := syncs()
+		if n > 0 && first == 0 {
+			first = time.Since(start)
+		}
 		if time.Since(last) >= 5*time.Second {
 			last = time.Now()
 			b.progress("fleet "+name, start, n, o.Queries, "")
@@ -278,7 +394,7 @@ func (b *bencher) fleetInterval(ctx context.Context, sim *dlcsim.Server, o Fleet
 	if err != nil {
 		return FleetPhase{}, fmt.Errorf("%s: %w", name, err)
 	}
-	p := FleetPhase{Duration: time.Since(start)}
+	p := FleetPhase{Duration: time.Since(start), FirstSync: first}
 	// Note: events are sent asynchronously; give them a moment to reach the counter.
 	time.Sleep(time.Second)
 	p.Syncs, p.Incremental = syncs()
@@ -334,13 +450,21 @@ func (r *Report) fleetChecks() []Check {
 		{"fleet quiet interval: 0 snapshot writes, ≤ 3 API calls per query",
 			fmt.Sprintf("%d snapshot writes, %.2f calls per sync", f.Quiet.SnapshotWrites, perSync(f.Quiet.APICalls, f.Quiet)),
 			f.Quiet.SnapshotWrites == 0 && perSync(f.Quiet.APICalls, f.Quiet) <= 3},
-		{"fleet churn: ≤ 2 snapshot writes per changed job",
+		{"fleet churn: ≤ 2 snapshot writes per changed job (running jobs' Duration growing at every call)",
 			fmt.Sprintf("%.2f", float64(f.Churn.SnapshotWrites)/float64(max(f.Changed, 1))),
 			float64(f.Churn.SnapshotWrites) <= 2*float64(f.Changed)},
+		{fmt.Sprintf("fleet churn: p99 from a job's change to its snapshot showing it ≤ interval + 5 s (%s)", f.Options.Interval+5*time.Second),
+			fmt.Sprintf("p99 %.1f s (p50 %.1f s, max %.1f s), %d of %d changes shown", f.Latency.P99.Seconds(), f.Latency.P50.Seconds(),
+				f.Latency.Max.Seconds(), f.Latency.Seen, f.Latency.Seen+f.Latency.Missing),
+			f.Latency.Missing == 0 && f.Latency.Seen > 0 && f.Latency.P99 <= f.Options.Interval+5*time.Second},
 		{"restart: first sync of each query ≤ 3 API calls and 0 snapshot writes",
 			fmt.Sprintf("%.2f calls per sync, %d snapshot writes, %d/%d incremental", perSync(f.Restart.APICalls, f.Restart),
 				f.Restart.SnapshotWrites, f.Restart.Incremental, f.Restart.Syncs),
 			perSync(f.Restart.APICalls, f.Restart) <= 3 && f.Restart.SnapshotWrites == 0},
+		{"leader failover: first sync of each query ≤ 3 API calls and 0 snapshot writes",
+			fmt.Sprintf("%.2f calls per sync, %d snapshot writes, %d/%d incremental", perSync(f.Failover.APICalls, f.Failover),
+				f.Failover.SnapshotWrites, f.Failover.Incremental, f.Failover.Syncs),
+			perSync(f.Failover.APICalls, f.Failover) <= 3 && f.Failover.SnapshotWrites == 0},
 	}
 }
 
@@ -354,12 +478,16 @@ func (r *Report) fleetMarkdown(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## Fleet and restart\n\n%d JobQueries over %d jobs (%.0f%% running) in %d namespaces, one manager "+
 		"(--max-concurrent-syncs %d), every query's interval %s. Every tenth query overlaps the one before it (the "+
 		"PyTorchJob half of its jobs, same namespace), so %d distinct snapshots. The limit is the bare client writing "+
-		"%d snapshots in the same run. Each interval below ends when every query has synced once more.\n\n",
+		"%d snapshots in the same run. Each interval below ends when every query has synced once more. The simulator "+
+		"reports running jobs' Duration live (it grows at every call). The restart starts two replicas with leader "+
+		"election; the failover then stops the leader (it releases its lease, as on a rolling upgrade).\n\n",
 		o.Queries, o.Jobs, o.Active*100, o.Namespaces, o.Concurrency, o.Interval, f.Snapshots, o.RawJobs)
 	b.WriteString("| Measure | Result |\n|---|---|\n")
 	rate := float64(f.Snapshots) / f.Initial.Seconds()
 	fmt.Fprintf(b, "| Every query's first sync | %.1f s until every snapshot exists, **%.0f objects/s = %.2f × the limit** (%.0f/s) |\n",
 		f.Initial.Seconds(), rate, rate/f.RawRate, f.RawRate)
+	fmt.Fprintf(b, "| CPU per 1,000 snapshots: bare client / first syncs (%d cores) | %s / %s |\n", runtime.NumCPU(),
+		f.RawCPU.per(o.RawJobs), f.InitialCPU.per(f.Snapshots))
 	phase := func(name string, p FleetPhase) {
 		fmt.Fprintf(b, "| %s | %d syncs (%d incremental) in %.1f s: **%.2f calls per sync**, **%d snapshot writes**, "+
 			"%d JobQuery writes, %d events |\n", name, p.Syncs, p.Incremental, p.Duration.Seconds(), perSync(p.APICalls, p),
@@ -368,5 +496,10 @@ func (r *Report) fleetMarkdown(b *strings.Builder) {
 	phase("Quiet interval", f.Quiet)
 	phase(fmt.Sprintf("Churn interval (%d jobs changed: %.2f snapshot writes per changed job)", f.Changed,
 		float64(f.Churn.SnapshotWrites)/float64(max(f.Changed, 1))), f.Churn)
+	fmt.Fprintf(b, "| From a job's change in the simulator to its snapshot showing it (churn, an informer on the snapshots) | "+
+		"p50 %.1f s, **p99 %.1f s**, max %.1f s (interval %s), %d of %d changes shown |\n", f.Latency.P50.Seconds(),
+		f.Latency.P99.Seconds(), f.Latency.Max.Seconds(), o.Interval, f.Latency.Seen, f.Latency.Seen+f.Latency.Missing)
 	phase("First sync of every query after a manager restart", f.Restart)
+	phase(fmt.Sprintf("First sync of every query after a leader failover (standby leading %.1f s after the stop, first sync "+
+		"done %.1f s after it)", f.Elected.Seconds(), f.Failover.FirstSync.Seconds()), f.Failover)
 }

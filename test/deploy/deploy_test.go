@@ -332,3 +332,30 @@ func helmCommand(args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// watchLabelSelector becomes --watch-label-selector as one argument, whatever the selector holds
+// (spaces, commas, parentheses, a leading '!'), and is absent by default.
+func TestTheHelmChartPassesTheWatchLabelSelector(t *testing.T) {
+	for _, tc := range []struct {
+		set  []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"--set", "watchLabelSelector=!sharding.dlcsync.io/key"}, "--watch-label-selector=!sharding.dlcsync.io/key"},
+		{[]string{"--set-json", `watchLabelSelector="sharding.dlcsync.io/key in (shard1, shard2)"`},
+			"--watch-label-selector=sharding.dlcsync.io/key in (shard1, shard2)"},
+	} {
+		args := append([]string{"template", "dlcsync", "charts/dlcsync", "--namespace", "dlcsync-system"}, tc.set...)
+		dep := find(decodeAll(t, helm(t, args...)), "Deployment", "")
+		containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+		var got []string
+		for _, a := range toStrings(containers[0].(map[string]any)["args"]) {
+			if strings.HasPrefix(a, "--watch-label-selector") {
+				got = append(got, a)
+			}
+		}
+		if want := []string{tc.want}; tc.want == "" && len(got) != 0 || tc.want != "" && !slices.Equal(got, want) {
+			t.Errorf("%v: args %v, want %q", tc.set, got, tc.want)
+		}
+	}
+}

@@ -66,22 +66,44 @@ func run(m *testing.M) int {
 type manager struct {
 	name string
 	mgr  ctrl.Manager
-	// requests counts what this manager sent to the apiserver.
+	// requests counts what this manager sent to the apiserver; paths records its writes.
 	requests *testenv.RequestCounter
+	paths    *writeRecorder
 	stop     context.CancelFunc
 	stopped  chan struct{}
+}
+
+// managerOptions are the settings in which the tests' managers differ.
+type managerOptions struct {
+	leaderElect bool
+	// watchLabelSelector is the manager's --watch-label-selector (its shard).
+	watchLabelSelector string
 }
 
 // startManager starts a manager with its own connection, counting its writes.
 func startManager(t *testing.T, name string, leaderElect bool) *manager {
 	t.Helper()
-	requests := testenv.NewRequestCounter()
-	own := requests.Instrument(cfg)
+	return startManagerWith(t, name, managerOptions{leaderElect: leaderElect})
+}
+
+// startManagerWith starts a manager as cmd/manager builds it from its flags.
+func startManagerWith(t *testing.T, name string, o managerOptions) *manager {
+	t.Helper()
+	requests, paths := testenv.NewRequestCounter(), &writeRecorder{}
+	own := paths.instrument(requests.Instrument(cfg))
 	lease, renew, retry := 3*time.Second, 2*time.Second, 250*time.Millisecond
+	cacheOptions, err := controllers.ShardCacheOptions(nil, o.watchLabelSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaseID, err := controllers.LeaderElectionID("dlcsync-reliability", o.watchLabelSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mgr, err := ctrl.NewManager(own, ctrl.Options{
 		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache:          controllers.CacheOptions(nil),
-		LeaderElection: leaderElect, LeaderElectionID: "dlcsync-reliability", LeaderElectionNamespace: "default",
+		Cache:          cacheOptions,
+		LeaderElection: o.leaderElect, LeaderElectionID: leaseID, LeaderElectionNamespace: "default",
 		LeaderElectionReleaseOnCancel: true, LeaseDuration: &lease, RenewDeadline: &renew, RetryPeriod: &retry,
 		// Several managers run in this one test process, each with the jobquery controller.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
@@ -97,7 +119,7 @@ func startManager(t *testing.T, name string, leaderElect bool) *manager {
 		cancel()
 		t.Fatal(err)
 	}
-	m := &manager{name: name, mgr: mgr, requests: requests, stop: cancel, stopped: make(chan struct{})}
+	m := &manager{name: name, mgr: mgr, requests: requests, paths: paths, stop: cancel, stopped: make(chan struct{})}
 	go func() {
 		defer close(m.stopped)
 		if err := mgr.Start(ctx); err != nil {
