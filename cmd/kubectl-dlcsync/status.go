@@ -137,6 +137,9 @@ func specLine(q *dlcv1alpha1.JobQuery) string {
 	parts := []string{"region " + q.Spec.RegionID, "every " + q.Spec.Interval.Duration.String()}
 	if f := q.Spec.FullResyncInterval; f != nil {
 		parts = append(parts, "full listing every "+f.Duration.String())
+	} else {
+		// Unset means hourly (the manager's default; the CRD no longer writes it in).
+		parts = append(parts, "full listing every 1h0m0s (default)")
 	}
 	if q.Spec.Endpoint != "" {
 		parts = append(parts, "endpoint "+q.Spec.Endpoint)

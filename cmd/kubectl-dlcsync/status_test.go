@@ -28,7 +28,7 @@ func TestStatusShowsTheQueryAsATree(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	g.Expect(lines[0]).To(Equal("JobQuery " + ns + "/mine"))
-	g.Expect(lines[1]).To(Equal("├── Spec: region cn-hangzhou, every 1h0m0s, full listing every 1h0m0s, endpoint " + simURL))
+	g.Expect(lines[1]).To(Equal("├── Spec: region cn-hangzhou, every 1h0m0s, full listing every 1h0m0s (default), endpoint " + simURL))
 	g.Expect(out).To(ContainSubstring("├── Conditions\n"))
 	g.Expect(out).To(MatchRegexp(`│   [├└]── Ready +True +Synced +\d+s +\S`))
 	g.Expect(out).To(MatchRegexp(`│   [├└]── Stalled +False `))

@@ -94,7 +94,8 @@ func UserLabelValue(username string) string {
 var LabelKeys = []string{dlcv1alpha1.LabelStatus, dlcv1alpha1.LabelJobType, dlcv1alpha1.LabelWorkspaceID, dlcv1alpha1.LabelRegion,
 	dlcv1alpha1.LabelUser}
 
-// Labels are the labels a snapshot carries, for selectors.
+// Labels are the labels a snapshot carries, for selectors. Note: values pass the URL userinfo
+// scrub that every string of the snapshot's data passes: labels are as readable as the status.
 func Labels(job *dlc.JobItem, regionID string) map[string]string {
 	labels := map[string]string{}
 	for key, value := range map[string]string{
@@ -103,11 +104,11 @@ func Labels(job *dlc.JobItem, regionID string) map[string]string {
 		dlcv1alpha1.LabelWorkspaceID: job.WorkspaceID,
 		dlcv1alpha1.LabelRegion:      regionID,
 	} {
-		if v := LabelValue(value); v != "" {
+		if v := LabelValue(scrubURLs(value)); v != "" {
 			labels[key] = v
 		}
 	}
-	if v := UserLabelValue(job.Username); v != "" {
+	if v := UserLabelValue(scrubURLs(job.Username)); v != "" {
 		labels[dlcv1alpha1.LabelUser] = v
 	}
 	return labels

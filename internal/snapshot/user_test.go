@@ -127,3 +127,14 @@ func TestStatusPromotesWhoAndWhen(t *testing.T) {
 		t.Fatalf("a job that never ran: startedAt %v, durationText %q", st.StartedAt, st.DurationText)
 	}
 }
+
+func TestLabelsCarryNoURLUserinfo(t *testing.T) {
+	job := fullJob(t)
+	job.Username = "https://alice:pw1@example.com"
+	job.JobType = "see https://bob:pw2@example.com/x"
+	for key, value := range Labels(job, "cn-hangzhou") {
+		if strings.Contains(value, "alice") || strings.Contains(value, "pw1") || strings.Contains(value, "bob") || strings.Contains(value, "pw2") {
+			t.Errorf("label %s=%s carries URL userinfo", key, value)
+		}
+	}
+}
