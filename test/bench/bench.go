@@ -376,6 +376,7 @@ func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error 
 		delta := b.counter.Snapshot().Since(before)
 		p.APICalls = w.apiCalls() - calls
 		p.Writes, p.SnapshotWrites, p.Events = delta.Writes(""), delta.Writes("dlcjobsnapshots"), delta.Writes("events")
+		p.QueryWrites = delta.Writes("jobqueries")
 		return p, nil
 	}
 	waitCache := func() error {
@@ -408,7 +409,7 @@ func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error 
 		return err
 	}
 	for range b.opts.Syncs {
-		clock.offset += 2 * time.Minute
+		clock.offset += steadyClockStep
 		p, err := syncOnce()
 		if err != nil {
 			return fmt.Errorf("steady sync: %w", err)
