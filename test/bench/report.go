@@ -297,8 +297,9 @@ func (r *Report) Markdown() string {
   create and a status apply per job. dlcsync's initial sync (2) does the same two writes per job
   after listing every page, so its ratio to (1) is its overhead.
 - A quiet sync (3) reads only the jobs created since the last sync and the running ones (by
-  JobIds, 100 per call) and writes nothing at all: no snapshot, no event, not even the JobQuery
-  status. Every ` + "`fullResyncInterval`" + ` (default 1h) it lists every job instead (3b), writing no snapshot and
+  JobIds, 100 per call) and writes no snapshot and no event; it writes the JobQuery status only
+  to refresh its freshness (` + "`lastSyncTime`" + `), at most once per ` + "`--status-refresh-interval`" + ` (5m) of clock
+  (the benchmark's clock moves 2 minutes per quiet sync). Every ` + "`fullResyncInterval`" + ` (default 1h) it lists every job instead (3b), writing no snapshot and
   at most the JobQuery status once, to record the listing's time in ` + "`status.incremental`" + ` for a restarted
   manager.
 - Churn (4): a changed job costs one merge patch (its status label) and one status apply, plus one
