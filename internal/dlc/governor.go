@@ -77,11 +77,14 @@ func (g *Governors) Len() int {
 	return len(g.by)
 }
 
-// forget drops the governor of key; the next For creates a fresh one.
+// forget drops the governor of key, unless its breaker is open or half-open: a fresh one
+// would let calls through before the cooldown is over. The next For creates a fresh one.
 func (g *Governors) forget(key GovernorKey) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.by, key)
+	if gov, ok := g.by[key]; ok && gov.breaker.State() == gobreaker.StateClosed {
+		delete(g.by, key)
+	}
 }
 
 // For returns the governor of a key, creating it on first use.

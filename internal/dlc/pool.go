@@ -104,8 +104,6 @@ func (p *Pool) evict(now time.Time) {
 	}
 	for _, c := range evicted {
 		if c.governors != nil && !p.usesGovernor(c.governors, c.governor) {
-			// Note: forgetting an open breaker is safe: the client was idle for longer than
-			// any cooldown we configure, after which the breaker would let a trial call through.
 			c.governors.forget(c.governor)
 		}
 	}

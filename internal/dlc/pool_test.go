@@ -134,3 +134,32 @@ func TestAGovernorIsForgottenWithTheLastClientThatUsesIt(t *testing.T) {
 		t.Fatalf("after every old client went idle: %d clients and %d governors, want only the new ones", pool.Len(), govs.Len())
 	}
 }
+
+func TestAnOpenBreakerIsNotForgottenWithItsClients(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	govs := NewGovernors(GovernorConfig{Cooldown: 3 * time.Hour})
+	pool := &Pool{Now: func() time.Time { return now }, IdleTimeout: time.Hour, Governors: govs}
+	cfg := Config{RegionID: "cn-hangzhou", Endpoint: "http://127.0.0.1:1", Static: &StaticCredentials{AccessKeyID: "id", AccessKeySecret: "secret-1"}}
+	if _, err := pool.Lister(cfg); err != nil {
+		t.Fatal(err)
+	}
+	gov := govs.For(GovernorKey{Credential: CredentialKey(cfg.Static), Host: "127.0.0.1:1", Region: "cn-hangzhou"})
+	if govs.Len() != 1 {
+		t.Fatal("not the governor of the pooled client")
+	}
+	for range 3 {
+		_, _ = gov.breaker.Execute(func() (*ListJobsResponse, error) { return nil, &Error{Kind: KindUnauthorized} })
+	}
+	if gov.breaker.State() != gobreaker.StateOpen {
+		t.Fatalf("breaker %v after 3 auth failures", gov.breaker.State())
+	}
+	other := cfg
+	other.Endpoint = "http://127.0.0.2:1"
+	now = now.Add(2 * time.Hour)
+	if _, err := pool.Lister(other); err != nil {
+		t.Fatal(err)
+	}
+	if govs.Len() != 2 {
+		t.Fatalf("%d governors: the open breaker was forgotten with its idle client, a fresh one would call at once", govs.Len())
+	}
+}
