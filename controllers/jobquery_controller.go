@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -52,7 +51,6 @@ type JobQueryReconciler struct {
 	client.Client
 	// APIReader reads Secrets uncached: the manager never caches Secret data.
 	APIReader client.Reader
-	Scheme    *runtime.Scheme
 	Recorder  recorder.EventRecorder
 	Listers   ListerFactory
 	// Endpoints are the endpoints JobQueries may call (PAI-DLC's own plus --allowed-endpoints).

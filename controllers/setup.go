@@ -58,7 +58,6 @@ func NewReconciler(mgr ctrl.Manager, o Options) (*JobQueryReconciler, error) {
 	return &JobQueryReconciler{
 		Client:                mgr.GetClient(),
 		APIReader:             mgr.GetAPIReader(),
-		Scheme:                mgr.GetScheme(),
 		Recorder:              mgr.GetEventRecorder("dlcsync"),
 		Listers:               &dlc.Pool{Governors: governors, Retry: o.Retry, Observer: ObserveAPIResponse},
 		Endpoints:             policy,

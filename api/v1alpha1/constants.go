@@ -24,7 +24,6 @@ const (
 const (
 	ReasonSynced                       = "Synced"
 	ReasonJobsSkipped                  = "JobsSkipped"
-	ReasonProgressing                  = "Progressing"
 	ReasonSuspended                    = "Suspended"
 	ReasonThrottled                    = "Throttled"
 	ReasonUnauthorized                 = "Unauthorized"

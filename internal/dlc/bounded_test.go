@@ -109,7 +109,7 @@ func TestMaxBodyBytesIsConfigurable(t *testing.T) {
 		if tc.ok && (err != nil || resp.TotalCount != 1 || !resp.HasTotalCount || resp.Jobs[0].JobID != "dlc1") {
 			t.Fatalf("limit %d = body size: %v %+v", tc.limit, err, resp)
 		}
-		if !tc.ok && (KindOf(err) != KindBadResponse || !IsRetryable(err) ||
+		if !tc.ok && (KindOf(err) != KindBadResponse || !retryable(err) ||
 			!strings.Contains(err.Error(), fmt.Sprintf("exceeds the limit of %d bytes", tc.limit))) {
 			t.Fatalf("limit %d < body size: %v", tc.limit, err)
 		}

@@ -173,15 +173,8 @@ func TestErrorClassificationOfEveryDocumentedCode(t *testing.T) {
 			if e.Kind != tc.kind || e.Retryable() != tc.retryable || e.Code != tc.code || e.HTTPStatus != tc.status || e.RequestID != "REQ-1" {
 				t.Fatalf("got kind %s retryable %v code %s status %d request %s", e.Kind, e.Retryable(), e.Code, e.HTTPStatus, e.RequestID)
 			}
-			helpers := map[Kind]bool{KindThrottled: IsThrottled(err), KindUnauthorized: IsUnauthorized(err),
-				KindForbidden: IsForbidden(err), KindInvalidRequest: IsInvalidRequest(err)}
-			for kind, says := range helpers {
-				if says != (kind == tc.kind) {
-					t.Fatalf("the helper for %s says %v for a %s error", kind, says, tc.kind)
-				}
-			}
-			if IsRetryable(err) != tc.retryable {
-				t.Fatalf("IsRetryable = %v", IsRetryable(err))
+			if KindOf(err) != tc.kind || retryable(err) != tc.retryable {
+				t.Fatalf("through the error chain: kind %s, retryable %v", KindOf(err), retryable(err))
 			}
 			if !strings.Contains(e.Error(), tc.code+" happened") {
 				t.Fatalf("error text %q lacks the server's message", e.Error())
@@ -194,7 +187,7 @@ func TestNonRetryableFailuresAreSentOnce(t *testing.T) {
 	api := &fakeAPI{answers: []func(http.ResponseWriter){errorAnswer(400, "SignatureDoesNotMatch", nil)}}
 	c, waits := newTestClient(t, api, RetryPolicy{MaxAttempts: 5})
 	_, err := c.ListJobs(context.Background(), &ListJobsRequest{})
-	if !IsUnauthorized(err) || api.calls != 1 || len(*waits) != 0 {
+	if KindOf(err) != KindUnauthorized || api.calls != 1 || len(*waits) != 0 {
 		t.Fatalf("err %v, calls %d, waits %v; want one call", err, api.calls, *waits)
 	}
 }
@@ -215,7 +208,7 @@ func TestTransportFailuresAndBrokenBodiesAreRetryable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.ListJobs(context.Background(), &ListJobsRequest{})
-	if KindOf(err) != KindNetwork || !IsRetryable(err) {
+	if KindOf(err) != KindNetwork || !retryable(err) {
 		t.Fatalf("connection refused classified as %s: %v", KindOf(err), err)
 	}
 }

@@ -109,24 +109,6 @@ func KindOf(err error) Kind {
 	return ""
 }
 
-// IsRetryable reports whether err is a classified error worth retrying.
-func IsRetryable(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Retryable()
-}
-
-// IsThrottled reports whether err is a throttling answer.
-func IsThrottled(err error) bool { return KindOf(err) == KindThrottled }
-
-// IsUnauthorized reports whether err says the credentials are wrong, expired or unusable.
-func IsUnauthorized(err error) bool { return KindOf(err) == KindUnauthorized }
-
-// IsForbidden reports whether err is a RAM denial.
-func IsForbidden(err error) bool { return KindOf(err) == KindForbidden }
-
-// IsInvalidRequest reports whether err says a parameter was refused.
-func IsInvalidRequest(err error) bool { return KindOf(err) == KindInvalidRequest }
-
 // kindForCode classifies an API error code; ok is false for codes we do not know.
 func kindForCode(code string) (Kind, bool) {
 	switch {

@@ -72,3 +72,9 @@ func TestIsThrottlingCode(t *testing.T) {
 		}
 	}
 }
+
+// retryable reports whether err is a classified error worth retrying.
+func retryable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Retryable()
+}

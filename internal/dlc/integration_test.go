@@ -85,7 +85,7 @@ func TestBothSignatureSchemesWorkAndAWrongSecretIsRefused(t *testing.T) {
 		bad := newClient(t, url, dlc.Config{SignatureAlgorithm: alg,
 			Static: &dlc.StaticCredentials{AccessKeyID: admin.AccessKeyID, AccessKeySecret: "wrong-secret-123"}})
 		_, err = bad.ListJobs(context.Background(), everything())
-		if !dlc.IsUnauthorized(err) || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
+		if dlc.KindOf(err) != dlc.KindUnauthorized || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
 			t.Fatalf("signature %q with a wrong secret: %v", alg, err)
 		}
 	}
@@ -262,7 +262,7 @@ func TestTheCircuitBreakerStopsCallingAfterRepeatedAuthFailures(t *testing.T) {
 	bad := newClient(t, url, dlc.Config{Governors: govs,
 		Static: &dlc.StaticCredentials{AccessKeyID: "unknown-key", AccessKeySecret: "whatever-secret"}})
 	for i := 0; i < 3; i++ {
-		if _, err := bad.ListJobs(context.Background(), everything()); !dlc.IsUnauthorized(err) {
+		if _, err := bad.ListJobs(context.Background(), everything()); dlc.KindOf(err) != dlc.KindUnauthorized {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}

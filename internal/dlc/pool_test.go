@@ -27,7 +27,7 @@ func TestTwoEndpointsWithTheSameCredentialHaveIndependentBreakers(t *testing.T) 
 	badURL, goodURL := newTestServer(t, refusing), newTestServer(t, healthy)
 	bad, good := client(badURL), client(goodURL)
 	for range 3 {
-		if _, err := bad.ListJobs(context.Background(), &ListJobsRequest{}); !IsUnauthorized(err) {
+		if _, err := bad.ListJobs(context.Background(), &ListJobsRequest{}); KindOf(err) != KindUnauthorized {
 			t.Fatalf("want Unauthorized, got %v", err)
 		}
 	}
