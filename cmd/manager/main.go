@@ -44,147 +44,166 @@ func init() {
 	utilruntime.Must(dlcv1alpha1.AddToScheme(scheme))
 }
 
-func main() {
-	var metricsAddr string
-	var probeAddr, pprofAddr string
-	var enableLeaderElection bool
-	var secureMetrics bool
-	var enableHTTP2 bool
-	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
+// managerFlags are the command line of the manager.
+type managerFlags struct {
+	metricsAddr, probeAddr, pprofAddr                      string
+	enableLeaderElection, secureMetrics, enableHTTP2       bool
+	maxConcurrentSyncs, kubeAPIBurst, dlcBurst             int
+	statusRefresh                                          time.Duration
+	kubeAPIQPS, dlcQPS                                     float64
+	ambientNamespaces, watchNamespaces, watchLabelSelector string
+	allowedEndpoints, revealNamespaces                     string
+	showVersion                                            bool
+	zap                                                    zap.Options
+}
+
+// parseFlags defines the manager's flags on fs and parses args.
+func parseFlags(fs *flag.FlagSet, args []string) (*managerFlags, error) {
+	f := &managerFlags{}
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
-	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "The address the Go profiling endpoint (/debug/pprof) binds to; 0 disables it.")
-	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "0", "The address the Go profiling endpoint (/debug/pprof) binds to; 0 disables it.")
+	fs.BoolVar(&f.enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. "+
 			"Enabling this will ensure there is only one active controller manager.")
-	flag.BoolVar(&secureMetrics, "metrics-secure", true,
+	fs.BoolVar(&f.secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
-	flag.BoolVar(&enableHTTP2, "enable-http2", false,
+	fs.BoolVar(&f.enableHTTP2, "enable-http2", false,
 		"If set, HTTP/2 will be enabled for the metrics server")
-	var maxConcurrentSyncs, kubeAPIBurst, dlcBurst int
-	var statusRefresh time.Duration
-	var kubeAPIQPS, dlcQPS float64
-	var ambientNamespaces, watchNamespaces, watchLabelSelector, allowedEndpoints, revealNamespaces string
-	flag.IntVar(&maxConcurrentSyncs, "max-concurrent-syncs", 4, "How many JobQueries sync at the same time.")
-	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
-	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
-	flag.DurationVar(&statusRefresh, "status-refresh-interval", controllers.DefaultStatusRefreshInterval,
+	fs.IntVar(&f.maxConcurrentSyncs, "max-concurrent-syncs", 4, "How many JobQueries sync at the same time.")
+	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
+	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
+	fs.DurationVar(&f.statusRefresh, "status-refresh-interval", controllers.DefaultStatusRefreshInterval,
 		"A JobQuery whose syncs find nothing new writes its status (lastSyncTime) at most once per this (and per sync).")
-	flag.Float64Var(&dlcQPS, "dlc-qps", 5, "ListJobs requests per second per Alibaba Cloud credential, shared by every JobQuery using it.")
-	flag.IntVar(&dlcBurst, "dlc-burst", 10, "Burst of ListJobs requests per credential.")
-	flag.StringVar(&ambientNamespaces, "ambient-credentials-namespaces", "",
+	fs.Float64Var(&f.dlcQPS, "dlc-qps", 5, "ListJobs requests per second per Alibaba Cloud credential, shared by every JobQuery using it.")
+	fs.IntVar(&f.dlcBurst, "dlc-burst", 10, "Burst of ListJobs requests per credential.")
+	fs.StringVar(&f.ambientNamespaces, "ambient-credentials-namespaces", "",
 		"Comma-separated namespaces whose JobQueries may use the operator's own credentials (credentials.ambient). "+
 			"Default: the operator's own namespace (POD_NAMESPACE).")
-	flag.StringVar(&allowedEndpoints, "allowed-endpoints", "",
+	fs.StringVar(&f.allowedEndpoints, "allowed-endpoints", "",
 		"Comma-separated endpoint patterns JobQueries may call besides PAI-DLC's own HTTPS endpoints, e.g. "+
 			"http://127.0.0.1:* for a local simulator or https://*.proxy.example.internal. Requests carry credentials: allow only what you trust.")
-	flag.StringVar(&revealNamespaces, "reveal-namespaces", "",
+	fs.StringVar(&f.revealNamespaces, "reveal-namespaces", "",
 		"Comma-separated namespaces whose JobQueries may mirror fields redacted by default (spec.snapshot), which the view role can read.")
-	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+	fs.StringVar(&f.watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to watch; empty watches every namespace. Use it to shard JobQueries between managers.")
-	flag.StringVar(&watchLabelSelector, "watch-label-selector", "",
+	fs.StringVar(&f.watchLabelSelector, "watch-label-selector", "",
 		"Sync only the JobQueries whose labels match this selector, e.g. 'sharding.dlcsync.io/key=shard1', or "+
 			"'!sharding.dlcsync.io/key' for those no shard claims (Flux's sharding); empty syncs every JobQuery. "+
 			"Each selector elects its own leader.")
-	showVersion := flag.Bool("version", false, "Print the version and exit.")
-	opts := zap.Options{}
-	opts.BindFlags(flag.CommandLine)
-	flag.Parse()
-	if *showVersion {
+	fs.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
+	f.zap.BindFlags(fs)
+	return f, fs.Parse(args)
+}
+
+func main() {
+	f, err := parseFlags(flag.CommandLine, os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+	if f.showVersion {
 		fmt.Println(version.Version)
 		return
 	}
-
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 	dlc.Version = version.Version
-
-	// Note: HTTP/2 stays off by default because of the HTTP/2 Stream Cancellation and Rapid Reset
-	// CVEs (GHSA-qppj-fm5r-hxr3, GHSA-4374-p667-p6c8), as in the kubebuilder scaffold.
-	var tlsOpts []func(*tls.Config)
-	if !enableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	}
-
-	metricsServerOptions := metricsserver.Options{
-		BindAddress:   metricsAddr,
-		SecureServing: secureMetrics,
-		TLSOpts:       tlsOpts,
-	}
-	if secureMetrics {
-		// Only callers authorised through TokenReview/SubjectAccessReview may read metrics.
-		metricsServerOptions.FilterProvider = filters.WithAuthenticationAndAuthorization
-	}
-
-	// Note: managed fields and the snapshots' job data are most of a snapshot's size and the
-	// reconciler never reads them from the cache. The selector is checked before anything
-	// connects, so a typo stops the manager at once instead of leaving one that syncs nothing.
-	cacheOptions, err := controllers.ShardCacheOptions(splitList(watchNamespaces), watchLabelSelector)
-	if err != nil {
+	if _, err := controllers.ParseWatchLabelSelector(f.watchLabelSelector); err != nil {
 		setupLog.Error(err, "Invalid --watch-label-selector")
 		os.Exit(1)
 	}
-	leaderElectionID, err := controllers.LeaderElectionID("dlcsync.dlcsync.io", watchLabelSelector)
-	if err != nil {
-		setupLog.Error(err, "Invalid --watch-label-selector")
+	if err := run(f); err != nil {
+		setupLog.Error(err, "Manager failed")
 		os.Exit(1)
 	}
+}
 
-	restConfig := ctrl.GetConfigOrDie()
-	restConfig.QPS, restConfig.Burst = float32(kubeAPIQPS), kubeAPIBurst
+// run builds the manager from the flags, sets up the reconciler and runs until a signal.
+func run(f *managerFlags) error {
+	// Note: the selector is checked before anything connects, so a typo stops the manager at
+	// once instead of leaving one that syncs nothing.
+	cacheOptions, err := controllers.ShardCacheOptions(splitList(f.watchNamespaces), f.watchLabelSelector)
+	if err != nil {
+		return fmt.Errorf("invalid --watch-label-selector: %w", err)
+	}
+	leaderElectionID, err := controllers.LeaderElectionID("dlcsync.dlcsync.io", f.watchLabelSelector)
+	if err != nil {
+		return fmt.Errorf("invalid --watch-label-selector: %w", err)
+	}
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("reading the Kubernetes client configuration: %w", err)
+	}
+	restConfig.QPS, restConfig.Burst = float32(f.kubeAPIQPS), f.kubeAPIBurst
 	restConfig.UserAgent = "dlcsync/" + version.Version
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  cacheOptions,
-		Metrics:                metricsServerOptions,
-		HealthProbeBindAddress: probeAddr,
-		PprofBindAddress:       pprofAddr,
-		LeaderElection:         enableLeaderElection,
+		Metrics:                metricsOptions(f),
+		HealthProbeBindAddress: f.probeAddr,
+		PprofBindAddress:       f.pprofAddr,
+		LeaderElection:         f.enableLeaderElection,
 		LeaderElectionID:       leaderElectionID,
 		// Note: a stopping leader hands its lease over at once (a rolling upgrade then fails over
 		// in seconds, not a lease duration); safe because main returns as soon as Start does.
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
-		setupLog.Error(err, "Unable to create manager")
-		os.Exit(1)
+		return fmt.Errorf("creating the manager: %w", err)
 	}
-
-	ambient := splitList(ambientNamespaces)
-	if len(ambient) == 0 {
-		if own := os.Getenv("POD_NAMESPACE"); own != "" {
-			ambient = []string{own}
-		}
-	}
+	ambient := ambientNamespaces(f.ambientNamespaces)
 	if _, err := controllers.Setup(context.Background(), mgr, controllers.Options{
-		AllowedEndpoints:      allowedEndpoints,
+		AllowedEndpoints:      f.allowedEndpoints,
 		AmbientNamespaces:     ambient,
-		RevealNamespaces:      splitList(revealNamespaces),
-		MaxConcurrentSyncs:    maxConcurrentSyncs,
-		DLCQPS:                dlcQPS,
-		DLCBurst:              dlcBurst,
-		StatusRefreshInterval: statusRefresh,
+		RevealNamespaces:      splitList(f.revealNamespaces),
+		MaxConcurrentSyncs:    f.maxConcurrentSyncs,
+		DLCQPS:                f.dlcQPS,
+		DLCBurst:              f.dlcBurst,
+		StatusRefreshInterval: f.statusRefresh,
 	}); err != nil {
-		setupLog.Error(err, "Unable to create controller", "controller", "JobQuery")
-		os.Exit(1)
+		return fmt.Errorf("setting up the JobQuery controller: %w", err)
 	}
-
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		setupLog.Error(err, "Unable to set up health check")
-		os.Exit(1)
+		return fmt.Errorf("setting up the health check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		setupLog.Error(err, "Unable to set up ready check")
-		os.Exit(1)
+		return fmt.Errorf("setting up the ready check: %w", err)
 	}
-
-	setupLog.Info("Starting manager", "version", version.Version, "watchNamespaces", watchNamespaces,
-		"watchLabelSelector", watchLabelSelector, "leaderElectionID", leaderElectionID,
-		"ambientCredentialsNamespaces", strings.Join(ambient, ","), "allowedEndpoints", allowedEndpoints,
-		"revealNamespaces", revealNamespaces)
+	setupLog.Info("Starting manager", "version", version.Version, "watchNamespaces", f.watchNamespaces,
+		"watchLabelSelector", f.watchLabelSelector, "leaderElectionID", leaderElectionID,
+		"ambientCredentialsNamespaces", strings.Join(ambient, ","), "allowedEndpoints", f.allowedEndpoints,
+		"revealNamespaces", f.revealNamespaces)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		setupLog.Error(err, "Problem running manager")
-		os.Exit(1)
+		return fmt.Errorf("running the manager: %w", err)
 	}
+	return nil
+}
+
+// metricsOptions serves metrics over HTTPS to authorised callers unless --metrics-secure=false.
+// Note: HTTP/2 stays off by default because of the HTTP/2 Stream Cancellation and Rapid Reset
+// CVEs (GHSA-qppj-fm5r-hxr3, GHSA-4374-p667-p6c8), as in the kubebuilder scaffold.
+func metricsOptions(f *managerFlags) metricsserver.Options {
+	var tlsOpts []func(*tls.Config)
+	if !f.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	opts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.secureMetrics, TLSOpts: tlsOpts}
+	if f.secureMetrics {
+		// Only callers authorised through TokenReview/SubjectAccessReview may read metrics.
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
+}
+
+// ambientNamespaces are the namespaces the flag names, or the operator's own by default.
+func ambientNamespaces(flagValue string) []string {
+	if ambient := splitList(flagValue); len(ambient) > 0 {
+		return ambient
+	}
+	if own := os.Getenv("POD_NAMESPACE"); own != "" {
+		return []string{own}
+	}
+	return nil
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
