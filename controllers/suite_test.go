@@ -152,8 +152,7 @@ func newNamespace(t *testing.T) string {
 func newNamedNamespace(t *testing.T, name string) string {
 	t.Helper()
 	g := NewWithT(t)
-	g.Expect(client.IgnoreAlreadyExists(k8s.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))).To(Succeed())
-	g.Expect(client.IgnoreAlreadyExists(k8s.Create(testCtx, credentialsSecret(name, "dlc-credentials", simAdmin)))).To(Succeed())
+	g.Expect(testenv.CreateTenant(testCtx, k8s, name, simAdmin.AccessKeyID, simAdmin.AccessKeySecret)).To(Succeed())
 	return name
 }
 

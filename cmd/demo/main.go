@@ -24,7 +24,6 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
@@ -221,12 +220,8 @@ func writeKubeconfig(env *envtest.Environment, path string) error {
 // createSamples creates the namespace, the Secret and the JobQueries of config/samples, pointed at
 // the simulator and synced every interval.
 func createSamples(ctx context.Context, k8s client.Client, simURL string, id dlcsim.Identity, interval time.Duration) error {
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
-		return err
-	}
-	// The label lets the JobQueries of the namespace use the Secret (docs/quickstart.md).
-	secret := testenv.CredentialsSecret(namespace, "dlc-credentials", id.AccessKeyID, id.AccessKeySecret)
-	if err := k8s.Create(ctx, secret); err != nil {
+	// The Secret's label lets the JobQueries of the namespace use it (docs/quickstart.md).
+	if err := testenv.CreateTenant(ctx, k8s, namespace, id.AccessKeyID, id.AccessKeySecret); err != nil {
 		return err
 	}
 	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "dlc_v1alpha1_*.yaml"))

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -159,9 +158,7 @@ func newNamespace(t *testing.T) string {
 	t.Helper()
 	g := NewWithT(t)
 	name := fmt.Sprintf("cli%d", nsSeq.Add(1))
-	g.Expect(k8s.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
-	g.Expect(k8s.Create(testCtx, testenv.CredentialsSecret(name, "dlc-credentials", simAdmin.AccessKeyID,
-		simAdmin.AccessKeySecret))).To(Succeed())
+	g.Expect(testenv.CreateTenant(testCtx, k8s, name, simAdmin.AccessKeyID, simAdmin.AccessKeySecret)).To(Succeed())
 	return name
 }
 

@@ -3,6 +3,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
@@ -67,6 +69,24 @@ func CredentialsSecret(namespace, name, accessKeyID, accessKeySecret string) *co
 			Labels: map[string]string{dlcv1alpha1.LabelCredentials: "true"}},
 		StringData: map[string]string{"accessKeyId": accessKeyID, "accessKeySecret": accessKeySecret},
 	}
+}
+
+// CredentialsSecretName is the name of the Secret CreateTenant writes, which the tests' JobQueries
+// reference.
+const CredentialsSecretName = "dlc-credentials"
+
+// CreateTenant creates a namespace as a team using dlcsync would have it: the namespace and its
+// labelled credentials Secret (CredentialsSecretName) with the given AccessKey. An existing
+// namespace or Secret is kept, so tests may share the namespaces the manager treats specially.
+func CreateTenant(ctx context.Context, c client.Client, namespace, accessKeyID, accessKeySecret string) error {
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); client.IgnoreAlreadyExists(err) != nil {
+		return fmt.Errorf("creating namespace %s: %w", namespace, err)
+	}
+	secret := CredentialsSecret(namespace, CredentialsSecretName, accessKeyID, accessKeySecret)
+	if err := c.Create(ctx, secret); client.IgnoreAlreadyExists(err) != nil {
+		return fmt.Errorf("creating the credentials Secret of %s: %w", namespace, err)
+	}
+	return nil
 }
 
 // LoopbackEndpoints is the --allowed-endpoints value for a simulator on this machine.

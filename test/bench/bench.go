@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -286,11 +285,7 @@ func (b *bencher) namespace(ctx context.Context, prefix string) (string, error) 
 	b.seq++
 	name := fmt.Sprintf("%s-%d", prefix, b.seq)
 	b.filled = append(b.filled, name)
-	if err := b.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-		return "", err
-	}
-	secret := testenv.CredentialsSecret(name, "dlc-credentials", admin.AccessKeyID, admin.AccessKeySecret)
-	return name, b.k8s.Create(ctx, secret)
+	return name, testenv.CreateTenant(ctx, b.k8s, name, admin.AccessKeyID, admin.AccessKeySecret)
 }
 
 func benchQuery(namespace, endpoint string) *dlcv1alpha1.JobQuery {

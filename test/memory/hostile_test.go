@@ -19,7 +19,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/procfs"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -96,9 +95,7 @@ func TestHostileAnswersKeepTheRealManagerUpAndWithinItsMemoryLimit(t *testing.T)
 func createQuery(ctx context.Context, t *testing.T, k8s client.Client, namespace, endpoint string) {
 	t.Helper()
 	g := NewWithT(t)
-	g.Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})).To(Succeed())
-	g.Expect(k8s.Create(ctx, testenv.CredentialsSecret(namespace, "dlc-credentials", admin.AccessKeyID,
-		admin.AccessKeySecret))).To(Succeed())
+	g.Expect(testenv.CreateTenant(ctx, k8s, namespace, admin.AccessKeyID, admin.AccessKeySecret)).To(Succeed())
 	g.Expect(k8s.Create(ctx, &dlcv1alpha1.JobQuery{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "hostile"},
 		Spec: dlcv1alpha1.JobQuerySpec{

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -156,9 +155,7 @@ func newNamespace(t *testing.T) string {
 	t.Helper()
 	g := NewWithT(t)
 	name := fmt.Sprintf("rel%d", nsSeq.Add(1))
-	g.Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
-	g.Expect(k8s.Create(context.Background(), testenv.CredentialsSecret(name, "dlc-credentials", admin.AccessKeyID,
-		admin.AccessKeySecret))).To(Succeed())
+	g.Expect(testenv.CreateTenant(context.Background(), k8s, name, admin.AccessKeyID, admin.AccessKeySecret)).To(Succeed())
 	return name
 }
 
