@@ -177,7 +177,7 @@ func (r *Report) Checks() []Check {
 			Check{fmt.Sprintf("%d jobs: quiet sync makes 0 snapshot writes and 0 events; JobQuery status at most once per %s of clock (freshness), the full listing at most its status write", s.Jobs, statusRefresh),
 				fmt.Sprintf("max %v snapshot writes, %v other writes, %v events; %v JobQuery writes in %d quiet syncs; full listing %v writes, %v snapshot writes",
 					maxOf(s.Steady, snapshotWrites), maxOf(s.Steady, otherWrites), maxOf(s.Steady, events), sumOf(s.Steady, queryWrites),
-					len(s.Steady)/max(1, s.Runs), maxOf(s.SteadyFull, writes), maxOf(s.SteadyFull, snapshotWrites)),
+					len(s.Steady), maxOf(s.SteadyFull, writes), maxOf(s.SteadyFull, snapshotWrites)),
 				maxOf(s.Steady, snapshotWrites) == 0 && maxOf(s.Steady, otherWrites) == 0 && maxOf(s.Steady, events) == 0 &&
 					sumOf(s.Steady, queryWrites) <= float64(len(s.Steady))*steadyClockStep.Seconds()/statusRefresh.Seconds()+float64(max(1, s.Runs)) &&
 					maxOf(s.SteadyFull, writes) <= 1 && maxOf(s.SteadyFull, snapshotWrites) == 0 && maxOf(s.SteadyFull, events) == 0},
