@@ -35,94 +35,121 @@ func main() {
 }
 
 // run serves until ctx ends.
-func run(ctx context.Context, args []string) error {
+// simFlags are the command line of dlcsim.
+type simFlags struct {
+	listen, credentialsFile, accessKeyID, accessKeySecret, userID, jobsFile, faults, tlsCert, tlsKey string
+	generate                                                                                         int
+	seed                                                                                             uint64
+	lifecycle, updateFinished, control, noNonce, showOwnDefault, omitEmpty, showVersion              bool
+	submitRate, pace, updateRate                                                                     float64
+	tick, maxSkew                                                                                    time.Duration
+}
+
+// newFlagSet defines dlcsim's flags into f.
+func newFlagSet(f *simFlags) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("dlcsim", pflag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "dlcsim serves a simulated PAI-DLC ListJobs API (GET /api/v1/jobs, 2020-12-03).\n\n"+
 			"Usage: dlcsim [flags]\n\nExample: dlcsim --generate 1000 --lifecycle --control\n\nFlags:\n%s", fs.FlagUsages())
 	}
-	var (
-		listen          = fs.String("listen", "127.0.0.1:8080", "address to serve on")
-		credentialsFile = fs.String("credentials-file", "",
-			"YAML or JSON list of identities: accessKeyId, accessKeySecret, securityToken (optional), userId, username, admin, allowListJobs")
-		accessKeyID     = fs.String("access-key-id", "", "AccessKey ID of a single admin identity (with --access-key-secret)")
-		accessKeySecret = fs.String("access-key-secret", "", "AccessKey secret of that identity")
-		userID          = fs.String("user-id", "1557702098194903", "user ID of the --access-key-id identity")
-		jobsFile        = fs.String("jobs-file", "", "jobs to serve: a JSON array of JobItem objects or a saved ListJobs response body")
-		generate        = fs.Int("generate", 0, "add this many synthetic jobs created over the last 30 days")
-		seed            = fs.Uint64("seed", 1, "seed of generated data, lifecycles and injected faults")
-		lifecycle       = fs.Bool("lifecycle", false, "move jobs through their states over time and submit new jobs")
-		submitRate      = fs.Float64("submit-per-minute", 6, "with --lifecycle: new jobs per minute")
-		pace            = fs.Float64("pace", 1, "with --lifecycle: scale of the time jobs spend in each state (1: seconds to minutes)")
-		tick            = fs.Duration("tick", time.Second, "with --lifecycle: how often the lifecycle advances")
-		updateRate      = fs.Float64("updates-per-minute", 0,
-			"with --lifecycle: UpdateJob-like changes per minute (accessibility, images, spot, node assignment, priority) to unfinished jobs")
-		updateFinished = fs.Bool("update-finished", false, "with --updates-per-minute: finished jobs may be updated too")
-		faults         = fs.String("faults", "",
-			`faults injected from the start, as the JSON of PUT /_sim/faults (or @file), e.g. '{"totalCount":"less","oversizePage":5}'`)
-		control = fs.Bool("control", false, "serve the /_sim/ control API (jobs, faults, stats; see docs/dlcsim.md)")
-		maxSkew = fs.Duration("max-clock-skew", 15*time.Minute,
-			"largest accepted difference between a request's date and the server clock (negative: unchecked)")
-		noNonce        = fs.Bool("disable-nonce-check", false, "accept replayed signature nonces")
-		showOwnDefault = fs.Bool("show-own-default", true, "ShowOwn applied when a request omits it (the API metadata says true)")
-		omitEmpty      = fs.Bool("omit-empty-jobs", false, "answer an empty page without a Jobs field instead of \"Jobs\": []")
-		showVersion    = fs.Bool("version", false, "print the version and exit")
-		tlsCert        = fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file, with --tls-key")
-		tlsKey         = fs.String("tls-key", "", "PEM private key of --tls-cert")
-	)
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to serve on")
+	fs.StringVar(&f.credentialsFile, "credentials-file", "",
+		"YAML or JSON list of identities: accessKeyId, accessKeySecret, securityToken (optional), userId, username, admin, allowListJobs")
+	fs.StringVar(&f.accessKeyID, "access-key-id", "", "AccessKey ID of a single admin identity (with --access-key-secret)")
+	fs.StringVar(&f.accessKeySecret, "access-key-secret", "", "AccessKey secret of that identity")
+	fs.StringVar(&f.userID, "user-id", "1557702098194903", "user ID of the --access-key-id identity")
+	fs.StringVar(&f.jobsFile, "jobs-file", "", "jobs to serve: a JSON array of JobItem objects or a saved ListJobs response body")
+	fs.IntVar(&f.generate, "generate", 0, "add this many synthetic jobs created over the last 30 days")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of generated data, lifecycles and injected faults")
+	fs.BoolVar(&f.lifecycle, "lifecycle", false, "move jobs through their states over time and submit new jobs")
+	fs.Float64Var(&f.submitRate, "submit-per-minute", 6, "with --lifecycle: new jobs per minute")
+	fs.Float64Var(&f.pace, "pace", 1, "with --lifecycle: scale of the time jobs spend in each state (1: seconds to minutes)")
+	fs.DurationVar(&f.tick, "tick", time.Second, "with --lifecycle: how often the lifecycle advances")
+	fs.Float64Var(&f.updateRate, "updates-per-minute", 0,
+		"with --lifecycle: UpdateJob-like changes per minute (accessibility, images, spot, node assignment, priority) to unfinished jobs")
+	fs.BoolVar(&f.updateFinished, "update-finished", false, "with --updates-per-minute: finished jobs may be updated too")
+	fs.StringVar(&f.faults, "faults", "",
+		`faults injected from the start, as the JSON of PUT /_sim/faults (or @file), e.g. '{"totalCount":"less","oversizePage":5}'`)
+	fs.BoolVar(&f.control, "control", false, "serve the /_sim/ control API (jobs, faults, stats; see docs/dlcsim.md)")
+	fs.DurationVar(&f.maxSkew, "max-clock-skew", 15*time.Minute,
+		"largest accepted difference between a request's date and the server clock (negative: unchecked)")
+	fs.BoolVar(&f.noNonce, "disable-nonce-check", false, "accept replayed signature nonces")
+	fs.BoolVar(&f.showOwnDefault, "show-own-default", true, "ShowOwn applied when a request omits it (the API metadata says true)")
+	fs.BoolVar(&f.omitEmpty, "omit-empty-jobs", false, "answer an empty page without a Jobs field instead of \"Jobs\": []")
+	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file, with --tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	return fs
+}
+
+func run(ctx context.Context, args []string) error {
+	f := &simFlags{}
+	if err := newFlagSet(f).Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
-	if *showVersion {
+	if f.showVersion {
 		fmt.Println(version.Version)
 		return nil
 	}
-
-	if (*tlsCert == "") != (*tlsKey == "") {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	identities, err := loadIdentities(*credentialsFile, *accessKeyID, *accessKeySecret, *userID)
+	identities, err := loadIdentities(f.credentialsFile, f.accessKeyID, f.accessKeySecret, f.userID)
 	if err != nil {
 		return err
 	}
+	sim, err := buildSimulator(f, identities)
+	if err != nil {
+		return err
+	}
+	if f.lifecycle {
+		sim.EnableLifecycle(dlcsim.Lifecycle{SubmitPerMinute: f.submitRate, Pace: f.pace, UpdatesPerMinute: f.updateRate,
+			UpdateFinished: f.updateFinished})
+		go sim.RunLifecycle(ctx, f.tick)
+	}
+	return serve(ctx, f, sim, identities)
+}
+
+// buildSimulator makes the simulator the flags describe: its identities, jobs loaded or
+// generated, and faults from the start.
+func buildSimulator(f *simFlags, identities []dlcsim.Identity) (*dlcsim.Server, error) {
+	showOwnDefault := f.showOwnDefault
 	sim := dlcsim.New(dlcsim.Options{
-		Identities: identities, MaxClockSkew: *maxSkew, DisableNonceCheck: *noNonce,
-		ShowOwnDefault: showOwnDefault, OmitEmptyJobs: *omitEmpty, Control: *control, Seed: *seed,
+		Identities: identities, MaxClockSkew: f.maxSkew, DisableNonceCheck: f.noNonce,
+		ShowOwnDefault: &showOwnDefault, OmitEmptyJobs: f.omitEmpty, Control: f.control, Seed: f.seed,
 	})
-	if *jobsFile != "" {
-		f, err := os.Open(*jobsFile)
+	if f.jobsFile != "" {
+		file, err := os.Open(f.jobsFile)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		n, err := sim.LoadJobs(f)
-		_ = f.Close()
+		n, err := sim.LoadJobs(file)
+		_ = file.Close()
 		if err != nil {
-			return fmt.Errorf("loading %s: %w", *jobsFile, err)
+			return nil, fmt.Errorf("loading %s: %w", f.jobsFile, err)
 		}
-		fmt.Fprintf(os.Stderr, "dlcsim: loaded %d jobs from %s\n", n, *jobsFile)
+		fmt.Fprintf(os.Stderr, "dlcsim: loaded %d jobs from %s\n", n, f.jobsFile)
 	}
-	if *faults != "" {
-		f, err := parseFaults(*faults)
+	if f.faults != "" {
+		faults, err := parseFaults(f.faults)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		sim.SetFaults(f)
+		sim.SetFaults(faults)
 	}
-	if *generate > 0 {
-		sim.Generate(*generate)
-		fmt.Fprintf(os.Stderr, "dlcsim: generated %d jobs (seed %d)\n", *generate, *seed)
+	if f.generate > 0 {
+		sim.Generate(f.generate)
+		fmt.Fprintf(os.Stderr, "dlcsim: generated %d jobs (seed %d)\n", f.generate, f.seed)
 	}
+	return sim, nil
+}
 
-	if *lifecycle {
-		sim.EnableLifecycle(dlcsim.Lifecycle{SubmitPerMinute: *submitRate, Pace: *pace, UpdatesPerMinute: *updateRate,
-			UpdateFinished: *updateFinished})
-		go sim.RunLifecycle(ctx, *tick)
-	}
-
-	ln, err := net.Listen("tcp", *listen)
+// serve answers on the listen address, over TLS with --tls-cert, until ctx ends.
+func serve(ctx context.Context, f *simFlags, sim *dlcsim.Server, identities []dlcsim.Identity) error {
+	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return err
 	}
@@ -132,26 +159,26 @@ func run(ctx context.Context, args []string) error {
 		ids = append(ids, id.AccessKeyID)
 	}
 	scheme := "http"
-	if *tlsCert != "" {
+	if f.tlsCert != "" {
 		scheme = "https"
 	}
 	fmt.Fprintf(os.Stderr, "dlcsim %s: serving ListJobs on %s://%s (identities: %s; control API: %v)\n",
-		version.Version, scheme, ln.Addr(), strings.Join(ids, ", "), *control)
+		version.Version, scheme, ln.Addr(), strings.Join(ids, ", "), f.control)
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	serve := func() error { return srv.Serve(ln) }
-	if *tlsCert != "" {
+	start := func() error { return srv.Serve(ln) }
+	if f.tlsCert != "" {
 		// Note: the files are read here, so a bad pair fails at start rather than at the first request.
-		if _, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey); err != nil {
+		if _, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
-		serve = func() error { return srv.ServeTLS(ln, *tlsCert, *tlsKey) }
+		start = func() error { return srv.ServeTLS(ln, f.tlsCert, f.tlsKey) }
 	}
-	if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := start(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
