@@ -121,66 +121,26 @@ func run(o options) error {
 		_ = env.Stop()
 	}()
 
-	identity := dlcsim.Identity{AccessKeyID: "demo-key", AccessKeySecret: "demo-secret-do-not-use", UserID: "1557702098194903",
-		Username: "demo-admin", Admin: true}
-	sim := dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{identity}, Control: true, Seed: uint64(time.Now().UnixNano())})
 	var simURL string
-	if err := step(fmt.Sprintf("Starting dlcsim with %d jobs that keep changing", o.jobs), func() error {
-		sim.Generate(o.jobs)
-		sim.EnableLifecycle(dlcsim.Lifecycle{SubmitPerMinute: 12, Pace: 0.5})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		simURL = "http://" + ln.Addr().String()
-		srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		go func() { <-ctx.Done(); _ = srv.Close() }()
-		go sim.RunLifecycle(ctx, time.Second)
-		fmt.Printf("    ListJobs at %s (control API at %s/_sim/stats)\n", simURL, simURL)
-		return nil
+	if err := step(fmt.Sprintf("Starting dlcsim with %d jobs that keep changing", o.jobs), func() (err error) {
+		simURL, err = startSimulator(ctx, o.jobs)
+		return err
 	}); err != nil {
 		return err
 	}
 
 	if err := step("Creating namespace "+namespace+", the credentials Secret and the sample JobQueries", func() error {
-		return createSamples(ctx, k8s, simURL, identity, o.interval)
+		return createSamples(ctx, k8s, simURL, demoIdentity, o.interval)
 	}); err != nil {
 		return err
 	}
 
 	mgrDone := make(chan error, 1)
-	if err := step("Starting the dlcsync manager", func() error {
-		mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
-			Cache: controllers.CacheOptions(nil)})
-		if err != nil {
-			return err
-		}
-		// Note: the simulator listens on loopback over plain HTTP, which an administrator must
-		// allow explicitly, as with --allowed-endpoints=http://127.0.0.1:* on the real manager.
-		if _, err := controllers.Setup(ctx, mgr, controllers.Options{AllowedEndpoints: testenv.LoopbackEndpoints}); err != nil {
-			return err
-		}
-		go func() { mgrDone <- mgr.Start(ctx) }()
-		return nil
-	}); err != nil {
+	if err := step("Starting the dlcsync manager", func() error { return startManager(ctx, env, mgrDone) }); err != nil {
 		return err
 	}
 
-	abs, _ := filepath.Abs(o.kubeconfig)
-	fmt.Printf("\nThe demo cluster is running. In another terminal:\n\n"+
-		"    export KUBECONFIG=%s\n"+
-		"    alias kubectl=%s\n"+
-		"    kubectl get jobqueries -n %s\n"+
-		"    kubectl get dlcjobsnapshots -n %s -l dlc.dlcsync.io/status=Failed\n"+
-		"    kubectl wait -n %s djs --all --for=condition=Complete --timeout=60s\n"+
-		"    make -C %[6]s build-plugin && %[6]s/bin/kubectl-dlcsync status recent-jobs -n %[3]s\n\n",
-		abs, kubectlPath, namespace, namespace, namespace, testenv.RepoRoot())
-	if o.runFor > 0 {
-		fmt.Printf("Running for %s, then printing a summary.\n\n", o.runFor)
-	} else {
-		fmt.Print("Press Ctrl-C to stop everything.\n\n")
-	}
+	printInstructions(o, kubectlPath)
 
 	tracker := newTracker()
 	go watchEvents(ctx, env, tracker)
@@ -199,6 +159,64 @@ func run(o options) error {
 			showTable(kubectlPath, o.kubeconfig, o.rows)
 			tracker.snapshotPhases(context.Background(), k8s)
 		}
+	}
+}
+
+// demoIdentity is the one AccessKey the demo's simulator knows and its Secret holds.
+var demoIdentity = dlcsim.Identity{AccessKeyID: "demo-key", AccessKeySecret: "demo-secret-do-not-use", UserID: "1557702098194903",
+	Username: "demo-admin", Admin: true}
+
+// startSimulator serves that many generated jobs, which keep changing, on a loopback port until ctx
+// ends, and returns its URL.
+func startSimulator(ctx context.Context, jobs int) (string, error) {
+	sim := dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{demoIdentity}, Control: true, Seed: uint64(time.Now().UnixNano())})
+	sim.Generate(jobs)
+	sim.EnableLifecycle(dlcsim.Lifecycle{SubmitPerMinute: 12, Pace: 0.5})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	simURL := "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	go sim.RunLifecycle(ctx, time.Second)
+	fmt.Printf("    ListJobs at %s (control API at %s/_sim/stats)\n", simURL, simURL)
+	return simURL, nil
+}
+
+// startManager runs the reconciler as the manager binary does, until ctx ends; its end is sent
+// to done.
+func startManager(ctx context.Context, env *envtest.Environment, done chan<- error) error {
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: controllers.CacheOptions(nil)})
+	if err != nil {
+		return err
+	}
+	// Note: the simulator listens on loopback over plain HTTP, which an administrator must
+	// allow explicitly, as with --allowed-endpoints=http://127.0.0.1:* on the real manager.
+	if _, err := controllers.Setup(ctx, mgr, controllers.Options{AllowedEndpoints: testenv.LoopbackEndpoints}); err != nil {
+		return err
+	}
+	go func() { done <- mgr.Start(ctx) }()
+	return nil
+}
+
+// printInstructions tells the user what to paste into another terminal.
+func printInstructions(o options, kubectlPath string) {
+	abs, _ := filepath.Abs(o.kubeconfig)
+	fmt.Printf("\nThe demo cluster is running. In another terminal:\n\n"+
+		"    export KUBECONFIG=%s\n"+
+		"    alias kubectl=%s\n"+
+		"    kubectl get jobqueries -n %s\n"+
+		"    kubectl get dlcjobsnapshots -n %s -l dlc.dlcsync.io/status=Failed\n"+
+		"    kubectl wait -n %s djs --all --for=condition=Complete --timeout=60s\n"+
+		"    make -C %[6]s build-plugin && %[6]s/bin/kubectl-dlcsync status recent-jobs -n %[3]s\n\n",
+		abs, kubectlPath, namespace, namespace, namespace, testenv.RepoRoot())
+	if o.runFor > 0 {
+		fmt.Printf("Running for %s, then printing a summary.\n\n", o.runFor)
+	} else {
+		fmt.Print("Press Ctrl-C to stop everything.\n\n")
 	}
 }
 
