@@ -608,46 +608,8 @@ func (s *Server) registerControl(mux *http.ServeMux) {
 		}
 		writeJSON(w, 200, j)
 	})
-	mux.HandleFunc("PATCH /_sim/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
-		patch, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
-			writeJSON(w, 400, errorBody(err.Error()))
-			return
-		}
-		var perr error
-		ok := s.Patch(r.PathValue("id"), func(j *Job) {
-			// A JSON merge patch of the job in the API's field names, e.g. {"Status":"Failed"}.
-			perr = json.Unmarshal(patch, j)
-		})
-		switch {
-		case !ok:
-			writeJSON(w, 404, errorBody("no such job"))
-		case perr != nil:
-			writeJSON(w, 400, errorBody(perr.Error()))
-		default:
-			j, _ := s.Job(r.PathValue("id"))
-			writeJSON(w, 200, j)
-		}
-	})
-	mux.HandleFunc("POST /_sim/jobs/{id}/update", func(w http.ResponseWriter, r *http.Request) {
-		// What UpdateJob or the scheduler change: Accessibility, JobSpecs, Priority, oversold fields.
-		var u JobUpdate
-		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&u); err != nil {
-			writeJSON(w, 400, errorBody(err.Error()))
-			return
-		}
-		j, ok, err := s.UpdateJob(r.PathValue("id"), u)
-		switch {
-		case err != nil:
-			writeJSON(w, 400, errorBody(err.Error()))
-		case !ok:
-			writeJSON(w, 404, errorBody("no such job"))
-		default:
-			writeJSON(w, 200, j)
-		}
-	})
+	mux.HandleFunc("PATCH /_sim/jobs/{id}", s.servePatchJob)
+	mux.HandleFunc("POST /_sim/jobs/{id}/update", s.serveUpdateJob)
 	mux.HandleFunc("DELETE /_sim/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]int{"deleted": s.Delete(r.PathValue("id"))})
 	})
@@ -657,21 +619,65 @@ func (s *Server) registerControl(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, s.Stats()) })
 	mux.HandleFunc("GET /_sim/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, s.Faults()) })
-	mux.HandleFunc("PUT /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
-		var f Faults
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&f); err != nil {
-			writeJSON(w, 400, errorBody(err.Error()))
-			return
-		}
-		if err := f.Validate(); err != nil {
-			writeJSON(w, 400, errorBody(err.Error()))
-			return
-		}
-		s.SetFaults(f)
-		writeJSON(w, 200, f)
-	})
+	mux.HandleFunc("PUT /_sim/faults", s.servePutFaults)
+}
+
+// servePatchJob applies a JSON merge patch of the job in the API's field names, e.g. {"Status":"Failed"}.
+func (s *Server) servePatchJob(w http.ResponseWriter, r *http.Request) {
+	patch, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeJSON(w, 400, errorBody(err.Error()))
+		return
+	}
+	var perr error
+	ok := s.Patch(r.PathValue("id"), func(j *Job) { perr = json.Unmarshal(patch, j) })
+	switch {
+	case !ok:
+		writeJSON(w, 404, errorBody("no such job"))
+	case perr != nil:
+		writeJSON(w, 400, errorBody(perr.Error()))
+	default:
+		j, _ := s.Job(r.PathValue("id"))
+		writeJSON(w, 200, j)
+	}
+}
+
+// serveUpdateJob applies what UpdateJob or the scheduler change: Accessibility, JobSpecs,
+// Priority, oversold fields.
+func (s *Server) serveUpdateJob(w http.ResponseWriter, r *http.Request) {
+	var u JobUpdate
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&u); err != nil {
+		writeJSON(w, 400, errorBody(err.Error()))
+		return
+	}
+	j, ok, err := s.UpdateJob(r.PathValue("id"), u)
+	switch {
+	case err != nil:
+		writeJSON(w, 400, errorBody(err.Error()))
+	case !ok:
+		writeJSON(w, 404, errorBody("no such job"))
+	default:
+		writeJSON(w, 200, j)
+	}
+}
+
+// servePutFaults replaces the faults in force.
+func (s *Server) servePutFaults(w http.ResponseWriter, r *http.Request) {
+	var f Faults
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		writeJSON(w, 400, errorBody(err.Error()))
+		return
+	}
+	if err := f.Validate(); err != nil {
+		writeJSON(w, 400, errorBody(err.Error()))
+		return
+	}
+	s.SetFaults(f)
+	writeJSON(w, 200, f)
 }
 
 // decodeJobs reads a JSON array of jobs, one job, or a saved ListJobs response body.
