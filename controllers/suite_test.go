@@ -4,14 +4,12 @@ package controllers
 // reconciler, and the simulator answering real signed ListJobs requests on loopback.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,26 +118,8 @@ func run(m *testing.M) int {
 	return code
 }
 
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // capturedLogs holds every log line of the manager under test.
-var capturedLogs = &lockedBuffer{}
+var capturedLogs = &testenv.LockedBuffer{}
 
 // newNamespace creates a fresh namespace with a Secret holding the simulator's admin key.
 func newNamespace(t *testing.T) string {

@@ -14,6 +14,7 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/testenv"
 	"github.com/dlcsync/dlcsync/internal/version"
 )
 
@@ -168,9 +169,9 @@ func TestGetWatchPrintsNewSnapshots(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(testCtx)
 	defer cancel()
-	out := &lockedBuffer{}
+	out := &testenv.LockedBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- runCLITo(ctx, out, &lockedBuffer{}, "get", "jobs", "-n", ns, "--watch") }()
+	go func() { done <- runCLITo(ctx, out, &testenv.LockedBuffer{}, "get", "jobs", "-n", ns, "--watch") }()
 	g.Eventually(func() int { return strings.Count(out.String(), "\n") }).WithTimeout(10 * time.Second).Should(Equal(4))
 
 	sim.Upsert(job(prefix, "late", "PyTorchJob", dlc.StatusQueuing, base, 0, 0))
@@ -186,7 +187,7 @@ func TestGetWatchPrintsNewSnapshots(t *testing.T) {
 
 func TestVersionPrintsTheStampedVersion(t *testing.T) {
 	g := NewWithT(t)
-	out := &lockedBuffer{}
+	out := &testenv.LockedBuffer{}
 	cmd := newRootCommand(genericiooptions.IOStreams{Out: out, ErrOut: out})
 	cmd.SetArgs([]string{"--version"})
 	g.Expect(cmd.Execute()).To(Succeed())

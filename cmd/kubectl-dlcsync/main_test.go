@@ -5,7 +5,6 @@ package main
 // simulator on loopback, as a user's cluster would.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,27 +120,9 @@ func writeKubeconfig(env *envtest.Environment) (string, error) {
 	return path, os.WriteFile(path, data, 0o600)
 }
 
-// lockedBuffer is an output stream that a test reads while a command (get --watch) writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runCLI runs the plugin in-process with the test kubeconfig, as `kubectl dlcsync ARGS`.
 func runCLI(ctx context.Context, args ...string) (stdout, stderr string, err error) {
-	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	out, errOut := &testenv.LockedBuffer{}, &testenv.LockedBuffer{}
 	err = runCLITo(ctx, out, errOut, args...)
 	return out.String(), errOut.String(), err
 }

@@ -4,7 +4,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http/httptest"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -108,26 +106,8 @@ func createQuery(ctx context.Context, t *testing.T, k8s client.Client, namespace
 // manager is the real manager binary running against the test's control plane.
 type manager struct {
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *testenv.LockedBuffer
 	done chan struct{}
-}
-
-// lockedBuffer collects the manager's output, written by exec's copier while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startManager builds cmd/manager and runs it as the chart's Deployment does: GOMEMLIMIT from the
@@ -149,7 +129,7 @@ func startManager(ctx context.Context, t *testing.T, env *envtest.Environment) *
 	kubeconfigPath := filepath.Join(dir, "kubeconfig")
 	g.Expect(os.WriteFile(kubeconfigPath, kubeconfig, 0o600)).To(Succeed())
 
-	m := &manager{log: &lockedBuffer{}, done: make(chan struct{})}
+	m := &manager{log: &testenv.LockedBuffer{}, done: make(chan struct{})}
 	m.cmd = exec.Command(binary, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--allowed-endpoints", testenv.LoopbackEndpoints)
 	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath, fmt.Sprintf("GOMEMLIMIT=%d", containerLimit))
