@@ -78,17 +78,9 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 		return jobs, err
 	}
 
-	newest := ""
-	for _, k := range known {
-		newest = max(newest, k.GmtCreateTime)
-	}
-	if newest == "" {
-		return Changes{}, fmt.Errorf("listing changes needs at least one known job with a creation time")
-	}
-	// New jobs: created since the newest known one, less the overlap, within the window.
-	since := from
-	if t, err := time.Parse(TimeLayout, newest); err == nil {
-		since = max(from, FormatTime(t.Add(-opts.Overlap)))
+	since, err := newJobsSince(known, from, opts.Overlap)
+	if err != nil {
+		return Changes{}, err
 	}
 	newReq := window.Clone()
 	newReq.StartTime = Ptr(since)
@@ -102,28 +94,67 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 	}
 	out.Jobs = fresh
 
-	// Known jobs: out of the window is gone, and so is one of the range the listing of new jobs
-	// covered that it did not return; terminal stays as it is; moving is re-read.
-	var moving []string
+	gone, moving := sortKnown(known, from, to, since, seen)
+	out.Gone = gone
+	if err := rereadByID(moving, int(page.PageSize), window, collect, seen, &out); err != nil {
+		return out, err
+	}
+	if !out.Stats.Consistent || !out.Stats.Complete {
+		// Note: a job missing from a listing that moved may only be late, and one missing from
+		// a listing cut by the page limit may be on a page never read; never call it gone.
+		out.Gone = nil
+	}
+	out.Stats.Duration = time.Since(start)
+	return out, nil
+}
+
+// newJobsSince is where the listing of new jobs starts: the creation time of the newest known
+// job, less the overlap, within the window that starts at from.
+func newJobsSince(known []KnownJob, from string, overlap time.Duration) (string, error) {
+	newest := ""
+	for _, k := range known {
+		newest = max(newest, k.GmtCreateTime)
+	}
+	if newest == "" {
+		return "", fmt.Errorf("listing changes needs at least one known job with a creation time")
+	}
+	since := from
+	if t, err := time.Parse(TimeLayout, newest); err == nil {
+		since = max(from, FormatTime(t.Add(-overlap)))
+	}
+	return since, nil
+}
+
+// sortKnown sorts the known jobs after the listing of new jobs (seen): out of the window
+// [from, to] is gone, and so is one of the range that listing covered (since on) that it did not
+// return; terminal stays as it is; moving is to be re-read, in ID order.
+func sortKnown(known []KnownJob, from, to, since string, seen map[string]bool) (gone, moving []string) {
 	for _, k := range known {
 		switch {
 		case k.GmtCreateTime < from || k.GmtCreateTime > to,
 			k.GmtCreateTime >= since && !seen[k.JobID]:
-			out.Gone = append(out.Gone, k.JobID)
+			gone = append(gone, k.JobID)
 		case seen[k.JobID], IsTerminal(k.Status):
 		default:
 			moving = append(moving, k.JobID)
 		}
 	}
 	slices.Sort(moving)
-	for batch := range slices.Chunk(moving, int(page.PageSize)) {
+	return gone, moving
+}
+
+// rereadByID lists the moving jobs by ID, pageSize IDs per listing: a job not seen yet joins
+// out.Jobs, one the listing does not return joins out.Gone.
+func rereadByID(moving []string, pageSize int, window *ListJobsRequest, collect func(*ListJobsRequest) ([]JobItem, error),
+	seen map[string]bool, out *Changes) error {
+	for batch := range slices.Chunk(moving, pageSize) {
 		r := window.Clone()
 		// Note: the API lets JobId win over JobIds; a filter naming one job lists at most that
 		// job, and every known job is that job, so the batch still answers for each of them.
 		r.JobIDs = batch
 		jobs, err := collect(r)
 		if err != nil {
-			return out, fmt.Errorf("re-reading %d jobs by ID: %w", len(batch), err)
+			return fmt.Errorf("re-reading %d jobs by ID: %w", len(batch), err)
 		}
 		got := make(map[string]bool, len(jobs))
 		for _, j := range jobs {
@@ -139,13 +170,7 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 			}
 		}
 	}
-	if !out.Stats.Consistent || !out.Stats.Complete {
-		// Note: a job missing from a listing that moved may only be late, and one missing from
-		// a listing cut by the page limit may be on a page never read; never call it gone.
-		out.Gone = nil
-	}
-	out.Stats.Duration = time.Since(start)
-	return out, nil
+	return nil
 }
 
 // add sums the counters of a walk and keeps the worst verdicts.
