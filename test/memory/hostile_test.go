@@ -63,11 +63,11 @@ func TestHostileAnswersKeepTheRealManagerUpAndWithinItsMemoryLimit(t *testing.T)
 		// Refused at least twice: the first failure and a retry, so the memory of more than one
 		// read is measured.
 		g.Eventually(func(g Gomega) {
-			if peak := mgr.peakResident(t); peak >= containerLimit {
-				StopTrying(fmt.Sprintf("the manager's resident set reached %.1f MiB", float64(peak)/(1<<20))).Now()
-			}
 			if mgr.exited() {
 				StopTrying("the manager exited").Now()
+			}
+			if peak := mgr.peakResident(t); peak >= containerLimit {
+				StopTrying(fmt.Sprintf("the manager's resident set reached %.1f MiB", float64(peak)/(1<<20))).Now()
 			}
 			var q dlcv1alpha1.JobQuery
 			g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: name, Name: "hostile"}, &q)).To(Succeed())
