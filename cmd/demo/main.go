@@ -112,7 +112,7 @@ func run(o options) error {
 			return err
 		}
 		kubectlPath = filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
-		return writeKubeconfig(env, o.kubeconfig)
+		return testenv.WriteKubeconfig(env, "demo", o.kubeconfig)
 	}); err != nil {
 		return err
 	}
@@ -218,21 +218,6 @@ func printInstructions(o options, kubectlPath string) {
 	} else {
 		fmt.Print("Press Ctrl-C to stop everything.\n\n")
 	}
-}
-
-func writeKubeconfig(env *envtest.Environment, path string) error {
-	user, err := env.AddUser(envtest.User{Name: "demo", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return err
-	}
-	data, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o600)
 }
 
 // createSamples creates the namespace, the Secret and the JobQueries of config/samples, pointed at

@@ -104,20 +104,12 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 // writeKubeconfig writes a kubeconfig for a user of the envtest apiserver, as a user's own
 // kubeconfig would name their cluster.
 func writeKubeconfig(env *envtest.Environment) (string, error) {
-	user, err := env.AddUser(envtest.User{Name: "cli-user", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", err
-	}
-	data, err := user.KubeConfig()
-	if err != nil {
-		return "", err
-	}
 	dir, err := os.MkdirTemp("", "kubectl-dlcsync-test")
 	if err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, "kubeconfig")
-	return path, os.WriteFile(path, data, 0o600)
+	return path, testenv.WriteKubeconfig(env, "cli-user", path)
 }
 
 // runCLI runs the plugin in-process with the test kubeconfig, as `kubectl dlcsync ARGS`.

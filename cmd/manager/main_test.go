@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
 	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
@@ -36,16 +34,8 @@ func TestTheManagerBinaryStartsAndServesProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = env.Stop() }()
-	user, err := env.AddUser(envtest.User{Name: "manager", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "kubeconfig"), kubeconfig, 0o600); err != nil {
+	if err := testenv.WriteKubeconfig(env, "manager", filepath.Join(dir, "kubeconfig")); err != nil {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "manager")

@@ -1,14 +1,12 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -33,7 +31,7 @@ type GarbageCollector struct {
 	done chan struct{}
 	// exitErr is cmd.Wait's result, set before done is closed.
 	exitErr error
-	log     *lockedLog
+	log     *LockedBuffer
 	stop    sync.Once
 }
 
@@ -56,14 +54,14 @@ func StartGarbageCollector(t testing.TB, cfg *rest.Config) *GarbageCollector {
 			t.Errorf("stopping the garbage collector: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("kube-controller-manager log (last 60 lines):\n%s", gc.log.tail(60))
+			t.Logf("kube-controller-manager log (last 60 lines):\n%s", gc.log.Tail(60))
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), gcReadyTimeout)
 	defer cancel()
 	if err := waitCollecting(ctx, cfg, gc); err != nil {
 		t.Fatalf("the garbage collector did not start collecting: %v\nkube-controller-manager log (last 60 lines):\n%s",
-			err, gc.log.tail(60))
+			err, gc.log.Tail(60))
 	}
 	return gc
 }
@@ -78,7 +76,7 @@ func startGarbageCollector(cfg *rest.Config, dir string) (*GarbageCollector, err
 	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
 		return nil, err
 	}
-	gc := &GarbageCollector{done: make(chan struct{}), log: &lockedLog{}}
+	gc := &GarbageCollector{done: make(chan struct{}), log: &LockedBuffer{}}
 	// Note: --secure-port=0 serves nothing, so no port can clash between parallel test binaries
 	// and no authentication or authorization delegation is configured; no leader election (one
 	// instance); no service-account credentials (envtest signs no tokens): every controller acts
@@ -182,24 +180,4 @@ func writeKubeconfig(cfg *rest.Config, path string) error {
 		return fmt.Errorf("writing the kubeconfig of kube-controller-manager: %w", err)
 	}
 	return nil
-}
-
-// lockedLog keeps a process's output for a failure message.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// tail returns the last n lines written.
-func (l *lockedLog) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(l.buf.String(), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

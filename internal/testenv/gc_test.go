@@ -48,12 +48,12 @@ func TestTheGarbageCollectorCollectsAndStops(t *testing.T) {
 			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(obj), &corev1.ConfigMap{})), nil
 		})
 		if err != nil {
-			t.Fatalf("%s was not collected: %v\n%s", obj.GetName(), err, gc.log.tail(40))
+			t.Fatalf("%s was not collected: %v\n%s", obj.GetName(), err, gc.log.Tail(40))
 		}
 	}
 	// Note: no other controller runs, so nothing else of the cluster changes under a test.
 	var controllers []string
-	for line := range strings.Lines(gc.log.tail(1000)) {
+	for line := range strings.Lines(gc.log.Tail(1000)) {
 		if strings.Contains(line, `"Starting controller"`) {
 			controllers = append(controllers, line)
 		}

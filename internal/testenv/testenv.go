@@ -91,3 +91,20 @@ func CreateTenant(ctx context.Context, c client.Client, namespace, accessKeyID, 
 
 // LoopbackEndpoints is the --allowed-endpoints value for a simulator on this machine.
 const LoopbackEndpoints = "http://127.0.0.1:*"
+
+// WriteKubeconfig writes to path (creating its folder) a kubeconfig for a new user of env in
+// system:masters, for a process that runs against the test apiserver as a user's would.
+func WriteKubeconfig(env *envtest.Environment, userName, path string) error {
+	user, err := env.AddUser(envtest.User{Name: userName, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("adding user %s: %w", userName, err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("the kubeconfig of %s: %w", userName, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}

@@ -36,16 +36,8 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 		return nil, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	user, err := env.AddUser(envtest.User{Name: "bench-manager", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return nil, err
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		return nil, err
-	}
 	kubeconfigPath := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+	if err := testenv.WriteKubeconfig(env, "bench-manager", kubeconfigPath); err != nil {
 		return nil, err
 	}
 	port, err := freePort()

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -76,7 +75,7 @@ func TestHostileAnswersKeepTheRealManagerUpAndWithinItsMemoryLimit(t *testing.T)
 			g.Expect(ready.Reason).To(Equal(dlcv1alpha1.ReasonBadResponse), name)
 			g.Expect(ready.Message).NotTo(BeEmpty())
 			g.Expect(sim.Stats().Requests).To(BeNumerically(">=", 2), name)
-		}).WithContext(ctx).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(Succeed(), func() string { return tail(mgr.log.String(), 4096) })
+		}).WithContext(ctx).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(Succeed(), func() string { return mgr.log.Tail(60) })
 		g.Expect(mgr.exited()).To(BeFalse(), "the manager exited")
 	}
 
@@ -122,12 +121,8 @@ func startManager(ctx context.Context, t *testing.T, env *envtest.Environment) *
 	out, err := build.CombinedOutput()
 	g.Expect(err).NotTo(HaveOccurred(), "building the manager: %s", out)
 
-	user, err := env.AddUser(envtest.User{Name: "dlcsync-manager", Groups: []string{"system:masters"}}, nil)
-	g.Expect(err).NotTo(HaveOccurred())
-	kubeconfig, err := user.KubeConfig()
-	g.Expect(err).NotTo(HaveOccurred())
 	kubeconfigPath := filepath.Join(dir, "kubeconfig")
-	g.Expect(os.WriteFile(kubeconfigPath, kubeconfig, 0o600)).To(Succeed())
+	g.Expect(testenv.WriteKubeconfig(env, "dlcsync-manager", kubeconfigPath)).To(Succeed())
 
 	m := &manager{log: &testenv.LockedBuffer{}, done: make(chan struct{})}
 	m.cmd = exec.Command(binary, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
@@ -145,7 +140,7 @@ func startManager(ctx context.Context, t *testing.T, env *envtest.Environment) *
 			<-m.done
 		}
 		if t.Failed() {
-			t.Logf("manager log (last 4 KiB):\n%s", tail(m.log.String(), 4096))
+			t.Logf("manager log (last 60 lines):\n%s", m.log.Tail(60))
 		}
 	})
 	return m
@@ -173,11 +168,4 @@ func (m *manager) peakResident(t *testing.T) uint64 {
 		t.Fatal(err)
 	}
 	return status.VmHWM
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[strings.IndexByte(s[len(s)-n:], '\n')+len(s)-n:]
 }
