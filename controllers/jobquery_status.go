@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -145,11 +146,20 @@ func (r *JobQueryReconciler) statusRefresh(q *dlcv1alpha1.JobQuery) time.Duratio
 // 10m, so a throttled or failing API is not hammered.
 func retryDelay(n int32) time.Duration { return doubling(5*time.Second, 10*time.Minute, n) }
 
-// truncateMessage keeps condition messages within a readable size.
+// truncateMessage keeps condition messages within a readable size: 1 KiB with the marker.
 func truncateMessage(s string) string {
 	const maxLen = 1024
-	if len(s) > maxLen {
-		return s[:maxLen-3] + "..."
+	return cut(s, maxLen-len("..."))
+}
+
+// cut shortens s to at most n bytes and a "..." marker, on a rune boundary, so that a cut
+// message stays valid UTF-8 (an event's note and a condition's message hold at most 1 KiB).
+func cut(s string, n int) string {
+	if len(s) <= n+len("...") {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -357,4 +359,20 @@ func ptrString(b *bool) string {
 		return "unset"
 	}
 	return fmt.Sprint(*b)
+}
+
+func TestCutKeepsValidUTF8WithinTheBound(t *testing.T) {
+	long := strings.Repeat("显存不足", 200) // 3-byte runes
+	for _, n := range []int{1, 200, 1021} {
+		got := cut(long, n)
+		if len(got) > n+len("...") || !utf8.ValidString(got) || !strings.HasSuffix(got, "...") {
+			t.Errorf("cut(%d): %d bytes, valid %v", n, len(got), utf8.ValidString(got))
+		}
+	}
+	if got := truncateMessage(long); len(got) > 1024 || !utf8.ValidString(got) {
+		t.Errorf("truncateMessage: %d bytes, valid %v", len(got), utf8.ValidString(got))
+	}
+	if short := strings.Repeat("a", 1024); truncateMessage(short) != short {
+		t.Error("a message of 1 KiB was cut")
+	}
 }

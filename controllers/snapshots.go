@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -404,17 +403,6 @@ func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1a
 		note += ": " + cut(job.ReasonCode, 200)
 	}
 	r.Recorder.Eventf(regarding, nil, eventType, reason, "JobPhaseChanged", "%s", note)
-}
-
-// cut shortens s to at most n bytes on a rune boundary: an event's note holds at most 1 KiB.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
 }
 
 // pruneSnapshot handles a snapshot of a job the query no longer lists.
