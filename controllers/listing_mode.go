@@ -18,9 +18,9 @@ import (
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
-// defaultFullResyncInterval applies when spec.fullResyncInterval is unset; with a longer
+// DefaultFullResyncInterval applies when spec.fullResyncInterval is unset; with a longer
 // interval every sync is then a full one.
-const defaultFullResyncInterval = time.Hour
+const DefaultFullResyncInterval = time.Hour
 
 // queryState is what this process remembers of a JobQuery between syncs. What incremental listing
 // needs of it is also kept in status.incremental (recordIncremental), from which a new process
@@ -92,7 +92,7 @@ func fullResyncEvery(q *dlcv1alpha1.JobQuery) time.Duration {
 	if q.Spec.FullResyncInterval != nil {
 		return q.Spec.FullResyncInterval.Duration
 	}
-	return defaultFullResyncInterval
+	return DefaultFullResyncInterval
 }
 
 // restoreState rebuilds the memory of a query that this process sees for the first time from

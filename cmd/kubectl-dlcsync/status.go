@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/controllers"
 )
 
 // maxFailedShown bounds the failed jobs listed, so that the status fits one screen.
@@ -138,8 +139,8 @@ func specLine(q *dlcv1alpha1.JobQuery) string {
 	if f := q.Spec.FullResyncInterval; f != nil {
 		parts = append(parts, "full listing every "+f.Duration.String())
 	} else {
-		// Unset means hourly (the manager's default; the CRD no longer writes it in).
-		parts = append(parts, "full listing every 1h0m0s (default)")
+		// Unset means the manager's default; the CRD does not write it in.
+		parts = append(parts, "full listing every "+controllers.DefaultFullResyncInterval.String()+" (default)")
 	}
 	if q.Spec.Endpoint != "" {
 		parts = append(parts, "endpoint "+q.Spec.Endpoint)
