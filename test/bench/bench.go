@@ -93,7 +93,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		report.Sizes = append(report.Sizes, *size)
 	}
 	if opts.Fleet.Queries > 0 && !opts.MemoryOnly {
-		fleet, err := b.fleet(ctx)
+		fleet, err := b.fleet(ctx, env)
 		if err != nil {
 			return report, fmt.Errorf("fleet: %w", err)
 		}
@@ -395,7 +395,12 @@ func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error 
 		})
 	}
 
+	stopProfile, err := b.profileCPU(fmt.Sprintf("initial-%d-%d-cpu.pprof", len(w.jobs), len(res.Initial)))
+	if err != nil {
+		return err
+	}
 	initial, err := syncOnce()
+	stopProfile()
 	if err != nil {
 		return fmt.Errorf("initial sync: %w", err)
 	}
