@@ -106,6 +106,21 @@ func authenticate(r *http.Request, body []byte, cfg *authConfig, nonces *nonceCa
 	}
 }
 
+// accessKeyOf is the AccessKey ID an Authorization header names, in either signature style; ""
+// when it names none.
+func accessKeyOf(auth string) string {
+	if rest, ok := strings.CutPrefix(auth, "acs "); ok {
+		id, _, _ := strings.Cut(rest, ":")
+		return id
+	}
+	for _, part := range strings.Split(strings.TrimPrefix(auth, "ACS3-HMAC-SHA256 "), ",") {
+		if id, ok := strings.CutPrefix(strings.TrimSpace(part), "Credential="); ok {
+			return id
+		}
+	}
+	return ""
+}
+
 func incomplete(msg string) *apiError {
 	return &apiError{status: 400, code: "IncompleteSignature", message: "The request signature does not conform to Aliyun standards: " + msg}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	mathrand "math/rand/v2"
 	"net/http"
@@ -153,7 +154,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Stats counts what the server saw.
 type Stats struct {
-	Requests           int64            `json:"requests"`
+	Requests int64 `json:"requests"`
+	// ByAccessKey counts the requests by the AccessKey ID they name (signed correctly or not);
+	// "" for a request that names none.
+	ByAccessKey        map[string]int64 `json:"byAccessKey"`
 	ByCode             map[string]int64 `json:"byCode"`
 	ByParameter        map[string]int64 `json:"byParameter"`
 	PagesServed        int64            `json:"pagesServed"`
@@ -218,7 +222,7 @@ func New(opts Options) *Server {
 }
 
 func (s *Server) resetStatsLocked() {
-	s.stats = Stats{ByCode: map[string]int64{}, ByParameter: map[string]int64{}}
+	s.stats = Stats{ByCode: map[string]int64{}, ByParameter: map[string]int64{}, ByAccessKey: map[string]int64{}}
 }
 
 // Upsert adds or replaces jobs.
@@ -274,13 +278,8 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.stats
-	out.ByCode, out.ByParameter = map[string]int64{}, map[string]int64{}
-	for k, v := range s.stats.ByCode {
-		out.ByCode[k] = v
-	}
-	for k, v := range s.stats.ByParameter {
-		out.ByParameter[k] = v
-	}
+	out.ByCode, out.ByParameter, out.ByAccessKey = maps.Clone(s.stats.ByCode), maps.Clone(s.stats.ByParameter),
+		maps.Clone(s.stats.ByAccessKey)
 	out.Jobs = s.store.len()
 	return out
 }
@@ -320,6 +319,7 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	s.mu.Lock()
 	s.stats.Requests++
+	s.stats.ByAccessKey[accessKeyOf(r.Header.Get("Authorization"))]++
 	latency := time.Duration(s.faults.Latency)
 	hang, release := s.faults.Hang, s.hangRelease
 	s.mu.Unlock()

@@ -235,6 +235,13 @@ func TestEveryFilterParameterSelectsTheDocumentedJobs(t *testing.T) {
 			t.Errorf("stats did not count parameter %s: %v", p, stats.ByParameter)
 		}
 	}
+	var byKey int64
+	for _, n := range stats.ByAccessKey {
+		byKey += n
+	}
+	if byKey != stats.Requests || stats.ByAccessKey[""] != 0 {
+		t.Errorf("requests by AccessKey %v do not add up to the %d requests, each naming its key", stats.ByAccessKey, stats.Requests)
+	}
 }
 
 func TestShowOwnDefaultsToTrueLikeTheAPIMetadataSays(t *testing.T) {
