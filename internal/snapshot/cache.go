@@ -1,0 +1,147 @@
+package snapshot
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"unique"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+)
+
+// ForCache is what the manager's cache keeps of a snapshot: the fields the reconciler decides
+// with, and nothing else.
+//
+// Kept: identity (name, namespace, UID, resourceVersion, timestamps), every label, dlcsync's own
+// annotations, owner references, finalizers, the spec, and of the status what a sync compares
+// or carries over: phase (events, job counts), createdAt (incremental listing), matching,
+// matchedBy, contentHash (an unchanged job is recognised by it), observedAt and conditions.
+// Dropped: managed fields, the job data and the status' summary fields, which a changed job
+// rewrites whole, and other tools' annotations (kubectl's last-applied-configuration can hold a
+// whole object). The few paths that rewrite a status from the existing one read the snapshot
+// uncached.
+//
+// Strings that repeat across snapshots (namespace, owner references, phases, query names,
+// condition texts) are interned, and snapshots with the same labels (or annotations) share one
+// map: a decoded object holds its own copy of each, which at 100,000 snapshots is most of the
+// cache. Sharing is safe because cached objects are never modified: the cache hands out deep
+// copies.
+//
+// Note: the trade-off is that a reader of the manager's cache sees these fields only; nothing
+// but the JobQuery reconciler reads it.
+func ForCache(s *dlcv1alpha1.DLCJobSnapshot) *dlcv1alpha1.DLCJobSnapshot {
+	out := &dlcv1alpha1.DLCJobSnapshot{
+		TypeMeta: metav1.TypeMeta{APIVersion: intern(s.APIVersion), Kind: intern(s.Kind)},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: s.Name, Namespace: intern(s.Namespace), UID: s.UID, ResourceVersion: s.ResourceVersion,
+			Generation: s.Generation, CreationTimestamp: s.CreationTimestamp, DeletionTimestamp: s.DeletionTimestamp,
+			Labels: sharedMap(s.Labels, func(string) bool { return true }), Annotations: sharedMap(s.Annotations, ownAnnotation),
+			OwnerReferences: internOwners(s.OwnerReferences), Finalizers: internAll(s.Finalizers),
+		},
+		Spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: s.Spec.JobID, RegionID: intern(s.Spec.RegionID)},
+	}
+	st := &s.Status
+	out.Status = dlcv1alpha1.DLCJobSnapshotStatus{
+		Phase: intern(st.Phase), CreatedAt: st.CreatedAt, ObservedAt: st.ObservedAt, MatchedBy: internAll(st.MatchedBy),
+		Matching: st.Matching, ContentHash: st.ContentHash, Conditions: internConditions(st.Conditions),
+	}
+	return out
+}
+
+// ownAnnotation reports an annotation dlcsync sets or reads on snapshots.
+func ownAnnotation(key string) bool { return strings.HasPrefix(key, dlcv1alpha1.GroupVersion.Group+"/") }
+
+// intern returns the canonical copy of s.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
+func internAll(in []string) []string {
+	if in == nil {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = intern(s)
+	}
+	return out
+}
+
+// sharedMaps holds one map per distinct set of labels (or annotations) of cached snapshots, up
+// to maxSharedMaps sets; a set beyond that gets a map of its own.
+var sharedMaps struct {
+	sync.Mutex
+	byKey map[string]map[string]string
+}
+
+// maxSharedMaps bounds sharedMaps (sets are few: they combine phases, job types, workspaces,
+// users and regions; a map is a few hundred bytes).
+const maxSharedMaps = 8192
+
+// sharedMap returns the entries of in that keep accepts, as a map shared by every caller with
+// the same entries. It must not be modified.
+func sharedMap(in map[string]string, keep func(key string) bool) map[string]string {
+	keys := make([]string, 0, len(in))
+	for k := range in {
+		if keep(k) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	var id strings.Builder
+	for _, k := range keys {
+		id.WriteString(k)
+		id.WriteByte(0)
+		id.WriteString(in[k])
+		id.WriteByte(0)
+	}
+	sharedMaps.Lock()
+	defer sharedMaps.Unlock()
+	if m, ok := sharedMaps.byKey[id.String()]; ok {
+		return m
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		out[intern(k)] = intern(in[k])
+	}
+	if sharedMaps.byKey == nil {
+		sharedMaps.byKey = map[string]map[string]string{}
+	}
+	if len(sharedMaps.byKey) < maxSharedMaps {
+		sharedMaps.byKey[id.String()] = out
+	}
+	return out
+}
+
+func internOwners(in []metav1.OwnerReference) []metav1.OwnerReference {
+	if in == nil {
+		return nil
+	}
+	out := make([]metav1.OwnerReference, len(in))
+	for i, r := range in {
+		r.APIVersion, r.Kind, r.Name = intern(r.APIVersion), intern(r.Kind), intern(r.Name)
+		out[i] = r
+	}
+	return out
+}
+
+func internConditions(in []metav1.Condition) []metav1.Condition {
+	if in == nil {
+		return nil
+	}
+	out := make([]metav1.Condition, len(in))
+	for i, c := range in {
+		c.Type, c.Status, c.Reason, c.Message = intern(c.Type), metav1.ConditionStatus(intern(string(c.Status))), intern(c.Reason),
+			intern(c.Message)
+		out[i] = c
+	}
+	return out
+}
