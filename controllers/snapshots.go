@@ -197,6 +197,9 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 		group.Go(func() error {
 			var local writeCounts
 			err := r.syncSnapshot(groupCtx, q, job, name, existing, &local)
+			// Note: after its write, a job is only counted (kept, knownAfter): its data goes,
+			// so that a large first sync holds less and less of its listing as it writes.
+			*job = dlc.JobItem{JobID: job.JobID, GmtCreateTime: job.GmtCreateTime, Status: job.Status}
 			if err != nil && jobProblem(err) {
 				local.skipped = append(local.skipped, job.JobID+": "+err.Error())
 				if existing == nil {

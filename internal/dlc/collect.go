@@ -2,6 +2,7 @@ package dlc
 
 import (
 	"container/heap"
+	"slices"
 	"strings"
 )
 
@@ -38,6 +39,13 @@ func (a *allJobs) add(job JobItem) bool {
 	a.seen[job.JobID] = len(a.jobs)
 	a.jobs = append(a.jobs, job)
 	return false
+}
+
+// reserve makes room for n jobs in all.
+func (a *allJobs) reserve(n int) {
+	if n > cap(a.jobs) {
+		a.jobs = slices.Grow(a.jobs, n-len(a.jobs))
+	}
 }
 
 func (a *allJobs) unique() int       { return len(a.seen) }

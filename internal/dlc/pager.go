@@ -272,6 +272,12 @@ func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add f
 		}
 		if page == 1 {
 			res.total = resp.TotalCount
+			if r, ok := w.keep.(interface{ reserve(int) }); ok && main && w.limit > 0 && resp.TotalCount > 0 {
+				// Note: room for every job the walk will keep, at once: growing a slice of 10,000
+				// jobs by doubling leaves as much garbage as it keeps. Bounded by MaxJobs, so a
+				// TotalCount that lies costs no more than a listing that does not.
+				r.reserve(int(min(resp.TotalCount, int64(w.limit))))
+			}
 		} else if resp.TotalCount != res.total {
 			w.note(fmt.Sprintf("TotalCount changed from %d to %d during the walk", res.total, resp.TotalCount))
 		}

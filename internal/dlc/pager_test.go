@@ -201,3 +201,21 @@ func TestListChangesCallsNothingGoneOnAnIncompleteOrLyingListing(t *testing.T) {
 		t.Fatalf("cut by the page limit: err %v, complete %v, gone %v", err, changes.Stats.Complete, changes.Gone)
 	}
 }
+
+// A walk makes room for the jobs it will keep once, from the first page's count bounded by
+// MaxJobs: no doubling garbage for an honest count, and no more than MaxJobs for a lying one.
+func TestAWalkReservesRoomForTheJobsItKeepsOnce(t *testing.T) {
+	honest := &dlcfake.Lister{Jobs: fakeJobs(300, 1)}
+	opts := fakeOpts()
+	opts.MaxJobs = 1000
+	jobs, _, err := dlc.ListAll(context.Background(), honest, &dlc.ListJobsRequest{}, opts)
+	// Note: Go rounds an allocation up to its size class; doubling would give room for 512.
+	if err != nil || len(jobs) != 300 || cap(jobs) > 330 {
+		t.Fatalf("%d jobs in room for %d (err %v); want 300 in room for about 300", len(jobs), cap(jobs), err)
+	}
+	lying := &dlcfake.Lister{Jobs: fakeJobs(300, 1), TotalCount: func(int32, int64) (int64, bool) { return 1 << 40, true }}
+	jobs, _, err = dlc.ListAll(context.Background(), lying, &dlc.ListJobsRequest{}, opts)
+	if err != nil || cap(jobs) > 1100 {
+		t.Fatalf("room for %d jobs after a TotalCount of 2^40 (err %v); want about MaxJobs, 1000, at most", cap(jobs), err)
+	}
+}
