@@ -27,8 +27,8 @@ func main() {
 	opts := bench.Options{Log: os.Stderr}
 	fs := pflag.NewFlagSet("bench", pflag.ExitOnError)
 	fs.StringVar(&sizes, "sizes", "1000,10000", "job counts to measure")
-	fs.StringVar(&runs, "runs", "4,2", "runs of the write-heavy phases per size (the last value repeats)")
-	fs.StringVar(&baselineRuns, "baseline-runs", "3,1", "how many of those runs also run the scripted baseline, per size")
+	fs.StringVar(&runs, "runs", "3,1", "runs of the write-heavy phases per size (the last value repeats)")
+	fs.StringVar(&baselineRuns, "baseline-runs", "2,1", "how many of those runs also run the scripted baseline, per size")
 	fs.IntVar(&opts.Syncs, "syncs", 3, "quiet and churn syncs measured per run")
 	fs.Float64Var(&opts.Active, "active", 0.01, "fraction of jobs that are running (and change during churn)")
 	fs.Float32Var(&opts.QPS, "kube-api-qps", 1000, "QPS of every Kubernetes client, dlcsync's included")
@@ -134,7 +134,7 @@ func fleetOptions(preset string, set bench.FleetOptions, fs *pflag.FlagSet) (ben
 	case "small":
 		o = bench.FleetOptions{Queries: 10, Jobs: 3000, Namespaces: 2, RawJobs: 1000, Concurrency: 4, Interval: 20 * time.Second, Active: 0.1}
 	case "full":
-		o = bench.FleetOptions{Queries: 100, Jobs: 100000, Namespaces: 10, RawJobs: 10000, Concurrency: 4, Interval: time.Minute, Active: 0.1}
+		o = bench.FleetOptions{Queries: 100, Jobs: 100000, Namespaces: 10, RawJobs: 5000, Concurrency: 4, Interval: time.Minute, Active: 0.1}
 	default:
 		return o, fmt.Errorf("--fleet must be full, small or off, not %q", preset)
 	}

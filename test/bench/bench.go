@@ -81,7 +81,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bencher{opts: opts, cfg: counted, counter: counter, k8s: direct}
+	b := &bencher{opts: opts, cfg: counted, counter: counter, k8s: direct, started: time.Now()}
 	report := &Report{Options: opts, Machine: machine()}
 	for i, n := range opts.Sizes {
 		runs := opts.Runs[min(i, len(opts.Runs)-1)]
@@ -107,14 +107,16 @@ type bencher struct {
 	cfg     *rest.Config
 	counter *testenv.RequestCounter
 	k8s     client.Client
+	started time.Time
 	seq     int
 	// filled are the namespaces that may still hold snapshots.
 	filled []string
 }
 
+// logf prints a progress line, with the time since the bench started.
 func (b *bencher) logf(format string, args ...any) {
 	if b.opts.Log != nil {
-		_, _ = fmt.Fprintf(b.opts.Log, "[bench] "+format+"\n", args...)
+		_, _ = fmt.Fprintf(b.opts.Log, "[bench %s] "+format+"\n", append([]any{time.Since(b.started).Round(time.Second)}, args...)...)
 	}
 }
 
