@@ -170,8 +170,8 @@ func (r *Report) Checks() []Check {
 		raw := float64(s.Jobs) / medianDuration(s.Raw).Seconds()
 		initial := float64(s.Jobs) / median(s.Initial, secs)
 		out = append(out,
-			Check{fmt.Sprintf("%d jobs: initial sync ≥ 0.8 × raw create throughput", s.Jobs),
-				fmt.Sprintf("%.0f vs %.0f objects/s (%.2f×)", initial, raw, initial/raw), initial >= 0.8*raw},
+			Check{fmt.Sprintf("%d jobs: initial sync ≥ 0.95 × raw create throughput (issue 15; the first target was 0.8)", s.Jobs),
+				fmt.Sprintf("%.0f vs %.0f objects/s (%.2f×)", initial, raw, initial/raw), initial >= 0.95*raw},
 			// Note: the hourly full listing may write the JobQuery status once, to record its time
 			// in status.incremental (what a restarted manager needs); never a snapshot or an event.
 			Check{fmt.Sprintf("%d jobs: quiet sync makes 0 snapshot writes and 0 events; JobQuery status at most once per %s of clock (freshness), the full listing at most its status write", s.Jobs, statusRefresh),
@@ -188,7 +188,9 @@ func (r *Report) Checks() []Check {
 				fmt.Sprintf("max %v calls", maxOf(s.Steady, calls)), maxOf(s.Steady, calls) <= 3 && s.Active == 100})
 			if s.Memory != nil {
 				out = append(out, Check{"10,000 snapshots cached: manager RSS ≤ 200 MiB",
-					fmt.Sprintf("%.0f MiB", s.Memory.RSSBytes/(1<<20)), s.Memory.RSSBytes <= 200*(1<<20)})
+					fmt.Sprintf("%.0f MiB", s.Memory.RSSBytes/(1<<20)), s.Memory.RSSBytes <= 200*(1<<20)},
+					Check{"10,000-job first sync: peak manager RSS ≤ 128 MiB (issue 15)",
+						fmt.Sprintf("%.0f MiB", s.Memory.PeakRSSBytes/(1<<20)), s.Memory.PeakRSSBytes <= 128*(1<<20)})
 			}
 		}
 	}
@@ -311,7 +313,9 @@ func (r *Report) Markdown() string {
   first (server-side apply of an unchanged object still costs a request each).
 - Memory (5) is the manager binary itself (` + "`bin/manager`" + `), read from /proc and its Go metrics 10 s
   after its first sync; the peak is the largest resident set sampled every 100 ms during that
-  sync. The cache holds snapshots without managed fields and job data, and after a sync that
+  sync. The cache holds of each snapshot only what a sync decides with (` + "`snapshot.ForCache`" + `: no
+  managed fields, job data or status summary; repeated strings interned, equal label sets
+  shared), a sync drops each job's data once its snapshot is written, and after a sync that
   listed 2,000 jobs or more the manager hands the burst's freed memory back to the OS; "live" is
   the heap the last GC found reachable.
 `)

@@ -10,11 +10,11 @@ func TestChecksHoldTheRunToTheTargets(t *testing.T) {
 	quiet := Phase{APICalls: 2}
 	size := SizeResult{Jobs: 10000, Active: 100, Runs: 1, BaselineRuns: 1,
 		Raw:        []time.Duration{100 * time.Second},
-		Initial:    []Phase{{Duration: 110 * time.Second, APICalls: 100, Writes: 20001}},
+		Initial:    []Phase{{Duration: 104 * time.Second, APICalls: 100, Writes: 20001}},
 		Steady:     []Phase{quiet, quiet, quiet},
 		SteadyFull: []Phase{{APICalls: 100}},
 		Churn:      []Phase{{SnapshotWrites: 200, Changed: 100, Writes: 301, Events: 100}},
-		Memory:     &Memory{RSSBytes: 150 << 20},
+		Memory:     &Memory{RSSBytes: 150 << 20, PeakRSSBytes: 120 << 20},
 	}
 	r := &Report{Options: Options{Syncs: 3, Active: 0.01}, Sizes: []SizeResult{size}}
 	for _, c := range r.Checks() {
@@ -22,8 +22,8 @@ func TestChecksHoldTheRunToTheTargets(t *testing.T) {
 			t.Errorf("%s: not met with %s", c.Target, c.Got)
 		}
 	}
-	// 0.91 of the limit is enough; 0.75 is not. One write in a quiet sync fails.
-	r.Sizes[0].Initial[0].Duration = 134 * time.Second
+	// 0.96 of the limit is enough; 0.91 is not. One write in a quiet sync fails.
+	r.Sizes[0].Initial[0].Duration = 110 * time.Second
 	r.Sizes[0].Steady[1].Writes = 1
 	failed := 0
 	for _, c := range r.Checks() {
