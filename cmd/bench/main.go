@@ -23,57 +23,16 @@ import (
 )
 
 func main() {
-	var sizes, runs, baselineRuns, out, manager string
-	opts := bench.Options{Log: os.Stderr}
-	fs := pflag.NewFlagSet("bench", pflag.ExitOnError)
-	fs.StringVar(&sizes, "sizes", "1000,10000", "job counts to measure")
-	fs.StringVar(&runs, "runs", "3,1", "runs of the write-heavy phases per size (the last value repeats)")
-	fs.StringVar(&baselineRuns, "baseline-runs", "2,1", "how many of those runs also run the scripted baseline, per size")
-	fs.IntVar(&opts.Syncs, "syncs", 3, "quiet and churn syncs measured per run")
-	fs.Float64Var(&opts.Active, "active", 0.01, "fraction of jobs that are running (and change during churn)")
-	fs.Float32Var(&opts.QPS, "kube-api-qps", 1000, "QPS of every Kubernetes client, dlcsync's included")
-	fs.IntVar(&opts.Burst, "kube-api-burst", 2000, "burst of every Kubernetes client")
-	fs.IntVar(&opts.Writers, "writers", 8, "parallel writes of the raw and baseline writers (dlcsync writes 8 at a time)")
-	fs.StringVar(&manager, "manager", "bin/manager", "manager binary for the memory figures (empty: skip)")
-	fs.StringVar(&out, "out", "", "write the Markdown report here")
-	fs.StringVar(&opts.ProfileDir, "profile-dir", "", "save a heap profile of the manager after its first sync here")
-	fs.BoolVar(&opts.MemoryOnly, "memory-only", false, "measure only the manager's memory (no report file, no targets)")
-	fleetPreset := fs.String("fleet", "full", "fleet and restart scenario: full (100 queries, 100,000 jobs, 10 namespaces), small "+
-		"(10 queries, 3,000 jobs, 2 namespaces: the quick look) or off; the --fleet-* flags override its sizes")
-	fleet := bench.FleetOptions{}
-	fs.IntVar(&fleet.Queries, "fleet-queries", 0, "JobQueries of the fleet")
-	fs.IntVar(&fleet.Jobs, "fleet-jobs", 0, "jobs of the fleet (spread evenly over the queries' groups)")
-	fs.IntVar(&fleet.Namespaces, "fleet-namespaces", 0, "namespaces of the fleet")
-	fs.IntVar(&fleet.RawJobs, "fleet-raw-jobs", 0, "snapshots the bare client writes to measure the fleet's limit")
-	fs.IntVar(&fleet.Concurrency, "fleet-concurrency", 0, "the fleet manager's --max-concurrent-syncs")
-	fs.DurationVar(&fleet.Interval, "fleet-interval", 0, "every fleet query's spec.interval")
-	fs.Float64Var(&fleet.Active, "fleet-active", 0, "fraction of the fleet's jobs that are running")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	_ = fs.Parse(os.Args[1:])
-	if *showVersion {
-		fmt.Println(version.Version)
-		return
-	}
-	var fleetErr error
-	opts.Fleet, fleetErr = fleetOptions(*fleetPreset, fleet, fs)
-	if fleetErr != nil {
-		fmt.Fprintln(os.Stderr, "bench:", fleetErr)
-		os.Exit(2)
-	}
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
-
-	var err error
-	if opts.Sizes, err = ints(sizes); err == nil {
-		opts.Runs, err = ints(runs)
-	}
-	if err == nil {
-		opts.BaselineRuns, err = ints(baselineRuns)
-	}
+	opts, out, showVersion, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	opts.ManagerBinary = manager
+	if showVersion {
+		fmt.Println(version.Version)
+		return
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -85,11 +44,7 @@ func main() {
 	}
 	report.Took = time.Since(start)
 	if opts.MemoryOnly {
-		for _, s := range report.Sizes {
-			fmt.Printf("%d jobs: RSS %.0f MiB (peak %.0f MiB during the first sync), Go heap %.0f MiB (live at the last GC %.0f MiB), "+
-				"first sync %.1f s\n", s.Jobs, s.Memory.RSSBytes/(1<<20), s.Memory.PeakRSSBytes/(1<<20), s.Memory.HeapBytes/(1<<20),
-				s.Memory.LiveHeapBytes/(1<<20), s.Memory.InitialSync.Seconds())
-		}
+		printMemory(report)
 		return
 	}
 	md := report.Markdown()
@@ -110,6 +65,57 @@ func main() {
 	if missed {
 		stop()
 		os.Exit(1)
+	}
+}
+
+// parseFlags reads the command line: the benchmark's options, where to write the report, and
+// whether only the version is asked for.
+func parseFlags(args []string) (opts bench.Options, out string, showVersion bool, err error) {
+	var sizes, runs, baselineRuns string
+	opts = bench.Options{Log: os.Stderr}
+	fs := pflag.NewFlagSet("bench", pflag.ExitOnError)
+	fs.StringVar(&sizes, "sizes", "1000,10000", "job counts to measure")
+	fs.StringVar(&runs, "runs", "3,1", "runs of the write-heavy phases per size (the last value repeats)")
+	fs.StringVar(&baselineRuns, "baseline-runs", "2,1", "how many of those runs also run the scripted baseline, per size")
+	fs.IntVar(&opts.Syncs, "syncs", 3, "quiet and churn syncs measured per run")
+	fs.Float64Var(&opts.Active, "active", 0.01, "fraction of jobs that are running (and change during churn)")
+	fs.Float32Var(&opts.QPS, "kube-api-qps", 1000, "QPS of every Kubernetes client, dlcsync's included")
+	fs.IntVar(&opts.Burst, "kube-api-burst", 2000, "burst of every Kubernetes client")
+	fs.IntVar(&opts.Writers, "writers", 8, "parallel writes of the raw and baseline writers (dlcsync writes 8 at a time)")
+	fs.StringVar(&opts.ManagerBinary, "manager", "bin/manager", "manager binary for the memory figures (empty: skip)")
+	fs.StringVar(&out, "out", "", "write the Markdown report here")
+	fs.StringVar(&opts.ProfileDir, "profile-dir", "", "save CPU and heap profiles of the manager and kube-apiserver here")
+	fs.BoolVar(&opts.MemoryOnly, "memory-only", false, "measure only the manager's memory (no report file, no targets)")
+	fleetPreset := fs.String("fleet", "full", "fleet and restart scenario: full (100 queries, 100,000 jobs, 10 namespaces), small "+
+		"(10 queries, 3,000 jobs, 2 namespaces: the quick look) or off; the --fleet-* flags override its sizes")
+	fleet := bench.FleetOptions{}
+	fs.IntVar(&fleet.Queries, "fleet-queries", 0, "JobQueries of the fleet")
+	fs.IntVar(&fleet.Jobs, "fleet-jobs", 0, "jobs of the fleet (spread evenly over the queries' groups)")
+	fs.IntVar(&fleet.Namespaces, "fleet-namespaces", 0, "namespaces of the fleet")
+	fs.IntVar(&fleet.RawJobs, "fleet-raw-jobs", 0, "snapshots the bare client writes to measure the fleet's limit")
+	fs.IntVar(&fleet.Concurrency, "fleet-concurrency", 0, "the fleet manager's --max-concurrent-syncs")
+	fs.DurationVar(&fleet.Interval, "fleet-interval", 0, "every fleet query's spec.interval")
+	fs.Float64Var(&fleet.Active, "fleet-active", 0, "fraction of the fleet's jobs that are running")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	_ = fs.Parse(args)
+	if opts.Fleet, err = fleetOptions(*fleetPreset, fleet, fs); err != nil {
+		return opts, out, showVersion, err
+	}
+	if opts.Sizes, err = ints(sizes); err == nil {
+		opts.Runs, err = ints(runs)
+	}
+	if err == nil {
+		opts.BaselineRuns, err = ints(baselineRuns)
+	}
+	return opts, out, showVersion, err
+}
+
+// printMemory prints the figures of a --memory-only run.
+func printMemory(report *bench.Report) {
+	for _, s := range report.Sizes {
+		fmt.Printf("%d jobs: RSS %.0f MiB (peak %.0f MiB during the first sync), Go heap %.0f MiB (live at the last GC %.0f MiB), "+
+			"first sync %.1f s\n", s.Jobs, s.Memory.RSSBytes/(1<<20), s.Memory.PeakRSSBytes/(1<<20), s.Memory.HeapBytes/(1<<20),
+			s.Memory.LiveHeapBytes/(1<<20), s.Memory.InitialSync.Seconds())
 	}
 }
 

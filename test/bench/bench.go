@@ -53,7 +53,8 @@ type Options struct {
 	ManagerBinary string
 	// MemoryOnly measures the manager's memory and nothing else (a quick look).
 	MemoryOnly bool
-	// ProfileDir, when set, receives a heap profile of the manager after its first sync.
+	// ProfileDir, when set, receives CPU and heap profiles of the manager (binary and in-process)
+	// and CPU profiles of kube-apiserver.
 	ProfileDir string
 	// Fleet sizes the fleet and restart scenario (Queries 0: skipped).
 	Fleet FleetOptions
@@ -312,132 +313,161 @@ type offsetClock struct{ offset time.Duration }
 
 func (c *offsetClock) Now() time.Time { return time.Now().Add(c.offset) }
 
-// ours runs dlcsync's reconciler on a manager cache and calls Reconcile directly, so each sync
-// is timed exactly: the initial sync, quiet syncs (incremental and the hourly full listing), and
-// churn syncs.
-func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error {
+// oursRun is dlcsync's reconciler on a manager cache of one namespace, with one JobQuery.
+type oursRun struct {
+	b      *bencher
+	w      *workload
+	mgr    ctrl.Manager
+	r      *controllers.JobQueryReconciler
+	clock  *offsetClock
+	ns     string
+	key    types.NamespacedName
+	cancel context.CancelFunc
+}
+
+// startOurs starts a manager cache for a new namespace, builds the reconciler (without
+// registering it: the benchmark calls Reconcile itself) and creates the query.
+func (b *bencher) startOurs(ctx context.Context, w *workload) (*oursRun, error) {
 	ns, err := b.namespace(ctx, "dlcsync")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mgr, err := ctrl.NewManager(b.cfg, ctrl.Options{
 		Scheme: testenv.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Cache: controllers.CacheOptions([]string{ns}),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	o := &oursRun{b: b, w: w, mgr: mgr, clock: &offsetClock{}, ns: ns}
 	mctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	o.cancel = cancel
 	if err := controllers.SetupIndexes(mctx, mgr); err != nil {
-		return err
+		cancel()
+		return nil, err
 	}
 	go func() { _ = mgr.Start(mctx) }()
 	if !mgr.GetCache().WaitForCacheSync(mctx) {
-		return fmt.Errorf("the cache did not sync")
+		cancel()
+		return nil, fmt.Errorf("the cache did not sync")
 	}
-	clock := &offsetClock{}
-	r, err := controllers.NewReconciler(mgr, controllers.Options{AllowedEndpoints: testenv.LoopbackEndpoints, DLCQPS: 10000, DLCBurst: 10000})
+	if o.r, err = controllers.NewReconciler(mgr, controllers.Options{AllowedEndpoints: testenv.LoopbackEndpoints,
+		DLCQPS: 10000, DLCBurst: 10000}); err != nil {
+		cancel()
+		return nil, err
+	}
+	o.r.Now = o.clock.Now
+	q := benchQuery(ns, w.url)
+	o.key = types.NamespacedName{Namespace: ns, Name: q.Name}
+	if err := b.k8s.Create(ctx, q); err == nil {
+		err = waitFor(ctx, func() (bool, error) { return mgr.GetClient().Get(ctx, o.key, &dlcv1alpha1.JobQuery{}) == nil, nil })
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return o, nil
+}
+
+// sync runs one Reconcile and measures it: time, API calls, writes by resource, events.
+func (o *oursRun) sync(ctx context.Context) (Phase, error) {
+	b := o.b
+	before, calls, modesBefore := b.counter.Snapshot(), o.w.apiCalls(), syncsByMode()
+	start := time.Now()
+	_, err := o.r.Reconcile(ctx, ctrl.Request{NamespacedName: o.key})
+	p := Phase{Duration: time.Since(start)}
+	if err != nil {
+		return p, err
+	}
+	var got dlcv1alpha1.JobQuery
+	if err := b.k8s.Get(ctx, o.key, &got); err != nil {
+		return p, err
+	}
+	if c := meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady); c == nil || c.Reason != dlcv1alpha1.ReasonSynced {
+		return p, fmt.Errorf("sync did not succeed: %+v", c)
+	}
+	p.Mode = lastMode(modesBefore)
+	// Note: events are sent asynchronously; give them a moment to reach the counter.
+	time.Sleep(500 * time.Millisecond)
+	delta := b.counter.Snapshot().Since(before)
+	p.APICalls = o.w.apiCalls() - calls
+	p.Writes, p.SnapshotWrites, p.Events = delta.Writes(""), delta.Writes("dlcjobsnapshots"), delta.Writes("events")
+	p.QueryWrites = delta.Writes("jobqueries")
+	return p, nil
+}
+
+// waitCache waits until the cache holds every snapshot written and the query's status: the
+// next sync reads the snapshots from the cache.
+func (o *oursRun) waitCache(ctx context.Context) error {
+	return waitFor(ctx, func() (bool, error) {
+		var list dlcv1alpha1.DLCJobSnapshotList
+		if err := o.mgr.GetClient().List(ctx, &list, client.InNamespace(o.ns)); err != nil {
+			return false, err
+		}
+		current := 0
+		for i := range list.Items {
+			if list.Items[i].Status.ContentHash != "" {
+				current++
+			}
+		}
+		var cached dlcv1alpha1.JobQuery
+		if err := o.mgr.GetClient().Get(ctx, o.key, &cached); err != nil {
+			return false, err
+		}
+		return current == len(o.w.jobs) && cached.Status.LastSyncTime != nil, nil
+	})
+}
+
+// ours runs dlcsync's reconciler on a manager cache and calls Reconcile directly, so each sync
+// is timed exactly: the initial sync, quiet syncs (incremental and the hourly full listing), and
+// churn syncs.
+func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error {
+	o, err := b.startOurs(ctx, w)
 	if err != nil {
 		return err
 	}
-	r.Now = clock.Now
-	q := benchQuery(ns, w.url)
-	if err := b.k8s.Create(ctx, q); err != nil {
-		return err
-	}
-	key := types.NamespacedName{Namespace: ns, Name: q.Name}
-	if err := waitFor(ctx, func() (bool, error) {
-		return mgr.GetClient().Get(ctx, key, &dlcv1alpha1.JobQuery{}) == nil, nil
-	}); err != nil {
-		return err
-	}
-	syncOnce := func() (Phase, error) {
-		before, calls, modesBefore := b.counter.Snapshot(), w.apiCalls(), syncsByMode()
-		start := time.Now()
-		_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: key})
-		p := Phase{Duration: time.Since(start)}
-		if err != nil {
-			return p, err
-		}
-		var got dlcv1alpha1.JobQuery
-		if err := b.k8s.Get(ctx, key, &got); err != nil {
-			return p, err
-		}
-		if c := meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady); c == nil || c.Reason != dlcv1alpha1.ReasonSynced {
-			return p, fmt.Errorf("sync did not succeed: %+v", c)
-		}
-		p.Mode = lastMode(modesBefore)
-		// Note: events are sent asynchronously; give them a moment to reach the counter.
-		time.Sleep(500 * time.Millisecond)
-		delta := b.counter.Snapshot().Since(before)
-		p.APICalls = w.apiCalls() - calls
-		p.Writes, p.SnapshotWrites, p.Events = delta.Writes(""), delta.Writes("dlcjobsnapshots"), delta.Writes("events")
-		p.QueryWrites = delta.Writes("jobqueries")
-		return p, nil
-	}
-	waitCache := func() error {
-		// The next sync reads the snapshots from the cache: let it catch up with the writes.
-		return waitFor(ctx, func() (bool, error) {
-			var list dlcv1alpha1.DLCJobSnapshotList
-			if err := mgr.GetClient().List(ctx, &list, client.InNamespace(ns)); err != nil {
-				return false, err
-			}
-			current := 0
-			for i := range list.Items {
-				if list.Items[i].Status.ContentHash != "" {
-					current++
-				}
-			}
-			var cached dlcv1alpha1.JobQuery
-			if err := mgr.GetClient().Get(ctx, key, &cached); err != nil {
-				return false, err
-			}
-			return current == len(w.jobs) && cached.Status.LastSyncTime != nil, nil
-		})
-	}
-
+	defer o.cancel()
 	stopProfile, err := b.profileCPU(fmt.Sprintf("initial-%d-%d-cpu.pprof", len(w.jobs), len(res.Initial)))
 	if err != nil {
 		return err
 	}
-	initial, err := syncOnce()
+	initial, err := o.sync(ctx)
 	stopProfile()
 	if err != nil {
 		return fmt.Errorf("initial sync: %w", err)
 	}
 	res.Initial = append(res.Initial, initial)
-	if err := waitCache(); err != nil {
+	if err := o.waitCache(ctx); err != nil {
 		return err
 	}
 	for range b.opts.Syncs {
-		clock.offset += steadyClockStep
-		p, err := syncOnce()
+		o.clock.offset += steadyClockStep
+		p, err := o.sync(ctx)
 		if err != nil {
 			return fmt.Errorf("steady sync: %w", err)
 		}
 		res.Steady = append(res.Steady, p)
 	}
 	// The hourly full listing, with nothing changed.
-	clock.offset += time.Hour
-	full, err := syncOnce()
+	o.clock.offset += time.Hour
+	full, err := o.sync(ctx)
 	if err != nil {
 		return fmt.Errorf("full listing: %w", err)
 	}
 	res.SteadyFull = append(res.SteadyFull, full)
 	for step := 1; step <= b.opts.Syncs; step++ {
 		changed := w.churn(step)
-		clock.offset += 2 * time.Minute
-		p, err := syncOnce()
+		o.clock.offset += 2 * time.Minute
+		p, err := o.sync(ctx)
 		if err != nil {
 			return fmt.Errorf("churn sync: %w", err)
 		}
 		p.Changed = changed
-		if err := b.checkReflected(ctx, ns, w); err != nil {
+		if err := b.checkReflected(ctx, o.ns, w); err != nil {
 			return err
 		}
 		res.Churn = append(res.Churn, p)
-		if err := waitCache(); err != nil {
+		if err := o.waitCache(ctx); err != nil {
 			return err
 		}
 	}

@@ -208,81 +208,15 @@ func maxOf(phases []Phase, f func(Phase) float64) float64 {
 // Markdown renders the report as docs/benchmarks.md.
 func (r *Report) Markdown() string {
 	var b strings.Builder
-	o := r.Options
-	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` on %s. Machine: %s. The whole run took %s.\n\n",
-		time.Now().UTC().Format("2006-01-02"), r.Machine, r.Took.Round(time.Second))
-	fmt.Fprintf(&b, "Setup: a local kube-apiserver and etcd (envtest, the versions `hack/setup-envtest.sh` builds) and dlcsim on "+
-		"loopback, all on this machine. Every Kubernetes client (dlcsync's included) uses QPS %.0f and burst %d; the raw and "+
-		"baseline writers run %d writes in parallel, as dlcsync does; each phase starts from an emptied store "+
-		"and the raw writer and dlcsync take turns going first. %.0f%% of the jobs are running and the rest finished; "+
-		"jobs were created over the last six days. Figures are medians (the upper one of an even count) of %s runs of "+
-		"the write-heavy phases, %s of the baseline (two intervals of a few minutes each at 10,000 jobs, which would not fit "+
-		"the 15-minute budget more often), and of %d syncs per run for quiet and churn syncs. "+
-		"Writes are apiserver requests other than GET, counted on the wire; \"snapshot "+
-		"writes\" are the part that touched DLCJobSnapshots.\n\n",
-		o.QPS, o.Burst, o.Writers, o.Active*100, runsText(r.Sizes, func(s SizeResult) int { return s.Runs }),
-		runsText(r.Sizes, func(s SizeResult) int { return s.BaselineRuns }), o.Syncs)
-
+	r.intro(&b)
 	b.WriteString("| Measure | " + header(r.Sizes) + " |\n|---|" + strings.Repeat("---|", len(r.Sizes)) + "\n")
-	row := func(name string, f func(s SizeResult) string) {
+	for _, row := range sizeRows {
 		cells := make([]string, len(r.Sizes))
 		for i, s := range r.Sizes {
-			cells[i] = f(s)
+			cells[i] = row.cell(s)
 		}
-		fmt.Fprintf(&b, "| %s | %s |\n", name, strings.Join(cells, " | "))
+		fmt.Fprintf(&b, "| %s | %s |\n", row.name, strings.Join(cells, " | "))
 	}
-	rawRate := func(s SizeResult) float64 { return float64(s.Jobs) / medianDuration(s.Raw).Seconds() }
-	row("1. Limit: bare client, create + status per job", func(s SizeResult) string {
-		return fmt.Sprintf("%.1f s, **%.0f objects/s**", medianDuration(s.Raw).Seconds(), rawRate(s))
-	})
-	row("2. dlcsync initial sync", func(s SizeResult) string {
-		rate := float64(s.Jobs) / median(s.Initial, secs)
-		return fmt.Sprintf("%.1f s, %.0f calls, %.0f writes, **%.0f objects/s = %.2f × limit**",
-			median(s.Initial, secs), median(s.Initial, calls), median(s.Initial, writes), rate, rate/rawRate(s))
-	})
-	row("3. Quiet sync, incremental (every interval)", func(s SizeResult) string {
-		return fmt.Sprintf("%.3f s, **%.0f calls**, **%.0f writes**, %.0f events", median(s.Steady, secs), median(s.Steady, calls),
-			median(s.Steady, writes), median(s.Steady, events))
-	})
-	row("3b. Quiet sync, full listing (every fullResyncInterval)", func(s SizeResult) string {
-		return fmt.Sprintf("%.3f s, %.0f calls, **%.0f writes**, %.0f events", median(s.SteadyFull, secs), median(s.SteadyFull, calls),
-			median(s.SteadyFull, writes), median(s.SteadyFull, events))
-	})
-	row("4. Churn: 1% of jobs change state", func(s SizeResult) string {
-		return fmt.Sprintf("%d changed; all reflected %.3f s after the sync starts; %.0f calls, **%.2f snapshot writes per changed job**, "+
-			"%.0f writes in all (with %.0f events, 1 status)", s.Active, median(s.Churn, secs), median(s.Churn, calls),
-			median(s.Churn, perJob), median(s.Churn, writes), median(s.Churn, events))
-	})
-	row("5. Manager memory, every snapshot cached", func(s SizeResult) string {
-		if s.Memory == nil {
-			return "not measured"
-		}
-		return fmt.Sprintf("**RSS %.0f MiB**, Go heap %.0f MiB (live %.0f MiB); during the first sync "+
-			"(%.1f s, real binary) RSS peaked at %.0f MiB",
-			s.Memory.RSSBytes/(1<<20), s.Memory.HeapBytes/(1<<20), s.Memory.LiveHeapBytes/(1<<20), s.Memory.InitialSync.Seconds(),
-			s.Memory.PeakRSSBytes/(1<<20))
-	})
-	row("6. Baseline loop, first interval", func(s SizeResult) string {
-		return fmt.Sprintf("%.1f s, %.0f calls, %.0f writes", median(s.BaselineFirst, secs), median(s.BaselineFirst, calls),
-			median(s.BaselineFirst, writes))
-	})
-	row("6. Baseline loop, every later interval", func(s SizeResult) string {
-		return fmt.Sprintf("%.1f s, %.0f calls, %.0f writes", median(s.BaselineNext, secs), median(s.BaselineNext, calls),
-			median(s.BaselineNext, writes))
-	})
-	row("Ratio ours/baseline, first interval (time, calls, writes)", func(s SizeResult) string {
-		return fmt.Sprintf("%s, %s, %s", ratio(median(s.Initial, secs), median(s.BaselineFirst, secs)),
-			ratio(median(s.Initial, calls), median(s.BaselineFirst, calls)), ratio(median(s.Initial, writes), median(s.BaselineFirst, writes)))
-	})
-	row("Ratio ours/baseline, quiet interval (time, calls, writes)", func(s SizeResult) string {
-		return fmt.Sprintf("%s, %s, %s", ratio(median(s.Steady, secs), median(s.BaselineNext, secs)),
-			ratio(median(s.Steady, calls), median(s.BaselineNext, calls)), ratio(median(s.Steady, writes), median(s.BaselineNext, writes)))
-	})
-	row("Ratio ours/baseline, churn interval (time, calls, writes)", func(s SizeResult) string {
-		return fmt.Sprintf("%s, %s, %s", ratio(median(s.Churn, secs), median(s.BaselineNext, secs)),
-			ratio(median(s.Churn, calls), median(s.BaselineNext, calls)), ratio(median(s.Churn, writes), median(s.BaselineNext, writes)))
-	})
-
 	r.fleetMarkdown(&b)
 	b.WriteString("\n## Targets\n\n| Target | Measured | Met |\n|---|---|---|\n")
 	for _, c := range r.Checks() {
@@ -320,6 +254,86 @@ func (r *Report) Markdown() string {
   the heap the last GC found reachable.
 `)
 	return b.String()
+}
+
+// intro is the report's title and setup paragraph.
+func (r *Report) intro(b *strings.Builder) {
+	o := r.Options
+	fmt.Fprintf(b, "# Benchmarks\n\nWritten by `make bench` on %s. Machine: %s. The whole run took %s.\n\n",
+		time.Now().UTC().Format("2006-01-02"), r.Machine, r.Took.Round(time.Second))
+	fmt.Fprintf(b, "Setup: a local kube-apiserver and etcd (envtest, the versions `hack/setup-envtest.sh` builds) and dlcsim on "+
+		"loopback, all on this machine. Every Kubernetes client (dlcsync's included) uses QPS %.0f and burst %d; the raw and "+
+		"baseline writers run %d writes in parallel, as dlcsync does; each phase starts from an emptied store "+
+		"and the raw writer and dlcsync take turns going first. %.0f%% of the jobs are running and the rest finished; "+
+		"jobs were created over the last six days. Figures are medians (the upper one of an even count) of %s runs of "+
+		"the write-heavy phases, %s of the baseline (two intervals of a few minutes each at 10,000 jobs, which would not fit "+
+		"the 25-minute budget more often), and of %d syncs per run for quiet and churn syncs. "+
+		"Writes are apiserver requests other than GET, counted on the wire; \"snapshot "+
+		"writes\" are the part that touched DLCJobSnapshots.\n\n",
+		o.QPS, o.Burst, o.Writers, o.Active*100, runsText(r.Sizes, func(s SizeResult) int { return s.Runs }),
+		runsText(r.Sizes, func(s SizeResult) int { return s.BaselineRuns }), o.Syncs)
+}
+
+func rawRate(s SizeResult) float64 { return float64(s.Jobs) / medianDuration(s.Raw).Seconds() }
+
+// sizeRows are the rows of the per-size table: a measure and its cell for one size.
+var sizeRows = []struct {
+	name string
+	cell func(s SizeResult) string
+}{
+	{"1. Limit: bare client, create + status per job", func(s SizeResult) string {
+		return fmt.Sprintf("%.1f s, **%.0f objects/s**", medianDuration(s.Raw).Seconds(), rawRate(s))
+	}},
+	{"2. dlcsync initial sync", func(s SizeResult) string {
+		rate := float64(s.Jobs) / median(s.Initial, secs)
+		return fmt.Sprintf("%.1f s, %.0f calls, %.0f writes, **%.0f objects/s = %.2f × limit**",
+			median(s.Initial, secs), median(s.Initial, calls), median(s.Initial, writes), rate, rate/rawRate(s))
+	}},
+	{"3. Quiet sync, incremental (every interval)", func(s SizeResult) string {
+		return fmt.Sprintf("%.3f s, **%.0f calls**, **%.0f writes**, %.0f events", median(s.Steady, secs), median(s.Steady, calls),
+			median(s.Steady, writes), median(s.Steady, events))
+	}},
+	{"3b. Quiet sync, full listing (every fullResyncInterval)", func(s SizeResult) string {
+		return fmt.Sprintf("%.3f s, %.0f calls, **%.0f writes**, %.0f events", median(s.SteadyFull, secs), median(s.SteadyFull, calls),
+			median(s.SteadyFull, writes), median(s.SteadyFull, events))
+	}},
+	{"4. Churn: 1% of jobs change state", func(s SizeResult) string {
+		return fmt.Sprintf("%d changed; all reflected %.3f s after the sync starts; %.0f calls, **%.2f snapshot writes per changed job**, "+
+			"%.0f writes in all (with %.0f events, 1 status)", s.Active, median(s.Churn, secs), median(s.Churn, calls),
+			median(s.Churn, perJob), median(s.Churn, writes), median(s.Churn, events))
+	}},
+	{"5. Manager memory, every snapshot cached", func(s SizeResult) string {
+		if s.Memory == nil {
+			return "not measured"
+		}
+		return fmt.Sprintf("**RSS %.0f MiB**, Go heap %.0f MiB (live %.0f MiB); during the first sync "+
+			"(%.1f s, real binary) RSS peaked at %.0f MiB",
+			s.Memory.RSSBytes/(1<<20), s.Memory.HeapBytes/(1<<20), s.Memory.LiveHeapBytes/(1<<20), s.Memory.InitialSync.Seconds(),
+			s.Memory.PeakRSSBytes/(1<<20))
+	}},
+	{"6. Baseline loop, first interval", func(s SizeResult) string {
+		return fmt.Sprintf("%.1f s, %.0f calls, %.0f writes", median(s.BaselineFirst, secs), median(s.BaselineFirst, calls),
+			median(s.BaselineFirst, writes))
+	}},
+	{"6. Baseline loop, every later interval", func(s SizeResult) string {
+		return fmt.Sprintf("%.1f s, %.0f calls, %.0f writes", median(s.BaselineNext, secs), median(s.BaselineNext, calls),
+			median(s.BaselineNext, writes))
+	}},
+	{"Ratio ours/baseline, first interval (time, calls, writes)", func(s SizeResult) string {
+		return ratios(s.Initial, s.BaselineFirst)
+	}},
+	{"Ratio ours/baseline, quiet interval (time, calls, writes)", func(s SizeResult) string {
+		return ratios(s.Steady, s.BaselineNext)
+	}},
+	{"Ratio ours/baseline, churn interval (time, calls, writes)", func(s SizeResult) string {
+		return ratios(s.Churn, s.BaselineNext)
+	}},
+}
+
+// ratios compares the medians of ours and the baseline's phases: time, calls, writes.
+func ratios(ours, baseline []Phase) string {
+	return fmt.Sprintf("%s, %s, %s", ratio(median(ours, secs), median(baseline, secs)),
+		ratio(median(ours, calls), median(baseline, calls)), ratio(median(ours, writes), median(baseline, writes)))
 }
 
 func header(sizes []SizeResult) string {
