@@ -2,13 +2,10 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,12 +24,7 @@ import (
 // against an envtest control plane, which runs no controller of its own: with it, owner
 // references, foreground and background deletion behave as in a cluster.
 type GarbageCollector struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	// exitErr is cmd.Wait's result, set before done is closed.
-	exitErr error
-	log     *LockedBuffer
-	stop    sync.Once
+	*Process
 }
 
 // gcReadyTimeout bounds the start: kube-controller-manager waits for the apiserver, discovers
@@ -54,14 +46,14 @@ func StartGarbageCollector(t testing.TB, cfg *rest.Config) *GarbageCollector {
 			t.Errorf("stopping the garbage collector: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("kube-controller-manager log (last 60 lines):\n%s", gc.log.Tail(60))
+			t.Logf("kube-controller-manager log (last 60 lines):\n%s", gc.Tail(60))
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), gcReadyTimeout)
 	defer cancel()
 	if err := waitCollecting(ctx, cfg, gc); err != nil {
 		t.Fatalf("the garbage collector did not start collecting: %v\nkube-controller-manager log (last 60 lines):\n%s",
-			err, gc.log.Tail(60))
+			err, gc.Tail(60))
 	}
 	return gc
 }
@@ -76,12 +68,11 @@ func startGarbageCollector(cfg *rest.Config, dir string) (*GarbageCollector, err
 	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
 		return nil, err
 	}
-	gc := &GarbageCollector{done: make(chan struct{}), log: &LockedBuffer{}}
 	// Note: --secure-port=0 serves nothing, so no port can clash between parallel test binaries
 	// and no authentication or authorization delegation is configured; no leader election (one
 	// instance); no service-account credentials (envtest signs no tokens): every controller acts
 	// as the kubeconfig's user, envtest's admin.
-	gc.cmd = exec.Command(binary,
+	cmd := exec.Command(binary,
 		"--kubeconfig="+kubeconfig,
 		"--controllers=garbage-collector-controller",
 		"--leader-elect=false",
@@ -89,42 +80,17 @@ func startGarbageCollector(cfg *rest.Config, dir string) (*GarbageCollector, err
 		"--secure-port=0",
 		"--concurrent-gc-syncs=5",
 	)
-	gc.cmd.Stdout, gc.cmd.Stderr = gc.log, gc.log
-	gc.cmd.SysProcAttr = dieWithParent()
-	if err := gc.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("running %s: %w", binary, err)
+	cmd.SysProcAttr = dieWithParent()
+	p, err := StartProcess(cmd)
+	if err != nil {
+		return nil, err
 	}
-	go func() {
-		gc.exitErr = gc.cmd.Wait()
-		close(gc.done)
-	}()
-	return gc, nil
+	return &GarbageCollector{Process: p}, nil
 }
 
 // Stop ends kube-controller-manager: SIGTERM, then SIGKILL after 10 seconds. It may be called
 // more than once.
-func (gc *GarbageCollector) Stop() error {
-	var err error
-	gc.stop.Do(func() {
-		select {
-		case <-gc.done:
-			err = fmt.Errorf("kube-controller-manager had exited already: %v", gc.exitErr)
-			return
-		default:
-		}
-		if sigErr := gc.cmd.Process.Signal(syscall.SIGTERM); sigErr != nil {
-			err = fmt.Errorf("signalling kube-controller-manager: %w", sigErr)
-		}
-		select {
-		case <-gc.done:
-		case <-time.After(10 * time.Second):
-			_ = gc.cmd.Process.Kill()
-			<-gc.done
-			err = errors.Join(err, errors.New("kube-controller-manager ignored SIGTERM for 10s and was killed"))
-		}
-	})
-	return err
-}
+func (gc *GarbageCollector) Stop() error { return gc.Process.Stop(10 * time.Second) }
 
 // waitCollecting proves the collector works: a ConfigMap owned by another is deleted once its
 // owner is gone. The probe lives in kube-system, which no test uses.
@@ -148,8 +114,8 @@ func waitCollecting(ctx context.Context, cfg *rest.Config, gc *GarbageCollector)
 	}
 	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		select {
-		case <-gc.done:
-			return false, fmt.Errorf("kube-controller-manager exited: %v", gc.exitErr)
+		case <-gc.Process.done:
+			return false, fmt.Errorf("kube-controller-manager exited: %v", gc.ExitError())
 		default:
 		}
 		err := c.Get(ctx, client.ObjectKeyFromObject(dependent), &corev1.ConfigMap{})

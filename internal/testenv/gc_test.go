@@ -48,12 +48,12 @@ func TestTheGarbageCollectorCollectsAndStops(t *testing.T) {
 			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(obj), &corev1.ConfigMap{})), nil
 		})
 		if err != nil {
-			t.Fatalf("%s was not collected: %v\n%s", obj.GetName(), err, gc.log.Tail(40))
+			t.Fatalf("%s was not collected: %v\n%s", obj.GetName(), err, gc.Tail(40))
 		}
 	}
 	// Note: no other controller runs, so nothing else of the cluster changes under a test.
 	var controllers []string
-	for line := range strings.Lines(gc.log.Tail(1000)) {
+	for line := range strings.Lines(gc.Tail(1000)) {
 		if strings.Contains(line, `"Starting controller"`) {
 			controllers = append(controllers, line)
 		}
@@ -66,7 +66,7 @@ func TestTheGarbageCollectorCollectsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("stopped in %s", time.Since(stopping).Round(10*time.Millisecond))
-	if gc.cmd.ProcessState == nil {
+	if !gc.Exited() {
 		t.Fatal("kube-controller-manager still running after Stop")
 	}
 	if err := gc.Stop(); err != nil {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -28,75 +27,54 @@ import (
 // managerProcess is the manager binary running against the control plane, with its metrics and
 // pprof endpoints on loopback.
 type managerProcess struct {
-	cmd                   *exec.Cmd
-	log                   string
+	*testenv.Process
 	metricsURL, pprofBase string
-	dir                   string
-	logFile               *os.File
 }
 
 // startManager runs the manager binary as an envtest user, with the bench's client settings and
-// the simulator's loopback endpoints allowed, plus args.
-func (b *bencher) startManager(ctx context.Context, env *envtest.Environment, args ...string) (*managerProcess, error) {
+// the simulator's loopback endpoints allowed, plus args and the environment variables vars. It
+// stops when ctx ends or stop is called.
+func (b *bencher) startManager(ctx context.Context, env *envtest.Environment, vars []string, args ...string) (*managerProcess, func(), error) {
 	dir, err := os.MkdirTemp("", "dlcsync-bench")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p := &managerProcess{dir: dir, log: filepath.Join(dir, "manager.log")}
 	kubeconfigPath := filepath.Join(dir, "kubeconfig")
-	if err := testenv.WriteKubeconfig(env, "bench-manager", kubeconfigPath); err != nil {
-		p.stop()
-		return nil, err
-	}
-	port, err := freePort()
-	if err == nil {
-		p.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
-		port, err = freePort()
-		p.pprofBase = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", port)
+	ports := make([]int, 2)
+	if err = testenv.WriteKubeconfig(env, "bench-manager", kubeconfigPath); err == nil {
+		ports[0], err = freePort()
 	}
 	if err == nil {
-		p.logFile, err = os.Create(p.log)
+		ports[1], err = freePort()
 	}
 	if err != nil {
-		p.stop()
-		return nil, err
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
 	}
-	p.cmd = exec.CommandContext(ctx, b.opts.ManagerBinary, append([]string{
-		"--pprof-bind-address", strings.TrimPrefix(strings.TrimSuffix(p.pprofBase, "/debug/pprof"), "http://"),
-		"--metrics-bind-address", strings.TrimPrefix(strings.TrimSuffix(p.metricsURL, "/metrics"), "http://"),
-		"--metrics-secure=false", "--health-probe-bind-address", "0",
+	cmd := exec.CommandContext(ctx, b.opts.ManagerBinary, append([]string{
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--metrics-secure=false",
+		"--pprof-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-probe-bind-address", "0",
 		"--kube-api-qps", strconv.FormatFloat(float64(b.opts.QPS), 'f', -1, 32), "--kube-api-burst", strconv.Itoa(b.opts.Burst),
 		"--dlc-qps", "1000", "--dlc-burst", "1000",
 		// The simulator listens on loopback over plain HTTP: allowed the way an administrator would.
 		"--allowed-endpoints", testenv.LoopbackEndpoints}, args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logFile, p.logFile
-	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath)
-	if err := p.cmd.Start(); err != nil {
-		p.stop()
-		return nil, err
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfigPath), vars...)
+	proc, err := testenv.StartProcess(cmd)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
 	}
-	return p, nil
-}
-
-// stop ends the manager (SIGTERM, as the kubelet would) and removes its files.
-func (p *managerProcess) stop() {
-	if p.cmd != nil && p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		_ = p.cmd.Wait()
-	}
-	if p.logFile != nil {
-		_ = p.logFile.Close()
-	}
-	_ = os.RemoveAll(p.dir)
+	p := &managerProcess{Process: proc, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[0]),
+		pprofBase: fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", ports[1])}
+	return p, func() { _ = p.Stop(20 * time.Second); _ = os.RemoveAll(dir) }, nil
 }
 
 // exited reports a manager that is no longer running, with the end of its log.
 func (p *managerProcess) exited() error {
-	if p.cmd.ProcessState == nil {
+	if !p.Exited() {
 		return nil
 	}
-	data, _ := os.ReadFile(p.log)
-	return fmt.Errorf("the manager exited: %s", tail(string(data), 2000))
+	return fmt.Errorf("the manager exited (%v): %s", p.ExitError(), p.Tail(40))
 }
 
 // read fills the figures of a settled manager: resident set and Go heap.
@@ -107,15 +85,8 @@ func (p *managerProcess) read(mem *Memory) error {
 	}
 	mem.HeapBytes = gauge(metrics, "go_memstats_heap_alloc_bytes")
 	mem.LiveHeapBytes = gauge(metrics, "go_gc_heap_live_bytes")
-	mem.RSSBytes, err = residentBytes(p.cmd.Process.Pid)
+	mem.RSSBytes, err = residentBytes(p.Pid())
 	return err
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[len(s)-n:]
 }
 
 // memory runs the real manager binary against the control plane, lets it sync n jobs, and reads
@@ -125,11 +96,11 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 	if err != nil {
 		return nil, err
 	}
-	p, err := b.startManager(ctx, env, "--watch-namespaces", ns)
+	p, stop, err := b.startManager(ctx, env, nil, "--watch-namespaces", ns)
 	if err != nil {
 		return nil, err
 	}
-	defer p.stop()
+	defer stop()
 
 	start := time.Now()
 	peak := 0.0
@@ -157,7 +128,7 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 		if err := p.exited(); err != nil {
 			return false, err
 		}
-		if rss, err := residentBytes(p.cmd.Process.Pid); err == nil {
+		if rss, err := residentBytes(p.Pid()); err == nil {
 			peak = max(peak, rss)
 		}
 		return got.Status.Snapshots == int32(n), nil
@@ -178,27 +149,31 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 // cachedMemory runs the manager binary as a shard that no JobQuery belongs to: it syncs nothing
 // and caches every snapshot of the cluster, which is the steady footprint of a manager whose
 // queries hold that many snapshots. Its figures are read once its controller has started
-// (every cache synced) and settled.
-func (b *bencher) cachedMemory(ctx context.Context, env *envtest.Environment) (*Memory, error) {
+// (every cache synced) and settled. memoryLimit, when set, is its GOMEMLIMIT, as the chart and
+// the kustomize manifests set it from the container's memory limit.
+func (b *bencher) cachedMemory(ctx context.Context, env *envtest.Environment, memoryLimit int64) (*Memory, error) {
 	start := time.Now()
-	p, err := b.startManager(ctx, env, "--watch-label-selector", "bench.dlcsync.io/cache-only=true")
+	var vars []string
+	if memoryLimit > 0 {
+		vars = []string{fmt.Sprintf("GOMEMLIMIT=%d", memoryLimit)}
+	}
+	p, stop, err := b.startManager(ctx, env, vars, "--watch-label-selector", "bench.dlcsync.io/cache-only=true")
 	if err != nil {
 		return nil, err
 	}
-	defer p.stop()
+	defer stop()
 	if err := waitForLong(ctx, func() (bool, error) {
 		if err := p.exited(); err != nil {
 			return false, err
 		}
-		data, err := os.ReadFile(p.log)
-		return strings.Contains(string(data), "Starting workers"), err
+		return strings.Contains(p.Log(), "Starting workers"), nil
 	}); err != nil {
 		return nil, err
 	}
 	mem := &Memory{InitialSync: time.Since(start)}
 	time.Sleep(settle)
 	if b.opts.ProfileDir != "" {
-		if err := saveProfile(p.pprofBase+"/heap?gc=1", filepath.Join(b.opts.ProfileDir, "manager-heap-fleet-cache.pprof")); err != nil {
+		if err := saveProfile(p.pprofBase+"/heap?gc=1", filepath.Join(b.opts.ProfileDir, fmt.Sprintf("manager-heap-fleet-cache-%d.pprof", memoryLimit))); err != nil {
 			return nil, err
 		}
 	}

@@ -214,7 +214,7 @@ func TestTheImageSyncsOverTLSWithTheRootsItIsGiven(t *testing.T) {
 
 	untrusted := imagetest.Run(t, pod)
 	waitForCondition(t, c, q, untrusted, "certificate signed by unknown authority")
-	untrusted.Stop()
+	_ = untrusted.Stop(10 * time.Second)
 	var snaps dlcv1alpha1.DLCJobSnapshotList
 	must(t, c.List(ctx, &snaps, client.InNamespace(teamNS)))
 	if len(snaps.Items) != 0 {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -62,7 +61,7 @@ func TestHostileAnswersKeepTheRealManagerUpAndWithinItsMemoryLimit(t *testing.T)
 		// Refused at least twice: the first failure and a retry, so the memory of more than one
 		// read is measured.
 		g.Eventually(func(g Gomega) {
-			if mgr.exited() {
+			if mgr.Exited() {
 				StopTrying("the manager exited").Now()
 			}
 			if peak := mgr.peakResident(t); peak >= containerLimit {
@@ -75,8 +74,8 @@ func TestHostileAnswersKeepTheRealManagerUpAndWithinItsMemoryLimit(t *testing.T)
 			g.Expect(ready.Reason).To(Equal(dlcv1alpha1.ReasonBadResponse), name)
 			g.Expect(ready.Message).NotTo(BeEmpty())
 			g.Expect(sim.Stats().Requests).To(BeNumerically(">=", 2), name)
-		}).WithContext(ctx).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(Succeed(), func() string { return mgr.log.Tail(60) })
-		g.Expect(mgr.exited()).To(BeFalse(), "the manager exited")
+		}).WithContext(ctx).WithTimeout(3*time.Minute).WithPolling(time.Second).Should(Succeed(), func() string { return mgr.Tail(60) })
+		g.Expect(mgr.Exited()).To(BeFalse(), "the manager exited")
 	}
 
 	peak := mgr.peakResident(t)
@@ -103,11 +102,7 @@ func createQuery(ctx context.Context, t *testing.T, k8s client.Client, namespace
 }
 
 // manager is the real manager binary running against the test's control plane.
-type manager struct {
-	cmd  *exec.Cmd
-	log  *testenv.LockedBuffer
-	done chan struct{}
-}
+type manager struct{ *testenv.Process }
 
 // startManager builds cmd/manager and runs it as the chart's Deployment does: GOMEMLIMIT from the
 // container's limit, the simulators' loopback origin allowed the way an administrator would.
@@ -124,42 +119,25 @@ func startManager(ctx context.Context, t *testing.T, env *envtest.Environment) *
 	kubeconfigPath := filepath.Join(dir, "kubeconfig")
 	g.Expect(testenv.WriteKubeconfig(env, "dlcsync-manager", kubeconfigPath)).To(Succeed())
 
-	m := &manager{log: &testenv.LockedBuffer{}, done: make(chan struct{})}
-	m.cmd = exec.Command(binary, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+	cmd := exec.Command(binary, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--allowed-endpoints", testenv.LoopbackEndpoints)
-	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath, fmt.Sprintf("GOMEMLIMIT=%d", containerLimit))
-	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
-	g.Expect(m.cmd.Start()).To(Succeed())
-	go func() { _ = m.cmd.Wait(); close(m.done) }()
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath, fmt.Sprintf("GOMEMLIMIT=%d", containerLimit))
+	p, err := testenv.StartProcess(cmd)
+	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() {
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.done:
-		case <-time.After(20 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.done
-		}
+		_ = p.Stop(20 * time.Second)
 		if t.Failed() {
-			t.Logf("manager log (last 60 lines):\n%s", m.log.Tail(60))
+			t.Logf("manager log (last 60 lines):\n%s", p.Tail(60))
 		}
 	})
-	return m
-}
-
-func (m *manager) exited() bool {
-	select {
-	case <-m.done:
-		return true
-	default:
-		return false
-	}
+	return &manager{p}
 }
 
 // peakResident is the process's high-water mark of resident memory (VmHWM), which the kernel
 // keeps, so no peak between two samples is missed.
 func (m *manager) peakResident(t *testing.T) uint64 {
 	t.Helper()
-	proc, err := procfs.NewProc(m.cmd.Process.Pid)
+	proc, err := procfs.NewProc(m.Pid())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -238,12 +238,7 @@ type Pod struct {
 }
 
 // Process is a running entrypoint.
-type Process struct {
-	cmd    *exec.Cmd
-	logs   *os.File
-	cancel context.CancelFunc
-	done   chan struct{}
-}
+type Process = testenv.Process
 
 // Run starts the entrypoint. Note: as root, it runs chrooted into the image's root as the image's
 // user, so a missing file (CA bundle, /etc/passwd, a writable folder) fails here as in a pod;
@@ -277,14 +272,9 @@ func Run(t testing.TB, p Pod) *Process {
 	env := append([]string{"KUBERNETES_SERVICE_HOST=" + host.Hostname(), "KUBERNETES_SERVICE_PORT=" + host.Port(),
 		"HOME=/home/nonroot"}, p.Config.Env...)
 	env = append(env, p.Env...)
-	ctx, cancel := context.WithCancel(context.Background())
-	logs, err := os.Create(filepath.Join(t.TempDir(), "manager.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cmd *exec.Cmd
 	if os.Geteuid() == 0 {
-		cmd = exec.CommandContext(ctx, p.Config.Entrypoint[0], append(p.Config.Entrypoint[1:], p.Args...)...)
+		cmd = exec.Command(p.Config.Entrypoint[0], append(p.Config.Entrypoint[1:], p.Args...)...)
 		uid, gid := userOf(t, p.Config.User)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: p.Root, Credential: &syscall.Credential{Uid: uid, Gid: gid}}
 		cmd.Dir = p.Config.WorkingDir
@@ -293,47 +283,26 @@ func Run(t testing.TB, p Pod) *Process {
 		}
 	} else {
 		t.Log("not root: running the image's binary without chroot, as the current user")
-		cmd = exec.CommandContext(ctx, filepath.Join(p.Root, p.Config.Entrypoint[0]), append(p.Config.Entrypoint[1:], p.Args...)...)
+		cmd = exec.Command(filepath.Join(p.Root, p.Config.Entrypoint[0]), append(p.Config.Entrypoint[1:], p.Args...)...)
 	}
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, logs, logs
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
+	cmd.Env = env
+	proc, err := testenv.StartProcess(cmd)
+	if err != nil {
 		t.Fatalf("starting %s: %v", p.Config.Entrypoint[0], err)
 	}
-	proc := &Process{cmd: cmd, logs: logs, cancel: cancel, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(proc.done) }()
 	t.Cleanup(func() {
-		proc.Stop()
+		// SIGTERM, as the kubelet does; a manager that had exited already was reported where
+		// it mattered.
+		_ = proc.Stop(stopGrace)
 		if t.Failed() {
-			t.Logf("manager log:\n%s", proc.Logs())
+			t.Logf("manager log:\n%s", proc.Log())
 		}
 	})
 	return proc
 }
 
-// Stop ends the process with SIGTERM, as the kubelet does, and waits for it.
-func (p *Process) Stop() {
-	p.cancel()
-	<-p.done
-}
-
-// Exited says whether the process has ended.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Logs returns what the process wrote so far.
-func (p *Process) Logs() string {
-	data, _ := os.ReadFile(p.logs.Name())
-	return string(data)
-}
+// stopGrace is how long a stopped entrypoint may take before it is killed.
+const stopGrace = 10 * time.Second
 
 // userOf reads a numeric "uid:gid" image user; names would need the image's /etc/passwd.
 func userOf(t testing.TB, user string) (uint32, uint32) {

@@ -1,0 +1,91 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process is a program the tests and the benchmark run next to the control plane:
+// kube-controller-manager, the manager binary, an image's entrypoint. Its output is kept in a
+// LockedBuffer, and it is stopped as the kubelet stops a container: SIGTERM, then SIGKILL after a
+// grace period.
+type Process struct {
+	name string
+	cmd  *exec.Cmd
+	log  *LockedBuffer
+	done chan struct{}
+	// exitErr is cmd.Wait's result, set before done is closed.
+	exitErr error
+	stop    sync.Once
+	stopErr error
+}
+
+// StartProcess starts cmd, which must not have been started, with its stdout and stderr kept.
+func StartProcess(cmd *exec.Cmd) (*Process, error) {
+	p := &Process{name: filepath.Base(cmd.Path), cmd: cmd, log: &LockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("running %s: %w", cmd.Path, err)
+	}
+	go func() {
+		p.exitErr = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Stop ends the process: SIGTERM, then SIGKILL after grace. It reports a process that had
+// exited before, or that had to be killed; it may be called more than once.
+func (p *Process) Stop(grace time.Duration) error {
+	p.stop.Do(func() {
+		select {
+		case <-p.done:
+			p.stopErr = fmt.Errorf("%s had exited already: %v", p.name, p.exitErr)
+			return
+		default:
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			p.stopErr = fmt.Errorf("signalling %s: %w", p.name, err)
+		}
+		select {
+		case <-p.done:
+		case <-time.After(grace):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			p.stopErr = errors.Join(p.stopErr, fmt.Errorf("%s ignored SIGTERM for %s and was killed", p.name, grace))
+		}
+	})
+	return p.stopErr
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ExitError is how the process ended (nil while it runs or after a clean exit).
+func (p *Process) ExitError() error {
+	if !p.Exited() {
+		return nil
+	}
+	return p.exitErr
+}
+
+// Pid is the process ID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Log is everything the process wrote so far.
+func (p *Process) Log() string { return p.log.String() }
+
+// Tail is the last n lines of Log.
+func (p *Process) Tail(n int) string { return p.log.Tail(n) }
