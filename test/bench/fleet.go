@@ -57,8 +57,9 @@ type FleetResult struct {
 	// RawRate and RawFullRate are the bare client's rate on the empty store and on the store
 	// holding every fleet snapshot.
 	RawRate, RawFullRate float64
-	// Cached is a manager caching every snapshot (CachedSnapshots of them) without syncing.
-	Cached                          *Memory
+	// Cached is a manager caching every snapshot (CachedSnapshots of them) without syncing;
+	// CachedLimited the same with GOMEMLIMIT cachedMemoryLimit.
+	Cached, CachedLimited           *Memory
 	CachedSnapshots                 int
 	Quiet, Churn, Restart, Failover FleetPhase
 	Changed                         int
@@ -270,7 +271,10 @@ func (b *bencher) fleetFullStore(ctx context.Context, env *envtest.Environment, 
 		return nil
 	}
 	b.logf("fleet: manager memory with every snapshot cached")
-	res.Cached, err = b.cachedMemory(ctx, env)
+	if res.Cached, err = b.cachedMemory(ctx, env, 0); err == nil {
+		b.logf("fleet: manager memory with every snapshot cached, GOMEMLIMIT %d MiB", cachedMemoryLimit>>20)
+		res.CachedLimited, err = b.cachedMemory(ctx, env, cachedMemoryLimit)
+	}
 	if err != nil {
 		return fmt.Errorf("fleet memory: %w", err)
 	}
@@ -286,6 +290,10 @@ func (b *bencher) fleetFullStore(ctx context.Context, env *envtest.Environment, 
 	res.CachedSnapshots = int(remaining) + len(list.Items)
 	return nil
 }
+
+// cachedMemoryLimit is the GOMEMLIMIT of the second cached-memory run: what the chart sets for
+// resources.limits.memory: 300Mi, the footprint issue 15 asks for at 100,000 snapshots.
+const cachedMemoryLimit = 300 << 20
 
 // limit is the fleet's write limit: the mean of the bare client's rate on the empty store and on
 // the full one (fleetFullStore), or the empty store's alone when the other was not measured.
@@ -573,9 +581,11 @@ func (r *Report) fleetChecks() []Check {
 				f.Failover.SnapshotWrites, f.Failover.Incremental, f.Failover.Syncs),
 			perSync(f.Failover.APICalls, f.Failover) <= 3 && f.Failover.SnapshotWrites == 0},
 	}
-	if f.Cached != nil {
-		checks = append(checks, Check{fmt.Sprintf("%d snapshots cached: manager RSS ≤ 300 MiB", f.CachedSnapshots),
-			fmt.Sprintf("%.0f MiB", f.Cached.RSSBytes/(1<<20)), f.Cached.RSSBytes <= 300*(1<<20)})
+	if f.Cached != nil && f.CachedLimited != nil {
+		checks = append(checks, Check{fmt.Sprintf("%d snapshots cached: manager RSS ≤ 300 MiB (run as the chart runs it with "+
+			"limits.memory 300Mi: GOMEMLIMIT 300 MiB)", f.CachedSnapshots),
+			fmt.Sprintf("%.0f MiB (without GOMEMLIMIT: %.0f MiB)", f.CachedLimited.RSSBytes/(1<<20), f.Cached.RSSBytes/(1<<20)),
+			f.CachedLimited.RSSBytes <= 300*(1<<20)})
 	}
 	return checks
 }
@@ -614,10 +624,15 @@ func (r *Report) fleetMarkdown(b *strings.Builder) {
 	fmt.Fprintf(b, "| From a job's change in the simulator to its snapshot showing it (churn, an informer on the snapshots) | "+
 		"p50 %.1f s, **p99 %.1f s**, max %.1f s (interval %s), %d of %d changes shown |\n", f.Latency.P50.Seconds(),
 		f.Latency.P99.Seconds(), f.Latency.Max.Seconds(), o.Interval, f.Latency.Seen, f.Latency.Seen+f.Latency.Missing)
-	if m := f.Cached; m != nil {
-		fmt.Fprintf(b, "| Manager caching all %d snapshots (the binary, a shard that syncs no query; read 10 s after its caches synced, "+
-			"%.0f s after its start) | **RSS %.0f MiB**, Go heap %.0f MiB (live %.0f MiB) |\n", f.CachedSnapshots,
-			m.InitialSync.Seconds(), m.RSSBytes/(1<<20), m.HeapBytes/(1<<20), m.LiveHeapBytes/(1<<20))
+	for _, run := range []struct {
+		m    *Memory
+		name string
+	}{{f.Cached, "no GOMEMLIMIT"}, {f.CachedLimited, fmt.Sprintf("GOMEMLIMIT %d MiB", cachedMemoryLimit>>20)}} {
+		if m := run.m; m != nil {
+			fmt.Fprintf(b, "| Manager caching all %d snapshots, %s (the binary, a shard that syncs no query; read 10 s after its caches "+
+				"synced, %.0f s after its start) | **RSS %.0f MiB**, Go heap %.0f MiB (live %.0f MiB) |\n", f.CachedSnapshots, run.name,
+				m.InitialSync.Seconds(), m.RSSBytes/(1<<20), m.HeapBytes/(1<<20), m.LiveHeapBytes/(1<<20))
+		}
 	}
 	phase("First sync of every query after a manager restart", f.Restart)
 	phase(fmt.Sprintf("First sync of every query after a leader failover (standby leading %.1f s after the stop, first sync "+
