@@ -68,6 +68,9 @@ type JobQueryReconciler struct {
 	MaxConcurrentSyncs int
 	// Now returns the current time (tests pin it).
 	Now func() time.Time
+	// AfterSync, if set, is called after every sync that listed jobs, with how many the listing
+	// held (see Options.AfterSync).
+	AfterSync func(listedJobs int)
 
 	// queries holds a *queryState per JobQuery seen since this process started: its schedule
 	// and its last full listing.
@@ -255,8 +258,8 @@ func (r *JobQueryReconciler) sync(ctx context.Context, sc *syncScope) ctrl.Resul
 	sc.state.requestIDs = nil
 	sc.stats.Duration = metav1.Duration{Duration: r.now().Sub(sc.started)}
 	st.LastSyncStats = sc.stats
-	if sc.listed != nil {
-		afterBigSync(len(sc.listed.jobs))
+	if sc.listed != nil && r.AfterSync != nil {
+		r.AfterSync(len(sc.listed.jobs))
 	}
 	lastSyncTimestamp.WithLabelValues(q.Namespace, q.Name).Set(float64(r.now().Unix()))
 	if err != nil {
@@ -364,7 +367,9 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 	req, within := buildRequest(&q.Spec)
 	opts := dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now}
 	var spent dlc.WalkStats
-	if known := knownJobs(sc.owned); incrementalDue(q, sc.state, known, now) {
+	known := knownJobs(sc.owned)
+	sc.state.checkRestored(known)
+	if incrementalDue(q, sc.state, known, now) {
 		changes, err := dlc.ListChanges(ctx, lister, req, known, dlc.ChangeOptions{PageOptions: opts})
 		l := &listing{mode: dlcv1alpha1.SyncModeIncremental, jobs: changes.Jobs, walk: changes.Stats, gone: map[string]bool{}}
 		for _, id := range changes.Gone {
