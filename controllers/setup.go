@@ -46,6 +46,9 @@ type Options struct {
 	// sync for intervals above it. 0 means DefaultStatusRefreshInterval, 5m. No snapshot is
 	// written for it.
 	StatusRefreshInterval time.Duration
+	// AfterSync, if set, is called after every sync that listed jobs, with how many jobs the
+	// listing held: cmd/manager returns the memory of a large sync to the OS there.
+	AfterSync func(listedJobs int)
 }
 
 // NewReconciler builds the JobQuery reconciler of a manager from the options.
@@ -66,6 +69,7 @@ func NewReconciler(mgr ctrl.Manager, o Options) (*JobQueryReconciler, error) {
 		MaxConcurrentSyncs:    o.MaxConcurrentSyncs,
 		SyncTimeout:           o.SyncTimeout,
 		StatusRefreshInterval: o.StatusRefreshInterval,
+		AfterSync:             o.AfterSync,
 	}, nil
 }
 

@@ -160,6 +160,7 @@ func run(f *managerFlags) error {
 		DLCQPS:                f.dlcQPS,
 		DLCBurst:              f.dlcBurst,
 		StatusRefreshInterval: f.statusRefresh,
+		AfterSync:             afterBigSync,
 	}); err != nil {
 		return fmt.Errorf("setting up the JobQuery controller: %w", err)
 	}

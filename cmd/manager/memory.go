@@ -1,4 +1,4 @@
-package controllers
+package main
 
 import (
 	"runtime/debug"
@@ -25,7 +25,8 @@ var memoryRelease struct {
 }
 
 // afterBigSync returns the memory freed by a sync that listed many jobs to the OS, in the
-// background and at most once per memoryReleaseEvery.
+// background and at most once per memoryReleaseEvery. It is the reconciler's AfterSync hook: a
+// policy of this binary, not of the reconciler (tests and the in-process benchmark run without).
 func afterBigSync(listedJobs int) {
 	if listedJobs < bigSyncJobs {
 		return
