@@ -50,12 +50,11 @@ docs: crd-ref-docs ## Write docs/reference.md, the API reference, from api/v1alp
 	  --output-path=docs/reference.md >/dev/null
 
 .PHONY: generate
-generate: controller-gen ## Generate DeepCopy methods and server-side apply configurations.
+generate: controller-gen ## Generate DeepCopy methods.
 	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./..."
-	"$(CONTROLLER_GEN)" applyconfiguration:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 # Files that `make manifests generate` writes; they are committed and must be current.
-GENERATED_FILES = config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go api/v1alpha1/applyconfiguration \
+GENERATED_FILES = config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go \
 	charts/dlcsync/crds charts/dlcsync/files docs/reference.md
 
 .PHONY: verify-generated

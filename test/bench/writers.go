@@ -8,10 +8,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
-	dlcac "github.com/dlcsync/dlcsync/api/v1alpha1/applyconfiguration/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
@@ -22,19 +22,38 @@ import (
 const regionID = "cn-hangzhou"
 
 // desiredStatus is the status dlcsync writes for a job.
-func desiredStatus(job *dlc.JobItem, now time.Time) (*dlcac.DLCJobSnapshotStatusApplyConfiguration, error) {
+func desiredStatus(job *dlc.JobItem, now time.Time) (*dlcv1alpha1.DLCJobSnapshotStatus, error) {
 	converted, err := snapshot.ConvertJob(job, snapshot.Options{})
 	if err != nil {
 		return nil, err
 	}
 	st := snapshot.Status(converted, snapshot.Hash(converted), nil, metav1.NewTime(now))
 	st.Matching, st.MatchedBy, st.ObservedAt = true, []string{queryName}, &metav1.Time{Time: now}
-	data, err := json.Marshal(st)
+	return &st, nil
+}
+
+// applyBody is a server-side apply request body, as kubectl apply sends it.
+type applyBody struct {
+	APIVersion string                            `json:"apiVersion"`
+	Kind       string                            `json:"kind"`
+	Metadata   metav1.ObjectMeta                 `json:"metadata"`
+	Spec       *dlcv1alpha1.DLCJobSnapshotSpec   `json:"spec,omitempty"`
+	Status     *dlcv1alpha1.DLCJobSnapshotStatus `json:"status,omitempty"`
+}
+
+// apply server-side applies body to the object (or, with status, to its status subresource).
+func apply(ctx context.Context, c client.Client, body applyBody, status bool, owner string) error {
+	body.APIVersion, body.Kind = dlcv1alpha1.GroupVersion.String(), "DLCJobSnapshot"
+	data, err := json.Marshal(body)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ac := &dlcac.DLCJobSnapshotStatusApplyConfiguration{}
-	return ac, json.Unmarshal(data, ac)
+	obj := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: body.Metadata.Namespace, Name: body.Metadata.Name}}
+	patch := client.RawPatch(types.ApplyPatchType, data)
+	if status {
+		return c.Status().Patch(ctx, obj, patch, client.FieldOwner(owner), client.ForceOwnership)
+	}
+	return c.Patch(ctx, obj, patch, client.FieldOwner(owner), client.ForceOwnership)
 }
 
 // rawCreate writes every job as a snapshot with a bare client, as fast as the client settings
@@ -67,9 +86,9 @@ func baselineInterval(ctx context.Context, c client.Client, lister dlc.Lister, n
 	}
 	err = eachJob(ctx, jobs, writers, func(ctx context.Context, job *dlc.JobItem) error {
 		name := snapshot.Name(job.JobID)
-		obj := dlcac.DLCJobSnapshot(name, namespace).WithLabels(snapshot.Labels(job, regionID)).
-			WithSpec(dlcac.DLCJobSnapshotSpec().WithJobID(job.JobID).WithRegionID(regionID))
-		if err := c.Apply(ctx, obj, client.FieldOwner(owner), client.ForceOwnership); err != nil {
+		body := applyBody{Metadata: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: snapshot.Labels(job, regionID)},
+			Spec: &dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: regionID}}
+		if err := apply(ctx, c, body, false, owner); err != nil {
 			return fmt.Errorf("applying %s: %w", name, err)
 		}
 		// Note: times from the job, not the clock, so that an unchanged job applies an
@@ -96,6 +115,6 @@ func applyStatus(ctx context.Context, c client.Client, namespace string, job *dl
 	if err != nil {
 		return err
 	}
-	ac := dlcac.DLCJobSnapshot(snapshot.Name(job.JobID), namespace).WithStatus(status)
-	return c.Status().Apply(ctx, ac, client.FieldOwner(owner), client.ForceOwnership)
+	return apply(ctx, c, applyBody{Metadata: metav1.ObjectMeta{Namespace: namespace, Name: snapshot.Name(job.JobID)}, Status: status},
+		true, owner)
 }
