@@ -367,9 +367,7 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 	req, within := buildRequest(&q.Spec)
 	opts := dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now}
 	var spent dlc.WalkStats
-	known := knownJobs(sc.owned)
-	sc.state.checkRestored(known)
-	if incrementalDue(q, sc.state, known, now) {
+	if known := knownJobs(sc.owned); incrementalDue(q, sc.state, known, now) {
 		changes, err := dlc.ListChanges(ctx, lister, req, known, dlc.ChangeOptions{PageOptions: opts})
 		l := &listing{mode: dlcv1alpha1.SyncModeIncremental, jobs: changes.Jobs, walk: changes.Stats, gone: map[string]bool{}}
 		for _, id := range changes.Gone {

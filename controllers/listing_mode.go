@@ -40,7 +40,7 @@ type queryState struct {
 	absentKey string
 	// restored is the status.incremental this process rebuilt the state from, until its first
 	// successful sync: that sync lists incrementally only if the snapshots in the cache still
-	// agree with it (checkRestored).
+	// agree with it (restoredAgrees).
 	restored *dlcv1alpha1.IncrementalState
 	// requestIDs are the RequestIds of the listing of the sync in progress (nil in between).
 	requestIDs *requestIDs
@@ -98,7 +98,7 @@ func fullResyncEvery(q *dlcv1alpha1.JobQuery) time.Duration {
 // restoreState rebuilds the memory of a query that this process sees for the first time from
 // status.incremental, as the last process that synced it left it. Whether it still applies is
 // decided at the sync: a fingerprint of another spec or other credentials never matches
-// fullKey, and the snapshots must agree with it (checkRestored).
+// fullKey, and the snapshots must agree with it (restoredAgrees).
 // Note: state built under the operator's ambient credentials is not restored: a new process may
 // run with another identity, which may see other jobs, and nothing records which one it was.
 func restoreState(state *queryState, q *dlcv1alpha1.JobQuery, now time.Time) {
@@ -119,23 +119,24 @@ func restoreState(state *queryState, q *dlcv1alpha1.JobQuery, now time.Time) {
 	state.restored = inc.DeepCopy()
 }
 
-// checkRestored drops a restored state that the snapshots do not agree with (restoredAgrees)
-// whole: its last full listing (the next listing is a full one) and its pending prunes, which
-// may be absences a listing refuted after the status was written. It runs before every listing,
-// whatever mode the listing then takes, so a stale pending prune never counts as a first absence.
-func (s *queryState) checkRestored(known []dlc.KnownJob) {
-	if s.restored != nil && !restoredAgrees(s.restored, known) {
-		s.restored, s.absent, s.lastFull = nil, nil, time.Time{}
-	}
-}
-
 // restoredAgrees reports whether the jobs the snapshots hold now are those a restored state
 // was written with: same newest creation time, same running jobs. Any difference (a snapshot
 // edited or deleted while no process watched, a status write that failed after the snapshots'
 // writes) means the snapshots cannot stand in for a full listing.
-func restoredAgrees(restored *dlcv1alpha1.IncrementalState, known []dlc.KnownJob) bool {
+// A state that does not agree is dropped whole: its last full listing (the next listing is a
+// full one) and its pending prunes, which may be absences a listing refuted after the status
+// was written.
+func restoredAgrees(state *queryState, known []dlc.KnownJob) bool {
+	if state.restored == nil {
+		return true
+	}
 	watermark, running, digest := summarize(known)
-	return watermark == restored.Watermark && running == restored.RunningJobs && digest == restored.RunningDigest
+	r := state.restored
+	if watermark == r.Watermark && running == r.RunningJobs && digest == r.RunningDigest {
+		return true
+	}
+	state.restored, state.absent, state.lastFull = nil, nil, time.Time{}
+	return false
 }
 
 // summarize is what status.incremental records of the kept jobs: the newest creation time, and
@@ -226,7 +227,7 @@ func incrementalDue(q *dlcv1alpha1.JobQuery, state *queryState, known []dlc.Know
 	every := fullResyncEvery(q)
 	return every > 0 && len(known) > 0 && len(known) == int(q.Status.Snapshots) && !q.Status.Truncated && incrementalFilter(&q.Spec) &&
 		!state.lastFull.IsZero() && state.fullKey == fullKey(q) && now.Sub(state.lastFull) < every &&
-		cheaperThanFull(known)
+		cheaperThanFull(known) && restoredAgrees(state, known)
 }
 
 // cheaperThanFull reports whether listing changes takes fewer calls than listing every known

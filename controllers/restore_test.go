@@ -39,17 +39,15 @@ func TestARestoredStateTheSnapshotsDisagreeWithIsDroppedWhole(t *testing.T) {
 	known := []dlc.KnownJob{{JobID: "dlc1", GmtCreateTime: "2026-12-01T10:00:00Z", Status: dlc.StatusRunning}}
 	state := &queryState{}
 	restoreState(state, incrementalQuery(now.Add(-time.Minute), known), now)
-	state.checkRestored(known)
-	g.Expect(state.restored).NotTo(BeNil(), "the snapshots agree with the restored state")
+	g.Expect(restoredAgrees(state, known)).To(BeTrue())
 	g.Expect(state.absent).To(HaveKey("dlcgone"))
 
 	// The running job finished while no process watched: the snapshots no longer agree.
 	changed := []dlc.KnownJob{{JobID: "dlc1", GmtCreateTime: "2026-12-01T10:00:00Z", Status: dlc.StatusSucceeded}}
-	g.Expect(restoredAgrees(state.restored, changed)).To(BeFalse())
-	state.checkRestored(changed)
-	g.Expect(state.restored).To(BeNil())
+	g.Expect(restoredAgrees(state, changed)).To(BeFalse())
 	g.Expect(state.absent).To(BeEmpty(), "a pending prune of a stale state counted as the first absence")
 	g.Expect(state.lastFull.IsZero()).To(BeTrue(), "the next listing must be a full one")
+	g.Expect(restoredAgrees(state, changed)).To(BeTrue(), "nothing restored is left to disagree with")
 }
 
 func TestAShortFullResyncIntervalDoesNotRewriteTheLastFullListingAtEverySync(t *testing.T) {
