@@ -6,7 +6,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,12 +33,9 @@ func (h *hangingListers) ListJobs(ctx context.Context, _ *dlc.ListJobsRequest) (
 // it does not hold a sync worker for as long as the endpoint likes.
 func TestASyncEndsAtItsDeadline(t *testing.T) {
 	g := NewWithT(t)
-	q := &dlcv1alpha1.JobQuery{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "slow", Generation: 1},
-		Spec: dlcv1alpha1.JobQuerySpec{RegionID: "cn-hangzhou", Endpoint: "http://127.0.0.1:1", Interval: metav1.Duration{Duration: time.Hour},
-			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}}},
-	}
-	secret := testenv.CredentialsSecret("team", "dlc-credentials", "id", "secret")
+	q := testenv.JobQuery("team", "slow", "http://127.0.0.1:1")
+	q.Generation = 1
+	secret := testenv.CredentialsSecret("team", testenv.CredentialsSecretName, "id", "secret")
 	// The fake client does not turn stringData into data as the apiserver does.
 	secret.Data = map[string][]byte{"accessKeyId": []byte("id"), "accessKeySecret": []byte("secret")}
 	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).

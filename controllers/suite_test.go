@@ -142,18 +142,9 @@ func credentialsSecret(namespace, name string, id dlcsim.Identity) *corev1.Secre
 
 // query returns a JobQuery against the simulator with a 31-day window; change it before creating.
 func query(namespace, name string) *dlcv1alpha1.JobQuery {
-	return &dlcv1alpha1.JobQuery{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec: dlcv1alpha1.JobQuerySpec{
-			RegionID:    "cn-hangzhou",
-			Endpoint:    simURL,
-			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
-			Interval:    metav1.Duration{Duration: time.Hour},
-			Filter: dlcv1alpha1.JobFilter{
-				TimeRange: &dlcv1alpha1.TimeRange{Within: &metav1.Duration{Duration: 31 * 24 * time.Hour}},
-			},
-		},
-	}
+	q := testenv.JobQuery(namespace, name, simURL)
+	q.Spec.Filter.TimeRange = &dlcv1alpha1.TimeRange{Within: &metav1.Duration{Duration: 31 * 24 * time.Hour}}
+	return q
 }
 
 // addJobs adds n jobs to the simulator with IDs prefix-0..n-1, created within the last hours,

@@ -136,17 +136,10 @@ func newNamespace(t *testing.T) string {
 
 // newQuery is a JobQuery on the simulator that keeps the jobs whose name contains prefix.
 func newQuery(namespace, name, prefix string) *dlcv1alpha1.JobQuery {
-	return &dlcv1alpha1.JobQuery{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec: dlcv1alpha1.JobQuerySpec{
-			RegionID:    "cn-hangzhou",
-			Endpoint:    simURL,
-			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
-			Interval:    metav1.Duration{Duration: time.Hour},
-			Filter: dlcv1alpha1.JobFilter{DisplayName: prefix,
-				TimeRange: &dlcv1alpha1.TimeRange{Within: &metav1.Duration{Duration: 31 * 24 * time.Hour}}},
-		},
-	}
+	q := testenv.JobQuery(namespace, name, simURL)
+	q.Spec.Filter = dlcv1alpha1.JobFilter{DisplayName: prefix,
+		TimeRange: &dlcv1alpha1.TimeRange{Within: &metav1.Duration{Duration: 31 * 24 * time.Hour}}}
+	return q
 }
 
 // job is a simulator job named prefix-suffix, created 5h5m before base; started and finished are

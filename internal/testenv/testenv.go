@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,6 +75,21 @@ func CredentialsSecret(namespace, name, accessKeyID, accessKeySecret string) *co
 // CredentialsSecretName is the name of the Secret CreateTenant writes, which the tests' JobQueries
 // reference.
 const CredentialsSecretName = "dlc-credentials"
+
+// JobQuery is the JobQuery the tests, the demo's checks and the benchmark start from: region
+// cn-hangzhou, the given endpoint (a simulator), the tenant's credentials Secret
+// (CredentialsSecretName) and a 1h interval; each suite sets the filter and bounds it needs.
+func JobQuery(namespace, name, endpoint string) *dlcv1alpha1.JobQuery {
+	return &dlcv1alpha1.JobQuery{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: dlcv1alpha1.JobQuerySpec{
+			RegionID:    "cn-hangzhou",
+			Endpoint:    endpoint,
+			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: CredentialsSecretName}},
+			Interval:    metav1.Duration{Duration: time.Hour},
+		},
+	}
+}
 
 // CreateTenant creates a namespace as a team using dlcsync would have it: the namespace and its
 // labelled credentials Secret (CredentialsSecretName) with the given AccessKey. An existing

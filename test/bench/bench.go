@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
@@ -292,19 +291,14 @@ func (b *bencher) namespace(ctx context.Context, prefix string) (string, error) 
 }
 
 func benchQuery(namespace, endpoint string) *dlcv1alpha1.JobQuery {
-	return &dlcv1alpha1.JobQuery{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: queryName},
-		Spec: dlcv1alpha1.JobQuerySpec{
-			RegionID: regionID, Endpoint: endpoint, MaxJobs: 10000,
-			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
-			Interval:    metav1.Duration{Duration: time.Minute},
-			// Note: the caller's own jobs (all of the workload's): a filter that is fixed at a
-			// job's creation, so quiet syncs list incrementally. With showOwn false another
-			// user's job can become visible later (UpdateJob makes it public) and every sync
-			// lists in full (dlc.FilterRules).
-			Filter: dlcv1alpha1.JobFilter{ShowOwn: dlc.Ptr(true)},
-		},
-	}
+	q := testenv.JobQuery(namespace, queryName, endpoint)
+	q.Spec.RegionID, q.Spec.MaxJobs, q.Spec.Interval.Duration = regionID, 10000, time.Minute
+	// Note: the caller's own jobs (all of the workload's): a filter that is fixed at a job's
+	// creation, so quiet syncs list incrementally. With showOwn false another user's job can
+	// become visible later (UpdateJob makes it public) and every sync lists in full
+	// (dlc.FilterRules).
+	q.Spec.Filter.ShowOwn = dlc.Ptr(true)
+	return q
 }
 
 // offsetClock is the wall clock moved forward on demand: the reconciler sees its next sync due

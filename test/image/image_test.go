@@ -198,13 +198,12 @@ func TestTheImageSyncsOverTLSWithTheRootsItIsGiven(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	must(t, c.Create(ctx, testenv.CredentialsSecret(teamNS, "dlc-credentials", "ak-team", "sk-team")))
-	q := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Namespace: teamNS, Name: "all-jobs"},
-		Spec: dlcv1alpha1.JobQuerySpec{RegionID: "cn-hangzhou", Endpoint: srv.URL, Interval: metav1.Duration{Duration: 10 * time.Second},
-			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
-			// Generated jobs span the last 30 days; the default window is 7.
-			Filter: dlcv1alpha1.JobFilter{ShowOwn: ptr.To(false),
-				TimeRange: &dlcv1alpha1.TimeRange{Within: &metav1.Duration{Duration: 60 * 24 * time.Hour}}}}}
+	must(t, c.Create(ctx, testenv.CredentialsSecret(teamNS, testenv.CredentialsSecretName, "ak-team", "sk-team")))
+	q := testenv.JobQuery(teamNS, "all-jobs", srv.URL)
+	q.Spec.Interval.Duration = 10 * time.Second
+	// Generated jobs span the last 30 days; the default window is 7.
+	q.Spec.Filter = dlcv1alpha1.JobFilter{ShowOwn: ptr.To(false),
+		TimeRange: &dlcv1alpha1.TimeRange{Within: &metav1.Duration{Duration: 60 * 24 * time.Hour}}}
 	must(t, c.Create(ctx, q))
 
 	pod := imagetest.Pod{Root: root, Config: &cfg.Config, Namespace: operatorNS, Token: token, API: restCfg,

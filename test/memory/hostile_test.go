@@ -16,7 +16,6 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/procfs"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -92,13 +91,9 @@ func createQuery(ctx context.Context, t *testing.T, k8s client.Client, namespace
 	t.Helper()
 	g := NewWithT(t)
 	g.Expect(testenv.CreateTenant(ctx, k8s, namespace, admin.AccessKeyID, admin.AccessKeySecret)).To(Succeed())
-	g.Expect(k8s.Create(ctx, &dlcv1alpha1.JobQuery{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "hostile"},
-		Spec: dlcv1alpha1.JobQuerySpec{
-			RegionID: "cn-hangzhou", Endpoint: endpoint, Interval: metav1.Duration{Duration: 2 * time.Minute},
-			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
-		},
-	})).To(Succeed())
+	q := testenv.JobQuery(namespace, "hostile", endpoint)
+	q.Spec.Interval.Duration = 2 * time.Minute
+	g.Expect(k8s.Create(ctx, q)).To(Succeed())
 }
 
 // manager is the real manager binary running against the test's control plane.

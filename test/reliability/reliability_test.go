@@ -14,7 +14,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -160,14 +159,9 @@ func newNamespace(t *testing.T) string {
 }
 
 func newQuery(namespace, name, displayName string) *dlcv1alpha1.JobQuery {
-	return &dlcv1alpha1.JobQuery{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec: dlcv1alpha1.JobQuerySpec{
-			RegionID: "cn-hangzhou", Endpoint: simURL, Interval: metav1.Duration{Duration: time.Hour},
-			Credentials: dlcv1alpha1.Credentials{SecretRef: &dlcv1alpha1.SecretCredentials{Name: "dlc-credentials"}},
-			Filter:      dlcv1alpha1.JobFilter{DisplayName: displayName},
-		},
-	}
+	q := testenv.JobQuery(namespace, name, simURL)
+	q.Spec.Filter.DisplayName = displayName
+	return q
 }
 
 // addJobs adds n running jobs named prefix-job-i to the simulator and returns their IDs.
