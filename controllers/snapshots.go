@@ -611,11 +611,41 @@ func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, 
 	} else {
 		delete(modified.Annotations, holdersAnnotation)
 	}
-	patch := client.MergeFromWithOptions(existing, client.MergeFromWithOptimisticLock{})
+	patch, err := metadataPatch(existing, modified)
+	if err != nil {
+		return "", fmt.Errorf("patching snapshot %s/%s: %w", namespace, want.name, err)
+	}
 	if err := r.Patch(ctx, modified, patch, client.FieldOwner(FieldOwner)); err != nil {
 		return "", fmt.Errorf("patching snapshot %s/%s: %w", namespace, want.name, err)
 	}
 	return modified.ResourceVersion, nil
+}
+
+// metadataPatch is the merge patch from existing to modified, guarded by existing's
+// resourceVersion. Note: the cache shows only dlcsync's annotations (snapshot.ForCache), so a
+// map emptied here would be sent as "annotations": null, which removes every annotation of the
+// object, other tools' too: ours are removed one by one instead.
+func metadataPatch(existing, modified *dlcv1alpha1.DLCJobSnapshot) (client.Patch, error) {
+	data, err := client.MergeFromWithOptions(existing, client.MergeFromWithOptimisticLock{}).Data(modified)
+	if err != nil || len(modified.Annotations) > 0 || len(existing.Annotations) == 0 {
+		return client.RawPatch(types.MergePatchType, data), err
+	}
+	var body map[string]any
+	if err := json.Unmarshal(data, &body); err != nil {
+		return nil, err
+	}
+	metadata, _ := body["metadata"].(map[string]any)
+	if metadata == nil {
+		metadata = map[string]any{}
+		body["metadata"] = metadata
+	}
+	removed := map[string]any{}
+	for k := range existing.Annotations {
+		removed[k] = nil
+	}
+	metadata["annotations"] = removed
+	data, err = json.Marshal(body)
+	return client.RawPatch(types.MergePatchType, data), err
 }
 
 // applyStatus server-side applies the whole status of a snapshot, on the given resourceVersion

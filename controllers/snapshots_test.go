@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
 	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
@@ -63,5 +64,34 @@ func TestAStaleReadNeverReplacesAnotherQuerysOwnership(t *testing.T) {
 	}
 	if len(stored.OwnerReferences) != 2 || stored.Labels["touched"] != "yes" || stored.Labels[dlcv1alpha1.LabelStatus] != "Running" {
 		t.Fatalf("after the write: owners %v labels %v", stored.OwnerReferences, stored.Labels)
+	}
+}
+
+// The cache shows a snapshot with dlcsync's annotations only; removing the last of them must not
+// send "annotations": null, which would remove other tools' annotations too.
+func TestRemovingOurLastAnnotationKeepsOtherTools(t *testing.T) {
+	ctx := context.Background()
+	holder := metav1.OwnerReference{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "JobQuery", Name: "a", UID: "uid-a"}
+	stored := &dlcv1alpha1.DLCJobSnapshot{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "dlc1",
+			Annotations: map[string]string{holdersAnnotation: formatHolders([]metav1.OwnerReference{holder}), "team.example/note": "keep"}},
+		Spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlc1", RegionID: "cn-hangzhou"},
+	}
+	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(stored).Build()
+	r := &JobQueryReconciler{Client: c}
+	var current dlcv1alpha1.DLCJobSnapshot
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "dlc1"}, &current); err != nil {
+		t.Fatal(err)
+	}
+	cached := snapshot.ForCache(&current)
+	want := &desiredSnapshot{name: "dlc1", spec: stored.Spec, owners: []metav1.OwnerReference{holder}}
+	if _, err := r.applyObject(ctx, "ns", want, cached); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "dlc1"}, &current); err != nil {
+		t.Fatal(err)
+	}
+	if _, ours := current.Annotations[holdersAnnotation]; ours || current.Annotations["team.example/note"] != "keep" {
+		t.Fatalf("annotations after the holders were removed: %v; want only team.example/note", current.Annotations)
 	}
 }
