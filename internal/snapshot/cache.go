@@ -2,9 +2,9 @@ package snapshot
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
-	"unique"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -53,12 +53,35 @@ func ForCache(s *dlcv1alpha1.DLCJobSnapshot) *dlcv1alpha1.DLCJobSnapshot {
 // ownAnnotation reports an annotation dlcsync sets or reads on snapshots.
 func ownAnnotation(key string) bool { return strings.HasPrefix(key, dlcv1alpha1.GroupVersion.Group+"/") }
 
+// interned holds the canonical copy of each interned string, up to maxInterned strings; a
+// string beyond that is kept as it is. Note: unique.Make would drop a canonical copy once no
+// handle refers to it, so strings decoded after the next GC would get copies of their own.
+var interned struct {
+	sync.Mutex
+	byValue map[string]string
+}
+
+// maxInterned bounds interned (the repeated strings of snapshots are few; condition messages
+// may be unique per job, and the bound keeps those from growing the table forever).
+const maxInterned = 1 << 16
+
 // intern returns the canonical copy of s.
 func intern(s string) string {
 	if s == "" {
 		return ""
 	}
-	return unique.Make(s).Value()
+	interned.Lock()
+	defer interned.Unlock()
+	if c, ok := interned.byValue[s]; ok {
+		return c
+	}
+	if interned.byValue == nil {
+		interned.byValue = map[string]string{}
+	}
+	if len(interned.byValue) < maxInterned {
+		interned.byValue[s] = s
+	}
+	return s
 }
 
 func internAll(in []string) []string {
@@ -96,12 +119,15 @@ func sharedMap(in map[string]string, keep func(key string) bool) map[string]stri
 		return nil
 	}
 	slices.Sort(keys)
+	// Note: each key and value is prefixed by its length, so no two different sets share an
+	// id whatever bytes their values hold (annotation values are not validated).
 	var id strings.Builder
 	for _, k := range keys {
-		id.WriteString(k)
-		id.WriteByte(0)
-		id.WriteString(in[k])
-		id.WriteByte(0)
+		for _, part := range []string{k, in[k]} {
+			id.WriteString(strconv.Itoa(len(part)))
+			id.WriteByte(':')
+			id.WriteString(part)
+		}
 	}
 	sharedMaps.Lock()
 	defer sharedMaps.Unlock()

@@ -54,3 +54,15 @@ func TestForCacheSharesEqualLabelSets(t *testing.T) {
 		t.Errorf("no annotation became %v", a.Annotations)
 	}
 }
+
+// Two annotation sets whose entries joined with separators would read the same stay apart:
+// annotation values may hold any byte.
+func TestForCacheNeverMixesUpLookalikeAnnotationSets(t *testing.T) {
+	planted := snapshot.ForCache(&dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Name: "planted",
+		Annotations: map[string]string{dlcv1alpha1.AnnotationEndpoint: "https://e\x00" + dlcv1alpha1.AnnotationHolders + "\x00q/uid"}}})
+	victim := snapshot.ForCache(&dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Name: "victim",
+		Annotations: map[string]string{dlcv1alpha1.AnnotationEndpoint: "https://e", dlcv1alpha1.AnnotationHolders: "q/uid"}}})
+	if victim.Annotations[dlcv1alpha1.AnnotationHolders] != "q/uid" || len(planted.Annotations) != 1 {
+		t.Fatalf("victim %v, planted %v: the sets were mixed up", victim.Annotations, planted.Annotations)
+	}
+}
