@@ -274,9 +274,10 @@ func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add f
 			res.total = resp.TotalCount
 			if r, ok := w.keep.(interface{ reserve(int) }); ok && main && w.limit > 0 && resp.TotalCount > 0 {
 				// Note: room for every job the walk will keep, at once: growing a slice of 10,000
-				// jobs by doubling leaves as much garbage as it keeps. Bounded by MaxJobs, so a
-				// TotalCount that lies costs no more than a listing that does not.
-				r.reserve(int(min(resp.TotalCount, int64(w.limit))))
+				// jobs by doubling leaves as much garbage as it keeps. Bounded by MaxJobs and by
+				// what one filter can page through, so a TotalCount that lies costs no more than
+				// a listing that does not.
+				r.reserve(int(min(resp.TotalCount, int64(w.limit), int64(MaxPageNumber)*int64(pageSize))))
 			}
 		} else if resp.TotalCount != res.total {
 			w.note(fmt.Sprintf("TotalCount changed from %d to %d during the walk", res.total, resp.TotalCount))
