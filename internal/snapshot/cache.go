@@ -84,16 +84,19 @@ func intern(s string) string {
 	return s
 }
 
-func internAll(in []string) []string {
+// internEach returns a copy of in with the strings of every item interned by internItem.
+func internEach[T any](in []T, internItem func(T) T) []T {
 	if in == nil {
 		return nil
 	}
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = intern(s)
+	out := make([]T, len(in))
+	for i, item := range in {
+		out[i] = internItem(item)
 	}
 	return out
 }
+
+func internAll(in []string) []string { return internEach(in, intern) }
 
 // sharedMaps holds one map per distinct set of labels (or annotations) of cached snapshots, up
 // to maxSharedMaps sets; a set beyond that gets a map of its own.
@@ -148,26 +151,16 @@ func sharedMap(in map[string]string, keep func(key string) bool) map[string]stri
 }
 
 func internOwners(in []metav1.OwnerReference) []metav1.OwnerReference {
-	if in == nil {
-		return nil
-	}
-	out := make([]metav1.OwnerReference, len(in))
-	for i, r := range in {
+	return internEach(in, func(r metav1.OwnerReference) metav1.OwnerReference {
 		r.APIVersion, r.Kind, r.Name = intern(r.APIVersion), intern(r.Kind), intern(r.Name)
-		out[i] = r
-	}
-	return out
+		return r
+	})
 }
 
 func internConditions(in []metav1.Condition) []metav1.Condition {
-	if in == nil {
-		return nil
-	}
-	out := make([]metav1.Condition, len(in))
-	for i, c := range in {
+	return internEach(in, func(c metav1.Condition) metav1.Condition {
 		c.Type, c.Status, c.Reason, c.Message = intern(c.Type), metav1.ConditionStatus(intern(string(c.Status))), intern(c.Reason),
 			intern(c.Message)
-		out[i] = c
-	}
-	return out
+		return c
+	})
 }
