@@ -51,7 +51,9 @@ func ForCache(s *dlcv1alpha1.DLCJobSnapshot) *dlcv1alpha1.DLCJobSnapshot {
 }
 
 // ownAnnotation reports an annotation dlcsync sets or reads on snapshots.
-func ownAnnotation(key string) bool { return strings.HasPrefix(key, dlcv1alpha1.GroupVersion.Group+"/") }
+func ownAnnotation(key string) bool {
+	return strings.HasPrefix(key, dlcv1alpha1.GroupVersion.Group+"/")
+}
 
 // interned holds the canonical copy of each interned string, up to maxInterned strings; a
 // string beyond that is kept as it is. Note: unique.Make would drop a canonical copy once no

@@ -20,7 +20,7 @@ func TestForCacheKeepsWhatASyncDecidesWith(t *testing.T) {
 			Annotations: map[string]string{dlcv1alpha1.AnnotationEndpoint: "https://e", dlcv1alpha1.AnnotationHolders: "q",
 				"kubectl.kubernetes.io/last-applied-configuration": "{...}"},
 			OwnerReferences: []metav1.OwnerReference{owner}, Finalizers: []string{"f"},
-			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "dlcsync"}}},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "dlcsync"}}},
 		Spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlc1", RegionID: "cn-hangzhou"},
 		Status: dlcv1alpha1.DLCJobSnapshotStatus{Job: &dlcv1alpha1.JobItem{JobID: "dlc1"}, DisplayName: "train", Phase: "Running",
 			ReasonMessage: "m", Username: "alice", CreatedAt: &created, ObservedAt: &observed, MatchedBy: []string{"q"}, Matching: true,
