@@ -152,9 +152,7 @@ func newWorkload(n int, active float64) (*workload, func(), error) {
 	sim.Upsert(generated...)
 	srv := httptest.NewServer(sim.Handler())
 	w.url = srv.URL
-	for _, j := range sim.Jobs() {
-		w.jobs = append(w.jobs, j.JobItem)
-	}
+	w.jobs = jobItems(sim.Jobs())
 	lister, err := dlc.NewClient(dlc.Config{RegionID: regionID, Endpoint: srv.URL,
 		Static: &dlc.StaticCredentials{AccessKeyID: admin.AccessKeyID, AccessKeySecret: admin.AccessKeySecret}})
 	if err != nil {

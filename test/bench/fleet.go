@@ -181,10 +181,7 @@ func (b *bencher) fleet(ctx context.Context, env *envtest.Environment) (*FleetRe
 		return nil, err
 	}
 	all := sim.Jobs()
-	raw := make([]dlc.JobItem, 0, o.RawJobs)
-	for i := range min(o.RawJobs, len(all)) {
-		raw = append(raw, all[i].JobItem)
-	}
+	raw := jobItems(all[:min(o.RawJobs, len(all))])
 	cpu := sampleCPU()
 	elapsed, err := rawCreate(ctx, b.k8s, rawNS, raw, b.opts.Writers)
 	if err != nil {
@@ -247,10 +244,11 @@ func (b *bencher) fleet(ctx context.Context, env *envtest.Environment) (*FleetRe
 // fleetFullStore measures, with the fleet's snapshots still stored and its manager stopped,
 // the bare client's write limit again and a manager that caches every snapshot.
 //
-// Note: an apiserver writes slower as its store grows (its watch cache and heap grow with it:
-// 266 objects/s on the empty store, 223/s after 18,000 snapshots, measured while writing this).
-// The fleet's first syncs grow the store from none to every snapshot, so their limit is the
-// mean of the bare client's rate on the empty store and on the full one.
+// Note: the fleet's first syncs grow the store from none to every snapshot, and an apiserver's
+// cost per write may grow with its store (its watch cache and heap do), so their limit is the
+// mean of the bare client's rate on the empty store and on the full one. Measured so far: 266
+// and 223 objects/s (18,000 snapshots), 242 and 209, but also 211 and 254 (95,000): on this
+// machine the bare rate itself varies by about 15% from run to run.
 func (b *bencher) fleetFullStore(ctx context.Context, env *envtest.Environment, o FleetOptions, all []dlcsim.Job,
 	res *FleetResult) error {
 	b.logf("fleet: raw writes on the full store (%d snapshots)", o.RawJobs)
@@ -258,10 +256,7 @@ func (b *bencher) fleetFullStore(ctx context.Context, env *envtest.Environment, 
 	if err != nil {
 		return err
 	}
-	raw := make([]dlc.JobItem, 0, o.RawJobs)
-	for i := range min(o.RawJobs, len(all)) {
-		raw = append(raw, all[len(all)-1-i].JobItem)
-	}
+	raw := jobItems(all[len(all)-min(o.RawJobs, len(all)):])
 	elapsed, err := rawCreate(ctx, b.k8s, ns, raw, b.opts.Writers)
 	if err != nil {
 		return fmt.Errorf("fleet raw writes on the full store: %w", err)
@@ -294,6 +289,15 @@ func (b *bencher) fleetFullStore(ctx context.Context, env *envtest.Environment, 
 // cachedMemoryLimit is the GOMEMLIMIT of the second cached-memory run: what the chart sets for
 // resources.limits.memory: 300Mi, the footprint issue 15 asks for at 100,000 snapshots.
 const cachedMemoryLimit = 300 << 20
+
+// jobItems are the API items of simulator jobs, for the bare client to write.
+func jobItems(jobs []dlcsim.Job) []dlc.JobItem {
+	out := make([]dlc.JobItem, len(jobs))
+	for i := range jobs {
+		out[i] = jobs[i].JobItem
+	}
+	return out
+}
 
 // limit is the fleet's write limit: the mean of the bare client's rate on the empty store and on
 // the full one (fleetFullStore), or the empty store's alone when the other was not measured.
