@@ -3,6 +3,7 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -94,3 +95,14 @@ func (p *Process) Log() string { return p.log.String() }
 
 // Tail is the last n lines of Log.
 func (p *Process) Tail(n int) string { return p.log.Tail(n) }
+
+// FreePort is a loopback TCP port free at the time of the call, for a process's metrics or
+// probe endpoint.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

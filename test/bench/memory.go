@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,10 +41,10 @@ func (b *bencher) startManager(ctx context.Context, env *envtest.Environment, va
 	kubeconfigPath := filepath.Join(dir, "kubeconfig")
 	ports := make([]int, 2)
 	if err = testenv.WriteKubeconfig(env, "bench-manager", kubeconfigPath); err == nil {
-		ports[0], err = freePort()
+		ports[0], err = testenv.FreePort()
 	}
 	if err == nil {
-		ports[1], err = freePort()
+		ports[1], err = testenv.FreePort()
 	}
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -197,15 +196,6 @@ func saveProfile(url, path string) error {
 
 // settle is how long the memory figures wait after the first sync.
 const settle = 10 * time.Second
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
 
 // scrape reads a Prometheus text endpoint.
 func scrape(url string) (map[string]*dto.MetricFamily, error) {
