@@ -107,6 +107,9 @@ func parseFlags(args []string) (opts bench.Options, out string, showVersion bool
 	if err == nil {
 		opts.BaselineRuns, err = ints(baselineRuns)
 	}
+	if err == nil && opts.ProfileDir != "" {
+		err = os.MkdirAll(opts.ProfileDir, 0o755)
+	}
 	return opts, out, showVersion, err
 }
 

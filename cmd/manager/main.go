@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -50,7 +51,7 @@ type managerFlags struct {
 	enableLeaderElection, secureMetrics, enableHTTP2       bool
 	maxConcurrentSyncs, kubeAPIBurst, dlcBurst             int
 	statusRefresh                                          time.Duration
-	kubeAPIQPS, dlcQPS                                     float64
+	kubeAPIQPS, dlcQPS, memoryLimitRatio                   float64
 	ambientNamespaces, watchNamespaces, watchLabelSelector string
 	allowedEndpoints, revealNamespaces                     string
 	showVersion                                            bool
@@ -92,6 +93,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (*managerFlags, error) {
 		"Sync only the JobQueries whose labels match this selector, e.g. 'sharding.dlcsync.io/key=shard1', or "+
 			"'!sharding.dlcsync.io/key' for those no shard claims (Flux's sharding); empty syncs every JobQuery. "+
 			"Each selector elects its own leader.")
+	fs.Float64Var(&f.memoryLimitRatio, "memory-limit-ratio", defaultMemoryLimitRatio, "The part of the container's memory limit "+
+		"(the "+memoryLimitEnv+" variable, in bytes) that the Go runtime gets as its soft limit; the rest is room for the binary's "+
+		"pages and memory outside the Go heap. An explicit GOMEMLIMIT wins.")
 	fs.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
 	f.zap.BindFlags(fs)
 	return f, fs.Parse(args)
@@ -111,6 +115,15 @@ func main() {
 	if _, err := controllers.ParseWatchLabelSelector(f.watchLabelSelector); err != nil {
 		setupLog.Error(err, "Invalid --watch-label-selector")
 		os.Exit(1)
+	}
+	softLimit, err := softMemoryLimit(os.Getenv(memoryLimitEnv), os.Getenv("GOMEMLIMIT"), f.memoryLimitRatio)
+	if err != nil {
+		setupLog.Error(err, "Invalid memory limit")
+		os.Exit(1)
+	}
+	if softLimit > 0 {
+		debug.SetMemoryLimit(softLimit)
+		setupLog.Info("Go soft memory limit set", "bytes", softLimit, "containerLimit", os.Getenv(memoryLimitEnv), "ratio", f.memoryLimitRatio)
 	}
 	if err := run(f); err != nil {
 		setupLog.Error(err, "Manager failed")

@@ -148,13 +148,13 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 // cachedMemory runs the manager binary as a shard that no JobQuery belongs to: it syncs nothing
 // and caches every snapshot of the cluster, which is the steady footprint of a manager whose
 // queries hold that many snapshots. Its figures are read once its controller has started
-// (every cache synced) and settled. memoryLimit, when set, is its GOMEMLIMIT, as the chart and
-// the kustomize manifests set it from the container's memory limit.
+// (every cache synced) and settled. memoryLimit, when set, is its container memory limit, passed
+// in DLCSYNC_MEMORY_LIMIT as the chart and the kustomize manifests pass limits.memory.
 func (b *bencher) cachedMemory(ctx context.Context, env *envtest.Environment, memoryLimit int64) (*Memory, error) {
 	start := time.Now()
 	var vars []string
 	if memoryLimit > 0 {
-		vars = []string{fmt.Sprintf("GOMEMLIMIT=%d", memoryLimit)}
+		vars = []string{fmt.Sprintf("DLCSYNC_MEMORY_LIMIT=%d", memoryLimit)}
 	}
 	p, stop, err := b.startManager(ctx, env, vars, "--watch-label-selector", "bench.dlcsync.io/cache-only=true")
 	if err != nil {

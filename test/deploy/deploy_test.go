@@ -187,6 +187,9 @@ func TestTheHelmChartLintsAndRenders(t *testing.T) {
 	if !slices.Contains(toStrings(c["args"]), "--ambient-credentials-namespaces=ml-team,dlcsync-system") {
 		t.Errorf("args %v lack the ambient namespaces", c["args"])
 	}
+	if !slices.Contains(toStrings(c["args"]), "--memory-limit-ratio=0.8") {
+		t.Errorf("args %v lack the default memory limit ratio", c["args"])
+	}
 	if c["image"] != "ghcr.io/dlcsync/dlcsync:v9.9.9" {
 		t.Errorf("image %v", c["image"])
 	}
@@ -200,16 +203,16 @@ func TestTheHelmChartLintsAndRenders(t *testing.T) {
 	if find(objs, "ServiceMonitor", "") == nil {
 		t.Error("ServiceMonitor missing with serviceMonitor.enabled")
 	}
-	// The Go runtime's memory limit follows the container's.
+	// The Go runtime's soft memory limit follows the container's: the manager reads it.
 	env, _ := c["env"].([]any)
 	var memLimit bool
 	for _, e := range env {
 		m := e.(map[string]any)
 		ref, _, _ := unstructured.NestedString(m, "valueFrom", "resourceFieldRef", "resource")
-		memLimit = memLimit || (m["name"] == "GOMEMLIMIT" && ref == "limits.memory")
+		memLimit = memLimit || (m["name"] == "DLCSYNC_MEMORY_LIMIT" && ref == "limits.memory")
 	}
 	if !memLimit {
-		t.Errorf("env %v lacks GOMEMLIMIT from limits.memory", env)
+		t.Errorf("env %v lacks DLCSYNC_MEMORY_LIMIT from limits.memory", env)
 	}
 	var withoutMonitor []*unstructured.Unstructured
 	for _, o := range objs {
@@ -305,6 +308,8 @@ func TestTheChartRefusesBadValues(t *testing.T) {
 		{"dlc.qps=0", "qps"},
 		{"allowedEndpoint={http://127.0.0.1:*}", "allowedEndpoint"}, // a typo, not silently ignored
 		{"extraArgs={leader-elect}", "extraArgs"},
+		{"memoryLimitRatio=0", "memoryLimitRatio"},
+		{"memoryLimitRatio=1.5", "memoryLimitRatio"},
 	} {
 		out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set", tc.set)
 		if err == nil {

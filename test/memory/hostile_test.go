@@ -1,5 +1,5 @@
 // Package memory runs the real manager binary, configured the way the Helm chart runs it
-// (GOMEMLIMIT from the container's 256 MiB limit), against endpoints that answer with hostile
+// (its Go soft limit set from the container's 256 MiB limit), against endpoints that answer with hostile
 // bodies, and checks that it stays up, stays within that limit, and says why it wrote nothing.
 package memory
 
@@ -26,7 +26,7 @@ import (
 )
 
 // containerLimit is the memory limit of the chart's default values (resources.limits.memory),
-// which the chart also passes to the manager as GOMEMLIMIT.
+// which the chart also passes to the manager in DLCSYNC_MEMORY_LIMIT.
 const containerLimit = 256 << 20
 
 var admin = dlcsim.Identity{AccessKeyID: "mem-key", AccessKeySecret: "mem-secret-0123456789", UserID: "1001",
@@ -56,6 +56,8 @@ func TestHostileAnswersKeepTheRealManagerUpAndWithinItsMemoryLimit(t *testing.T)
 	}
 
 	mgr := startManager(ctx, t, env)
+	// The soft limit the binary set from the container's limit: 80% of it by default.
+	g.Eventually(mgr.Log).Should(MatchRegexp(`Go soft memory limit set.*"bytes": ?%d[,}]`, containerLimit*8/10))
 	for name, sim := range sims {
 		// Refused at least twice: the first failure and a retry, so the memory of more than one
 		// read is measured.
@@ -99,8 +101,9 @@ func createQuery(ctx context.Context, t *testing.T, k8s client.Client, namespace
 // manager is the real manager binary running against the test's control plane.
 type manager struct{ *testenv.Process }
 
-// startManager builds cmd/manager and runs it as the chart's Deployment does: GOMEMLIMIT from the
-// container's limit, the simulators' loopback origin allowed the way an administrator would.
+// startManager builds cmd/manager and runs it as the chart's Deployment does: the container's
+// limit in DLCSYNC_MEMORY_LIMIT (the manager sets its Go soft limit from it), the simulators'
+// loopback origin allowed the way an administrator would.
 func startManager(ctx context.Context, t *testing.T, env *envtest.Environment) *manager {
 	t.Helper()
 	g := NewWithT(t)
@@ -116,7 +119,7 @@ func startManager(ctx context.Context, t *testing.T, env *envtest.Environment) *
 
 	cmd := exec.Command(binary, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--allowed-endpoints", testenv.LoopbackEndpoints)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath, fmt.Sprintf("GOMEMLIMIT=%d", containerLimit))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath, fmt.Sprintf("DLCSYNC_MEMORY_LIMIT=%d", containerLimit))
 	p, err := testenv.StartProcess(cmd)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() {
