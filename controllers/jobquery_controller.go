@@ -383,6 +383,9 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 		// new jobs than one filter can page through: list in full, counting the calls spent.
 		spent = changes.Stats
 	}
+	// Note: a full listing is held until it is known complete and consistent; packed, it costs
+	// a fifth of its decoded size (reconcileSnapshots unpacks each job as it writes it).
+	opts.Pack = true
 	jobs, walk, err := dlc.ListAll(ctx, lister, req, opts)
 	walk.APICalls, walk.Pages, walk.Retries = walk.APICalls+spent.APICalls, walk.Pages+spent.Pages, walk.Retries+spent.Retries
 	return &listing{mode: dlcv1alpha1.SyncModeFull, jobs: jobs, walk: walk}, err

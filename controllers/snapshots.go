@@ -196,7 +196,10 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 		existing := owned[name]
 		group.Go(func() error {
 			var local writeCounts
-			err := r.syncSnapshot(groupCtx, q, job, name, existing, &local)
+			whole, err := dlc.Unpack(job)
+			if err == nil {
+				err = r.syncSnapshot(groupCtx, q, &whole, name, existing, &local)
+			}
 			// Note: after its write, a job is only counted (kept, knownAfter): its data goes,
 			// so that a large first sync holds less and less of its listing as it writes.
 			*job = dlc.JobItem{JobID: job.JobID, GmtCreateTime: job.GmtCreateTime, Status: job.Status}

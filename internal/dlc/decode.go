@@ -56,11 +56,11 @@ func decodeListJobs(r io.Reader, maxJobs int) (resp *ListJobsResponse, err error
 		key, _ := tok.(string)
 		switch key {
 		case "Jobs":
-			jobs, err := decodeJobs(dec, maxJobs)
+			jobs, raw, err := decodeJobs(dec, maxJobs)
 			if err != nil {
 				return nil, err
 			}
-			out.Jobs = jobs
+			out.Jobs, out.raw = jobs, raw
 		case "TotalCount", "RequestId":
 			var raw json.RawMessage
 			if err := dec.Decode(&raw); err != nil {
@@ -90,37 +90,37 @@ func decodeListJobs(r io.Reader, maxJobs int) (resp *ListJobsResponse, err error
 	return &out, nil
 }
 
-// decodeJobs decodes the value of the Jobs field: null or an array of jobs.
-func decodeJobs(dec *json.Decoder, maxJobs int) ([]JobItem, error) {
+// decodeJobs decodes the value of the Jobs field: null or an array of jobs, with the JSON of
+// each job.
+func decodeJobs(dec *json.Decoder, maxJobs int) (jobs []JobItem, raws [][]byte, err error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, invalidJSON(err)
+		return nil, nil, invalidJSON(err)
 	}
 	if tok == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return nil, errors.New("decoding ListJobs response: Jobs is not an array")
+		return nil, nil, errors.New("decoding ListJobs response: Jobs is not an array")
 	}
-	var jobs []JobItem
 	for dec.More() {
 		if maxJobs > 0 && len(jobs) >= maxJobs {
-			return nil, fmt.Errorf("decoding ListJobs response: the page holds more than the %d jobs asked for: %w", maxJobs, errTooManyJobs)
+			return nil, nil, fmt.Errorf("decoding ListJobs response: the page holds more than the %d jobs asked for: %w", maxJobs, errTooManyJobs)
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, invalidJSON(err)
+			return nil, nil, invalidJSON(err)
 		}
 		var job JobItem
 		if err := dara.Convert(raw, &job); err != nil {
-			return nil, fmt.Errorf("decoding ListJobs response: job %d: %w", len(jobs)+1, err)
+			return nil, nil, fmt.Errorf("decoding ListJobs response: job %d: %w", len(jobs)+1, err)
 		}
-		jobs = append(jobs, job)
+		jobs, raws = append(jobs, job), append(raws, raw)
 	}
 	if err := expectDelim(dec, ']'); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return jobs, nil
+	return jobs, raws, nil
 }
 
 // skipValue consumes one JSON value of any depth without keeping it.

@@ -22,6 +22,11 @@ type PageOptions struct {
 	Within time.Duration
 	// Now returns the current time (tests pin it).
 	Now func() time.Time
+	// Pack holds each job compressed until the caller calls Unpack on it, for a caller that
+	// keeps a large listing while it writes it; only the ID, status and sort fields are set on
+	// the jobs returned. Jobs of a Lister that does not keep the JSON it read (not the Client)
+	// are returned whole.
+	Pack bool
 }
 
 // WalkStats describes a walk.
@@ -99,6 +104,9 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 		stats.Walks++
 		w = &walk{lister: lister, base: walkReq, stats: &stats, limit: limit, bound: filterBound(walkReq),
 			keep: newCollector(topK, userSort, userOrder)}
+		if opts.Pack {
+			w.pack = &packer{}
+		}
 		if err := w.run(ctx); err != nil {
 			stats.Duration = time.Since(start)
 			return nil, stats, err
@@ -185,6 +193,8 @@ type walk struct {
 	// bound is the most jobs the filter can match (filterBound); reaching it ends the walk.
 	bound int
 	keep  collector
+	// pack, when set, compresses each job before keep holds it (PageOptions.Pack).
+	pack *packer
 
 	total         int64
 	complete      bool
@@ -288,7 +298,13 @@ func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add f
 		if len(resp.Jobs) > 0 && prevLast != "" && resp.Jobs[0].GmtCreateTime == prevLast {
 			res.straddling = append(res.straddling, prevLast)
 		}
-		for _, job := range resp.Jobs {
+		if w.pack != nil && len(resp.raw) == len(resp.Jobs) {
+			w.pack.learn(resp.raw)
+		}
+		for i, job := range resp.Jobs {
+			if w.pack != nil && len(resp.raw) == len(resp.Jobs) {
+				job = w.pack.pack(job, resp.raw[i])
+			}
 			switch {
 			case job.JobID == "":
 				if main {

@@ -201,6 +201,10 @@ type ListJobsResponse struct {
 
 	// Call describes the HTTP exchange(s) behind this response; it is not part of the body.
 	Call CallStats `json:"-"`
+
+	// raw holds the JSON of each of Jobs as the body carried it, for a walk that packs its
+	// jobs (PageOptions.Pack); set by the Client's decoder only.
+	raw [][]byte
 }
 
 // CallStats counts what one ListJobs call cost.

@@ -1,0 +1,108 @@
+package dlc
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/alibabacloud-go/tea/dara"
+	"github.com/klauspost/compress/s2"
+)
+
+// Note: a listing is written only once it is known complete and consistent, so every job of it
+// is held until then: decoded, about 2.6 KiB each (10,000 jobs: the largest part of a manager's
+// peak during a first sync; 100,000: more than the chart's default memory limit). Held as the
+// job's JSON, compressed with a dictionary made of the first jobs of the walk (every job has the
+// same field names, most of the same values), a job costs about 0.5 KiB, and decoding it again
+// when it is written costs what the first decoding did (tens of microseconds).
+
+// packedJob is the compressed JSON of one job as the API sent it.
+type packedJob struct {
+	dict *s2.Dict
+	data []byte
+}
+
+// packer compresses the jobs of one walk, one at a time.
+type packer struct {
+	dict *s2.Dict
+	// scratch is the encoder's output buffer: s2 sizes its output for the worst case (more than
+	// the input), so each job keeps an exact copy.
+	scratch []byte
+}
+
+// packDictBytes is how much of the first page's JSON makes the dictionary.
+const packDictBytes = 16 << 10
+
+// learn makes the dictionary from the first jobs of a page, once per walk.
+func (p *packer) learn(raw [][]byte) {
+	if p.dict != nil {
+		return
+	}
+	var sample []byte
+	for _, r := range raw {
+		if len(sample) >= packDictBytes {
+			break
+		}
+		sample = append(sample, r...)
+	}
+	if len(sample) > packDictBytes {
+		sample = sample[:packDictBytes]
+	}
+	if len(sample) >= s2.MinDictSize {
+		p.dict = s2.MakeDict(sample, nil)
+	}
+}
+
+// pack returns the job with only the fields a walk and its caller decide with (ID, status, and
+// the fields a listing sorts by) and its JSON compressed; Unpack restores the rest.
+func (p *packer) pack(job JobItem, raw []byte) JobItem {
+	if p == nil || raw == nil {
+		return job
+	}
+	if n := s2.MaxEncodedLen(len(raw)); cap(p.scratch) < n {
+		p.scratch = make([]byte, n)
+	}
+	var encoded []byte
+	if p.dict != nil {
+		encoded = p.dict.Encode(p.scratch[:cap(p.scratch)], raw)
+	} else {
+		encoded = s2.Encode(p.scratch[:cap(p.scratch)], raw)
+	}
+	packed := &packedJob{dict: p.dict, data: bytes.Clone(encoded)}
+	return JobItem{JobID: job.JobID, DisplayName: job.DisplayName, JobType: job.JobType, Status: job.Status,
+		GmtCreateTime: job.GmtCreateTime, GmtFinishTime: job.GmtFinishTime, packed: packed}
+}
+
+// Unpack returns a job whole. A job ListAll held packed (PageOptions.Pack) is decoded again from
+// the JSON the API sent, by the decoder that read it the first time, so it comes back exactly as
+// it was read; any other job is returned as it is.
+func Unpack(job *JobItem) (out JobItem, err error) {
+	p := job.packed
+	if p == nil {
+		return *job, nil
+	}
+	var raw []byte
+	if p.dict != nil {
+		raw, err = p.dict.Decode(nil, p.data)
+	} else {
+		raw, err = s2.Decode(nil, p.data)
+	}
+	if err != nil {
+		return JobItem{}, fmt.Errorf("unpacking job %s: %w", job.JobID, err)
+	}
+	// Note: as in decodeListJobs, a panic of the reflection-based decoder is an error.
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = JobItem{}, fmt.Errorf("unpacking job %s: %v", job.JobID, r)
+		}
+	}()
+	// Note: as a json.RawMessage, as decodeJobs passes it (a []byte would be taken as base64).
+	if err := dara.Convert(json.RawMessage(raw), &out); err != nil {
+		return JobItem{}, fmt.Errorf("unpacking job %s: %w", job.JobID, err)
+	}
+	return out, nil
+}
+
+// IsPacked reports whether the job is held packed: only its ID, status and sort fields are
+// set until Unpack.
+func (j *JobItem) IsPacked() bool { return j.packed != nil }
