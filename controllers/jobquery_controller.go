@@ -367,7 +367,14 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 	req, within := buildRequest(&q.Spec)
 	opts := dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now}
 	var spent dlc.WalkStats
-	if known := knownJobs(sc.owned); incrementalDue(q, sc.state, known, now) {
+	known := knownJobs(sc.owned)
+	incremental := incrementalDue(q, sc.state, known, now)
+	if incremental && !restoredAgrees(sc.state, known) {
+		// The snapshots changed since the restored state was written: list in full.
+		sc.state.forgetRestored()
+		incremental = false
+	}
+	if incremental {
 		changes, err := dlc.ListChanges(ctx, lister, req, known, dlc.ChangeOptions{PageOptions: opts})
 		l := &listing{mode: dlcv1alpha1.SyncModeIncremental, jobs: changes.Jobs, walk: changes.Stats, gone: map[string]bool{}}
 		for _, id := range changes.Gone {

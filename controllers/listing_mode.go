@@ -122,21 +122,22 @@ func restoreState(state *queryState, q *dlcv1alpha1.JobQuery, now time.Time) {
 // restoredAgrees reports whether the jobs the snapshots hold now are those a restored state
 // was written with: same newest creation time, same running jobs. Any difference (a snapshot
 // edited or deleted while no process watched, a status write that failed after the snapshots'
-// writes) means the snapshots cannot stand in for a full listing.
-// A state that does not agree is dropped whole: its last full listing (the next listing is a
-// full one) and its pending prunes, which may be absences a listing refuted after the status
-// was written.
+// writes) means the snapshots cannot stand in for a full listing. With nothing restored there is
+// nothing to disagree with.
 func restoredAgrees(state *queryState, known []dlc.KnownJob) bool {
 	if state.restored == nil {
 		return true
 	}
 	watermark, running, digest := summarize(known)
 	r := state.restored
-	if watermark == r.Watermark && running == r.RunningJobs && digest == r.RunningDigest {
-		return true
-	}
-	state.restored, state.absent, state.lastFull = nil, nil, time.Time{}
-	return false
+	return watermark == r.Watermark && running == r.RunningJobs && digest == r.RunningDigest
+}
+
+// forgetRestored drops a restored state the snapshots disagree with, whole: its last full
+// listing (the next listing is a full one) and its pending prunes, which may be absences a
+// listing refuted after the status was written.
+func (s *queryState) forgetRestored() {
+	s.restored, s.absent, s.lastFull = nil, nil, time.Time{}
 }
 
 // summarize is what status.incremental records of the kept jobs: the newest creation time, and
@@ -222,12 +223,17 @@ func incrementalFilter(spec *dlcv1alpha1.JobQuerySpec) bool {
 // incrementalDue reports whether this sync may list changes only: the filter allows it, a full
 // listing of the same spec and credentials ran within fullResyncInterval, the query was not
 // truncated, it keeps at least one job to start from, and every snapshot it counted last time is
-// still there (one deleted by hand is restored by a full listing, at the next sync).
+// still there (one deleted by hand is restored by a full listing, at the next sync). A state
+// restored from the status must also agree with the snapshots (restoredAgrees), which the
+// caller checks last. Note: only a state that would otherwise list incrementally is judged (and
+// forgotten when it disagrees); judged first, a restored state whose pending prunes make the
+// snapshots differ by construction lost them before the full listing that confirms them
+// (TestARestartedManagerGoesOnListingIncrementally).
 func incrementalDue(q *dlcv1alpha1.JobQuery, state *queryState, known []dlc.KnownJob, now time.Time) bool {
 	every := fullResyncEvery(q)
 	return every > 0 && len(known) > 0 && len(known) == int(q.Status.Snapshots) && !q.Status.Truncated && incrementalFilter(&q.Spec) &&
 		!state.lastFull.IsZero() && state.fullKey == fullKey(q) && now.Sub(state.lastFull) < every &&
-		cheaperThanFull(known) && restoredAgrees(state, known)
+		cheaperThanFull(known)
 }
 
 // cheaperThanFull reports whether listing changes takes fewer calls than listing every known

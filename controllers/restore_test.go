@@ -45,6 +45,7 @@ func TestARestoredStateTheSnapshotsDisagreeWithIsDroppedWhole(t *testing.T) {
 	// The running job finished while no process watched: the snapshots no longer agree.
 	changed := []dlc.KnownJob{{JobID: "dlc1", GmtCreateTime: "2026-12-01T10:00:00Z", Status: dlc.StatusSucceeded}}
 	g.Expect(restoredAgrees(state, changed)).To(BeFalse())
+	state.forgetRestored()
 	g.Expect(state.absent).To(BeEmpty(), "a pending prune of a stale state counted as the first absence")
 	g.Expect(state.lastFull.IsZero()).To(BeTrue(), "the next listing must be a full one")
 	g.Expect(restoredAgrees(state, changed)).To(BeTrue(), "nothing restored is left to disagree with")
