@@ -205,7 +205,12 @@ func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs, b
 			if err != nil {
 				return err
 			}
+			stopProfile, err := b.profileCPU(fmt.Sprintf("raw-%d-%d-cpu.pprof", n, run))
+			if err != nil {
+				return err
+			}
 			elapsed, err := rawCreate(ctx, b.k8s, ns, w.jobs, b.opts.Writers)
+			stopProfile()
 			if err != nil {
 				return fmt.Errorf("raw writes: %w", err)
 			}

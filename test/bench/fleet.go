@@ -337,8 +337,8 @@ func (b *bencher) profileCPU(name string) (func(), error) {
 	return func() { pprof.StopCPUProfile(); _ = f.Close(); stopAPIServer(); <-apiserverDone }, nil
 }
 
-// profileAPIServer saves back-to-back 30 s CPU profiles of kube-apiserver, merged into one
-// file, until ctx ends.
+// profileAPIServer saves back-to-back 5 s CPU profiles of kube-apiserver, merged into one file,
+// until ctx ends (so a profile overruns its phase by less than 5 s).
 func (b *bencher) profileAPIServer(ctx context.Context, path string) {
 	hc, err := rest.HTTPClientFor(b.cfg)
 	if err != nil {
@@ -347,7 +347,7 @@ func (b *bencher) profileAPIServer(ctx context.Context, path string) {
 	var profiles []*profile.Profile
 	for ctx.Err() == nil {
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet,
-			strings.TrimSuffix(b.cfg.Host, "/")+"/debug/pprof/profile?seconds=30", nil)
+			strings.TrimSuffix(b.cfg.Host, "/")+"/debug/pprof/profile?seconds=5", nil)
 		if err != nil {
 			return
 		}
