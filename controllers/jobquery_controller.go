@@ -391,7 +391,7 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 		spent = changes.Stats
 	}
 	// Note: a full listing is held until it is known complete and consistent; packed, it costs
-	// a fifth of its decoded size (reconcileSnapshots unpacks each job as it writes it).
+	// about a third of its decoded size (reconcileSnapshots unpacks each job as it writes it).
 	opts.Pack = true
 	jobs, walk, err := dlc.ListAll(ctx, lister, req, opts)
 	walk.APICalls, walk.Pages, walk.Retries = walk.APICalls+spent.APICalls, walk.Pages+spent.Pages, walk.Retries+spent.Retries

@@ -154,11 +154,12 @@ type foreignSnapshotError struct{ msg string }
 func (e *foreignSnapshotError) Error() string { return e.msg }
 
 // jobProblem says whether a snapshot write failed because of the job's own data or name, which
-// no retry fixes: the apiserver rejected the object (invalid, too large) or the name is taken.
+// no retry fixes: the apiserver rejected the object (invalid, too large), the name is taken, or
+// the job's packed data did not decode again.
 // Such a job is skipped and reported; the other jobs of the sync go on.
 func jobProblem(err error) bool {
 	var foreign *foreignSnapshotError
-	return errors.As(err, &foreign) || apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) ||
+	return errors.As(err, &foreign) || errors.Is(err, dlc.ErrUnpack) || apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) ||
 		apierrors.IsBadRequest(err) || strings.Contains(err.Error(), "request is too large")
 }
 

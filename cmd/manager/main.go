@@ -121,9 +121,12 @@ func main() {
 		setupLog.Error(err, "Invalid memory limit")
 		os.Exit(1)
 	}
-	if softLimit > 0 {
+	switch {
+	case softLimit > 0:
 		debug.SetMemoryLimit(softLimit)
 		setupLog.Info("Go soft memory limit set", "bytes", softLimit, "containerLimit", os.Getenv(memoryLimitEnv), "ratio", f.memoryLimitRatio)
+	case os.Getenv("GOMEMLIMIT") != "" && os.Getenv(memoryLimitEnv) != "":
+		setupLog.Info("GOMEMLIMIT is set: --memory-limit-ratio is not applied", "GOMEMLIMIT", os.Getenv("GOMEMLIMIT"))
 	}
 	if err := run(f); err != nil {
 		setupLog.Error(err, "Manager failed")

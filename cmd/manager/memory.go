@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -14,11 +15,16 @@ const memoryLimitEnv = "DLCSYNC_MEMORY_LIMIT"
 
 // defaultMemoryLimitRatio is the part of the container's memory limit given to the Go runtime as
 // its soft limit. Note: the rest is for what the runtime does not count but the container's
-// limit does: the binary's own mapped pages (about 43 MiB resident, make bench) and memory outside
-// the Go heap. A soft limit equal to the container's leaves none of that room, so the kernel's
-// limit is reached before the collector works harder (at 95,000 cached snapshots the resident
-// set was 326 MiB under GOMEMLIMIT 300 MiB).
+// limit does: the binary's own mapped pages (about 43 MiB resident, make bench; the kernel can
+// reclaim those under pressure, at the price of reading them again) and memory outside the Go
+// heap. With a soft limit equal to the container's, the runtime lets its heap use room those
+// take (at 95,000 cached snapshots the resident set was 326 MiB under GOMEMLIMIT 300 MiB).
 const defaultMemoryLimitRatio = 0.8
+
+// minContainerLimit is the least container limit accepted: below it the value is almost certainly
+// not in bytes (a downward API divisor such as 1Mi turns 256Mi into "256"), and a soft limit
+// of a few hundred bytes would make the runtime collect without pause.
+const minContainerLimit = 32 << 20
 
 // softMemoryLimit is the Go runtime's soft memory limit for a container limit (the value of
 // memoryLimitEnv) and ratio, or 0 when none is to be set: no container limit, or GOMEMLIMIT set
@@ -31,12 +37,14 @@ func softMemoryLimit(containerLimit, goMemLimit string, ratio float64) (int64, e
 		return 0, nil
 	}
 	limit, err := strconv.ParseInt(containerLimit, 10, 64)
-	if err != nil || limit <= 0 {
-		return 0, fmt.Errorf("%s=%q: want the container's memory limit in bytes, as the downward API gives it", memoryLimitEnv, containerLimit)
+	if err != nil || limit < minContainerLimit {
+		return 0, fmt.Errorf("%s=%q: want the container's memory limit in bytes (at least %d), as the downward API gives it "+
+			"without a divisor", memoryLimitEnv, containerLimit, minContainerLimit)
 	}
 	// Note: without a limit, the downward API gives the node's allocatable memory; that is
-	// still the most this container may use.
-	return int64(float64(limit) * ratio), nil
+	// still the most this container may use. The product stays far below 2^63 for any real
+	// limit; math.MaxInt64 is the runtime's "no limit".
+	return int64(min(float64(limit)*ratio, math.MaxInt64/2)), nil
 }
 
 // Note: a large sync is a burst (every job of a page walk held at once, then thousands of

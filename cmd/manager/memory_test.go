@@ -14,11 +14,13 @@ func TestSoftMemoryLimit(t *testing.T) {
 		wantErr             string
 	}{
 		{name: "the chart's default limit", containerLimit: "268435456", ratio: 0.8, want: 214748364},
-		{name: "the whole limit", containerLimit: "1000", ratio: 1, want: 1000},
+		{name: "the whole limit", containerLimit: "1073741824", ratio: 1, want: 1 << 30},
 		{name: "no container limit", ratio: 0.8, want: 0},
 		{name: "an explicit GOMEMLIMIT wins", containerLimit: "268435456", env: "100MiB", ratio: 0.8, want: 0},
 		{name: "not bytes", containerLimit: "256Mi", ratio: 0.8, wantErr: "DLCSYNC_MEMORY_LIMIT=\"256Mi\""},
 		{name: "zero", containerLimit: "0", ratio: 0.8, wantErr: "in bytes"},
+		{name: "mebibytes, from a divisor", containerLimit: "256", ratio: 0.8, wantErr: "without a divisor"},
+		{name: "the largest limit", containerLimit: "9223372036854775807", ratio: 1, want: 1 << 62},
 		{name: "ratio zero", containerLimit: "1000", ratio: 0, wantErr: "--memory-limit-ratio 0"},
 		{name: "ratio above one, even without a limit", ratio: 1.5, wantErr: "at most 1"},
 	} {

@@ -3,6 +3,7 @@ package dlc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/alibabacloud-go/tea/dara"
@@ -10,11 +11,17 @@ import (
 )
 
 // Note: a listing is written only once it is known complete and consistent, so every job of it
-// is held until then: decoded, about 2.6 KiB each (10,000 jobs: the largest part of a manager's
-// peak during a first sync; 100,000: more than the chart's default memory limit). Held as the
-// job's JSON, compressed with a dictionary made of the first jobs of the walk (every job has the
-// same field names, most of the same values), a job costs about 0.5 KiB, and decoding it again
-// when it is written costs what the first decoding did (tens of microseconds).
+// is held until then: decoded, about 4.7 KiB each as dlcsim generates them (10,000 jobs: the
+// largest part of a manager's peak during a first sync; 100,000: more than the chart's default
+// memory limit). Held as the job's JSON, compressed with a dictionary made of the first jobs of
+// the walk (every job has the same field names, many of the same values), the compressed data is
+// about 0.5 KiB and, with the JobItem that keeps the fields a walk decides with, a job costs
+// about 1.5 KiB (BenchmarkHeldListing10000). Decoding it again when it is written costs what
+// the first decoding did (tens of microseconds).
+
+// ErrUnpack is the error of Unpack: a packed job that no longer decodes. It cannot happen (the
+// same bytes decoded once already); it is a problem of that one job, never of the listing.
+var ErrUnpack = errors.New("the job's data held since the listing does not decode again")
 
 // packedJob is the compressed JSON of one job as the API sent it.
 type packedJob struct {
@@ -33,20 +40,16 @@ type packer struct {
 // packDictBytes is how much of the first page's JSON makes the dictionary.
 const packDictBytes = 16 << 10
 
-// learn makes the dictionary from the first jobs of a page, once per walk.
+// learn makes the dictionary from the first jobs of a page, once per walk. Note: at most
+// packDictBytes are copied, whatever size the jobs are: the dictionary lives as long as the
+// last packed job, and a huge first job must not stay in memory that long.
 func (p *packer) learn(raw [][]byte) {
 	if p.dict != nil {
 		return
 	}
-	var sample []byte
+	sample := make([]byte, 0, packDictBytes+16)
 	for _, r := range raw {
-		if len(sample) >= packDictBytes {
-			break
-		}
-		sample = append(sample, r...)
-	}
-	if len(sample) > packDictBytes {
-		sample = sample[:packDictBytes]
+		sample = append(sample, r[:min(len(r), packDictBytes-len(sample))]...)
 	}
 	if len(sample) >= s2.MinDictSize {
 		p.dict = s2.MakeDict(sample, nil)
@@ -87,18 +90,20 @@ func Unpack(job *JobItem) (out JobItem, err error) {
 	} else {
 		raw, err = s2.Decode(nil, p.data)
 	}
+	// Note: the decoder's own error text would quote the job's data; the error says which job.
+	failed := fmt.Errorf("unpacking job %s: %w", job.JobID, ErrUnpack)
 	if err != nil {
-		return JobItem{}, fmt.Errorf("unpacking job %s: %w", job.JobID, err)
+		return JobItem{}, failed
 	}
 	// Note: as in decodeListJobs, a panic of the reflection-based decoder is an error.
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = JobItem{}, fmt.Errorf("unpacking job %s: %v", job.JobID, r)
+			out, err = JobItem{}, failed
 		}
 	}()
 	// Note: as a json.RawMessage, as decodeJobs passes it (a []byte would be taken as base64).
 	if err := dara.Convert(json.RawMessage(raw), &out); err != nil {
-		return JobItem{}, fmt.Errorf("unpacking job %s: %w", job.JobID, err)
+		return JobItem{}, failed
 	}
 	return out, nil
 }

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -105,4 +108,12 @@ func FreePort() (int, error) {
 	}
 	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ManagerEnv is the environment for a manager binary the tests or the benchmark start: this
+// process's, without GOMEMLIMIT (a value in the caller's shell would override the memory limit
+// the manager is given, which is what these runs measure), plus extra.
+func ManagerEnv(extra ...string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMEMLIMIT=") })
+	return append(env, extra...)
 }

@@ -57,7 +57,7 @@ func (b *bencher) startManager(ctx context.Context, env *envtest.Environment, va
 		"--dlc-qps", "1000", "--dlc-burst", "1000",
 		// The simulator listens on loopback over plain HTTP: allowed the way an administrator would.
 		"--allowed-endpoints", testenv.LoopbackEndpoints}, args...)...)
-	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfigPath), vars...)
+	cmd.Env = testenv.ManagerEnv(append([]string{"KUBECONFIG=" + kubeconfigPath}, vars...)...)
 	proc, err := testenv.StartProcess(cmd)
 	if err != nil {
 		_ = os.RemoveAll(dir)

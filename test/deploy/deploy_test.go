@@ -309,7 +309,9 @@ func TestTheChartRefusesBadValues(t *testing.T) {
 		{"allowedEndpoint={http://127.0.0.1:*}", "allowedEndpoint"}, // a typo, not silently ignored
 		{"extraArgs={leader-elect}", "extraArgs"},
 		{"memoryLimitRatio=0", "memoryLimitRatio"},
-		{"memoryLimitRatio=1.5", "memoryLimitRatio"},
+		{"memoryLimitRatio=1.5", "memoryLimitRatio"}, // --set passes it as a string
+		{"memoryLimitRatio=-0.5", "memoryLimitRatio"},
+		{"memoryLimitRatio=0.x", "memoryLimitRatio"},
 	} {
 		out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set", tc.set)
 		if err == nil {
@@ -318,6 +320,18 @@ func TestTheChartRefusesBadValues(t *testing.T) {
 		}
 		if !strings.Contains(out, "values don't meet the specifications of the schema") || !strings.Contains(out, tc.field) {
 			t.Errorf("--set %s refused without naming %s in a schema error:\n%s", tc.set, tc.field, out)
+		}
+	}
+	// A number above 1 from a values file or --set-json is refused too.
+	if out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set-json", "memoryLimitRatio=1.5"); err == nil ||
+		!strings.Contains(out, "memoryLimitRatio") {
+		t.Errorf("--set-json memoryLimitRatio=1.5: %v\n%.300s", err, out)
+	}
+	// A ratio below 1 reaches the manager's flag, from --set (a string) and --set-json (a number).
+	for _, set := range [][]string{{"--set", "memoryLimitRatio=0.7"}, {"--set-json", "memoryLimitRatio=0.7"}, {"--set", "memoryLimitRatio=1"}} {
+		want := "--memory-limit-ratio=" + strings.SplitN(set[1], "=", 2)[1]
+		if out := helm(t, "template", "dlcsync", "charts/dlcsync", set[0], set[1]); !strings.Contains(string(out), want) {
+			t.Errorf("%s %s: the manager's args lack %s", set[0], set[1], want)
 		}
 	}
 	// The defaults and the documented examples pass.

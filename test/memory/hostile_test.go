@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -119,7 +118,7 @@ func startManager(ctx context.Context, t *testing.T, env *envtest.Environment) *
 
 	cmd := exec.Command(binary, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 		"--allowed-endpoints", testenv.LoopbackEndpoints)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfigPath, fmt.Sprintf("DLCSYNC_MEMORY_LIMIT=%d", containerLimit))
+	cmd.Env = testenv.ManagerEnv("KUBECONFIG="+kubeconfigPath, fmt.Sprintf("DLCSYNC_MEMORY_LIMIT=%d", containerLimit))
 	p, err := testenv.StartProcess(cmd)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() {

@@ -1,0 +1,34 @@
+package dlc
+
+import (
+	"bytes"
+	"runtime"
+	"testing"
+)
+
+// The dictionary keeps a copy of at most packDictBytes of the first page, however large its
+// jobs: it lives as long as the last packed job of the listing, and a hostile first job of
+// megabytes must not live that long (nor be copied whole to make it).
+func TestTheDictionaryCopiesNoMoreThanItsSample(t *testing.T) {
+	huge := append(append([]byte(`{"JobId":"dlc-huge","DisplayName":"`), bytes.Repeat([]byte("x"), 4<<20)...), `"}`...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p := &packer{}
+	p.learn([][]byte{huge, []byte(`{"JobId":"dlc-2"}`)})
+	runtime.ReadMemStats(&after)
+	if p.dict == nil {
+		t.Fatal("no dictionary made")
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("learning from a 4 MiB job allocated %d bytes", n)
+	}
+	if n := len(p.dict.Bytes()); n > packDictBytes+16 {
+		t.Errorf("the dictionary holds %d bytes", n)
+	}
+	// And a job packed with it comes back whole.
+	packed := p.pack(JobItem{JobID: "dlc-huge"}, huge)
+	got, err := Unpack(&packed)
+	if err != nil || len(got.DisplayName) != 4<<20 {
+		t.Errorf("unpacked %d bytes of DisplayName, %v", len(got.DisplayName), err)
+	}
+}
