@@ -143,7 +143,7 @@ func fleetOptions(preset string, set bench.FleetOptions, fs *pflag.FlagSet) (ben
 	case "small":
 		o = bench.FleetOptions{Queries: 10, Jobs: 3000, Namespaces: 2, RawJobs: 1000, Concurrency: 4, Interval: 20 * time.Second, Active: 0.1}
 	case "full":
-		o = bench.FleetOptions{Queries: 100, Jobs: 100000, Namespaces: 10, RawJobs: 5000, Concurrency: 4, Interval: time.Minute, Active: 0.1}
+		o = bench.FleetOptions{Queries: 100, Jobs: 100000, Namespaces: 10, RawJobs: 5000, Concurrency: 4, Interval: 40 * time.Second, Active: 0.1}
 	default:
 		return o, fmt.Errorf("--fleet must be full, small or off, not %q", preset)
 	}
