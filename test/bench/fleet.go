@@ -245,10 +245,8 @@ func (b *bencher) fleet(ctx context.Context, env *envtest.Environment) (*FleetRe
 // the bare client's write limit again and a manager that caches every snapshot.
 //
 // Note: the fleet's first syncs grow the store from none to every snapshot, and an apiserver's
-// cost per write may grow with its store (its watch cache and heap do), so their limit is the
-// mean of the bare client's rate on the empty store and on the full one. Measured so far: 266
-// and 223 objects/s (18,000 snapshots), 242 and 209, but also 211 and 254 (95,000): on this
-// machine the bare rate itself varies by about 15% from run to run.
+// cost per write may grow with its store (its watch cache and heap do), so the limit is measured
+// on both; the faster of the two counts (FleetResult.limit).
 func (b *bencher) fleetFullStore(ctx context.Context, env *envtest.Environment, o FleetOptions, all []dlcsim.Job,
 	res *FleetResult) error {
 	b.logf("fleet: raw writes on the full store (%d snapshots)", o.RawJobs)
@@ -304,13 +302,12 @@ func jobItems(jobs []dlcsim.Job) []dlc.JobItem {
 	return out
 }
 
-// limit is the fleet's write limit: the mean of the bare client's rate on the empty store and on
-// the full one (fleetFullStore), or the empty store's alone when the other was not measured.
+// limit is the fleet's write limit: the faster of the bare client's rates on the empty store and
+// on the full one (fleetFullStore). Note: the two have differed both ways, by up to half, from
+// run to run on this machine (266/223, 242/209, 211/254, 218/123 objects/s), more than the
+// store's size explains; the faster one never flatters the fleet with a slow measurement.
 func (f *FleetResult) limit() float64 {
-	if f.RawFullRate == 0 {
-		return f.RawRate
-	}
-	return (f.RawRate + f.RawFullRate) / 2
+	return max(f.RawRate, f.RawFullRate)
 }
 
 // profileCPU writes a CPU profile of this process (the bench and the in-process manager) to the
@@ -567,9 +564,10 @@ func (r *Report) fleetChecks() []Check {
 	}
 	rate, limit := float64(f.Snapshots)/f.Initial.Seconds(), f.limit()
 	checks := []Check{
-		{fmt.Sprintf("fleet of %d queries: every snapshot exists at ≥ 0.9 × the raw write limit (mean of the empty and the full store)",
-			f.Options.Queries),
-			fmt.Sprintf("%.0f vs %.0f objects/s (%.2f×; %.2f× the empty store's %.0f/s)", rate, limit, rate/limit, rate/f.RawRate, f.RawRate),
+		{fmt.Sprintf("fleet of %d queries: every snapshot exists at ≥ 0.9 × the raw write limit (the faster of the bare client on "+
+			"the empty and on the full store)", f.Options.Queries),
+			fmt.Sprintf("%.0f vs %.0f objects/s (%.2f×; %.2f× the mean of the two, %.0f/s)", rate, limit, rate/limit,
+				rate/((f.RawRate+f.RawFullRate)/2), (f.RawRate+f.RawFullRate)/2),
 			rate >= 0.9*limit},
 		{"fleet quiet interval: 0 snapshot writes, ≤ 3 API calls per query",
 			fmt.Sprintf("%d snapshot writes, %.2f calls per sync", f.Quiet.SnapshotWrites, perSync(f.Quiet.APICalls, f.Quiet)),
@@ -610,16 +608,16 @@ func (r *Report) fleetMarkdown(b *strings.Builder) {
 		"(--max-concurrent-syncs %d), every query's interval %s. Every tenth query overlaps the one before it (the "+
 		"PyTorchJob half of its jobs, same namespace), so %d distinct snapshots. The limit is the bare client writing "+
 		"%d snapshots in the same run, once on the empty store and once on the store holding every fleet snapshot (with no "+
-		"manager running): an apiserver writes slower as its store grows, and the first syncs grow it from empty to full, "+
-		"so their limit is the mean of the two. Each interval below ends when every query has synced once more. The simulator "+
+		"manager running), and the limit is the faster of the two: they have differed both ways by up to half from run to run "+
+		"here, more than the store's growth explains. Each interval below ends when every query has synced once more. The simulator "+
 		"reports running jobs' Duration live (it grows at every call). The restart starts two replicas with leader "+
 		"election; the failover then stops the leader (it releases its lease, as on a rolling upgrade).\n\n",
 		o.Queries, o.Jobs, o.Active*100, o.Namespaces, o.Concurrency, o.Interval, f.Snapshots, o.RawJobs)
 	b.WriteString("| Measure | Result |\n|---|---|\n")
 	rate := float64(f.Snapshots) / f.Initial.Seconds()
 	fmt.Fprintf(b, "| Every query's first sync | %.1f s until every snapshot exists, **%.0f objects/s = %.2f × the limit** "+
-		"(%.0f/s: %.0f/s on the empty store, %.0f/s on the full one; %.2f × the empty store's) |\n",
-		f.Initial.Seconds(), rate, rate/f.limit(), f.limit(), f.RawRate, f.RawFullRate, rate/f.RawRate)
+		"(%.0f/s on the empty store, %.0f/s on the full one) |\n",
+		f.Initial.Seconds(), rate, rate/f.limit(), f.RawRate, f.RawFullRate)
 	fmt.Fprintf(b, "| CPU per 1,000 snapshots: bare client / first syncs (%d cores) | %s / %s |\n", runtime.NumCPU(),
 		f.RawCPU.per(o.RawJobs), f.InitialCPU.per(f.Snapshots))
 	phase := func(name string, p FleetPhase) {
