@@ -105,6 +105,11 @@ func Unpack(job *JobItem) (out JobItem, err error) {
 	if err := dara.Convert(json.RawMessage(raw), &out); err != nil {
 		return JobItem{}, failed
 	}
+	if out.JobID != job.JobID {
+		// Note: the snapshot's name comes from the header's ID; data of another job must
+		// never be written under it.
+		return JobItem{}, failed
+	}
 	return out, nil
 }
 

@@ -2,6 +2,7 @@ package dlc
 
 import (
 	"bytes"
+	"errors"
 	"runtime"
 	"testing"
 )
@@ -30,5 +31,18 @@ func TestTheDictionaryCopiesNoMoreThanItsSample(t *testing.T) {
 	got, err := Unpack(&packed)
 	if err != nil || len(got.DisplayName) != 4<<20 {
 		t.Errorf("unpacked %d bytes of DisplayName, %v", len(got.DisplayName), err)
+	}
+}
+
+// A packed job whose data is another job's (a header and its JSON paired wrongly) does not
+// unpack: its snapshot's name comes from the header, and another job's data must never be
+// written under it.
+func TestAPackedJobWhoseDataIsAnotherJobsDoesNotUnpack(t *testing.T) {
+	p := &packer{}
+	raw := []byte(`{"JobId":"dlc-b","DisplayName":"b"}`)
+	p.learn([][]byte{raw})
+	packed := p.pack(JobItem{JobID: "dlc-a"}, raw)
+	if _, err := Unpack(&packed); !errors.Is(err, ErrUnpack) {
+		t.Errorf("Unpack of dlc-a holding dlc-b's data: %v", err)
 	}
 }
