@@ -226,9 +226,9 @@ func incrementalFilter(spec *dlcv1alpha1.JobQuerySpec) bool {
 // still there (one deleted by hand is restored by a full listing, at the next sync). A state
 // restored from the status must also agree with the snapshots (restoredAgrees), which the
 // caller checks last. Note: only a state that would otherwise list incrementally is judged (and
-// forgotten when it disagrees); judged first, a restored state whose pending prunes make the
-// snapshots differ by construction lost them before the full listing that confirms them
-// (TestARestartedManagerGoesOnListingIncrementally).
+// forgotten when it disagrees); judged before the other terms, it was also forgotten in syncs
+// that list in full anyway, losing pending prunes that full listing would have confirmed
+// (TestARestartedManagerGoesOnListingIncrementally failed).
 func incrementalDue(q *dlcv1alpha1.JobQuery, state *queryState, known []dlc.KnownJob, now time.Time) bool {
 	every := fullResyncEvery(q)
 	return every > 0 && len(known) > 0 && len(known) == int(q.Status.Snapshots) && !q.Status.Truncated && incrementalFilter(&q.Spec) &&

@@ -155,7 +155,7 @@ func (e *foreignSnapshotError) Error() string { return e.msg }
 
 // jobProblem says whether a snapshot write failed because of the job's own data or name, which
 // no retry fixes: the apiserver rejected the object (invalid, too large), the name is taken, or
-// the job's packed data did not decode again.
+// the job's packed data could not be restored (dlc.ErrUnpack).
 // Such a job is skipped and reported; the other jobs of the sync go on.
 func jobProblem(err error) bool {
 	var foreign *foreignSnapshotError

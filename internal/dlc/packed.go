@@ -19,9 +19,10 @@ import (
 // about 1.5 KiB (BenchmarkHeldListing10000). Decoding it again when it is written costs what
 // the first decoding did (tens of microseconds).
 
-// ErrUnpack is the error of Unpack: a packed job that no longer decodes. It cannot happen (the
-// same bytes decoded once already); it is a problem of that one job, never of the listing.
-var ErrUnpack = errors.New("the job's data held since the listing does not decode again")
+// ErrUnpack is the error of Unpack: a packed job whose data does not decode again, or is another
+// job's. Neither can happen (the header and the data come from the same bytes, decoded once
+// already); it is a problem of that one job, never of the listing.
+var ErrUnpack = errors.New("the job's data held since the listing cannot be restored")
 
 // packedJob is the compressed JSON of one job as the API sent it.
 type packedJob struct {
@@ -91,7 +92,8 @@ func Unpack(job *JobItem) (out JobItem, err error) {
 		raw, err = s2.Decode(nil, p.data)
 	}
 	// Note: the decoder's own error text would quote the job's data; the error says which job.
-	failed := fmt.Errorf("unpacking job %s: %w", job.JobID, ErrUnpack)
+	// The caller names the job (the skipped list prefixes each error with its ID).
+	failed := fmt.Errorf("unpacking: %w", ErrUnpack)
 	if err != nil {
 		return JobItem{}, failed
 	}

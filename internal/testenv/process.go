@@ -111,9 +111,11 @@ func FreePort() (int, error) {
 }
 
 // ManagerEnv is the environment for a manager binary the tests or the benchmark start: this
-// process's, without GOMEMLIMIT (a value in the caller's shell would override the memory limit
-// the manager is given, which is what these runs measure), plus extra.
+// process's, without GOMEMLIMIT or DLCSYNC_MEMORY_LIMIT (a value in the caller's shell would
+// change the memory limit the manager is given, which is what these runs measure), plus extra.
 func ManagerEnv(extra ...string) []string {
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMEMLIMIT=") })
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "GOMEMLIMIT=") || strings.HasPrefix(kv, "DLCSYNC_MEMORY_LIMIT=")
+	})
 	return append(env, extra...)
 }
