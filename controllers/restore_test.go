@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/dlc/dlcfake"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
 // incrementalQuery is a query whose status.incremental was written at lastFull for jobs known.
@@ -93,5 +97,72 @@ func TestARetainedSnapshotIsNotTrackedAsAbsentAgain(t *testing.T) {
 		resync(t, ns, "retain", dlcv1alpha1.ReasonSynced)
 		state, _ := testReconciler.state(types.NamespacedName{Namespace: ns, Name: "retain"})
 		g.Expect(state.absent).NotTo(HaveKey(ids[0]))
+	}
+}
+
+// fixedListers hands every query the same lister.
+type fixedListers struct{ lister dlc.Lister }
+
+func (f fixedListers) Lister(dlc.Config) (dlc.Lister, error) { return f.lister, nil }
+
+// The listing phase after a restart: a restored state the snapshots agree with lists
+// incrementally and keeps its pending prunes; one they disagree with lists in full and is
+// forgotten whole, its pending prunes too, so that a stale absence never counts as the first of
+// the two listings a prune needs.
+func TestTheListingPhaseForgetsARestoredStateTheSnapshotsDisagreeWith(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	created := dlc.FormatTime(now.Add(-2 * time.Hour))
+	var known []dlc.KnownJob
+	var jobs []dlc.JobItem
+	for i := range 300 {
+		status := dlc.StatusSucceeded
+		if i == 0 {
+			status = dlc.StatusRunning
+		}
+		id := fmt.Sprintf("dlc%04d", i)
+		known = append(known, dlc.KnownJob{JobID: id, GmtCreateTime: created, Status: status})
+		jobs = append(jobs, dlc.JobItem{JobID: id, GmtCreateTime: created, Status: status})
+	}
+	owned := func(known []dlc.KnownJob) map[string]*dlcv1alpha1.DLCJobSnapshot {
+		out := map[string]*dlcv1alpha1.DLCJobSnapshot{}
+		for _, k := range known {
+			at, _ := time.Parse(dlc.TimeLayout, k.GmtCreateTime)
+			s := &dlcv1alpha1.DLCJobSnapshot{Spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: k.JobID}}
+			s.Status.Matching, s.Status.Phase, s.Status.CreatedAt = true, k.Status, &metav1.Time{Time: at}
+			out[snapshot.Name(k.JobID)] = s
+		}
+		return out
+	}
+	// The running job finished while no process watched.
+	finished := slices.Clone(known)
+	finished[0].Status = dlc.StatusSucceeded
+
+	for name, tc := range map[string]struct {
+		snapshots   []dlc.KnownJob
+		mode        string
+		keepsPrunes bool
+	}{
+		"agreeing":    {snapshots: known, mode: dlcv1alpha1.SyncModeIncremental, keepsPrunes: true},
+		"disagreeing": {snapshots: finished, mode: dlcv1alpha1.SyncModeFull},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			q := incrementalQuery(now.Add(-time.Minute), known)
+			q.Status.Snapshots = int32(len(known))
+			state := &queryState{}
+			restoreState(state, q, now)
+			r := &JobQueryReconciler{Listers: fixedListers{&dlcfake.Lister{Jobs: jobs}}, Now: func() time.Time { return now }}
+			l, err := r.list(context.Background(), &syncScope{query: q, state: state, started: now, owned: owned(tc.snapshots)})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(l.mode).To(Equal(tc.mode))
+			if tc.keepsPrunes {
+				g.Expect(state.absent).To(HaveKey("dlcgone"))
+				g.Expect(state.restored).NotTo(BeNil())
+			} else {
+				g.Expect(state.absent).To(BeEmpty(), "a pending prune of a stale state counted as the first absence")
+				g.Expect(state.restored).To(BeNil())
+				g.Expect(state.lastFull.IsZero()).To(BeTrue())
+			}
+		})
 	}
 }
