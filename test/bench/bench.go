@@ -69,7 +69,10 @@ const queryName = "bench"
 
 // Run measures every size and returns the report.
 func Run(ctx context.Context, opts Options) (*Report, error) {
-	env, cfg, err := testenv.Start()
+	// Note: clearing the store between phases deletes every snapshot of the phase before, one by
+	// one; kube-apiserver does that with one worker unless told otherwise. More workers shorten
+	// the clearing only (3,000 snapshots: 7 s instead of 11): no measured phase deletes anything.
+	env, cfg, err := testenv.Start(testenv.APIServerFlag("delete-collection-workers", "8"))
 	if err != nil {
 		return nil, err
 	}
