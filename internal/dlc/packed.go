@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/klauspost/compress/s2"
@@ -60,9 +59,6 @@ func (p *packer) learn(raw [][]byte) {
 // pack returns the job with only the fields a walk and its caller decide with (ID, status, and
 // the fields a listing sorts by) and its JSON compressed; Unpack restores the rest.
 func (p *packer) pack(job JobItem, raw []byte) JobItem {
-	if p == nil || raw == nil {
-		return job
-	}
 	if n := s2.MaxEncodedLen(len(raw)); cap(p.scratch) < n {
 		p.scratch = make([]byte, n)
 	}
@@ -91,26 +87,25 @@ func Unpack(job *JobItem) (out JobItem, err error) {
 	} else {
 		raw, err = s2.Decode(nil, p.data)
 	}
-	// Note: the decoder's own error text would quote the job's data; the error says which job.
-	// The caller names the job (the skipped list prefixes each error with its ID).
-	failed := fmt.Errorf("unpacking: %w", ErrUnpack)
+	// Note: every failure is ErrUnpack itself: the decoder's own error text would quote the
+	// job's data, and the caller names the job (the skipped list prefixes each error with its ID).
 	if err != nil {
-		return JobItem{}, failed
+		return JobItem{}, ErrUnpack
 	}
 	// Note: as in decodeListJobs, a panic of the reflection-based decoder is an error.
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = JobItem{}, failed
+			out, err = JobItem{}, ErrUnpack
 		}
 	}()
 	// Note: as a json.RawMessage, as decodeJobs passes it (a []byte would be taken as base64).
 	if err := dara.Convert(json.RawMessage(raw), &out); err != nil {
-		return JobItem{}, failed
+		return JobItem{}, ErrUnpack
 	}
 	if out.JobID != job.JobID {
 		// Note: the snapshot's name comes from the header's ID; data of another job must
 		// never be written under it.
-		return JobItem{}, failed
+		return JobItem{}, ErrUnpack
 	}
 	return out, nil
 }

@@ -298,11 +298,13 @@ func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add f
 		if len(resp.Jobs) > 0 && prevLast != "" && resp.Jobs[0].GmtCreateTime == prevLast {
 			res.straddling = append(res.straddling, prevLast)
 		}
-		if w.pack != nil && len(resp.raw) == len(resp.Jobs) {
+		// Note: only a Lister that kept each job's JSON (the Client) can have its jobs packed.
+		packing := w.pack != nil && len(resp.raw) == len(resp.Jobs)
+		if packing {
 			w.pack.learn(resp.raw)
 		}
 		for i, job := range resp.Jobs {
-			if w.pack != nil && len(resp.raw) == len(resp.Jobs) {
+			if packing {
 				job = w.pack.pack(job, resp.raw[i])
 			}
 			switch {

@@ -113,10 +113,8 @@ func waitCollecting(ctx context.Context, cfg *rest.Config, gc *GarbageCollector)
 		return fmt.Errorf("deleting the probe owner: %w", err)
 	}
 	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		select {
-		case <-gc.Process.done:
+		if gc.Exited() {
 			return false, fmt.Errorf("kube-controller-manager exited: %v", gc.ExitError())
-		default:
 		}
 		err := c.Get(ctx, client.ObjectKeyFromObject(dependent), &corev1.ConfigMap{})
 		if apierrors.IsNotFound(err) {
