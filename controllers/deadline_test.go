@@ -17,13 +17,16 @@ import (
 	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
-// hangingListers hand out a lister that answers only when the caller gives up, as an endpoint
-// that accepts the connection and never replies.
-type hangingListers struct{ calls int }
+// fixedListers hands every query the same lister: the phase and deadline tests' lister factory.
+type fixedListers struct{ lister dlc.Lister }
 
-func (h *hangingListers) Lister(dlc.Config) (dlc.Lister, error) { return h, nil }
+func (f fixedListers) Lister(dlc.Config) (dlc.Lister, error) { return f.lister, nil }
 
-func (h *hangingListers) ListJobs(ctx context.Context, _ *dlc.ListJobsRequest) (*dlc.ListJobsResponse, error) {
+// hangingLister answers only when the caller gives up, as an endpoint that accepts the
+// connection and never replies.
+type hangingLister struct{ calls int }
+
+func (h *hangingLister) ListJobs(ctx context.Context, _ *dlc.ListJobsRequest) (*dlc.ListJobsResponse, error) {
 	h.calls++
 	<-ctx.Done()
 	return nil, ctx.Err()
@@ -45,15 +48,15 @@ func TestASyncEndsAtItsDeadline(t *testing.T) {
 		Build()
 	policy, err := endpoints.ParsePatterns(testenv.LoopbackEndpoints)
 	g.Expect(err).NotTo(HaveOccurred())
-	listers := &hangingListers{}
-	r := &JobQueryReconciler{Client: c, APIReader: c, Recorder: clientevents.NewFakeRecorder(10), Listers: listers,
+	lister := &hangingLister{}
+	r := &JobQueryReconciler{Client: c, APIReader: c, Recorder: clientevents.NewFakeRecorder(10), Listers: fixedListers{lister},
 		Endpoints: policy, SyncTimeout: 200 * time.Millisecond}
 
 	start := time.Now()
 	result, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(q)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
-	g.Expect(listers.calls).To(Equal(1))
+	g.Expect(lister.calls).To(Equal(1))
 	g.Expect(result.RequeueAfter).To(Equal(retryDelay(1)))
 	got := &dlcv1alpha1.JobQuery{}
 	g.Expect(c.Get(context.Background(), client.ObjectKeyFromObject(q), got)).To(Succeed())

@@ -100,11 +100,6 @@ func TestARetainedSnapshotIsNotTrackedAsAbsentAgain(t *testing.T) {
 	}
 }
 
-// fixedListers hands every query the same lister.
-type fixedListers struct{ lister dlc.Lister }
-
-func (f fixedListers) Lister(dlc.Config) (dlc.Lister, error) { return f.lister, nil }
-
 // The listing phase after a restart: a restored state the snapshots agree with lists
 // incrementally and keeps its pending prunes; one they disagree with lists in full and is
 // forgotten whole, its pending prunes too, so that a stale absence never counts as the first of
