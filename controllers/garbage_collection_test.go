@@ -112,7 +112,7 @@ func TestAnUpgradedManagerPutsOrphanClaimsInHolderForm(t *testing.T) {
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "JobQuery", Name: "old", UID: "uid-old"}}}}
 	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(q, legacy).
 		WithIndex(&dlcv1alpha1.DLCJobSnapshot{}, ownerIndexKey, ownerUIDsOf).Build()
-	r := &JobQueryReconciler{Client: c}
+	r := &JobQueryReconciler{Client: c, APIReader: c}
 	ctx := context.Background()
 	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(q), q)).To(Succeed())
 

@@ -86,7 +86,6 @@ type JobQueryReconciler struct {
 // +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=jobqueries/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=jobqueries/finalizers,verbs=update
 // +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=dlcjobsnapshots,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=dlc.dlcsync.io,resources=dlcjobsnapshots/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 

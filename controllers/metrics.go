@@ -40,7 +40,7 @@ var (
 	})
 	snapshotWritesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dlcsync_snapshot_writes_total",
-		Help: "Writes to DLCJobSnapshots by operation: create, update, status, delete.",
+		Help: "Writes to DLCJobSnapshots by request: create (a new snapshot, whole), patch (one JSON patch per changed snapshot), delete.",
 	}, []string{"operation"})
 	queryStatusWritesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dlcsync_jobquery_status_writes_total",

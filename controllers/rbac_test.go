@@ -35,13 +35,12 @@ func TestTheGeneratedRoleIsLeastPrivilege(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"/secrets":                              {"get", "list", "watch"},
-		"events.k8s.io/events":                  {"create", "patch"},
-		"dlc.dlcsync.io/jobqueries":             {"get", "list", "patch", "update", "watch"},
-		"dlc.dlcsync.io/jobqueries/status":      {"get", "patch", "update"},
-		"dlc.dlcsync.io/jobqueries/finalizers":  {"update"},
-		"dlc.dlcsync.io/dlcjobsnapshots":        {"create", "delete", "get", "list", "patch", "update", "watch"},
-		"dlc.dlcsync.io/dlcjobsnapshots/status": {"get", "patch", "update"},
+		"/secrets":                             {"get", "list", "watch"},
+		"events.k8s.io/events":                 {"create", "patch"},
+		"dlc.dlcsync.io/jobqueries":            {"get", "list", "patch", "update", "watch"},
+		"dlc.dlcsync.io/jobqueries/status":     {"get", "patch", "update"},
+		"dlc.dlcsync.io/jobqueries/finalizers": {"update"},
+		"dlc.dlcsync.io/dlcjobsnapshots":       {"create", "delete", "get", "list", "patch", "update", "watch"},
 	}
 	for key, verbs := range granted {
 		slices.Sort(verbs)

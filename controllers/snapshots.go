@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -317,8 +316,9 @@ func (r *JobQueryReconciler) ownedSnapshots(ctx context.Context, q *dlcv1alpha1.
 	return out, nil
 }
 
-// writeSnapshot makes one snapshot match its job: at most one object apply (labels, owners) and
-// one status apply (job data), and nothing at all when both are current.
+// writeSnapshot makes one snapshot match its job in at most one request: a create carrying
+// labels, annotations, owners and status, or one patch of what changed; nothing at all when the
+// snapshot is current.
 func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, job *dlc.JobItem,
 	existing *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
 	converted, err := snapshot.ConvertJob(job, r.sharedOptions(ctx, q, existing))
@@ -360,27 +360,13 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.J
 	want.status.MatchedBy, want.status.Matching, want.status.ObservedAt = want.matchedBy, true, observedAt
 	want.status.RequestID = r.requestIDOf(q, job.JobID)
 
-	// Note: both applies carry the resourceVersion they were computed from, so a concurrent
-	// change by another query (owners, matchedBy) makes this one retry instead of undoing it.
-	var rv string
-	if existing != nil {
-		rv = existing.ResourceVersion
+	if existing == nil {
+		err = r.createSnapshot(ctx, q.Namespace, &want)
+	} else {
+		err = r.patchSnapshot(ctx, existing, &want, objectCurrent, statusCurrent)
 	}
-	if !objectCurrent {
-		if rv, err = r.applyObject(ctx, q.Namespace, &want, existing); err != nil {
-			return r.countConflict(err, counts)
-		}
-		if existing == nil {
-			snapshotWritesTotal.WithLabelValues("create").Inc()
-		} else {
-			snapshotWritesTotal.WithLabelValues("update").Inc()
-		}
-	}
-	if !statusCurrent {
-		if err := r.applyStatus(ctx, q.Namespace, want.name, &want.status, rv); err != nil {
-			return r.countConflict(err, counts)
-		}
-		snapshotWritesTotal.WithLabelValues("status").Inc()
+	if err != nil {
+		return r.countConflict(err, counts)
 	}
 	if existing == nil {
 		counts.created++
@@ -439,16 +425,11 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 			counts.unchanged++
 			return nil
 		}
-		whole, err := r.uncached(ctx, s)
-		if err != nil {
+		p := newSnapshotPatch(s)
+		p.matches(nil)
+		if err := r.sendPatch(ctx, p, "patch"); err != nil {
 			return r.countConflict(err, counts)
 		}
-		status := whole.Status.DeepCopy()
-		status.Matching, status.MatchedBy = false, nil
-		if err := r.applyStatus(ctx, s.Namespace, s.Name, status, whole.ResourceVersion); err != nil {
-			return r.countConflict(err, counts)
-		}
-		snapshotWritesTotal.WithLabelValues("status").Inc()
 		counts.deleted++
 		return nil
 	default:
@@ -461,39 +442,20 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 	}
 }
 
-// uncached reads a snapshot whole: the cache holds it without its job data (TrimForCache), and a
-// status rewritten from the existing one must keep it.
-func (r *JobQueryReconciler) uncached(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot) (*dlcv1alpha1.DLCJobSnapshot, error) {
-	whole := &dlcv1alpha1.DLCJobSnapshot{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), whole); err != nil {
-		return nil, fmt.Errorf("reading snapshot %s: %w", klog.KObj(s), err)
-	}
-	return whole, nil
-}
-
-// release removes the query from a snapshot's owners, holders and matchedBy.
+// release removes the query from a snapshot's owners, holders and matchedBy, in one patch.
 func (r *JobQueryReconciler) release(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot) error {
-	s, err := r.uncached(ctx, s)
+	owners, holders := r.claimsOf(ctx, s, q, false)
+	annotated, err := r.annotated(ctx, s, holders)
 	if err != nil {
 		return err
 	}
-	want := desiredSnapshot{name: s.Name, labels: ownLabels(s.Labels), spec: s.Spec}
-	want.owners, want.holders = r.claimsOf(ctx, s, q, false)
-	rv, err := r.applyObject(ctx, s.Namespace, &want, s)
-	if err != nil {
-		return err
+	p := newSnapshotPatch(s)
+	p.claims(owners, holders, annotated)
+	p.matches(claimedMatches(s.Status.MatchedBy, owners, holders))
+	if p.empty() {
+		return nil
 	}
-	snapshotWritesTotal.WithLabelValues("update").Inc()
-	status := s.Status.DeepCopy()
-	status.MatchedBy = claimedMatches(status.MatchedBy, want.owners, want.holders)
-	if len(status.MatchedBy) == 0 {
-		status.Matching = false
-	}
-	if err := r.applyStatus(ctx, s.Namespace, s.Name, status, rv); err != nil {
-		return err
-	}
-	snapshotWritesTotal.WithLabelValues("status").Inc()
-	return nil
+	return r.sendPatch(ctx, p, "patch")
 }
 
 // reconcileDeletionPolicy puts the finalizer on the query, then, once per generation in this
@@ -535,8 +497,12 @@ func (r *JobQueryReconciler) reconcileClaims(ctx context.Context, q *dlcv1alpha1
 		if claimsCurrent(s, owners, holders) {
 			continue
 		}
-		want := desiredSnapshot{name: s.Name, labels: ownLabels(s.Labels), spec: s.Spec, owners: owners, holders: holders}
-		_, err := r.applyObject(ctx, s.Namespace, &want, s)
+		annotated, err := r.annotated(ctx, s, holders)
+		if err == nil {
+			p := newSnapshotPatch(s)
+			p.claims(owners, holders, annotated)
+			err = r.sendPatch(ctx, p, "patch")
+		}
 		switch {
 		case apierrors.IsNotFound(err):
 			continue
@@ -544,7 +510,6 @@ func (r *JobQueryReconciler) reconcileClaims(ctx context.Context, q *dlcv1alpha1
 			return fmt.Errorf("converting the claim of %s on snapshot %s to deletionPolicy %s: %w", klog.KObj(q), klog.KObj(s),
 				q.Spec.Snapshot.DeletionPolicy, err)
 		}
-		snapshotWritesTotal.WithLabelValues("update").Inc()
 	}
 	return nil
 }
@@ -571,122 +536,44 @@ func (r *JobQueryReconciler) countConflict(err error, counts *writeCounts) error
 	return err
 }
 
-// applyObject writes labels, owners and spec, and returns the new resourceVersion. The owner
-// list is computed from what we read, so both writes are guarded: a new snapshot is created (it
-// fails with AlreadyExists when the cache has not yet seen another query's snapshot), an existing
-// one is merge-patched with its resourceVersion as a precondition (it fails with Conflict after a
-// concurrent change); either way the sync retries a second later. Note: owner references and
-// labels are metadata, written by patch; server-side apply could not drop a reference that a
-// create had set, because the create's field manager keeps owning it.
-func (r *JobQueryReconciler) applyObject(ctx context.Context, namespace string, want *desiredSnapshot,
-	existing *dlcv1alpha1.DLCJobSnapshot) (string, error) {
-	if existing == nil {
-		annotations := map[string]string{dlcv1alpha1.AnnotationEndpoint: want.endpoint}
-		if len(want.holders) > 0 {
-			annotations[holdersAnnotation] = formatHolders(want.holders)
-		}
-		obj := &dlcv1alpha1.DLCJobSnapshot{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: want.name, Labels: want.labels, OwnerReferences: want.owners,
-				Annotations: annotations},
-			Spec: want.spec,
-		}
-		if err := r.Create(ctx, obj, client.FieldOwner(FieldOwner)); err != nil {
-			return "", fmt.Errorf("creating snapshot %s/%s: %w", namespace, want.name, err)
-		}
-		return obj.ResourceVersion, nil
-	}
-	modified := existing.DeepCopy()
-	modified.Labels = maps.Clone(existing.Labels)
-	if modified.Labels == nil {
-		modified.Labels = map[string]string{}
-	}
-	for _, k := range snapshot.LabelKeys {
-		delete(modified.Labels, k)
-	}
-	maps.Copy(modified.Labels, want.labels)
-	// Owners other than JobQueries are not ours to change.
-	modified.OwnerReferences = slices.DeleteFunc(slices.Clone(existing.OwnerReferences), isQueryRef)
-	modified.OwnerReferences = append(modified.OwnerReferences, want.owners...)
+// createSnapshot creates a new snapshot whole: labels, annotations, owners, spec and status in
+// one request. Note: it fails with AlreadyExists when the cache has not yet seen another
+// query's snapshot; the sync retries a second later and then updates that one.
+func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace string, want *desiredSnapshot) error {
+	annotations := map[string]string{dlcv1alpha1.AnnotationEndpoint: want.endpoint}
 	if len(want.holders) > 0 {
-		if modified.Annotations == nil {
-			modified.Annotations = map[string]string{}
-		}
-		modified.Annotations[holdersAnnotation] = formatHolders(want.holders)
-	} else {
-		delete(modified.Annotations, holdersAnnotation)
+		annotations[holdersAnnotation] = formatHolders(want.holders)
 	}
-	patch, err := metadataPatch(existing, modified)
-	if err != nil {
-		return "", fmt.Errorf("patching snapshot %s/%s: %w", namespace, want.name, err)
+	obj := &dlcv1alpha1.DLCJobSnapshot{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: want.name, Labels: want.labels, OwnerReferences: want.owners,
+			Annotations: annotations},
+		Spec:   want.spec,
+		Status: want.status,
 	}
-	if err := r.Patch(ctx, modified, patch, client.FieldOwner(FieldOwner)); err != nil {
-		return "", fmt.Errorf("patching snapshot %s/%s: %w", namespace, want.name, err)
+	if err := r.Create(ctx, obj, client.FieldOwner(FieldOwner)); err != nil {
+		return fmt.Errorf("creating snapshot %s/%s: %w", namespace, want.name, err)
 	}
-	return modified.ResourceVersion, nil
-}
-
-// metadataPatch is the merge patch from existing to modified, guarded by existing's
-// resourceVersion. Note: the cache shows only dlcsync's annotations (snapshot.ForCache), so a
-// map emptied here would be sent as "annotations": null, which removes every annotation of the
-// object, other tools' too: ours are removed one by one instead.
-func metadataPatch(existing, modified *dlcv1alpha1.DLCJobSnapshot) (client.Patch, error) {
-	data, err := client.MergeFromWithOptions(existing, client.MergeFromWithOptimisticLock{}).Data(modified)
-	if err != nil || len(modified.Annotations) > 0 || len(existing.Annotations) == 0 {
-		return client.RawPatch(types.MergePatchType, data), err
-	}
-	var body map[string]any
-	if err := json.Unmarshal(data, &body); err != nil {
-		return nil, err
-	}
-	metadata, _ := body["metadata"].(map[string]any)
-	if metadata == nil {
-		metadata = map[string]any{}
-		body["metadata"] = metadata
-	}
-	removed := map[string]any{}
-	for k := range existing.Annotations {
-		removed[k] = nil
-	}
-	metadata["annotations"] = removed
-	data, err = json.Marshal(body)
-	return client.RawPatch(types.MergePatchType, data), err
-}
-
-// applyStatus server-side applies the whole status of a snapshot, on the given resourceVersion
-// when one is known.
-func (r *JobQueryReconciler) applyStatus(ctx context.Context, namespace, name string, status *dlcv1alpha1.DLCJobSnapshotStatus,
-	resourceVersion string) error {
-	// Note: the apply configuration is written as JSON in one pass: it has the JSON shape of
-	// the status, and the large nested job would otherwise be encoded three times (status to
-	// JSON, JSON to apply configuration, apply configuration to the request).
-	body, err := json.Marshal(statusApply{
-		APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "DLCJobSnapshot",
-		Metadata: statusApplyMeta{Name: name, Namespace: namespace, ResourceVersion: resourceVersion},
-		Status:   status,
-	})
-	if err != nil {
-		return fmt.Errorf("encoding the status of snapshot %s/%s: %w", namespace, name, err)
-	}
-	obj := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
-	if err := r.Status().Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), client.FieldOwner(FieldOwner),
-		client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying the status of snapshot %s/%s: %w", namespace, name, err)
-	}
+	snapshotWritesTotal.WithLabelValues("create").Inc()
 	return nil
 }
 
-// statusApply is the server-side apply body of a snapshot's status.
-type statusApply struct {
-	APIVersion string                            `json:"apiVersion"`
-	Kind       string                            `json:"kind"`
-	Metadata   statusApplyMeta                   `json:"metadata"`
-	Status     *dlcv1alpha1.DLCJobSnapshotStatus `json:"status"`
-}
-
-type statusApplyMeta struct {
-	Name            string `json:"name"`
-	Namespace       string `json:"namespace"`
-	ResourceVersion string `json:"resourceVersion,omitempty"`
+// patchSnapshot brings an existing snapshot to want in one patch: labels and claims when the
+// object is not current, the whole status when the status is not.
+func (r *JobQueryReconciler) patchSnapshot(ctx context.Context, existing *dlcv1alpha1.DLCJobSnapshot, want *desiredSnapshot,
+	objectCurrent, statusCurrent bool) error {
+	p := newSnapshotPatch(existing)
+	if !objectCurrent {
+		annotated, err := r.annotated(ctx, existing, want.holders)
+		if err != nil {
+			return err
+		}
+		p.labels(want.labels)
+		p.claims(want.owners, want.holders, annotated)
+	}
+	if !statusCurrent {
+		p.status(&want.status)
+	}
+	return r.sendPatch(ctx, p, "patch")
 }
 
 // ownLabels keeps the labels dlcsync manages.

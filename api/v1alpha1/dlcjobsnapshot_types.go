@@ -140,7 +140,6 @@ type DLCJobSnapshotStatus struct {
 // DLCJobSnapshot mirrors one PAI-DLC job, as ListJobs last returned it, in the namespace of the
 // JobQuery (or JobQueries) that matched it.
 // +kubebuilder:object:root=true
-// +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=djs,categories=dlc
 // Note: the default columns answer "what, whose, in what state, since when, for how long"; the
 // job's own creation time (not the snapshot's Age, which only says when dlcsync first saw it)

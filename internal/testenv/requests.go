@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -9,35 +11,52 @@ import (
 )
 
 // RequestCounter counts the HTTP requests a rest.Config's clients send to the apiserver, by
-// method and resource: what the apiserver sees, whichever client (cache, writer, event
-// recorder, leader election) sent them. The benchmark and the reliability tests count writes
-// with it.
+// verb, resource and response code: what the apiserver sees, whichever client (cache, writer,
+// event recorder, leader election) sent them. The benchmark and the reliability tests count
+// writes with it.
 type RequestCounter struct {
 	mu     sync.Mutex
-	counts map[string]int
+	counts RequestCount
 }
 
-// RequestCount is a snapshot of the counter: requests by "METHOD resource[/subresource]".
-type RequestCount map[string]int
+// Request is what the counter tells requests apart by.
+type Request struct {
+	// Verb is the HTTP method; a PATCH carries its patch type from the Content-Type:
+	// "PATCH(json-patch)", "PATCH(merge-patch)", "PATCH(apply)", "PATCH(strategic)".
+	Verb string
+	// Resource is "resource" or "resource/subresource" (resourceOf).
+	Resource string
+	// Code is the response's status code, 0 when no response came (a transport error).
+	Code int
+}
+
+// RequestCount is a snapshot of the counter: how many requests of each kind.
+type RequestCount map[Request]int
 
 // NewRequestCounter returns an empty counter.
-func NewRequestCounter() *RequestCounter { return &RequestCounter{counts: map[string]int{}} }
+func NewRequestCounter() *RequestCounter { return &RequestCounter{counts: RequestCount{}} }
 
-// Instrument returns a copy of cfg whose clients count their requests here.
+// Instrument returns a copy of cfg whose clients count their requests here, once each has its
+// response (or has failed).
 func (c *RequestCounter) Instrument(cfg *rest.Config) *rest.Config {
 	out := rest.CopyConfig(cfg)
 	out.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			c.add(req.Method + " " + resourceOf(req.URL.Path))
-			return rt.RoundTrip(req)
+			resp, err := rt.RoundTrip(req)
+			code := 0
+			if err == nil {
+				code = resp.StatusCode
+			}
+			c.add(Request{Verb: verbOf(req), Resource: resourceOf(req.URL.Path), Code: code})
+			return resp, err
 		})
 	})
 	return out
 }
 
-func (c *RequestCounter) add(key string) {
+func (c *RequestCounter) add(r Request) {
 	c.mu.Lock()
-	c.counts[key]++
+	c.counts[r]++
 	c.mu.Unlock()
 }
 
@@ -63,17 +82,57 @@ func (c RequestCount) Since(before RequestCount) RequestCount {
 	return out
 }
 
-// Writes counts the requests that change something (every method but GET), optionally only for
-// resources with the given prefix ("dlcjobsnapshots", "events", "jobqueries").
+// Writes counts the requests that change something (every method but GET), whatever their
+// answer, optionally only for resources with the given prefix ("dlcjobsnapshots", "events",
+// "jobqueries").
 func (c RequestCount) Writes(resourcePrefix string) int {
 	n := 0
 	for k, v := range c {
-		method, resource, _ := strings.Cut(k, " ")
-		if method != http.MethodGet && strings.HasPrefix(resource, resourcePrefix) {
+		if k.isWrite(resourcePrefix) {
 			n += v
 		}
 	}
 	return n
+}
+
+// WritesBy breaks Writes(resourcePrefix) down by verb and response code, keyed like
+// "POST 201", "PATCH(json-patch) 200" or "PATCH(json-patch) 409".
+func (c RequestCount) WritesBy(resourcePrefix string) map[string]int {
+	out := map[string]int{}
+	for k, v := range c {
+		if k.isWrite(resourcePrefix) {
+			out[fmt.Sprintf("%s %d", k.Verb, k.Code)] += v
+		}
+	}
+	return out
+}
+
+func (r Request) isWrite(resourcePrefix string) bool {
+	return r.Verb != http.MethodGet && strings.HasPrefix(r.Resource, resourcePrefix)
+}
+
+// patchTypes names the patch types by their media type.
+var patchTypes = map[string]string{
+	"application/json-patch+json":            "json-patch",
+	"application/merge-patch+json":           "merge-patch",
+	"application/strategic-merge-patch+json": "strategic",
+	"application/apply-patch+yaml":           "apply",
+	"application/apply-patch+cbor":           "apply",
+}
+
+// verbOf is the request's method, with the patch type for a PATCH.
+func verbOf(req *http.Request) string {
+	if req.Method != http.MethodPatch {
+		return req.Method
+	}
+	mediaType, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if err != nil {
+		return "PATCH(unknown)"
+	}
+	if name, ok := patchTypes[mediaType]; ok {
+		return "PATCH(" + name + ")"
+	}
+	return "PATCH(" + mediaType + ")"
 }
 
 // resourceOf turns /apis/g/v/namespaces/ns/res/name/sub into "res/sub" (or "res").

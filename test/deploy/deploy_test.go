@@ -137,6 +137,7 @@ func checkInstall(t *testing.T, objs []*unstructured.Unstructured, managerRole s
 			t.Errorf("container lacks %s", k)
 		}
 	}
+	checkWritersPolicy(t, objs)
 	for _, kind := range []string{"ServiceAccount", "Service", "NetworkPolicy", "ClusterRoleBinding", "Role", "RoleBinding"} {
 		if find(objs, kind, "") == nil {
 			t.Errorf("%s missing", kind)
@@ -312,6 +313,8 @@ func TestTheChartRefusesBadValues(t *testing.T) {
 		{"memoryLimitRatio=1.5", "memoryLimitRatio"}, // --set passes it as a string
 		{"memoryLimitRatio=-0.5", "memoryLimitRatio"},
 		{"memoryLimitRatio=0.x", "memoryLimitRatio"},
+		// A quote would end the CEL string the name is written into.
+		{"snapshotWritersPolicy.extraWriters={system:serviceaccount:a:b'] || true || ['}", "extraWriters"},
 	} {
 		out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set", tc.set)
 		if err == nil {
@@ -338,6 +341,26 @@ func TestTheChartRefusesBadValues(t *testing.T) {
 	helm(t, "template", "dlcsync", "charts/dlcsync", "--set", "logLevel=2",
 		"--set", "allowedEndpoints={https://*.proxy.example.internal,http://127.0.0.1:*}",
 		"--set", "extraArgs={--zap-devel}", "--set", "replicas=0")
+}
+
+// checkWritersPolicy: the installer lets only its manager's service account write snapshots, by a
+// policy whose binding names it.
+func checkWritersPolicy(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	policy, binding := find(objs, "ValidatingAdmissionPolicy", ""), find(objs, "ValidatingAdmissionPolicyBinding", "")
+	sa := find(objs, "ServiceAccount", "")
+	if policy == nil || binding == nil || sa == nil {
+		t.Fatalf("policy %v, binding %v, service account %v: one is missing", policy != nil, binding != nil, sa != nil)
+	}
+	if name, _, _ := unstructured.NestedString(binding.Object, "spec", "policyName"); name != policy.GetName() {
+		t.Errorf("the binding names policy %q, the policy is %q", name, policy.GetName())
+	}
+	conditions, _, _ := unstructured.NestedSlice(policy.Object, "spec", "matchConditions")
+	expr := fmt.Sprint(conditions)
+	writer := "system:serviceaccount:" + sa.GetNamespace() + ":" + sa.GetName()
+	if !strings.Contains(strings.ReplaceAll(expr, "' + '", ""), writer) {
+		t.Errorf("the policy's match condition %s does not exempt the manager %s", expr, writer)
+	}
 }
 
 // helmCommand runs helm and returns its combined output and error, for expected failures.

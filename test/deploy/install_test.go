@@ -112,6 +112,7 @@ func installAndSync(t *testing.T, objs []*unstructured.Unstructured, namespace s
 	proc := runDeployment(t, cfg, dep)
 	q := followNotes(t, c, "ml-team", srv.URL)
 	imagetest.WaitForSync(t, c, q.Namespace, q.Name, proc)
+	checkOnlyTheManagerWritesSnapshots(t, cfg, q.Namespace)
 
 	// --leader-elect from the installer: the manager holds its Lease in its own namespace, which the
 	// installer's RBAC must allow.

@@ -140,7 +140,7 @@ func TestAPersistedStateOfAnotherSpecOrCredentialsIsNotTrusted(t *testing.T) {
 	var s dlcv1alpha1.DLCJobSnapshot
 	g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: snapshot.Name(ids[20])}, &s)).To(Succeed())
 	s.Status.Phase = dlc.StatusSucceeded
-	g.Expect(k8s.Status().Update(context.Background(), &s)).To(Succeed())
+	g.Expect(k8s.Update(context.Background(), &s)).To(Succeed())
 	restartAndExpectFull("snapshot edited")
 }
 

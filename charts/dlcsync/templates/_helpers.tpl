@@ -27,3 +27,10 @@ control-plane: controller-manager
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* A list of strings as a CEL list body: 'a', 'b'. */ -}}
+{{- define "dlcsync.quotedList" -}}
+{{- $quoted := list -}}
+{{- range . -}}{{- $quoted = append $quoted (printf "'%s'" .) -}}{{- end -}}
+{{- join ", " $quoted -}}
+{{- end -}}

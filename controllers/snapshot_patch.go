@@ -1,0 +1,179 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/snapshot"
+)
+
+// A snapshot has no status subresource (see docs/api.md): its labels, annotations, owners and
+// status change in one request. That request is an RFC 6902 JSON patch built from the cached
+// object, for three reasons that the other ways to write one object lack:
+//   - `replace /status` sets the whole status, so no field of an earlier status is left behind
+//     (a merge patch merges into the old status, and the cache does not hold the old job data
+//     needed to null what went away);
+//   - labels and annotations change key by key, so other tools' keys stay as they are (an update
+//     would need the whole object, which the cache trims);
+//   - the first operation sets metadata.resourceVersion to the version the patch was computed
+//     from: the apiserver refuses the patch with 409 Conflict when the object moved on, so a
+//     concurrent change by another query is never undone (the sync retries a second later).
+// Server-side apply would also keep others' fields, but it leaves behind the fields an earlier
+// release owned through /status (a different field manager), and it costs the apiserver more
+// per write (docs/benchmarks.md, "Write methods").
+
+// patchOp is one RFC 6902 operation.
+type patchOp struct {
+	Op    string
+	Path  string
+	Value any
+}
+
+// MarshalJSON writes the operation, with a value for every op but remove (a value that is
+// false or empty must still be sent, which omitempty would drop).
+func (o patchOp) MarshalJSON() ([]byte, error) {
+	if o.Op == "remove" {
+		return json.Marshal(struct {
+			Op   string `json:"op"`
+			Path string `json:"path"`
+		}{o.Op, o.Path})
+	}
+	return json.Marshal(struct {
+		Op    string `json:"op"`
+		Path  string `json:"path"`
+		Value any    `json:"value"`
+	}{o.Op, o.Path, o.Value})
+}
+
+// snapshotPatch collects the operations that bring one cached snapshot to what it should be.
+type snapshotPatch struct {
+	existing *dlcv1alpha1.DLCJobSnapshot
+	ops      []patchOp
+}
+
+// newSnapshotPatch starts a patch of existing, guarded by its resourceVersion.
+func newSnapshotPatch(existing *dlcv1alpha1.DLCJobSnapshot) *snapshotPatch {
+	return &snapshotPatch{existing: existing, ops: []patchOp{
+		{Op: "replace", Path: "/metadata/resourceVersion", Value: existing.ResourceVersion},
+	}}
+}
+
+// empty reports whether the patch changes nothing but its guard.
+func (p *snapshotPatch) empty() bool { return len(p.ops) == 1 }
+
+// jsonPointer escapes a map key for a JSON pointer (RFC 6901).
+func jsonPointer(key string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
+}
+
+// labels sets dlcsync's labels to want and leaves every other label as it is.
+func (p *snapshotPatch) labels(want map[string]string) {
+	have := p.existing.Labels
+	if len(have) == 0 {
+		// The object has no labels at all (the cache keeps every label): the map is new.
+		if len(want) > 0 {
+			p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/labels", Value: want})
+		}
+		return
+	}
+	for _, k := range snapshot.LabelKeys {
+		wantValue, wanted := want[k]
+		haveValue, had := have[k]
+		switch {
+		case wanted && (!had || haveValue != wantValue):
+			p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/labels/" + jsonPointer(k), Value: wantValue})
+		case !wanted && had:
+			p.ops = append(p.ops, patchOp{Op: "remove", Path: "/metadata/labels/" + jsonPointer(k)})
+		}
+	}
+}
+
+// claims sets the JobQuery owner references and the holders annotation. Owners that are not
+// JobQueries (a user's own objects) keep their place. annotated says whether the object has an
+// annotations map at all: the cache shows only dlcsync's annotations, so a caller that finds
+// none there must ask the apiserver before a key can be added.
+func (p *snapshotPatch) claims(owners, holders []metav1.OwnerReference, annotated bool) {
+	s := p.existing
+	if !ownersEqual(s.OwnerReferences, owners) {
+		refs := slices.DeleteFunc(slices.Clone(s.OwnerReferences), isQueryRef)
+		refs = append(refs, owners...)
+		switch {
+		case len(refs) > 0:
+			p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/ownerReferences", Value: refs})
+		case len(s.OwnerReferences) > 0:
+			p.ops = append(p.ops, patchOp{Op: "remove", Path: "/metadata/ownerReferences"})
+		}
+	}
+	have, had := s.Annotations[holdersAnnotation]
+	want := formatHolders(holders)
+	path := "/metadata/annotations/" + jsonPointer(holdersAnnotation)
+	switch {
+	case want != "" && !annotated:
+		p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/annotations", Value: map[string]string{holdersAnnotation: want}})
+	case want != "" && (!had || have != want):
+		p.ops = append(p.ops, patchOp{Op: "add", Path: path, Value: want})
+	case want == "" && had:
+		p.ops = append(p.ops, patchOp{Op: "remove", Path: path})
+	}
+}
+
+// status replaces the whole status.
+func (p *snapshotPatch) status(status *dlcv1alpha1.DLCJobSnapshotStatus) {
+	// Note: add, not replace: it also writes a status where the object has none (one made by
+	// hand), and it replaces an existing one whole.
+	p.ops = append(p.ops, patchOp{Op: "add", Path: "/status", Value: status})
+}
+
+// matches sets status.matchedBy, and status.matching to false when no query matches any more,
+// leaving the rest of the status (the job data, which the cache does not hold) as it is.
+func (p *snapshotPatch) matches(matchedBy []string) {
+	st := &p.existing.Status
+	switch {
+	case len(matchedBy) > 0 && !slices.Equal(st.MatchedBy, matchedBy):
+		p.ops = append(p.ops, patchOp{Op: "add", Path: "/status/matchedBy", Value: matchedBy})
+	case len(matchedBy) == 0 && len(st.MatchedBy) > 0:
+		p.ops = append(p.ops, patchOp{Op: "remove", Path: "/status/matchedBy"})
+	}
+	if len(matchedBy) == 0 && st.Matching {
+		p.ops = append(p.ops, patchOp{Op: "remove", Path: "/status/matching"})
+	}
+}
+
+// send writes the patch in one request and counts it as verb in snapshotWritesTotal.
+func (r *JobQueryReconciler) sendPatch(ctx context.Context, p *snapshotPatch, verb string) error {
+	s := p.existing
+	body, err := json.Marshal(p.ops)
+	if err != nil {
+		return fmt.Errorf("encoding the patch of snapshot %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	obj := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name}}
+	if err := r.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, body), client.FieldOwner(FieldOwner)); err != nil {
+		return fmt.Errorf("patching snapshot %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	snapshotWritesTotal.WithLabelValues(verb).Inc()
+	return nil
+}
+
+// annotated reports whether a cached snapshot has an annotations map: surely when the cache
+// shows one of dlcsync's; otherwise its metadata is read uncached (only when a holder
+// annotation is to be added to such an object: rare, snapshots carry dlcsync's endpoint
+// annotation from their creation).
+func (r *JobQueryReconciler) annotated(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot, holders []metav1.OwnerReference) (bool, error) {
+	if len(s.Annotations) > 0 || len(holders) == 0 {
+		return true, nil
+	}
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(dlcv1alpha1.GroupVersion.WithKind("DLCJobSnapshot"))
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), meta); err != nil {
+		return false, fmt.Errorf("reading the metadata of snapshot %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	return len(meta.Annotations) > 0, nil
+}
