@@ -1,6 +1,8 @@
 // Command bench measures dlcsync on a local control plane and the simulator: the apiserver's
-// write limit, the initial sync, quiet and churn syncs, manager memory, and the loop a user would
-// script instead. It prints a table and writes it as Markdown (docs/benchmarks.md with make bench).
+// write limit (one write per snapshot) and the two-write protocol it replaced, the initial sync,
+// quiet and churn syncs, what each way of rewriting a snapshot costs the apiserver, manager
+// memory, and the loop a user would script instead. It prints a table and writes it as Markdown
+// with its figures beside it (docs/benchmarks.md and docs/benchmarks/*.svg with make bench).
 package main
 
 import (
@@ -8,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,7 +53,7 @@ func main() {
 	md := report.Markdown()
 	fmt.Print(md)
 	if out != "" {
-		if err := os.WriteFile(out, []byte(md), 0o644); err != nil { //nolint:gosec // a document
+		if err := writeReport(report, md, out); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
@@ -68,6 +71,28 @@ func main() {
 	}
 }
 
+// writeReport writes the Markdown report to out and its figures beside it, at the relative paths
+// the report links them by.
+func writeReport(report *bench.Report, md, out string) error {
+	figures, err := report.Figures()
+	if err != nil {
+		return err
+	}
+	for name, data := range figures {
+		path := filepath.Join(filepath.Dir(out), filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil { //nolint:gosec // an image of the report
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil { //nolint:gosec // a document
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	return nil
+}
+
 // parseFlags reads the command line: the benchmark's options, where to write the report, and
 // whether only the version is asked for.
 func parseFlags(args []string) (opts bench.Options, out string, showVersion bool, err error) {
@@ -76,17 +101,21 @@ func parseFlags(args []string) (opts bench.Options, out string, showVersion bool
 	fs := pflag.NewFlagSet("bench", pflag.ExitOnError)
 	fs.StringVar(&sizes, "sizes", "1000,10000", "job counts to measure")
 	fs.StringVar(&runs, "runs", "3,1", "runs of the write-heavy phases per size (the last value repeats)")
-	fs.StringVar(&baselineRuns, "baseline-runs", "2,1", "how many of those runs also run the scripted baseline, per size")
+	fs.StringVar(&baselineRuns, "baseline-runs", "1", "how many of those runs also run the scripted baseline, per size (the last "+
+		"value repeats)")
 	fs.IntVar(&opts.Syncs, "syncs", 3, "quiet and churn syncs measured per run")
 	fs.Float64Var(&opts.Active, "active", 0.01, "fraction of jobs that are running (and change during churn)")
 	fs.Float32Var(&opts.QPS, "kube-api-qps", 1000, "QPS of every Kubernetes client, dlcsync's included")
 	fs.IntVar(&opts.Burst, "kube-api-burst", 2000, "burst of every Kubernetes client")
 	fs.IntVar(&opts.Writers, "writers", 8, "parallel writes of the raw and baseline writers (dlcsync writes 8 at a time)")
+	fs.IntVar(&opts.MethodWrites, "method-writes", 1000, "snapshots each write method rewrites per round in the write-method "+
+		"phase (two rounds, on the first size's bare-client snapshots; 0 skips it)")
 	fs.StringVar(&opts.ManagerBinary, "manager", "bin/manager", "manager binary for the memory figures (empty: skip)")
 	fs.StringVar(&out, "out", "", "write the Markdown report here")
 	fs.StringVar(&opts.ProfileDir, "profile-dir", "", "save CPU and heap profiles of the manager and kube-apiserver here")
 	fs.BoolVar(&opts.MemoryOnly, "memory-only", false, "measure only the manager's memory (no report file, no targets)")
-	fleetPreset := fs.String("fleet", "full", "fleet and restart scenario: full (100 queries, 100,000 jobs, 10 namespaces), small "+
+	fleetPreset := fs.String("fleet", "full", "fleet and restart scenario: full (100 queries, 100,000 jobs, 10 namespaces, "+
+		"30 s interval), small "+
 		"(10 queries, 3,000 jobs, 2 namespaces: the quick look) or off; the --fleet-* flags override its sizes")
 	fleet := bench.FleetOptions{}
 	fs.IntVar(&fleet.Queries, "fleet-queries", 0, "JobQueries of the fleet")
@@ -143,7 +172,9 @@ func fleetOptions(preset string, set bench.FleetOptions, fs *pflag.FlagSet) (ben
 	case "small":
 		o = bench.FleetOptions{Queries: 10, Jobs: 3000, Namespaces: 2, RawJobs: 1000, Concurrency: 4, Interval: 20 * time.Second, Active: 0.1}
 	case "full":
-		o = bench.FleetOptions{Queries: 100, Jobs: 100000, Namespaces: 10, RawJobs: 5000, Concurrency: 4, Interval: 40 * time.Second, Active: 0.1}
+		// Note: the four measured intervals (quiet, churn, restart, failover) each last about one
+		// interval; 30 s keeps 100 quiet syncs at 4 at a time far from filling it.
+		o = bench.FleetOptions{Queries: 100, Jobs: 100000, Namespaces: 10, RawJobs: 5000, Concurrency: 4, Interval: 30 * time.Second, Active: 0.1}
 	default:
 		return o, fmt.Errorf("--fleet must be full, small or off, not %q", preset)
 	}

@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -48,6 +51,9 @@ type Options struct {
 	Burst int
 	// Writers is the parallelism of the raw and baseline writers (dlcsync writes 8 at a time).
 	Writers int
+	// MethodWrites is how many snapshots the write-method phase rewrites with each method per
+	// round (0 skips the phase).
+	MethodWrites int
 	// ManagerBinary is the manager to run for the memory figures ("" skips them).
 	ManagerBinary string
 	// MemoryOnly measures the manager's memory and nothing else (a quick look).
@@ -69,10 +75,7 @@ const queryName = "bench"
 
 // Run measures every size and returns the report.
 func Run(ctx context.Context, opts Options) (*Report, error) {
-	// Note: clearing the store between phases deletes every snapshot of the phase before, one by
-	// one; kube-apiserver does that with one worker unless told otherwise. More workers shorten
-	// the clearing only (3,000 snapshots: 7 s instead of 11): no measured phase deletes anything.
-	env, cfg, err := testenv.Start(testenv.APIServerFlag("delete-collection-workers", "8"))
+	env, cfg, err := testenv.Start()
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +87,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bencher{opts: opts, cfg: counted, counter: counter, k8s: direct, started: time.Now()}
+	b := &bencher{opts: opts, cfg: counted, counter: counter, k8s: direct, started: time.Now(),
+		etcd: etcdKV{url: env.ControlPlane.Etcd.URL.String(), hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}}
 	report := &Report{Options: opts, Machine: machine()}
+	defer func() { report.Methods = b.methods }()
 	for i, n := range opts.Sizes {
 		runs := opts.Runs[min(i, len(opts.Runs)-1)]
 		baselineRuns := min(runs, opts.BaselineRuns[min(i, len(opts.BaselineRuns)-1)])
@@ -110,10 +115,13 @@ type bencher struct {
 	cfg     *rest.Config
 	counter *testenv.RequestCounter
 	k8s     client.Client
+	etcd    etcdKV
 	started time.Time
 	seq     int
 	// filled are the namespaces that may still hold snapshots.
 	filled []string
+	// methods is the write-method phase, run once, on the first bare client's snapshots.
+	methods *MethodResult
 }
 
 // logf prints a progress line, with the time since the bench started.
@@ -198,59 +206,11 @@ func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs, b
 	if err != nil {
 		return nil, err
 	}
-	if _, err := rawCreate(ctx, b.k8s, warmup, w.jobs[:min(len(w.jobs), 300*min(runs, 1))], b.opts.Writers); err != nil {
+	if _, err := rawCreate(ctx, b.k8s, warmup, w.jobs[:min(len(w.jobs), 300*min(runs, 1))], b.opts.Writers, oneWrite, nil); err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	for run := 1; run <= runs; run++ {
-		raw := func() error {
-			b.logf("%d jobs, run %d/%d: raw writes", n, run, runs)
-			ns, err := b.namespace(ctx, "raw")
-			if err != nil {
-				return err
-			}
-			stopProfile, err := b.profileCPU(fmt.Sprintf("raw-%d-%d-cpu.pprof", n, run))
-			if err != nil {
-				return err
-			}
-			elapsed, err := rawCreate(ctx, b.k8s, ns, w.jobs, b.opts.Writers)
-			stopProfile()
-			if err != nil {
-				return fmt.Errorf("raw writes: %w", err)
-			}
-			res.Raw = append(res.Raw, elapsed)
-			return nil
-		}
-		ours := func() error {
-			b.logf("%d jobs, run %d/%d: dlcsync (initial, steady, churn)", n, run, runs)
-			return b.ours(ctx, w, res)
-		}
-		if err := b.clear(ctx); err != nil {
-			return nil, err
-		}
-		// Note: every phase leaves its objects in etcd, and a larger store writes a little
-		// slower; the order alternates so that neither side always gets the emptier store.
-		first, second := raw, ours
-		if run%2 == 0 {
-			first, second = ours, raw
-		}
-		if err := first(); err != nil {
-			return nil, err
-		}
-		if err := b.clear(ctx); err != nil {
-			return nil, err
-		}
-		if err := second(); err != nil {
-			return nil, err
-		}
-
-		if run > baselineRuns {
-			continue
-		}
-		if err := b.clear(ctx); err != nil {
-			return nil, err
-		}
-		b.logf("%d jobs, run %d/%d: scripted baseline", n, run, runs)
-		if err := b.baseline(ctx, w, res); err != nil {
+		if err := b.sizeRun(ctx, w, res, run, run <= baselineRuns); err != nil {
 			return nil, err
 		}
 	}
@@ -268,24 +228,87 @@ func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs, b
 	return res, nil
 }
 
-// clear deletes the snapshots every earlier phase left, and waits until they are gone.
-// Note: a store that grows from phase to phase makes later phases slower (the apiserver's watch
-// cache and heap grow with it), which would favour whichever side runs first; each phase starts
-// from the same empty store instead.
-func (b *bencher) clear(ctx context.Context) error {
-	for _, ns := range b.filled {
-		if err := b.k8s.DeleteAllOf(ctx, &dlcv1alpha1.DLCJobSnapshot{}, client.InNamespace(ns)); err != nil {
-			return fmt.Errorf("clearing %s: %w", ns, err)
+// The writers of a size's runs, as the series of the writes-over-time figure name them.
+const (
+	writerOurs = "dlcsync"
+	writerBare = "bare client, one write per snapshot"
+	writerRef  = "two-write reference"
+)
+
+// sizeRun is one run of a size: the bare client, the two-write reference and dlcsync, each on
+// an emptied store, then (when asked) the scripted baseline. The first run records the
+// writes-over-time series.
+func (b *bencher) sizeRun(ctx context.Context, w *workload, res *SizeResult, run int, baseline bool) error {
+	record := run == 1
+	if record {
+		res.Series = map[string][]Point{}
+	}
+	phases := []struct {
+		name string
+		run  func() error
+	}{
+		{writerBare, func() error { return b.bare(ctx, w, res, writerBare, &res.Raw, record) }},
+		{writerRef, func() error { return b.bare(ctx, w, res, writerRef, &res.RawTwoWrites, record) }},
+		{writerOurs, func() error { return b.ours(ctx, w, res, record) }},
+	}
+	for i := range phases {
+		// Note: every phase leaves its objects in etcd until the store is cleared, and the
+		// first phase after a clear may find the apiserver's heap in a different state; the order
+		// rotates from run to run so that no writer always goes first.
+		p := phases[(i+run-1)%len(phases)]
+		if err := b.clear(ctx); err != nil {
+			return err
 		}
-		if err := waitFor(ctx, func() (bool, error) {
-			var list dlcv1alpha1.DLCJobSnapshotList
-			err := b.k8s.List(ctx, &list, client.InNamespace(ns), client.Limit(1))
-			return err == nil && len(list.Items) == 0, err
-		}); err != nil {
-			return fmt.Errorf("clearing %s: %w", ns, err)
+		b.logf("%d jobs, run %d/%d: %s", len(w.jobs), run, res.Runs, p.name)
+		if err := p.run(); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
 		}
 	}
-	b.filled = nil
+	if !baseline {
+		return nil
+	}
+	if err := b.clear(ctx); err != nil {
+		return err
+	}
+	b.logf("%d jobs, run %d/%d: scripted baseline", len(w.jobs), run, res.Runs)
+	return b.baseline(ctx, w, res)
+}
+
+// bare writes every job's snapshot with a bare client into a new namespace and records the
+// wall time in times (and, when record is set, its series). The first bare client of the
+// one-write kind leaves its snapshots to the write-method phase.
+func (b *bencher) bare(ctx context.Context, w *workload, res *SizeResult, name string, times *[]time.Duration, record bool) error {
+	write, profile := oneWrite, "raw"
+	if name == writerRef {
+		write, profile = twoWrites, "raw-two-writes"
+	}
+	ns, err := b.namespace(ctx, "raw")
+	if err != nil {
+		return err
+	}
+	stopProfile, err := b.profileCPU(fmt.Sprintf("%s-%d-%d-cpu.pprof", profile, len(w.jobs), len(*times)+1))
+	if err != nil {
+		return err
+	}
+	var done atomic.Int64
+	stopSeries := sample(seriesEvery, func() float64 { return float64(done.Load()) })
+	before := b.counter.Snapshot()
+	elapsed, err := rawCreate(ctx, b.k8s, ns, w.jobs, b.opts.Writers, write, &done)
+	series := stopSeries()
+	stopProfile()
+	if err != nil {
+		return err
+	}
+	*times = append(*times, elapsed)
+	res.Answers = addAnswers(res.Answers, name, b.counter.Snapshot().Since(before).WritesBy("dlcjobsnapshots"))
+	if record {
+		res.Series[name] = series
+	}
+	if name == writerBare && b.methods == nil && b.opts.MethodWrites > 0 {
+		if b.methods, err = b.methodCost(ctx, ns, b.opts.MethodWrites); err != nil {
+			return fmt.Errorf("write methods: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -393,22 +416,35 @@ func (o *oursRun) sync(ctx context.Context) (Phase, error) {
 	p.APICalls = o.w.apiCalls() - calls
 	p.Writes, p.SnapshotWrites, p.Events = delta.Writes(""), delta.Writes("dlcjobsnapshots"), delta.Writes("events")
 	p.QueryWrites = delta.Writes("jobqueries")
+	p.SnapshotAnswers = delta.WritesBy("dlcjobsnapshots")
 	return p, nil
+}
+
+// cachedCurrent counts the snapshots of the cache that carry a status: the snapshots written,
+// as the manager sees them.
+func (o *oursRun) cachedCurrent(ctx context.Context) (int, error) {
+	var list dlcv1alpha1.DLCJobSnapshotList
+	// Note: counted in place, without the copy of every object a List otherwise makes: the
+	// series samples it four times a second during the sync it measures.
+	if err := o.mgr.GetClient().List(ctx, &list, client.InNamespace(o.ns), client.UnsafeDisableDeepCopy); err != nil {
+		return 0, err
+	}
+	current := 0
+	for i := range list.Items {
+		if list.Items[i].Status.ContentHash != "" {
+			current++
+		}
+	}
+	return current, nil
 }
 
 // waitCache waits until the cache holds every snapshot written and the query's status: the
 // next sync reads the snapshots from the cache.
 func (o *oursRun) waitCache(ctx context.Context) error {
 	return waitFor(ctx, func() (bool, error) {
-		var list dlcv1alpha1.DLCJobSnapshotList
-		if err := o.mgr.GetClient().List(ctx, &list, client.InNamespace(o.ns)); err != nil {
+		current, err := o.cachedCurrent(ctx)
+		if err != nil {
 			return false, err
-		}
-		current := 0
-		for i := range list.Items {
-			if list.Items[i].Status.ContentHash != "" {
-				current++
-			}
 		}
 		var cached dlcv1alpha1.JobQuery
 		if err := o.mgr.GetClient().Get(ctx, o.key, &cached); err != nil {
@@ -421,23 +457,13 @@ func (o *oursRun) waitCache(ctx context.Context) error {
 // ours runs dlcsync's reconciler on a manager cache and calls Reconcile directly, so each sync
 // is timed exactly: the initial sync, quiet syncs (incremental and the hourly full listing), and
 // churn syncs.
-func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error {
+func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult, record bool) error {
 	o, err := b.startOurs(ctx, w)
 	if err != nil {
 		return err
 	}
 	defer o.cancel()
-	stopProfile, err := b.profileCPU(fmt.Sprintf("initial-%d-%d-cpu.pprof", len(w.jobs), len(res.Initial)))
-	if err != nil {
-		return err
-	}
-	initial, err := o.sync(ctx)
-	stopProfile()
-	if err != nil {
-		return fmt.Errorf("initial sync: %w", err)
-	}
-	res.Initial = append(res.Initial, initial)
-	if err := o.waitCache(ctx); err != nil {
+	if err := o.initial(ctx, res, record); err != nil {
 		return err
 	}
 	for range b.opts.Syncs {
@@ -456,13 +482,15 @@ func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error 
 	}
 	res.SteadyFull = append(res.SteadyFull, full)
 	for step := 1; step <= b.opts.Syncs; step++ {
-		changed := w.churn(step)
+		before := w.sim.Jobs()
+		w.churn(step)
 		o.clock.offset += 2 * time.Minute
 		p, err := o.sync(ctx)
 		if err != nil {
 			return fmt.Errorf("churn sync: %w", err)
 		}
-		p.Changed = changed
+		// Every job that changed, the churned ones and any that changed on its own.
+		p.Changed = changedJobs(before, w.sim.Jobs(), nil)
 		if err := b.checkReflected(ctx, o.ns, w); err != nil {
 			return err
 		}
@@ -472,6 +500,63 @@ func (b *bencher) ours(ctx context.Context, w *workload, res *SizeResult) error 
 		}
 	}
 	return nil
+}
+
+// initial runs and records the first sync; with record, the count of snapshots written over
+// time too, until the cache holds them all.
+func (o *oursRun) initial(ctx context.Context, res *SizeResult, record bool) error {
+	stopProfile, err := o.b.profileCPU(fmt.Sprintf("initial-%d-%d-cpu.pprof", len(o.w.jobs), len(res.Initial)))
+	if err != nil {
+		return err
+	}
+	stopSeries := func() []Point { return nil }
+	if record {
+		stopSeries = sample(seriesEvery, func() float64 {
+			n, _ := o.cachedCurrent(ctx)
+			return float64(n)
+		})
+	}
+	initial, err := o.sync(ctx)
+	stopProfile()
+	if err == nil {
+		res.Initial = append(res.Initial, initial)
+		err = o.waitCache(ctx)
+	}
+	if series := stopSeries(); record {
+		res.Series[writerOurs] = series
+	}
+	if err != nil {
+		return fmt.Errorf("initial sync: %w", err)
+	}
+	return nil
+}
+
+// changedJobs counts the jobs whose data differs between two listings of the simulator (sorted
+// by ID, as dlcsim.Server.Jobs returns them), the Duration that running jobs report live aside,
+// among the jobs listed accepts (nil: every job).
+func changedJobs(before, after []dlcsim.Job, listed func(*dlc.JobItem) bool) int {
+	was := make(map[string]*dlcsim.Job, len(before))
+	for i := range before {
+		was[before[i].JobID] = &before[i]
+	}
+	n := 0
+	for i := range after {
+		now := after[i]
+		if listed != nil && !listed(&now.JobItem) {
+			continue
+		}
+		old, ok := was[now.JobID]
+		if !ok {
+			n++
+			continue
+		}
+		prev := *old
+		prev.Duration, now.Duration = nil, nil
+		if !reflect.DeepEqual(prev, now) {
+			n++
+		}
+	}
+	return n
 }
 
 // checkReflected fails unless every running job's snapshot shows its current status.
@@ -506,6 +591,7 @@ func (b *bencher) baseline(ctx context.Context, w *workload, res *SizeResult) er
 		p := Phase{Duration: elapsed, APICalls: calls}
 		delta := b.counter.Snapshot().Since(before)
 		p.Writes, p.SnapshotWrites = delta.Writes(""), delta.Writes("dlcjobsnapshots")
+		p.SnapshotAnswers = delta.WritesBy("dlcjobsnapshots")
 		if i == 0 {
 			res.BaselineFirst = append(res.BaselineFirst, p)
 		} else {

@@ -103,6 +103,7 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 
 	start := time.Now()
 	peak := 0.0
+	var series []Point
 	q := benchQuery(ns, w.url)
 	q.Spec.Interval.Duration = 10 * time.Minute
 	if err := b.k8s.Create(ctx, q); err != nil {
@@ -129,12 +130,13 @@ func (b *bencher) memory(ctx context.Context, env *envtest.Environment, w *workl
 		}
 		if rss, err := residentBytes(p.Pid()); err == nil {
 			peak = max(peak, rss)
+			series = append(series, Point{T: time.Since(start).Seconds(), V: rss})
 		}
 		return got.Status.Snapshots == int32(n), nil
 	}); err != nil {
 		return nil, err
 	}
-	mem := &Memory{InitialSync: time.Since(start), PeakRSSBytes: peak}
+	mem := &Memory{InitialSync: time.Since(start), PeakRSSBytes: peak, RSS: series}
 	// Then with every snapshot cached and the burst over.
 	time.Sleep(settle)
 	if b.opts.ProfileDir != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -16,8 +17,9 @@ import (
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
-// The two reference writers: the bare client that shows the limit, and the loop a user would
-// script without dlcsync.
+// The reference writers: the bare client that shows the limit (one request per snapshot), the
+// two-write protocol that dlcsync used while snapshots had a status subresource, and the loop a
+// user would script without dlcsync.
 
 const regionID = "cn-hangzhou"
 
@@ -41,42 +43,87 @@ type applyBody struct {
 	Status     *dlcv1alpha1.DLCJobSnapshotStatus `json:"status,omitempty"`
 }
 
-// apply server-side applies body to the object (or, with status, to its status subresource).
-func apply(ctx context.Context, c client.Client, body applyBody, status bool, owner string) error {
+// apply server-side applies body to the object. Note: snapshots have no status subresource, so
+// a status in the body is written like any other field.
+func apply(ctx context.Context, c client.Client, body applyBody, owner string) error {
 	body.APIVersion, body.Kind = dlcv1alpha1.GroupVersion.String(), "DLCJobSnapshot"
 	data, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
 	obj := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: body.Metadata.Namespace, Name: body.Metadata.Name}}
-	patch := client.RawPatch(types.ApplyPatchType, data)
-	if status {
-		return c.Status().Patch(ctx, obj, patch, client.FieldOwner(owner), client.ForceOwnership)
-	}
-	return c.Patch(ctx, obj, patch, client.FieldOwner(owner), client.ForceOwnership)
+	return c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, data), client.FieldOwner(owner), client.ForceOwnership)
 }
 
-// rawCreate writes every job as a snapshot with a bare client, as fast as the client settings
-// allow: one create and one status apply per job, writers in parallel. It returns the wall time.
-func rawCreate(ctx context.Context, c client.Client, namespace string, jobs []dlc.JobItem, writers int) (time.Duration, error) {
-	const owner = "bench-raw"
+// writeJob writes one job's snapshot, its status included, in namespace.
+type writeJob func(ctx context.Context, c client.Client, namespace string, job *dlc.JobItem) error
+
+// bareOwner is the field manager of the bare clients.
+const bareOwner = "bench-raw"
+
+// oneWrite creates the whole snapshot, labels, spec and status, in one request: what dlcsync
+// does for a new snapshot, with nothing else around it.
+func oneWrite(ctx context.Context, c client.Client, namespace string, job *dlc.JobItem) error {
+	status, err := desiredStatus(job, time.Now())
+	if err != nil {
+		return err
+	}
+	obj := bareSnapshot(namespace, job)
+	obj.Status = *status
+	if err := c.Create(ctx, obj, client.FieldOwner(bareOwner)); err != nil {
+		return fmt.Errorf("creating %s: %w", obj.Name, err)
+	}
+	return nil
+}
+
+// twoWrites is the protocol dlcsync used while snapshots had a status subresource: a create
+// without status, then the status applied. Note: with the subresource gone the status is
+// applied to the object itself, which costs the apiserver what a status write cost (a second
+// write of the whole object).
+func twoWrites(ctx context.Context, c client.Client, namespace string, job *dlc.JobItem) error {
+	obj := bareSnapshot(namespace, job)
+	if err := c.Create(ctx, obj, client.FieldOwner(bareOwner)); err != nil {
+		return fmt.Errorf("creating %s: %w", obj.Name, err)
+	}
+	status, err := desiredStatus(job, time.Now())
+	if err != nil {
+		return err
+	}
+	body := applyBody{Metadata: metav1.ObjectMeta{Namespace: namespace, Name: obj.Name}, Status: status}
+	if err := apply(ctx, c, body, bareOwner); err != nil {
+		return fmt.Errorf("applying the status of %s: %w", obj.Name, err)
+	}
+	return nil
+}
+
+// bareSnapshot is a job's snapshot without status, as the bare clients write it.
+func bareSnapshot(namespace string, job *dlc.JobItem) *dlcv1alpha1.DLCJobSnapshot {
+	return &dlcv1alpha1.DLCJobSnapshot{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: snapshot.Name(job.JobID), Labels: snapshot.Labels(job, regionID)},
+		Spec:       dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: regionID},
+	}
+}
+
+// rawCreate writes every job's snapshot with write, writers at a time, as fast as the client
+// settings allow, counting the snapshots written in done (when set). It returns the wall time.
+func rawCreate(ctx context.Context, c client.Client, namespace string, jobs []dlc.JobItem, writers int, write writeJob,
+	done *atomic.Int64) (time.Duration, error) {
 	start := time.Now()
 	err := eachJob(ctx, jobs, writers, func(ctx context.Context, job *dlc.JobItem) error {
-		name := snapshot.Name(job.JobID)
-		obj := &dlcv1alpha1.DLCJobSnapshot{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: snapshot.Labels(job, regionID)},
-			Spec:       dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: regionID},
+		if err := write(ctx, c, namespace, job); err != nil {
+			return err
 		}
-		if err := c.Create(ctx, obj, client.FieldOwner(owner)); err != nil {
-			return fmt.Errorf("creating %s: %w", name, err)
+		if done != nil {
+			done.Add(1)
 		}
-		return applyStatus(ctx, c, namespace, job, time.Now(), owner)
+		return nil
 	})
 	return time.Since(start), err
 }
 
 // baselineInterval is one run of the loop a CronJob would run every interval: list every page,
-// then apply every job's object and status, changed or not.
+// then apply every job's whole object, status included, changed or not: one request per job,
+// now that the status is part of the object.
 func baselineInterval(ctx context.Context, c client.Client, lister dlc.Lister, namespace string, writers int) (time.Duration, int, error) {
 	const owner = "bench-baseline"
 	start := time.Now()
@@ -85,36 +132,38 @@ func baselineInterval(ctx context.Context, c client.Client, lister dlc.Lister, n
 		return 0, walk.APICalls, err
 	}
 	err = eachJob(ctx, jobs, writers, func(ctx context.Context, job *dlc.JobItem) error {
-		name := snapshot.Name(job.JobID)
-		body := applyBody{Metadata: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: snapshot.Labels(job, regionID)},
-			Spec: &dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: regionID}}
-		if err := apply(ctx, c, body, false, owner); err != nil {
-			return fmt.Errorf("applying %s: %w", name, err)
-		}
 		// Note: times from the job, not the clock, so that an unchanged job applies an
 		// identical status (a fair baseline: the apiserver then skips the etcd write).
 		modified, _ := time.Parse(dlc.TimeLayout, job.GmtModifiedTime)
-		return applyStatus(ctx, c, namespace, job, modified, owner)
+		status, err := desiredStatus(job, modified)
+		if err != nil {
+			return err
+		}
+		name := snapshot.Name(job.JobID)
+		body := applyBody{Metadata: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: snapshot.Labels(job, regionID)},
+			Spec: &dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: regionID}, Status: status}
+		if err := apply(ctx, c, body, owner); err != nil {
+			return fmt.Errorf("applying %s: %w", name, err)
+		}
+		return nil
 	})
 	return time.Since(start), walk.APICalls, err
 }
 
 // eachJob runs write for every job, at most writers at a time, and stops at the first error.
 func eachJob(ctx context.Context, jobs []dlc.JobItem, writers int, write func(context.Context, *dlc.JobItem) error) error {
+	return each(ctx, len(jobs), writers, func(ctx context.Context, i int) error { return write(ctx, &jobs[i]) })
+}
+
+// each runs f for every index below n, at most writers at a time, and stops at the first error.
+func each(ctx context.Context, n, writers int, f func(context.Context, int) error) error {
 	group, ctx := errgroup.WithContext(ctx)
 	group.SetLimit(writers)
-	for i := range jobs {
-		group.Go(func() error { return write(ctx, &jobs[i]) })
+	for i := range n {
+		group.Go(func() error { return f(ctx, i) })
 	}
 	return group.Wait()
 }
 
-// applyStatus server-side applies the status dlcsync would write for job, as of at.
-func applyStatus(ctx context.Context, c client.Client, namespace string, job *dlc.JobItem, at time.Time, owner string) error {
-	status, err := desiredStatus(job, at)
-	if err != nil {
-		return err
-	}
-	return apply(ctx, c, applyBody{Metadata: metav1.ObjectMeta{Namespace: namespace, Name: snapshot.Name(job.JobID)}, Status: status},
-		true, owner)
-}
+// seconds turns CPU seconds into a duration.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
