@@ -42,18 +42,10 @@ func Scheme() *k8sruntime.Scheme {
 	return s
 }
 
-// Option changes the control plane Start starts.
-type Option func(*envtest.Environment)
-
-// APIServerFlag sets a kube-apiserver flag.
-func APIServerFlag(name, value string) Option {
-	return func(env *envtest.Environment) { env.ControlPlane.GetAPIServer().Configure().Set(name, value) }
-}
-
 // Start starts a control plane with the CRDs of config/crd/bases installed. It fails with a
 // message that says how to get the binaries when KUBEBUILDER_ASSETS is not set, because a
 // silently skipped integration test proves nothing.
-func Start(opts ...Option) (*envtest.Environment, *rest.Config, error) {
+func Start() (*envtest.Environment, *rest.Config, error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, " +
 			"or export KUBEBUILDER_ASSETS=$(hack/setup-envtest.sh)")
@@ -62,9 +54,6 @@ func Start(opts ...Option) (*envtest.Environment, *rest.Config, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                Scheme(),
-	}
-	for _, o := range opts {
-		o(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
