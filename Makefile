@@ -83,7 +83,7 @@ test: verify-generated fmt vet setup-envtest helm ## Run every test (unit and en
 BENCH_QUICK_ARGS = --sizes 1000 --runs 1 --baseline-runs 1 --fleet small
 
 .PHONY: bench-quick
-bench-quick: ## A 4-minute look at make bench's figures (writes docs/benchmarks.md too; do not commit it).
+bench-quick: ## A 5-minute look at make bench's figures (writes docs/benchmarks.md too; do not commit it).
 	$(MAKE) --no-print-directory bench BENCH_ARGS="$(BENCH_QUICK_ARGS)"
 
 .PHONY: bench

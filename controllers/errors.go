@@ -38,10 +38,12 @@ func stalledError(reason, format string, args ...any) error {
 	return &reasonError{reason: reason, msg: fmt.Sprintf(format, args...)}
 }
 
-// kubernetesError wraps a failed read or write of Kubernetes objects during a sync.
+// kubernetesError wraps a failed read or write of Kubernetes objects during a sync, unless the
+// place that failed already named its reason (e.g. SnapshotCRDOutdated).
 func kubernetesError(err error) error {
-	if err == nil {
-		return nil
+	var tagged *reasonError
+	if err == nil || errors.As(err, &tagged) {
+		return err
 	}
 	return &reasonError{reason: dlcv1alpha1.ReasonKubernetesError, retryable: true, err: err}
 }

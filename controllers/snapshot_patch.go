@@ -3,10 +3,12 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,6 +59,9 @@ func (o patchOp) MarshalJSON() ([]byte, error) {
 type snapshotPatch struct {
 	existing *dlcv1alpha1.DLCJobSnapshot
 	ops      []patchOp
+	// hash is the content hash of the status the patch writes ("" when it writes none): the
+	// answer must show it (see statusDropped).
+	hash string
 }
 
 // newSnapshotPatch starts a patch of existing, guarded by its resourceVersion.
@@ -130,6 +135,7 @@ func (p *snapshotPatch) status(status *dlcv1alpha1.DLCJobSnapshotStatus) {
 	// Note: add, not replace: it also writes a status where the object has none (one made by
 	// hand), and it replaces an existing one whole.
 	p.ops = append(p.ops, patchOp{Op: "add", Path: "/status", Value: status})
+	p.hash = status.ContentHash
 }
 
 // matches sets status.matchedBy, and status.matching to false when no query matches any more,
@@ -156,10 +162,41 @@ func (r *JobQueryReconciler) sendPatch(ctx context.Context, p *snapshotPatch, ve
 	}
 	obj := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name}}
 	if err := r.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, body), client.FieldOwner(FieldOwner)); err != nil {
-		return fmt.Errorf("patching snapshot %s/%s: %w", s.Namespace, s.Name, err)
+		return fmt.Errorf("patching snapshot %s/%s: %w", s.Namespace, s.Name, patchConflict(err))
 	}
 	snapshotWritesTotal.WithLabelValues(verb).Inc()
+	if p.hash != "" && obj.Status.ContentHash != p.hash {
+		return statusDropped(obj)
+	}
 	return nil
+}
+
+// patchConflict turns the apiserver's refusal to apply the patch's operations into the conflict
+// it is. Note: the apiserver applies a JSON patch before it compares the resourceVersion, so a
+// patch built from a cached copy that another writer has since changed (a label it removes is
+// already gone) fails with 422 and no kind, not 409; an object the CRD's schema refuses (a job
+// problem) also answers 422, but names its kind and fields.
+func patchConflict(err error) error {
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &status) {
+		return err
+	}
+	if d := status.Status().Details; d != nil && d.Kind != "" {
+		return err
+	}
+	return apierrors.NewConflict(dlcv1alpha1.GroupVersion.WithResource("dlcjobsnapshots").GroupResource(), "",
+		fmt.Errorf("the patch no longer applies to the stored object: %s", status.Status().Message))
+}
+
+// statusDropped is the error of a write whose answer lacks the status it sent: the apiserver
+// serves the snapshot CRD of a release with the status subresource, which drops the status of
+// a create and keeps the old one on a patch. Without it every sync would write every snapshot
+// again, and new snapshots would have no phase.
+func statusDropped(obj *dlcv1alpha1.DLCJobSnapshot) error {
+	return &reasonError{reason: dlcv1alpha1.ReasonSnapshotCRDOutdated, retryable: true,
+		msg: fmt.Sprintf("the apiserver dropped the status written to snapshot %s/%s: the DLCJobSnapshot CRD still has the "+
+			"status subresource of an earlier release; replace it (kubectl apply --server-side --force-conflicts -f "+
+			"charts/dlcsync/crds/)", obj.Namespace, obj.Name)}
 }
 
 // annotated reports whether a cached snapshot has an annotations map: surely when the cache

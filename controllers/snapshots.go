@@ -554,6 +554,9 @@ func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace strin
 		return fmt.Errorf("creating snapshot %s/%s: %w", namespace, want.name, err)
 	}
 	snapshotWritesTotal.WithLabelValues("create").Inc()
+	if obj.Status.ContentHash != want.status.ContentHash {
+		return statusDropped(obj)
+	}
 	return nil
 }
 

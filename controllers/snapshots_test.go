@@ -210,3 +210,29 @@ func TestKstatusReadsEverySnapshotPhaseAsCurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestAPatchThatNoLongerAppliesIsAConflict: the apiserver applies a JSON patch before it
+// compares resourceVersions, so a patch from a cached copy whose label another writer already
+// removed fails to apply (422); that is a concurrent change, retried as a conflict, never a
+// job problem (which would skip the job and warn).
+func TestAPatchThatNoLongerAppliesIsAConflict(t *testing.T) {
+	ctx, ns := context.Background(), newNamespace(t)
+	r := writer()
+	first := &desiredSnapshot{name: "dlc1", spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlc1", RegionID: "cn-hangzhou"},
+		labels: map[string]string{dlcv1alpha1.LabelStatus: "Running", dlcv1alpha1.LabelJobType: "PyTorchJob"}}
+	if err := r.createSnapshot(ctx, ns, first); err != nil {
+		t.Fatal(err)
+	}
+	stale := cached(t, ns, "dlc1")
+	stored := storedSnapshot(t, ns, "dlc1")
+	delete(stored.Labels, dlcv1alpha1.LabelStatus)
+	if err := k8s.Update(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	want := &desiredSnapshot{name: "dlc1", spec: first.spec, labels: map[string]string{dlcv1alpha1.LabelJobType: "PyTorchJob"}}
+	err := r.patchSnapshot(ctx, stale, want, false, true)
+	if !apierrors.IsConflict(err) || jobProblem(err) {
+		t.Fatalf("a patch from a copy whose label is already gone: %v (conflict %v, job problem %v), want a conflict",
+			err, apierrors.IsConflict(err), jobProblem(err))
+	}
+}

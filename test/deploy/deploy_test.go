@@ -250,6 +250,13 @@ func TestTheHelmChartWithWatchNamespacesGrantsNamespacedRolesOnly(t *testing.T) 
 	if !slices.Equal(roleNamespaces, []string{"team-a", "team-b"}) {
 		t.Errorf("manager Roles in %v, want team-a and team-b", roleNamespaces)
 	}
+	// The snapshot writers policy guards only these namespaces: releases sharded by namespace
+	// must not refuse each other's managers.
+	binding := find(objs, "ValidatingAdmissionPolicyBinding", "")
+	selector, _, _ := unstructured.NestedSlice(binding.Object, "spec", "matchResources", "namespaceSelector", "matchExpressions")
+	if got := fmt.Sprint(selector); !strings.Contains(got, "kubernetes.io/metadata.name") || !strings.Contains(got, "[team-a team-b]") {
+		t.Errorf("the snapshot writers binding selects namespaces %s, want team-a and team-b", got)
+	}
 	dep := find(objs, "Deployment", "")
 	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
 	args := toStrings(containers[0].(map[string]any)["args"])
@@ -325,6 +332,11 @@ func TestTheChartRefusesBadValues(t *testing.T) {
 			t.Errorf("--set %s refused without naming %s in a schema error:\n%s", tc.set, tc.field, out)
 		}
 	}
+	// A newline would end the CEL string a writer's name is written into, like a quote.
+	if out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set-json",
+		`snapshotWritersPolicy.extraWriters=["system:serviceaccount:a:b\nc"]`); err == nil || !strings.Contains(out, "extraWriters") {
+		t.Errorf("a writer with a newline: %v\n%.300s", err, out)
+	}
 	// A number above 1 from a values file or --set-json is refused too.
 	if out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set-json", "memoryLimitRatio=1.5"); err == nil ||
 		!strings.Contains(out, "memoryLimitRatio") {
@@ -375,6 +387,30 @@ func helmCommand(args ...string) (string, error) {
 	return string(out), err
 }
 
+// otherShard names the manager of another release, as every label-sharded release must.
+const otherShard = "snapshotWritersPolicy.extraWriters={system:serviceaccount:dlcsync-shard2:shard2-dlcsync}"
+
+// A label-sharded release whose snapshot writers policy names no other release would refuse the
+// other releases' managers (they write snapshots in the same namespaces): the chart says so.
+func TestALabelShardedReleaseMustNameTheOtherWriters(t *testing.T) {
+	out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set", "watchLabelSelector=sharding.dlcsync.io/key=shard1")
+	if err == nil || !strings.Contains(out, "snapshotWritersPolicy.extraWriters") {
+		t.Errorf("a label shard without extraWriters: %v\n%.300s", err, out)
+	}
+	objs := decodeAll(t, helm(t, "template", "dlcsync", "charts/dlcsync", "--namespace", "dlcsync-system",
+		"--set", "watchLabelSelector=sharding.dlcsync.io/key=shard1", "--set", otherShard))
+	conditions, _, _ := unstructured.NestedSlice(find(objs, "ValidatingAdmissionPolicy", "").Object, "spec", "matchConditions")
+	for _, writer := range []string{"system:serviceaccount:dlcsync-system:dlcsync", "system:serviceaccount:dlcsync-shard2:shard2-dlcsync"} {
+		if !strings.Contains(fmt.Sprint(conditions), "'"+writer+"'") {
+			t.Errorf("the policy's match condition %v does not exempt %s", conditions, writer)
+		}
+	}
+	if out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set", "watchLabelSelector=k=v",
+		"--set", "snapshotWritersPolicy.enabled=false"); err != nil {
+		t.Errorf("a label shard without the policy: %v\n%.300s", err, out)
+	}
+}
+
 // watchLabelSelector becomes --watch-label-selector as one argument, whatever the selector holds
 // (spaces, commas, parentheses, a leading '!'), and is absent by default.
 func TestTheHelmChartPassesTheWatchLabelSelector(t *testing.T) {
@@ -383,8 +419,8 @@ func TestTheHelmChartPassesTheWatchLabelSelector(t *testing.T) {
 		want string
 	}{
 		{nil, ""},
-		{[]string{"--set", "watchLabelSelector=!sharding.dlcsync.io/key"}, "--watch-label-selector=!sharding.dlcsync.io/key"},
-		{[]string{"--set-json", `watchLabelSelector="sharding.dlcsync.io/key in (shard1, shard2)"`},
+		{[]string{"--set", "watchLabelSelector=!sharding.dlcsync.io/key", "--set", otherShard}, "--watch-label-selector=!sharding.dlcsync.io/key"},
+		{[]string{"--set-json", `watchLabelSelector="sharding.dlcsync.io/key in (shard1, shard2)"`, "--set", otherShard},
 			"--watch-label-selector=sharding.dlcsync.io/key in (shard1, shard2)"},
 	} {
 		args := append([]string{"template", "dlcsync", "charts/dlcsync", "--namespace", "dlcsync-system"}, tc.set...)

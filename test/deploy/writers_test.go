@@ -47,7 +47,8 @@ func bind(t *testing.T, c client.Client, namespace, user, role string) {
 // checkOnlyTheManagerWritesSnapshots runs after the installed manager (as its service account)
 // has written the snapshots of namespace: a user bound to edit cannot change a snapshot; a user
 // granted every verb on snapshots is stopped by the installer's admission policy from creating
-// one or changing its spec or status, and may still label and delete one.
+// one or changing its spec, status or dlcsync's labels and annotations, and may still label it
+// otherwise and delete it.
 func checkOnlyTheManagerWritesSnapshots(t *testing.T, cfg *rest.Config, namespace string) {
 	t.Helper()
 	g := NewWithT(t)
@@ -96,7 +97,14 @@ func checkOnlyTheManagerWritesSnapshots(t *testing.T, cfg *rest.Config, namespac
 	err = owner.Patch(ctx, target.DeepCopy(), statusPatch)
 	g.Expect(err).To(HaveOccurred(), "a user changed a snapshot's status")
 	g.Expect(apierrors.IsForbidden(err) && strings.Contains(err.Error(), policyRefusal)).To(BeTrue(), "%v", err)
+	// dlcsync's labels and annotations are what automation selects on and the manager decides with.
+	for _, forged := range []string{`{"metadata":{"labels":{"dlc.dlcsync.io/status":"Failed"}}}`,
+		`{"metadata":{"annotations":{"dlc.dlcsync.io/endpoint":"https://elsewhere.example"}}}`} {
+		err = owner.Patch(ctx, target.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(forged)))
+		g.Expect(apierrors.IsForbidden(err) && strings.Contains(err.Error(), "written only by the dlcsync manager")).To(BeTrue(),
+			"%s: %v", forged, err)
+	}
 	g.Expect(owner.Patch(ctx, target.DeepCopy(), client.RawPatch(types.MergePatchType,
-		[]byte(`{"metadata":{"labels":{"team.example/tracked":"yes"}}}`)))).To(Succeed(), "labels stay open")
+		[]byte(`{"metadata":{"labels":{"team.example/tracked":"yes"}}}`)))).To(Succeed(), "other labels stay open")
 	g.Expect(owner.Delete(ctx, target.DeepCopy())).To(Succeed(), "deletes stay open")
 }

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -165,4 +166,33 @@ func TestSnapshotsOfTheStatusSubresourceReleaseUpgradeInPlace(t *testing.T) {
 	before = m.requests.Snapshot()
 	syncNow(t, ns, "upgraded", 20)
 	g.Expect(snapshotWrites(m, before)).To(BeEmpty(), "a quiet sync after the upgrade")
+}
+
+// TestAManagerOnTheOldSnapshotCRDSaysSo: helm does not upgrade CRDs, so a new manager may meet
+// the CRD of the release with the status subresource, which drops the status of a create and
+// keeps the old one on a patch. The query says so (SnapshotCRDOutdated, naming the fix) instead
+// of writing snapshots without a phase at every sync, and recovers once the CRD is replaced.
+func TestAManagerOnTheOldSnapshotCRDSaysSo(t *testing.T) {
+	g := NewWithT(t)
+	root := testenv.RepoRoot()
+	current := filepath.Join(root, "config", "crd", "bases", "dlc.dlcsync.io_dlcjobsnapshots.yaml")
+	setSnapshotCRD(t, filepath.Join(root, "test", "reliability", "testdata", "dlcjobsnapshots-subresource-status.yaml"))
+	t.Cleanup(func() { setSnapshotCRD(t, current) })
+
+	ns := newNamespace(t)
+	ids := addJobs("oldcrd", 5)
+	startManager(t, "old-crd", false)
+	g.Expect(k8s.Create(context.Background(), newQuery(ns, "oldcrd", "oldcrd-job"))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		var q dlcv1alpha1.JobQuery
+		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "oldcrd"}, &q)).To(Succeed())
+		c := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(dlcv1alpha1.ReasonSnapshotCRDOutdated))
+		g.Expect(c.Message).To(ContainSubstring("status subresource"))
+	}).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+
+	setSnapshotCRD(t, current)
+	syncNow(t, ns, "oldcrd", 5)
+	expectRight(g, ns, ids)
 }
