@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,6 +54,9 @@ func (r *JobQueryReconciler) resolveAccess(ctx context.Context, q *dlcv1alpha1.J
 	}
 	if creds.SecretRef == nil {
 		return access{}, stalledError(dlcv1alpha1.ReasonInvalidSecret, "credentials name neither a Secret nor ambient")
+	}
+	if _, err := secretKeys(creds.SecretRef); err != nil {
+		return access{}, err
 	}
 	version, err := r.secretVersion(ctx, q.Namespace, creds.SecretRef.Name)
 	return access{secret: creds.SecretRef, version: version}, err
@@ -112,31 +116,64 @@ func (r *JobQueryReconciler) secretCredentials(ctx context.Context, namespace st
 		// The label was removed since the metadata was read.
 		return nil, "", stalledError(dlcv1alpha1.ReasonSecretNotLabelled, "Secret %s is not labelled for dlcsync", key)
 	}
-	keyOr := func(key, def string) string {
-		if key == "" {
-			return def
-		}
-		return key
+	keys, err := secretKeys(ref)
+	if err != nil {
+		return nil, "", err
 	}
-	idKey, secretKey, tokenKey := keyOr(ref.AccessKeyIDKey, "accessKeyId"), keyOr(ref.AccessKeySecretKey, "accessKeySecret"),
-		keyOr(ref.SecurityTokenKey, "securityToken")
 	static := &dlc.StaticCredentials{
-		AccessKeyID:     string(secret.Data[idKey]),
-		AccessKeySecret: string(secret.Data[secretKey]),
-		SecurityToken:   string(secret.Data[tokenKey]),
+		AccessKeyID:     string(secret.Data[keys.id]),
+		AccessKeySecret: string(secret.Data[keys.secret]),
+		SecurityToken:   string(secret.Data[keys.token]),
 	}
 	var missing []string
 	if static.AccessKeyID == "" {
-		missing = append(missing, idKey)
+		missing = append(missing, keys.id)
 	}
 	if static.AccessKeySecret == "" {
-		missing = append(missing, secretKey)
+		missing = append(missing, keys.secret)
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		return nil, "", stalledError(dlcv1alpha1.ReasonInvalidSecret, "Secret %s has no value for key(s) %v", key, missing)
 	}
 	return static, secret.ResourceVersion, nil
+}
+
+// credentialKeys are the keys of a credentials Secret that hold each value, defaults applied.
+type credentialKeys struct{ id, secret, token string }
+
+// secretKeys returns the Secret keys a query names for the AccessKey ID, the AccessKey secret
+// and the STS token (defaults as the CRD's), refusing names that coincide.
+// Note: admission refuses coinciding names too, but a JobQuery stored before that rule, or under
+// a CRD not yet upgraded, still has them; one key in two roles would send the AccessKey secret in
+// clear as the x-acs-security-token header or as the AccessKey ID.
+func secretKeys(ref *dlcv1alpha1.SecretCredentials) (credentialKeys, error) {
+	keyOr := func(key, def string) string {
+		if key == "" {
+			return def
+		}
+		return key
+	}
+	keys := credentialKeys{id: keyOr(ref.AccessKeyIDKey, "accessKeyId"), secret: keyOr(ref.AccessKeySecretKey, "accessKeySecret"),
+		token: keyOr(ref.SecurityTokenKey, "securityToken")}
+	var clashes []string
+	if keys.id == keys.secret {
+		clashes = append(clashes, fmt.Sprintf("accessKeyIdKey and accessKeySecretKey both name %q", keys.id))
+	}
+	if keys.secret == keys.token {
+		clashes = append(clashes, fmt.Sprintf("accessKeySecretKey and securityTokenKey both name %q", keys.secret))
+	}
+	if keys.id == keys.token && keys.id != keys.secret {
+		clashes = append(clashes, fmt.Sprintf("accessKeyIdKey and securityTokenKey both name %q", keys.id))
+	}
+	if len(clashes) > 0 {
+		return credentialKeys{}, stalledError(dlcv1alpha1.ReasonSecretKeysNotDistinct,
+			"spec.credentials.secretRef: %s; accessKeyIdKey, accessKeySecretKey and securityTokenKey must name different keys "+
+				"of Secret %s, or a value would be sent where another belongs (the AccessKey secret as the security token or "+
+				"the AccessKey ID); the Secret was not read and nothing was sent",
+			strings.Join(clashes, ", "), ref.Name)
+	}
+	return keys, nil
 }
 
 // wantsReveal reports whether a query asks for fields that are redacted by default.

@@ -161,12 +161,8 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 // something changes). seen is false for the first look at a query since this process started.
 func due(q *dlcv1alpha1.JobQuery, state *queryState, seen bool, credVersion string, now time.Time) (time.Duration, bool) {
 	st := &q.Status
+	// Note: after a restart, restoreState took the schedule from the status, capped.
 	next := state.nextSync
-	if next.IsZero() && st.NextSyncTime != nil {
-		// Note: the status keeps the schedule of the last sync that wrote it, which is what a
-		// restarted process has.
-		next = st.NextSyncTime.Time
-	}
 	switch {
 	case st.LastSyncTime == nil, // never synced: first in line
 		st.ObservedGeneration != q.Generation,
@@ -332,12 +328,14 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.
 	st.NextSyncTime, state.nextSync = &next, next.Time
 	message, reason := syncedMessage(kept, matched, walk.Truncated), dlcv1alpha1.ReasonSynced
 	if pending := len(state.absent); pending > 0 {
-		message += fmt.Sprintf("; %d snapshot(s) of jobs no longer listed are removed if the next listing confirms it", pending)
+		message += pendingMessage(pending)
 	}
 	if skipped := skippedMessage(walk.WithoutID, written.skipped); skipped != "" {
 		message, reason = truncateMessage(message+"; "+skipped), dlcv1alpha1.ReasonJobsSkipped
+		// Note: skipped fits whole in the message (maxSkippedBytes), so the previous one holds
+		// it whenever the same jobs were skipped.
 		if !strings.Contains(previousMessage, skipped) {
-			r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, reason, "Sync", "%s", truncateMessage(skipped))
+			r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, reason, "Sync", "%s", skipped)
 		}
 	}
 	setConditions(&st.Conditions, q.Generation, outcomeSynced, reason, message)
@@ -477,6 +475,9 @@ func eventNote(reason string, err error) string {
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
 }
+
+// maxJitter is the longest wait jitter returns for an interval.
+func maxJitter(d time.Duration) time.Duration { return d + d/10 }
 
 func (r *JobQueryReconciler) now() time.Time {
 	if r.Now != nil {

@@ -71,8 +71,16 @@ func readyMessage(conds []metav1.Condition) string {
 	return ""
 }
 
+// maxSkippedBytes bounds skippedMessage, "..." included, so that the Ready message, which adds
+// at most syncedMessage and pendingMessage before it, always keeps it whole within its 1 KiB.
+// Note: the next sync decides whether the skipped jobs changed by looking for this text in the
+// stored message; cut there instead (three refusals quoting the apiserver's errors reach 1 KiB),
+// it was never found, and every sync emitted JobsSkipped again.
+const maxSkippedBytes = 768
+
 // skippedMessage says which jobs a successful sync could not mirror: those the API sent without
-// an ID, and those whose snapshot the apiserver refused (up to three named). "" when none.
+// an ID, and those whose snapshot the apiserver refused (up to three named), cut to
+// maxSkippedBytes. "" when none.
 func skippedMessage(withoutID int, refused []string) string {
 	var parts []string
 	if withoutID > 0 {
@@ -83,7 +91,12 @@ func skippedMessage(withoutID int, refused []string) string {
 		named := refused[:min(len(refused), 3)]
 		parts = append(parts, fmt.Sprintf("could not write the snapshot of %d job(s): %s", len(refused), strings.Join(named, "; ")))
 	}
-	return strings.Join(parts, "; ")
+	return cut(strings.Join(parts, "; "), maxSkippedBytes-len("..."))
+}
+
+// pendingMessage counts, in the Synced message, the snapshots of jobs one listing found gone.
+func pendingMessage(pending int) string {
+	return fmt.Sprintf("; %d snapshot(s) of jobs no longer listed are removed if the next listing confirms it", pending)
 }
 
 // isStalled reports whether Stalled is True.

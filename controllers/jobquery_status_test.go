@@ -94,6 +94,8 @@ func TestListingReasonClassifiesFailures(t *testing.T) {
 		{stalledError(dlcv1alpha1.ReasonSecretNotFound, "gone"), dlcv1alpha1.ReasonSecretNotFound, false},
 		{stalledError(dlcv1alpha1.ReasonEndpointNotAllowed, "no"), dlcv1alpha1.ReasonEndpointNotAllowed, false},
 		{kubernetesError(errors.New("etcd is slow")), dlcv1alpha1.ReasonKubernetesError, true},
+		// A write that named its reason keeps it through the sync's wrapping.
+		{kubernetesError(fmt.Errorf("writing: %w", statusDropped(&dlcv1alpha1.DLCJobSnapshot{}))), dlcv1alpha1.ReasonSnapshotCRDOutdated, true},
 		{fmt.Errorf("listing snapshots: %w", apierrors.NewServiceUnavailable("x")), dlcv1alpha1.ReasonKubernetesError, true},
 		{errors.New("something else"), dlcv1alpha1.ReasonServerError, true},
 		{&inconsistentError{"TotalCount changed"}, dlcv1alpha1.ReasonInconsistentListing, true},
@@ -161,6 +163,10 @@ func TestDueSpreadsOverdueQueriesAfterARestartAndPutsNewOnesFirst(t *testing.T) 
 	r := &JobQueryReconciler{}
 	check := func(jq *dlcv1alpha1.JobQuery, credVersion string) (time.Duration, bool) {
 		state, seen := r.state(types.NamespacedName{Namespace: jq.Namespace, Name: jq.Name})
+		if !seen {
+			// As reconcileSync: a query this process sees for the first time is restored.
+			restoreState(state, jq, now)
+		}
 		return due(jq, state, seen, credVersion, now)
 	}
 	if _, due := check(q("new", func(j *dlcv1alpha1.JobQuery) { j.Status = dlcv1alpha1.JobQueryStatus{} }), ""); !due {
@@ -374,5 +380,23 @@ func TestCutKeepsValidUTF8WithinTheBound(t *testing.T) {
 	}
 	if short := strings.Repeat("a", 1024); truncateMessage(short) != short {
 		t.Error("a message of 1 KiB was cut")
+	}
+}
+
+// The skipped jobs' text fits whole in the Ready message after the longest text a Synced message
+// puts before it: the next sync finds it there and emits no second JobsSkipped event.
+func TestASkippedListAlwaysFitsWholeInTheReadyMessage(t *testing.T) {
+	var refused []string
+	for i := range 5 {
+		refused = append(refused, fmt.Sprintf("dlc%d%s: creating snapshot: %s", i, strings.Repeat("x", 300), strings.Repeat("invalid ", 40)))
+	}
+	skipped := skippedMessage(1_000_000, refused)
+	if len(skipped) > maxSkippedBytes || !utf8.ValidString(skipped) {
+		t.Fatalf("the skipped text has %d bytes (at most %d) or is not UTF-8", len(skipped), maxSkippedBytes)
+	}
+	longest := syncedMessage(10000, 1<<62, true) + pendingMessage(1<<62)
+	message := truncateMessage(longest + "; " + skipped)
+	if !strings.Contains(message, skipped) {
+		t.Errorf("the Ready message (%d bytes) cut the skipped text of %d bytes", len(message), len(skipped))
 	}
 }

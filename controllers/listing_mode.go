@@ -96,12 +96,14 @@ func fullResyncEvery(q *dlcv1alpha1.JobQuery) time.Duration {
 }
 
 // restoreState rebuilds the memory of a query that this process sees for the first time from
-// status.incremental, as the last process that synced it left it. Whether it still applies is
-// decided at the sync: a fingerprint of another spec or other credentials never matches
-// fullKey, and the snapshots must agree with it (restoredAgrees).
-// Note: state built under the operator's ambient credentials is not restored: a new process may
-// run with another identity, which may see other jobs, and nothing records which one it was.
+// its status, as the last process that synced it left it: the next sync (restoredNextSync) and
+// status.incremental. Whether the latter still applies is decided at the sync: a fingerprint of
+// another spec or other credentials never matches fullKey, and the snapshots must agree with it
+// (restoredAgrees).
+// Note: incremental state built under the operator's ambient credentials is not restored: a new
+// process may run with another identity, which may see other jobs, and nothing records which.
 func restoreState(state *queryState, q *dlcv1alpha1.JobQuery, now time.Time) {
+	state.nextSync = restoredNextSync(&q.Status, q.Spec.Interval.Duration, now)
 	inc := q.Status.Incremental
 	if inc == nil || inc.Fingerprint == "" || q.Status.ObservedCredentialsVersion == ambientVersion {
 		return
@@ -117,6 +119,26 @@ func restoreState(state *queryState, q *dlcv1alpha1.JobQuery, now time.Time) {
 		state.absent[name] = true
 	}
 	state.restored = inc.DeepCopy()
+}
+
+// restoredNextSync is the schedule the last process wrote (status.nextSyncTime), as long as a
+// sync could have scheduled it from now: at most the interval and its jitter, or the backoff of
+// a failing query. Zero when none was written.
+// Note: a later time was written by a process whose clock ran ahead; trusted, it would keep the
+// query silent until this clock caught up (hours, after a failover from a skewed leader). The
+// cap is taken once, here: taken at every look, it would move forward with the clock.
+func restoredNextSync(st *dlcv1alpha1.JobQueryStatus, interval time.Duration, now time.Time) time.Time {
+	if st.NextSyncTime == nil {
+		return time.Time{}
+	}
+	longest := maxJitter(interval)
+	if st.ConsecutiveFailures > 0 {
+		longest = max(longest, retryDelay(st.ConsecutiveFailures))
+	}
+	if limit := now.Add(longest); st.NextSyncTime.After(limit) {
+		return limit
+	}
+	return st.NextSyncTime.Time
 }
 
 // restoredAgrees reports whether the jobs the snapshots hold now are those a restored state

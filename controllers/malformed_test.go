@@ -112,3 +112,47 @@ func TestMalformedAPIDataIsMirroredSafelyOrReported(t *testing.T) {
 	resync(t, ns, "odd", dlcv1alpha1.ReasonInconsistentListing)
 	g.Expect(resourceVersions(g, ns)).To(Equal(before))
 }
+
+// A skipped list longer than the 1 KiB a condition message keeps is reported once: the next
+// syncs, which skip the same jobs, compare it with what the condition could store of it.
+func TestASkippedListLongerThanTheConditionIsReportedOnce(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	// Three IDs longer than spec.jobId allows: the apiserver refuses their snapshots, and the
+	// message naming them is longer than 1 KiB.
+	jobs := []string{jobJSON("dlcskipok", "")}
+	for i := range 3 {
+		jobs = append(jobs, jobJSON(fmt.Sprintf("dlcskip%d%s", i, strings.Repeat("x", 300)), ""))
+	}
+	q := query(ns, "skipping")
+	q.Spec.Endpoint = fixedAPI(t, func() string {
+		return fmt.Sprintf(`{"TotalCount":%d,"RequestId":"r","Jobs":[%s]}`, len(jobs), strings.Join(jobs, ","))
+	})
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	got := waitReady(t, ns, "skipping", dlcv1alpha1.ReasonJobsSkipped)
+	g.Expect(meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady).Message).
+		To(ContainSubstring("could not write the snapshot of 3 job(s): dlcskip0"))
+	// Note: the event recorder turns a repeat of an event into a series on it (count 2 and up)
+	// or, once the query's resourceVersion changed, into another Event: the emissions are the
+	// sum of both.
+	skippedEmissions := func(g Gomega) int32 {
+		var n int32
+		for _, e := range events(g, ns) {
+			if e.Reason != dlcv1alpha1.ReasonJobsSkipped || e.Regarding.Name != "skipping" {
+				continue
+			}
+			if e.Series != nil {
+				n += e.Series.Count
+			} else {
+				n++
+			}
+		}
+		return n
+	}
+	g.Eventually(skippedEmissions).WithTimeout(10 * time.Second).Should(BeEquivalentTo(1))
+
+	resync(t, ns, "skipping", dlcv1alpha1.ReasonJobsSkipped)
+	resync(t, ns, "skipping", dlcv1alpha1.ReasonJobsSkipped)
+	g.Consistently(skippedEmissions).WithTimeout(3*time.Second).WithPolling(200*time.Millisecond).
+		Should(BeEquivalentTo(1), "JobsSkipped emitted again by syncs that skipped the same jobs")
+}

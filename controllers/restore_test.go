@@ -37,6 +37,47 @@ func TestARestoredStateFromAClockThatRanAheadIsNotTrusted(t *testing.T) {
 	}
 }
 
+// A leader whose clock ran ahead wrote a nextSyncTime hours in this process's future: restored
+// as is, the query would stay silent until this clock caught up. It is capped at the longest
+// wait a sync can schedule: the interval and its jitter, or the backoff of a failing query.
+func TestARestoredNextSyncFromAClockThatRanAheadIsCapped(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	restored := func(ahead time.Duration, failures int32) *dlcv1alpha1.JobQuery {
+		q := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "q", Generation: 1}}
+		q.Spec.Interval = metav1.Duration{Duration: time.Minute}
+		last, next := metav1.NewTime(now.Add(ahead-time.Minute)), metav1.NewTime(now.Add(ahead))
+		q.Status = dlcv1alpha1.JobQueryStatus{ObservedGeneration: 1, LastSyncTime: &last, NextSyncTime: &next,
+			ConsecutiveFailures: failures}
+		return q
+	}
+	for name, tc := range map[string]struct {
+		ahead    time.Duration
+		failures int32
+		wait     time.Duration
+	}{
+		"two hours ahead":                       {ahead: 2 * time.Hour, wait: time.Minute + time.Minute/10},
+		"a month ahead":                         {ahead: 30 * 24 * time.Hour, wait: time.Minute + time.Minute/10},
+		"within the interval, kept as written":  {ahead: 50 * time.Second, wait: 50 * time.Second},
+		"a failing query keeps its backoff":     {ahead: 9 * time.Minute, failures: 8, wait: 9 * time.Minute},
+		"a failing query two hours ahead":       {ahead: 2 * time.Hour, failures: 8, wait: retryDelay(8)},
+		"a failing query within its short wait": {ahead: 3 * time.Second, failures: 1, wait: 3 * time.Second},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			q := restored(tc.ahead, tc.failures)
+			state := &queryState{}
+			restoreState(state, q, now)
+			wait, isDue := due(q, state, false, "", now)
+			g.Expect(isDue).To(BeFalse())
+			g.Expect(wait).To(Equal(tc.wait), "the wait after a restart of a query scheduled %s ahead", tc.ahead)
+			// The cap is decided once, at the restore: later looks do not push it further.
+			later := now.Add(wait)
+			wait, isDue = due(q, state, true, "", later)
+			g.Expect(isDue).To(BeTrue(), "still waiting %s at the capped time", wait)
+		})
+	}
+}
+
 func TestARestoredStateTheSnapshotsDisagreeWithIsDroppedWhole(t *testing.T) {
 	g := NewWithT(t)
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)

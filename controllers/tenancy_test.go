@@ -53,6 +53,26 @@ func TestAnEndpointOutsideTheAllowListGetsNoRequest(t *testing.T) {
 	g.Expect(snapshots(g, ns)).To(BeEmpty())
 }
 
+// An allowed endpoint that answers with a redirect does not move the signed requests elsewhere:
+// the host it names receives nothing, and the condition says why the sync failed.
+func TestARedirectFromAnAllowedEndpointIsNotFollowed(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	elsewhere, hits := recordingServer(t)
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirecting.Close)
+	q := query(ns, "redirected")
+	q.Spec.Endpoint = redirecting.URL
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	got := waitReady(t, ns, "redirected", dlcv1alpha1.ReasonBadResponse)
+	g.Expect(hits.Load()).To(BeZero(), "the redirect was followed with the query's credentials")
+	ready := meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady)
+	g.Expect(ready.Message).To(ContainSubstring("the endpoint redirected to " + elsewhere.URL + "; dlcsync follows no redirects"))
+	g.Expect(snapshots(g, ns)).To(BeEmpty())
+}
+
 func TestASecretWithoutTheCredentialsLabelIsRefusedAndNeverCached(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)

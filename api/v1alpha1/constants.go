@@ -41,11 +41,16 @@ const (
 	ReasonEndpointNotAllowed = "EndpointNotAllowed"
 	// ReasonSecretNotLabelled: the credentials Secret lacks the label dlc.dlcsync.io/credentials=true.
 	ReasonSecretNotLabelled = "SecretNotLabelled"
+	// ReasonSecretKeysNotDistinct: spec.credentials.secretRef names one Secret key for two of the
+	// AccessKey ID, the AccessKey secret and the security token (admission refuses this; a query
+	// stored before that rule is refused here); the Secret's data was not read, no request sent.
+	ReasonSecretKeysNotDistinct = "SecretKeysNotDistinct"
 	// ReasonRevealNotAllowed: spec.snapshot asks to reveal redacted fields in a namespace the
 	// administrator did not allow (--reveal-namespaces).
 	ReasonRevealNotAllowed = "RevealNotAllowed"
 	// ReasonBadResponse: the endpoint's answer was not a ListJobs page dlcsync accepts (invalid or
-	// truncated JSON, a body over the size limit, more jobs than asked for); retried.
+	// truncated JSON, a body over the size limit, more jobs than asked for, a redirect, which is
+	// never followed); retried.
 	ReasonBadResponse = "BadResponse"
 	// ReasonKubernetesError: reading or writing Kubernetes objects failed during a sync.
 	ReasonKubernetesError = "KubernetesError"
@@ -53,6 +58,9 @@ const (
 	ReasonSnapshotConflict = "SnapshotConflict"
 	// ReasonSyncTimeout: the sync did not finish within its deadline (see docs/operating.md).
 	ReasonSyncTimeout = "SyncTimeout"
+	// ReasonSnapshotCRDOutdated: the apiserver dropped the status of a snapshot write: its
+	// DLCJobSnapshot CRD still has the status subresource of an earlier release; retried.
+	ReasonSnapshotCRDOutdated = "SnapshotCRDOutdated"
 )
 
 // Labels the controller sets on every DLCJobSnapshot, with values sanitised to label syntax, so

@@ -113,6 +113,12 @@ type Credentials struct {
 }
 
 // SecretCredentials names a Secret of the JobQuery's namespace and the keys that hold each value.
+// Note: the three key names, defaults included, must differ: one key in two roles would send a
+// value where another belongs, e.g. the AccessKey secret in clear as the security token header.
+// The manager refuses such a query too (SecretKeysNotDistinct), for one stored before this rule.
+// +kubebuilder:validation:XValidation:rule="(has(self.accessKeyIdKey) ? self.accessKeyIdKey : 'accessKeyId') != (has(self.accessKeySecretKey) ? self.accessKeySecretKey : 'accessKeySecret')",message="secretRef.accessKeyIdKey and accessKeySecretKey must name different keys: one value would be sent as both the AccessKey ID and the AccessKey secret"
+// +kubebuilder:validation:XValidation:rule="(has(self.accessKeySecretKey) ? self.accessKeySecretKey : 'accessKeySecret') != (has(self.securityTokenKey) ? self.securityTokenKey : 'securityToken')",message="secretRef.accessKeySecretKey and securityTokenKey must name different keys: the AccessKey secret would be sent in clear as the security token header"
+// +kubebuilder:validation:XValidation:rule="(has(self.accessKeyIdKey) ? self.accessKeyIdKey : 'accessKeyId') != (has(self.securityTokenKey) ? self.securityTokenKey : 'securityToken')",message="secretRef.accessKeyIdKey and securityTokenKey must name different keys: one value would be sent as both the AccessKey ID and the security token"
 type SecretCredentials struct {
 	// name of the Secret, in the JobQuery's namespace.
 	// +required

@@ -227,6 +227,48 @@ spec:
 	}
 }
 
+// TestJobQueryRefusesSecretKeyNamesThatCoincide: the author of a JobQuery, who may not be able to
+// read the Secret, chooses which of its keys fills each role. One key in two roles would send a
+// value where another belongs: the AccessKey secret as the x-acs-security-token header or as the
+// AccessKey ID, in clear, to the endpoint. The defaults count: securityTokenKey: accessKeySecret
+// alone names the secret twice.
+func TestJobQueryRefusesSecretKeyNamesThatCoincide(t *testing.T) {
+	const idAndSecret = "secretRef.accessKeyIdKey and accessKeySecretKey must name different keys"
+	const secretAndToken = "secretRef.accessKeySecretKey and securityTokenKey must name different keys"
+	const idAndToken = "secretRef.accessKeyIdKey and securityTokenKey must name different keys"
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		keys string
+		want []string
+	}{
+		"token-is-the-default-secret": {"securityTokenKey: accessKeySecret", []string{secretAndToken}},
+		"id-is-the-default-secret":    {"accessKeyIdKey: accessKeySecret", []string{idAndSecret}},
+		"secret-is-the-default-id":    {"accessKeySecretKey: accessKeyId", []string{idAndSecret}},
+		"id-is-the-default-token":     {"accessKeyIdKey: securityToken", []string{idAndToken}},
+		"secret-and-token-named-alike": {"accessKeySecretKey: sk\n      securityTokenKey: sk",
+			[]string{secretAndToken}},
+		"one-key-for-all-three": {"accessKeyIdKey: k\n      accessKeySecretKey: k\n      securityTokenKey: k",
+			[]string{idAndSecret, secretAndToken, idAndToken}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			doc := strings.Replace(query("keys-"+name, ""), "      name: dlc-credentials",
+				"      name: dlc-credentials\n      "+tc.keys, 1)
+			err := k8s.Create(ctx, fromYAML(t, doc))
+			g.Expect(err).To(HaveOccurred(), "the apiserver accepted secretRef keys %q", tc.keys)
+			g.Expect(err.Error()).To(ContainSubstring("spec.credentials.secretRef"))
+			for _, want := range tc.want {
+				g.Expect(err.Error()).To(ContainSubstring(want))
+			}
+		})
+	}
+	// Three names of the author's choosing, each in one role, are fine.
+	g := NewWithT(t)
+	doc := strings.Replace(query("keys-distinct", ""), "      name: dlc-credentials",
+		"      name: dlc-credentials\n      accessKeyIdKey: id\n      accessKeySecretKey: secret\n      securityTokenKey: token", 1)
+	g.Expect(k8s.Create(ctx, fromYAML(t, doc))).To(Succeed())
+}
+
 func TestJobQueryAcceptsAMinimalSpecAndAppliesDefaults(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()

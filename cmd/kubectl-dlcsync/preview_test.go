@@ -1,10 +1,13 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,6 +96,25 @@ func TestPreviewLocalUsesTheGivenEndpointWithoutTheCluster(t *testing.T) {
 	g.Expect(rows).To(HaveKey("dlc" + prefix + "failed"))
 	g.Expect(cell(t, header, rows["dlc"+prefix+"failed"], "REASON")).To(Equal("JobFailed"))
 	g.Expect(rows).To(HaveLen(2))
+}
+
+// The endpoint the user names is the only host that receives their credentials: one that answers
+// with a redirect makes preview fail, saying so, and the host it names receives nothing.
+func TestPreviewFollowsNoRedirect(t *testing.T) {
+	g := NewWithT(t)
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusFound)
+	}))
+	defer redirecting.Close()
+	manifest := previewManifest(t, strings.NewReplacer("%ENDPOINT%", redirecting.URL, "%PREFIX%", "x").Replace(previewYAML))
+	t.Setenv(envAccessKeySecret, simAdmin.AccessKeySecret)
+	_, _, err := runCLI(testCtx, "preview", "-f", manifest, "--local", "--endpoint", redirecting.URL,
+		"--access-key-id", simAdmin.AccessKeyID, "--server", "https://127.0.0.1:1")
+	g.Expect(elsewhere.Load()).To(BeZero(), "the redirect was followed with the user's credentials")
+	g.Expect(err).To(MatchError(ContainSubstring("redirected to " + other.URL)))
 }
 
 func TestPreviewReportsWhatTheClusterWouldRefuse(t *testing.T) {

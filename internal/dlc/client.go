@@ -165,7 +165,8 @@ func NewClient(cfg Config) (*Client, error) {
 		ConnectTimeout: dara.Int(int(connect / time.Millisecond)),
 		ReadTimeout:    dara.Int(int(read / time.Millisecond)),
 		UserAgent:      dara.String(ua),
-		HttpClient:     &recordingHTTPClient{client: &http.Client{Transport: transport, Timeout: connect + read}, maxBody: maxBody},
+		HttpClient: &recordingHTTPClient{maxBody: maxBody,
+			client: &http.Client{Transport: transport, Timeout: connect + read, CheckRedirect: followNoRedirect}},
 	}
 	if cfg.SignatureAlgorithm != "" {
 		apiCfg.SignatureAlgorithm = dara.String(cfg.SignatureAlgorithm)
@@ -458,18 +459,63 @@ type recordingHTTPClient struct {
 func (h *recordingHTTPClient) Call(req *http.Request, _ *http.Transport) (*http.Response, error) {
 	resp, err := h.client.Do(req)
 	rec, _ := req.Context().Value(exchangeKey{}).(*exchange)
-	if rec == nil {
-		return resp, err
+	if rec != nil {
+		rec.requests++
 	}
-	rec.requests++
 	if err != nil {
 		return resp, err
 	}
-	rec.status = resp.StatusCode
+	if rec != nil {
+		rec.status = resp.StatusCode
+	}
+	if isRedirect(resp.StatusCode) {
+		// Note: the 3xx answer itself (followNoRedirect); its body is of no use.
+		_ = resp.Body.Close()
+		return nil, &redirectError{status: resp.StatusCode, location: resp.Header.Get("Location")}
+	}
+	if rec == nil {
+		return resp, nil
+	}
 	rec.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	resp.Body = &countingBody{ReadCloser: resp.Body, n: &rec.bytes, remaining: h.maxBody, limit: h.maxBody,
 		declared: resp.ContentLength}
 	return resp, nil
+}
+
+// followNoRedirect is the HTTP client's redirect policy: none is followed. A request carries the
+// AccessKey ID, the signature and any STS token in its headers (x-acs-*), which Go's client would
+// carry to whatever host a Location names; where requests go is the administrator's decision
+// (the allowed endpoints), never an endpoint's. The 3xx answer is returned as it is and becomes a
+// redirectError.
+func followNoRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func isRedirect(status int) bool { return status >= 300 && status < 400 }
+
+// redirectError is an endpoint's redirect answer, which the client does not follow.
+type redirectError struct {
+	status   int
+	location string
+}
+
+func (e *redirectError) Error() string {
+	const rest = "; dlcsync follows no redirects, so nothing was sent there: set the endpoint to the host that answers"
+	if e.location == "" {
+		return fmt.Sprintf("the endpoint answered with a redirect status (HTTP %d) without a location", e.status) + rest
+	}
+	return "the endpoint redirected to " + redirectTarget(e.location) + rest
+}
+
+// redirectTarget names a Location by its scheme and host only: its path, query and userinfo are
+// the endpoint's text, which has no place in a condition message.
+func redirectTarget(location string) string {
+	u, err := url.Parse(location)
+	switch {
+	case err != nil:
+		return "an unreadable location"
+	case u.Host == "":
+		return "another path of the same host"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.

@@ -165,7 +165,12 @@ func classify(err error, status int, retryAfter time.Duration, scrub func(string
 		netErr     net.Error
 	)
 	var credErr *credentialProviderError
+	var redirect *redirectError
 	switch {
+	case errors.As(err, &redirect):
+		// An answer, but not a ListJobs page: a bad answer like any other (and the condition says
+		// where it pointed).
+		out.Kind, out.Message = KindBadResponse, redirect.Error()
 	case errors.As(err, &credErr) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
 		out.Message = err.Error()
 		out.Kind, out.Code = classifyCredentialFailure(credErr.err)
