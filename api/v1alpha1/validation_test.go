@@ -424,7 +424,6 @@ func TestKubectlShowsThePrinterColumns(t *testing.T) {
 	snap := &dlcv1alpha1.DLCJobSnapshot{}
 	snap.Namespace, snap.Name = "default", "dlccolumns"
 	snap.Spec = dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlcColumns", RegionID: "cn-hangzhou"}
-	g.Expect(k8s.Create(ctx, snap)).To(Succeed())
 	created, started := metav1.NewTime(time.Now().Add(-50*time.Hour)), metav1.NewTime(time.Now().Add(-49*time.Hour))
 	snap.Status = dlcv1alpha1.DLCJobSnapshotStatus{
 		DisplayName: "tf-mnist", JobType: "TFJob", Phase: "Running", RequestGPU: "2", Duration: 4020, DurationText: "67m",
@@ -433,7 +432,8 @@ func TestKubectlShowsThePrinterColumns(t *testing.T) {
 		// A condition that disagrees with phase proves PHASE reads the phase, not a condition.
 		Conditions: []metav1.Condition{{Type: "Failed", Status: "False", Reason: "JobNotFailed", Message: "-", LastTransitionTime: metav1.Now()}},
 	}
-	g.Expect(k8s.Status().Update(ctx, snap)).To(Succeed())
+	// As dlcsync writes it: one create, its status in it (no status subresource).
+	g.Expect(k8s.Create(ctx, snap)).To(Succeed())
 
 	// A stuck query reads stuck: not ready, why, and a last success hours ago even though it
 	// attempted a sync seconds ago.
