@@ -147,6 +147,9 @@ type credentialKeys struct{ id, secret, token string }
 // Note: admission refuses coinciding names too, but a JobQuery stored before that rule, or under
 // a CRD not yet upgraded, still has them; one key in two roles would send the AccessKey secret in
 // clear as the x-acs-security-token header or as the AccessKey ID.
+// defaultSecretKey is the key of the AccessKey secret in a Secret that names no keys.
+const defaultSecretKey = "accessKeySecret"
+
 func secretKeys(ref *dlcv1alpha1.SecretCredentials) (credentialKeys, error) {
 	keyOr := func(key, def string) string {
 		if key == "" {
@@ -154,7 +157,7 @@ func secretKeys(ref *dlcv1alpha1.SecretCredentials) (credentialKeys, error) {
 		}
 		return key
 	}
-	keys := credentialKeys{id: keyOr(ref.AccessKeyIDKey, "accessKeyId"), secret: keyOr(ref.AccessKeySecretKey, "accessKeySecret"),
+	keys := credentialKeys{id: keyOr(ref.AccessKeyIDKey, "accessKeyId"), secret: keyOr(ref.AccessKeySecretKey, defaultSecretKey),
 		token: keyOr(ref.SecurityTokenKey, "securityToken")}
 	var clashes []string
 	if keys.id == keys.secret {
@@ -165,6 +168,14 @@ func secretKeys(ref *dlcv1alpha1.SecretCredentials) (credentialKeys, error) {
 	}
 	if keys.id == keys.token && keys.id != keys.secret {
 		clashes = append(clashes, fmt.Sprintf("accessKeyIdKey and securityTokenKey both name %q", keys.id))
+	}
+	// Note: distinct names are not enough when the author swaps roles (accessKeyIdKey:
+	// accessKeySecret with accessKeySecretKey: accessKeyId): the key that conventionally holds
+	// the AccessKey secret is never read for a role that is sent as a header.
+	for role, key := range map[string]string{"accessKeyIdKey": keys.id, "securityTokenKey": keys.token} {
+		if key == defaultSecretKey && keys.secret != defaultSecretKey {
+			clashes = append(clashes, fmt.Sprintf("%s names %q, the conventional key of the AccessKey secret", role, key))
+		}
 	}
 	if len(clashes) > 0 {
 		return credentialKeys{}, stalledError(dlcv1alpha1.ReasonSecretKeysNotDistinct,

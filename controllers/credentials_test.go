@@ -40,11 +40,13 @@ func (l *recordingListers) Lister(cfg dlc.Config) (dlc.Lister, error) {
 // Note: the fake client, because the apiserver (envtest) no longer accepts such a JobQuery.
 func TestSecretKeyNamesThatCoincideAreRefusedBeforeAnyRequest(t *testing.T) {
 	for name, keys := range map[string]dlcv1alpha1.SecretCredentials{
-		"token key names the secret":   {SecurityTokenKey: "accessKeySecret"},
-		"id key names the secret":      {AccessKeyIDKey: "accessKeySecret"},
-		"secret key names the id":      {AccessKeySecretKey: "accessKeyId"},
-		"id and token share a key":     {AccessKeyIDKey: "k", SecurityTokenKey: "k"},
-		"one key for every credential": {AccessKeyIDKey: "k", AccessKeySecretKey: "k", SecurityTokenKey: "k"},
+		"token key names the secret":                              {SecurityTokenKey: "accessKeySecret"},
+		"id key names the secret":                                 {AccessKeyIDKey: "accessKeySecret"},
+		"secret key names the id":                                 {AccessKeySecretKey: "accessKeyId"},
+		"id and token share a key":                                {AccessKeyIDKey: "k", SecurityTokenKey: "k"},
+		"one key for every credential":                            {AccessKeyIDKey: "k", AccessKeySecretKey: "k", SecurityTokenKey: "k"},
+		"id and secret swapped":                                   {AccessKeyIDKey: "accessKeySecret", AccessKeySecretKey: "accessKeyId"},
+		"token names the default secret, the secret is elsewhere": {AccessKeySecretKey: "k", SecurityTokenKey: "accessKeySecret"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)

@@ -119,6 +119,8 @@ type Credentials struct {
 // +kubebuilder:validation:XValidation:rule="(has(self.accessKeyIdKey) ? self.accessKeyIdKey : 'accessKeyId') != (has(self.accessKeySecretKey) ? self.accessKeySecretKey : 'accessKeySecret')",message="secretRef.accessKeyIdKey and accessKeySecretKey must name different keys: one value would be sent as both the AccessKey ID and the AccessKey secret"
 // +kubebuilder:validation:XValidation:rule="(has(self.accessKeySecretKey) ? self.accessKeySecretKey : 'accessKeySecret') != (has(self.securityTokenKey) ? self.securityTokenKey : 'securityToken')",message="secretRef.accessKeySecretKey and securityTokenKey must name different keys: the AccessKey secret would be sent in clear as the security token header"
 // +kubebuilder:validation:XValidation:rule="(has(self.accessKeyIdKey) ? self.accessKeyIdKey : 'accessKeyId') != (has(self.securityTokenKey) ? self.securityTokenKey : 'securityToken')",message="secretRef.accessKeyIdKey and securityTokenKey must name different keys: one value would be sent as both the AccessKey ID and the security token"
+// +kubebuilder:validation:XValidation:rule="!has(self.accessKeyIdKey) || self.accessKeyIdKey != 'accessKeySecret'",message="secretRef.accessKeyIdKey must not name accessKeySecret, the conventional key of the AccessKey secret: the secret would be sent as the AccessKey ID header"
+// +kubebuilder:validation:XValidation:rule="!has(self.securityTokenKey) || self.securityTokenKey != 'accessKeySecret'",message="secretRef.securityTokenKey must not name accessKeySecret, the conventional key of the AccessKey secret: the secret would be sent as the security token header"
 type SecretCredentials struct {
 	// name of the Secret, in the JobQuery's namespace.
 	// +required

@@ -249,6 +249,11 @@ func TestJobQueryRefusesSecretKeyNamesThatCoincide(t *testing.T) {
 			[]string{secretAndToken}},
 		"one-key-for-all-three": {"accessKeyIdKey: k\n      accessKeySecretKey: k\n      securityTokenKey: k",
 			[]string{idAndSecret, secretAndToken, idAndToken}},
+		// Distinct names, roles swapped: the secret's conventional key is never sent as a header.
+		"id-and-secret-swapped": {"accessKeyIdKey: accessKeySecret\n      accessKeySecretKey: accessKeyId",
+			[]string{"secretRef.accessKeyIdKey must not name accessKeySecret"}},
+		"token-is-the-default-secret-with-a-custom-secret": {"accessKeySecretKey: sk\n      securityTokenKey: accessKeySecret",
+			[]string{"secretRef.securityTokenKey must not name accessKeySecret"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
