@@ -5,6 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -146,15 +149,26 @@ func ShardCacheOptions(watchNamespaces []string, watchLabelSelector string) (cac
 	return opts, nil
 }
 
-// LeaderElectionID is the lease name of the managers of one shard: the base ID alone without a
-// selector, otherwise the base ID and a digest of the selector's canonical form, so that each
-// shard elects its own leader instead of one shard's managers all waiting on another's lease.
-func LeaderElectionID(base, watchLabelSelector string) (string, error) {
+// LeaderElectionID is the lease name of the managers of one shard: the base ID alone for a
+// manager that watches everything, otherwise the base ID and a digest of its shard (the watched
+// namespaces, sorted, and the selector's canonical form), so that each shard elects its own
+// leader instead of one shard's managers all waiting on another's lease. Note: two releases
+// sharded by namespace in one namespace used to share the base lease, and the one that lost the
+// election silently synced nothing.
+func LeaderElectionID(base string, watchNamespaces []string, watchLabelSelector string) (string, error) {
 	selector, err := ParseWatchLabelSelector(watchLabelSelector)
-	if err != nil || selector == nil {
+	if err != nil {
 		return base, err
 	}
-	sum := sha256.Sum256([]byte(selector.String()))
+	namespaces := slices.Sorted(maps.Keys(setOf(watchNamespaces)))
+	if selector == nil && len(namespaces) == 0 {
+		return base, nil
+	}
+	shard := "namespaces=" + strings.Join(namespaces, ",")
+	if selector != nil {
+		shard += ";selector=" + selector.String()
+	}
+	sum := sha256.Sum256([]byte(shard))
 	return base + "-" + hex.EncodeToString(sum[:4]), nil
 }
 

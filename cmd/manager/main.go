@@ -142,7 +142,7 @@ func run(f *managerFlags) error {
 	if err != nil {
 		return fmt.Errorf("invalid --watch-label-selector: %w", err)
 	}
-	leaderElectionID, err := controllers.LeaderElectionID("dlcsync.dlcsync.io", f.watchLabelSelector)
+	leaderElectionID, err := controllers.LeaderElectionID("dlcsync.dlcsync.io", splitList(f.watchNamespaces), f.watchLabelSelector)
 	if err != nil {
 		return fmt.Errorf("invalid --watch-label-selector: %w", err)
 	}

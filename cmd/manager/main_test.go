@@ -117,3 +117,51 @@ func TestAnInvalidWatchLabelSelectorStopsTheManagerAtStart(t *testing.T) {
 		}
 	}
 }
+
+// TestReleasesShardedByNamespaceElectApartFromEachOther: the binary names its lease after its
+// shard, --watch-namespaces included, so two releases sharded by namespace whose leases live in
+// one namespace do not elect one leader between them and leave the other's queries unsynced
+// (issue 23, finding 6). Read from the binary's own start line, which names the lease.
+func TestReleasesShardedByNamespaceElectApartFromEachOther(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "manager")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building the manager: %v\n%s", err, out)
+	}
+	env, _, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := testenv.WriteKubeconfig(env, "manager", kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	leaseOf := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", kubeconfig, "--health-probe-bind-address=0",
+			"--metrics-bind-address=0"}, args...)...)
+		var out testenv.LockedBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = cmd.Wait() }()
+		for ctx.Err() == nil {
+			if _, rest, ok := strings.Cut(out.String(), `"leaderElectionID":"`); ok {
+				if id, _, ok := strings.Cut(rest, `"`); ok {
+					return id
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("%v: no start line naming the lease:\n%s", args, out.String())
+		return ""
+	}
+	all, teamA, teamB := leaseOf(), leaseOf("--watch-namespaces=team-a"), leaseOf("--watch-namespaces=team-b")
+	if all != "dlcsync.dlcsync.io" || teamA == all || teamB == all || teamA == teamB {
+		t.Errorf("leases: every namespace %q, team-a %q, team-b %q; want the base name and two of their own", all, teamA, teamB)
+	}
+}

@@ -94,7 +94,7 @@ func startManagerWith(t *testing.T, name string, o managerOptions) *manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaseID, err := controllers.LeaderElectionID("dlcsync-reliability", o.watchLabelSelector)
+	leaseID, err := controllers.LeaderElectionID("dlcsync-reliability", nil, o.watchLabelSelector)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,20 +185,27 @@ func TestShardedManagersNeverTouchEachOthersQueries(t *testing.T) {
 	expectRight(g, ns, append(aIDs, bIDs...))
 }
 
-// Each shard elects its own leader: the lease name carries a digest of the selector's canonical
-// form, so equal selectors share a lease and different ones do not.
+// Each shard elects its own leader: the lease name carries a digest of the shard (its watched
+// namespaces and the selector's canonical form), so equal shards share a lease and different
+// ones do not; a manager that watches everything keeps the base name.
 func TestEachShardHasItsOwnLease(t *testing.T) {
 	g := NewWithT(t)
-	id := func(selector string) string {
-		out, err := controllers.LeaderElectionID("dlcsync.dlcsync.io", selector)
+	id := func(namespaces []string, selector string) string {
+		out, err := controllers.LeaderElectionID("dlcsync.dlcsync.io", namespaces, selector)
 		g.Expect(err).NotTo(HaveOccurred())
 		return out
 	}
-	g.Expect(id("")).To(Equal("dlcsync.dlcsync.io"))
-	g.Expect(id(shardKey + "=one")).To(HavePrefix("dlcsync.dlcsync.io-"))
-	g.Expect(id(shardKey + "=one")).To(Equal(id(shardKey + " = one")))
-	g.Expect(id(shardKey + "=one")).NotTo(Equal(id(shardKey + "=two")))
-	g.Expect(id(shardKey + "=one")).NotTo(Equal(id("!" + shardKey)))
-	_, err := controllers.LeaderElectionID("dlcsync.dlcsync.io", shardKey+" in (one")
+	g.Expect(id(nil, "")).To(Equal("dlcsync.dlcsync.io"))
+	g.Expect(id(nil, shardKey+"=one")).To(HavePrefix("dlcsync.dlcsync.io-"))
+	g.Expect(id(nil, shardKey+"=one")).To(Equal(id(nil, shardKey+" = one")))
+	g.Expect(id(nil, shardKey+"=one")).NotTo(Equal(id(nil, shardKey+"=two")))
+	g.Expect(id(nil, shardKey+"=one")).NotTo(Equal(id(nil, "!"+shardKey)))
+	// Two releases sharded by namespace, their leases in one namespace (issue 23, finding 6).
+	g.Expect(id([]string{"team-a"}, "")).To(HavePrefix("dlcsync.dlcsync.io-"))
+	g.Expect(id([]string{"team-a"}, "")).NotTo(Equal(id([]string{"team-b"}, "")))
+	g.Expect(id([]string{"team-a", "team-b"}, "")).To(Equal(id([]string{"team-b", "team-a", "team-b"}, "")))
+	g.Expect(id([]string{"team-a"}, shardKey+"=one")).NotTo(Equal(id(nil, shardKey+"=one")))
+	g.Expect(id([]string{"team-a"}, shardKey+"=one")).NotTo(Equal(id([]string{"team-a"}, "")))
+	_, err := controllers.LeaderElectionID("dlcsync.dlcsync.io", nil, shardKey+" in (one")
 	g.Expect(err).To(MatchError(ContainSubstring(`"` + shardKey + ` in (one"`)))
 }
