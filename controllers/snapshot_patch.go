@@ -74,10 +74,10 @@ func newSnapshotPatch(existing *dlcv1alpha1.DLCJobSnapshot) *snapshotPatch {
 // empty reports whether the patch changes nothing but its guard.
 func (p *snapshotPatch) empty() bool { return len(p.ops) == 1 }
 
-// jsonPointer escapes a map key for a JSON pointer (RFC 6901).
-func jsonPointer(key string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
-}
+// pointerEscaper escapes a map key for a JSON pointer (RFC 6901).
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+func jsonPointer(key string) string { return pointerEscaper.Replace(key) }
 
 // labels sets dlcsync's labels to want and leaves every other label as it is.
 func (p *snapshotPatch) labels(want map[string]string) {
@@ -153,8 +153,8 @@ func (p *snapshotPatch) matches(matchedBy []string) {
 	}
 }
 
-// send writes the patch in one request and counts it as verb in snapshotWritesTotal.
-func (r *JobQueryReconciler) sendPatch(ctx context.Context, p *snapshotPatch, verb string) error {
+// sendPatch writes the patch in one request and counts it in snapshotWritesTotal.
+func (r *JobQueryReconciler) sendPatch(ctx context.Context, p *snapshotPatch) error {
 	s := p.existing
 	body, err := json.Marshal(p.ops)
 	if err != nil {
@@ -164,7 +164,7 @@ func (r *JobQueryReconciler) sendPatch(ctx context.Context, p *snapshotPatch, ve
 	if err := r.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, body), client.FieldOwner(FieldOwner)); err != nil {
 		return fmt.Errorf("patching snapshot %s/%s: %w", s.Namespace, s.Name, patchConflict(err))
 	}
-	snapshotWritesTotal.WithLabelValues(verb).Inc()
+	snapshotWritesTotal.WithLabelValues("patch").Inc()
 	if p.hash != "" && obj.Status.ContentHash != p.hash {
 		return statusDropped(obj)
 	}
@@ -199,18 +199,20 @@ func statusDropped(obj *dlcv1alpha1.DLCJobSnapshot) error {
 			"charts/dlcsync/crds/)", obj.Namespace, obj.Name)}
 }
 
-// annotated reports whether a cached snapshot has an annotations map: surely when the cache
-// shows one of dlcsync's; otherwise its metadata is read uncached (only when a holder
-// annotation is to be added to such an object: rare, snapshots carry dlcsync's endpoint
+// patchClaims adds the claims to the patch. Note: the cache shows only dlcsync's annotations, so
+// when it shows none and a holder is to be added, the snapshot's metadata is read uncached to
+// learn whether it has an annotations map at all (rare: snapshots carry dlcsync's endpoint
 // annotation from their creation).
-func (r *JobQueryReconciler) annotated(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot, holders []metav1.OwnerReference) (bool, error) {
-	if len(s.Annotations) > 0 || len(holders) == 0 {
-		return true, nil
+func (r *JobQueryReconciler) patchClaims(ctx context.Context, p *snapshotPatch, owners, holders []metav1.OwnerReference) error {
+	s, annotated := p.existing, true
+	if len(s.Annotations) == 0 && len(holders) > 0 {
+		meta := &metav1.PartialObjectMetadata{}
+		meta.SetGroupVersionKind(dlcv1alpha1.GroupVersion.WithKind("DLCJobSnapshot"))
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), meta); err != nil {
+			return fmt.Errorf("reading the metadata of snapshot %s/%s: %w", s.Namespace, s.Name, err)
+		}
+		annotated = len(meta.Annotations) > 0
 	}
-	meta := &metav1.PartialObjectMetadata{}
-	meta.SetGroupVersionKind(dlcv1alpha1.GroupVersion.WithKind("DLCJobSnapshot"))
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), meta); err != nil {
-		return false, fmt.Errorf("reading the metadata of snapshot %s/%s: %w", s.Namespace, s.Name, err)
-	}
-	return len(meta.Annotations) > 0, nil
+	p.claims(owners, holders, annotated)
+	return nil
 }

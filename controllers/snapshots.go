@@ -427,7 +427,7 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 		}
 		p := newSnapshotPatch(s)
 		p.matches(nil)
-		if err := r.sendPatch(ctx, p, "patch"); err != nil {
+		if err := r.sendPatch(ctx, p); err != nil {
 			return r.countConflict(err, counts)
 		}
 		counts.deleted++
@@ -445,17 +445,15 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 // release removes the query from a snapshot's owners, holders and matchedBy, in one patch.
 func (r *JobQueryReconciler) release(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot) error {
 	owners, holders := r.claimsOf(ctx, s, q, false)
-	annotated, err := r.annotated(ctx, s, holders)
-	if err != nil {
+	p := newSnapshotPatch(s)
+	if err := r.patchClaims(ctx, p, owners, holders); err != nil {
 		return err
 	}
-	p := newSnapshotPatch(s)
-	p.claims(owners, holders, annotated)
 	p.matches(claimedMatches(s.Status.MatchedBy, owners, holders))
 	if p.empty() {
 		return nil
 	}
-	return r.sendPatch(ctx, p, "patch")
+	return r.sendPatch(ctx, p)
 }
 
 // reconcileDeletionPolicy puts the finalizer on the query, then, once per generation in this
@@ -497,11 +495,10 @@ func (r *JobQueryReconciler) reconcileClaims(ctx context.Context, q *dlcv1alpha1
 		if claimsCurrent(s, owners, holders) {
 			continue
 		}
-		annotated, err := r.annotated(ctx, s, holders)
+		p := newSnapshotPatch(s)
+		err := r.patchClaims(ctx, p, owners, holders)
 		if err == nil {
-			p := newSnapshotPatch(s)
-			p.claims(owners, holders, annotated)
-			err = r.sendPatch(ctx, p, "patch")
+			err = r.sendPatch(ctx, p)
 		}
 		switch {
 		case apierrors.IsNotFound(err):
@@ -566,17 +563,15 @@ func (r *JobQueryReconciler) patchSnapshot(ctx context.Context, existing *dlcv1a
 	objectCurrent, statusCurrent bool) error {
 	p := newSnapshotPatch(existing)
 	if !objectCurrent {
-		annotated, err := r.annotated(ctx, existing, want.holders)
-		if err != nil {
+		p.labels(want.labels)
+		if err := r.patchClaims(ctx, p, want.owners, want.holders); err != nil {
 			return err
 		}
-		p.labels(want.labels)
-		p.claims(want.owners, want.holders, annotated)
 	}
 	if !statusCurrent {
 		p.status(&want.status)
 	}
-	return r.sendPatch(ctx, p, "patch")
+	return r.sendPatch(ctx, p)
 }
 
 // ownLabels keeps the labels dlcsync manages.
