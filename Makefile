@@ -40,9 +40,10 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate CRDs and the RBAC ClusterRole from the markers in the code.
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd:allowDangerousTypes=true paths="./..." output:crd:artifacts:config=config/crd/bases
-	@# The Helm chart ships the same CRDs and manager rules.
+	@# The Helm chart ships the same CRDs, manager rules and snapshot writers policy.
 	cp config/crd/bases/*.yaml charts/dlcsync/crds/
 	cp config/rbac/role.yaml charts/dlcsync/files/manager-role.yaml
+	cp config/admission/snapshot_writers_policy.yaml charts/dlcsync/files/snapshot-writers-policy.yaml
 
 .PHONY: docs
 docs: crd-ref-docs ## Write docs/reference.md, the API reference, from api/v1alpha1.
