@@ -324,8 +324,9 @@ func TestClaimsTakeTheFormOfTheDeletionPolicy(t *testing.T) {
 		q.Spec.Snapshot.DeletionPolicy = policy
 		return q
 	}
-	r := &JobQueryReconciler{Client: fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(
-		jq("a", dlcv1alpha1.DeletionPolicyDelete), jq("b", dlcv1alpha1.DeletionPolicyOrphan), jq("d", dlcv1alpha1.DeletionPolicyDelete)).Build()}
+	queries := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(
+		jq("a", dlcv1alpha1.DeletionPolicyDelete), jq("b", dlcv1alpha1.DeletionPolicyOrphan), jq("d", dlcv1alpha1.DeletionPolicyDelete)).Build()
+	r := &JobQueryReconciler{Client: queries, APIReader: queries}
 	snap := func(owners []metav1.OwnerReference, holders string) *dlcv1alpha1.DLCJobSnapshot {
 		s := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s", OwnerReferences: owners}}
 		if holders != "" {
@@ -371,7 +372,7 @@ func TestClaimsTakeTheFormOfTheDeletionPolicy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			owners, holders := r.claimsOf(context.Background(), tc.existing, tc.query, tc.withQ)
+			owners, holders := r.newClaimJudge().claimsOf(context.Background(), tc.existing, tc.query, tc.withQ)
 			g.Expect(append([]metav1.OwnerReference{}, owners...)).To(Equal(tc.wantOwners))
 			g.Expect(append([]metav1.OwnerReference{}, holders...)).To(Equal(tc.wantHolders))
 			if tc.existing != nil {
@@ -386,4 +387,44 @@ func TestClaimsTakeTheFormOfTheDeletionPolicy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countingReader counts the reads it serves.
+type countingReader struct {
+	client.Reader
+	gets int
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.gets++
+	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+// A holder the cache does not hold (another shard's query under --watch-label-selector) is read
+// from the apiserver before it is judged: an Orphan one keeps every claim in the holder form, and
+// it is read once per operation, however many snapshots it holds.
+func TestAHolderTheCacheCannotSeeIsReadOnce(t *testing.T) {
+	g := NewWithT(t)
+	other := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "other", UID: "uid-other"}}
+	other.Spec.Snapshot.DeletionPolicy = dlcv1alpha1.DeletionPolicyOrphan
+	apiserver := &countingReader{Reader: fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(other).Build()}
+	shardCache := fake.NewClientBuilder().WithScheme(testenv.Scheme()).Build()
+	r := &JobQueryReconciler{Client: shardCache, APIReader: apiserver}
+	q := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "q", UID: "uid-q"}}
+	q.Spec.Snapshot.DeletionPolicy = dlcv1alpha1.DeletionPolicyDelete
+
+	judge := r.newClaimJudge()
+	for i := range 3 {
+		s := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprint("s", i),
+			Annotations: map[string]string{holdersAnnotation: "other/uid-other,q/uid-q"}}}
+		owners, holders := judge.claimsOf(context.Background(), s, q, true)
+		g.Expect(owners).To(BeEmpty(), "an Orphan claim of another shard turned into owner references")
+		g.Expect(formatHolders(holders)).To(Equal("other/uid-other,q/uid-q"))
+		g.Expect(claimsCurrent(s, owners, holders)).To(BeTrue())
+		// Released by q, the snapshot stays held by the other shard's query.
+		owners, holders = judge.claimsOf(context.Background(), s, q, false)
+		g.Expect(owners).To(BeEmpty())
+		g.Expect(formatHolders(holders)).To(Equal("other/uid-other"))
+	}
+	g.Expect(apiserver.gets).To(Equal(1))
 }

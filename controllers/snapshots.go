@@ -72,11 +72,33 @@ func formatHolders(refs []metav1.OwnerReference) string {
 	return strings.Join(pairs, ",")
 }
 
+// claimJudge decides, for the snapshots of one operation (a sync, a claim conversion, a release
+// of every snapshot), which holders still claim a snapshot and under which deletionPolicy. A
+// holder's query is read from the cache and, when the cache does not hold it, from the
+// apiserver, once per holder per operation. Note: a manager sharded by --watch-label-selector
+// caches only its own shard's queries, so a cache miss does not mean the query is gone: judged
+// through the cache alone, another shard's Orphan claim was dropped, the shared snapshot took the
+// owner-reference form, and a prune or the garbage collector deleted what the Orphan query keeps.
+// One uncached read per holder and operation costs a request per other shard's query that shares
+// snapshots, not per snapshot.
+type claimJudge struct {
+	r    *JobQueryReconciler
+	mu   sync.Mutex
+	seen map[types.UID]holderState
+}
+
+// holderState is what a claimJudge found of a holder's query.
+type holderState struct{ gone, orphan bool }
+
+func (r *JobQueryReconciler) newClaimJudge() *claimJudge {
+	return &claimJudge{r: r, seen: map[types.UID]holderState{}}
+}
+
 // claimsOf returns the JobQuery owner references and holders a snapshot should carry: its
 // claims, without q's unless withQ, less holders whose query is gone, all as owner references
 // when no claimant has deletionPolicy Orphan and all as holders otherwise. Claims keep their
 // order, so an unchanged snapshot compares equal and is not rewritten.
-func (r *JobQueryReconciler) claimsOf(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot, q *dlcv1alpha1.JobQuery,
+func (j *claimJudge) claimsOf(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot, q *dlcv1alpha1.JobQuery,
 	withQ bool) (owners, holders []metav1.OwnerReference) {
 	orphan := withQ && q.Spec.Snapshot.DeletionPolicy == dlcv1alpha1.DeletionPolicyOrphan
 	var claims []metav1.OwnerReference
@@ -85,7 +107,7 @@ func (r *JobQueryReconciler) claimsOf(ctx context.Context, s *dlcv1alpha1.DLCJob
 		refs, held = queryOwners(s.OwnerReferences), holdersOf(s)
 	}
 	// Note: an owner reference is a Delete claim (a deleted owner's is removed by the garbage
-	// collector); a holder may be of either policy, so its query is read from the cache.
+	// collector); a holder may be of either policy, so its query is read.
 	for i, c := range append(refs, held...) {
 		switch {
 		case c.UID == q.UID:
@@ -93,11 +115,11 @@ func (r *JobQueryReconciler) claimsOf(ctx context.Context, s *dlcv1alpha1.DLCJob
 				continue
 			}
 		case i >= len(refs):
-			gone, isOrphan := r.holderPolicy(ctx, s.Namespace, c)
-			if gone {
+			holder := j.holder(ctx, s.Namespace, c)
+			if holder.gone {
 				continue
 			}
-			orphan = orphan || isOrphan
+			orphan = orphan || holder.orphan
 		}
 		claims = append(claims, c)
 	}
@@ -110,19 +132,35 @@ func (r *JobQueryReconciler) claimsOf(ctx context.Context, s *dlcv1alpha1.DLCJob
 	return claims, nil
 }
 
-// holderPolicy reads the query of a holder from the cache: gone when it no longer exists, and
-// whether its deletionPolicy is Orphan. Note: a query that cannot be read counts as Orphan, the
-// choice that never lets garbage collection take a snapshot it may keep.
-func (r *JobQueryReconciler) holderPolicy(ctx context.Context, namespace string, holder metav1.OwnerReference) (gone, orphan bool) {
-	var hq dlcv1alpha1.JobQuery
-	err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: holder.Name}, &hq)
-	switch {
-	case apierrors.IsNotFound(err), err == nil && hq.UID != holder.UID:
-		return true, false
-	case err != nil:
-		return false, true
+// holder reads the query of a holder: gone when it no longer exists, and whether its
+// deletionPolicy is Orphan. Note: a query that cannot be read counts as Orphan, the choice that
+// never lets garbage collection take a snapshot it may keep; such an answer is not remembered.
+func (j *claimJudge) holder(ctx context.Context, namespace string, ref metav1.OwnerReference) holderState {
+	j.mu.Lock()
+	known, ok := j.seen[ref.UID]
+	j.mu.Unlock()
+	if ok {
+		return known
 	}
-	return false, hq.Spec.Snapshot.DeletionPolicy == dlcv1alpha1.DeletionPolicyOrphan
+	key := types.NamespacedName{Namespace: namespace, Name: ref.Name}
+	var hq dlcv1alpha1.JobQuery
+	err := j.r.Get(ctx, key, &hq)
+	if apierrors.IsNotFound(err) {
+		err = j.r.APIReader.Get(ctx, key, &hq)
+	}
+	var state holderState
+	switch {
+	case apierrors.IsNotFound(err), err == nil && hq.UID != ref.UID:
+		state.gone = true
+	case err != nil:
+		return holderState{orphan: true}
+	default:
+		state.orphan = hq.Spec.Snapshot.DeletionPolicy == dlcv1alpha1.DeletionPolicyOrphan
+	}
+	j.mu.Lock()
+	j.seen[ref.UID] = state
+	j.mu.Unlock()
+	return state
 }
 
 // claimsCurrent reports whether a snapshot's JobQuery owners and holders are the given ones.
@@ -182,6 +220,7 @@ type desiredSnapshot struct {
 func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncScope) (writeCounts, error) {
 	q, owned, listed := sc.query, sc.owned, sc.listed
 	var counts writeCounts
+	judge := r.newClaimJudge()
 	jobs := listed.jobs
 	kept := make(map[string]bool, len(jobs))
 	// Note: jobs map to distinct objects, so their writes run in parallel (bounded), which makes
@@ -198,7 +237,7 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 			var local writeCounts
 			whole, err := dlc.Unpack(job)
 			if err == nil {
-				err = r.syncSnapshot(groupCtx, q, &whole, name, existing, &local)
+				err = r.syncSnapshot(groupCtx, judge, q, &whole, name, existing, &local)
 			}
 			// Note: after its write, a job is only counted (kept, knownAfter): its data goes,
 			// so that a large first sync holds less and less of its listing as it writes.
@@ -250,7 +289,7 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 			absent[name] = true
 			continue
 		}
-		if err := r.pruneSnapshot(ctx, q, s, &counts); err != nil {
+		if err := r.pruneSnapshot(ctx, judge, q, s, &counts); err != nil {
 			sc.state.absent = absent
 			return counts, err
 		}
@@ -273,7 +312,7 @@ func (c *writeCounts) add(o writeCounts) {
 }
 
 // syncSnapshot finds the current snapshot of one listed job and brings it in step.
-func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, job *dlc.JobItem, name string,
+func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, judge *claimJudge, q *dlcv1alpha1.JobQuery, job *dlc.JobItem, name string,
 	existing *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
 	if existing == nil {
 		// Another query may own it already, or it may be orphaned: read it from the cache.
@@ -300,7 +339,7 @@ func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, q *dlcv1alpha1.Jo
 				existing.Spec.JobID, existing.Spec.RegionID, endpoint)}
 		}
 	}
-	return r.writeSnapshot(ctx, q, job, existing, counts)
+	return r.writeSnapshot(ctx, judge, q, job, existing, counts)
 }
 
 // ownedSnapshots lists the snapshots of the query's namespace that the query owns, by name.
@@ -319,7 +358,7 @@ func (r *JobQueryReconciler) ownedSnapshots(ctx context.Context, q *dlcv1alpha1.
 // writeSnapshot makes one snapshot match its job in at most one request: a create carrying
 // labels, annotations, owners and status, or one patch of what changed; nothing at all when the
 // snapshot is current.
-func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, job *dlc.JobItem,
+func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudge, q *dlcv1alpha1.JobQuery, job *dlc.JobItem,
 	existing *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
 	converted, err := snapshot.ConvertJob(job, r.sharedOptions(ctx, q, existing))
 	if err != nil {
@@ -334,7 +373,7 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, q *dlcv1alpha1.J
 	}
 	var existingConds []metav1.Condition
 	var observedAt *metav1.Time
-	want.owners, want.holders = r.claimsOf(ctx, existing, q, true)
+	want.owners, want.holders = judge.claimsOf(ctx, existing, q, true)
 	if existing != nil {
 		want.matchedBy = withName(claimedMatches(existing.Status.MatchedBy, want.owners, want.holders), q.Name)
 		existingConds = existing.Status.Conditions
@@ -399,9 +438,9 @@ func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1a
 }
 
 // pruneSnapshot handles a snapshot of a job the query no longer lists.
-func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot,
+func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, judge *claimJudge, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot,
 	counts *writeCounts) error {
-	owners, holders := r.claimsOf(ctx, s, q, false)
+	owners, holders := judge.claimsOf(ctx, s, q, false)
 	others := append(owners, holders...)
 	retain := q.Spec.Snapshot.PrunePolicy == dlcv1alpha1.PrunePolicyRetain
 	// Note: an owner that is not a JobQuery (a user's own object) holds the snapshot too; only
@@ -434,7 +473,7 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 		return nil
 	default:
 		// Other queries still match: release this query's ownership only.
-		if err := r.release(ctx, q, s); err != nil {
+		if err := r.release(ctx, judge, q, s); err != nil {
 			return r.countConflict(err, counts)
 		}
 		counts.deleted++
@@ -443,8 +482,9 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, q *dlcv1alpha1.J
 }
 
 // release removes the query from a snapshot's owners, holders and matchedBy, in one patch.
-func (r *JobQueryReconciler) release(ctx context.Context, q *dlcv1alpha1.JobQuery, s *dlcv1alpha1.DLCJobSnapshot) error {
-	owners, holders := r.claimsOf(ctx, s, q, false)
+func (r *JobQueryReconciler) release(ctx context.Context, judge *claimJudge, q *dlcv1alpha1.JobQuery,
+	s *dlcv1alpha1.DLCJobSnapshot) error {
+	owners, holders := judge.claimsOf(ctx, s, q, false)
 	p := newSnapshotPatch(s)
 	if err := r.patchClaims(ctx, p, owners, holders); err != nil {
 		return err
@@ -490,8 +530,9 @@ func (r *JobQueryReconciler) reconcileClaims(ctx context.Context, q *dlcv1alpha1
 	if err != nil {
 		return err
 	}
+	judge := r.newClaimJudge()
 	for _, s := range owned {
-		owners, holders := r.claimsOf(ctx, s, q, true)
+		owners, holders := judge.claimsOf(ctx, s, q, true)
 		if claimsCurrent(s, owners, holders) {
 			continue
 		}
@@ -517,8 +558,9 @@ func (r *JobQueryReconciler) releaseAll(ctx context.Context, q *dlcv1alpha1.JobQ
 	if err != nil {
 		return err
 	}
+	judge := r.newClaimJudge()
 	for _, s := range owned {
-		if err := r.release(ctx, q, s); err != nil && !apierrors.IsNotFound(err) {
+		if err := r.release(ctx, judge, q, s); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("releasing snapshot %s: %w", klog.KObj(s), err)
 		}
 	}

@@ -209,3 +209,85 @@ func TestEachShardHasItsOwnLease(t *testing.T) {
 	_, err := controllers.LeaderElectionID("dlcsync.dlcsync.io", nil, shardKey+" in (one")
 	g.Expect(err).To(MatchError(ContainSubstring(`"` + shardKey + ` in (one"`)))
 }
+
+// An Orphan+Retain query in one shard and a Delete query in the other share snapshots. Each
+// manager only sees its own shard's queries, yet neither may drop the other's claim: quiet syncs
+// write nothing, the shared snapshots keep the Orphan form (no owner reference the garbage
+// collector could act on), and when the Delete query stops matching, its prune releases its claim
+// instead of deleting snapshots the Orphan query keeps.
+func TestShardsKeepEachOthersOrphanClaims(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcorphanshard", 5)
+	one := startManagerWith(t, "one", managerOptions{watchLabelSelector: shardKey + "=one"})
+	rest := startManagerWith(t, "rest", managerOptions{watchLabelSelector: "!" + shardKey})
+
+	keep := newQuery(ns, "keep", "dlcorphanshard")
+	keep.Labels = map[string]string{shardKey: "one"}
+	keep.Spec.Snapshot.DeletionPolicy = dlcv1alpha1.DeletionPolicyOrphan
+	keep.Spec.Snapshot.PrunePolicy = dlcv1alpha1.PrunePolicyRetain
+	g.Expect(k8s.Create(context.Background(), keep)).To(Succeed())
+	t.Cleanup(func() {
+		_ = k8s.DeleteAllOf(context.Background(), &dlcv1alpha1.JobQuery{}, client.InNamespace(ns))
+	})
+	waitSynced(t, ns, "keep", 5)
+	g.Expect(k8s.Create(context.Background(), newQuery(ns, "beta", "dlcorphanshard"))).To(Succeed())
+	waitSynced(t, ns, "beta", 5)
+
+	heldBy := func(g Gomega) map[string]types.UID {
+		uids := map[string]types.UID{}
+		for id, s := range snapshotsOf(g, ns) {
+			g.Expect(queryOwnerNames(s)).To(BeEmpty(), "%s has a JobQuery owner reference, though keep is Orphan", id)
+			g.Expect(holderNames(s)).To(ConsistOf("keep", "beta"), "holders of %s", id)
+			uids[id] = s.UID
+		}
+		g.Expect(uids).To(HaveLen(len(ids)))
+		return uids
+	}
+	var uids map[string]types.UID
+	NewWithT(t).Eventually(func(g Gomega) { uids = heldBy(g) }).WithTimeout(30 * time.Second).Should(Succeed())
+
+	// Quiet syncs of both, in turn: nobody rewrites a shared snapshot.
+	oneBefore, restBefore := one.paths.objects(ns, "dlcjobsnapshots"), rest.paths.objects(ns, "dlcjobsnapshots")
+	for range 2 {
+		syncNow(t, ns, "beta", 5)
+		syncNow(t, ns, "keep", 5)
+	}
+	g.Expect(since(one.paths.objects(ns, "dlcjobsnapshots"), oneBefore)).To(BeEmpty(), "shard one rewrote shared snapshots")
+	g.Expect(since(rest.paths.objects(ns, "dlcjobsnapshots"), restBefore)).To(BeEmpty(), "the rest rewrote shared snapshots")
+	g.Expect(heldBy(g)).To(Equal(uids))
+
+	// beta stops matching: two complete listings later it has released its claim, and every
+	// snapshot is still the one keep holds.
+	setQuery(g, ns, "beta", func(q *dlcv1alpha1.JobQuery) { q.Spec.Filter.DisplayName = "dlcnothingmatches" })
+	waitSynced(t, ns, "beta", 0)
+	syncNow(t, ns, "beta", 0)
+	snaps := snapshotsOf(g, ns)
+	g.Expect(snaps).To(HaveLen(len(ids)), "beta's prune deleted snapshots keep holds")
+	for id, s := range snaps {
+		g.Expect(s.UID).To(Equal(uids[id]), "the snapshot of %s was deleted and recreated", id)
+		g.Expect(holderNames(s)).To(ConsistOf("keep"), "holders of %s", id)
+		g.Expect(s.Status.MatchedBy).To(Equal([]string{"keep"}), "matchedBy of %s", id)
+	}
+}
+
+func queryOwnerNames(s dlcv1alpha1.DLCJobSnapshot) []string {
+	var names []string
+	for _, ref := range s.OwnerReferences {
+		if ref.Kind == "JobQuery" {
+			names = append(names, ref.Name)
+		}
+	}
+	return names
+}
+
+// holderNames reads the holders annotation (name/uid pairs) as query names.
+func holderNames(s dlcv1alpha1.DLCJobSnapshot) []string {
+	var names []string
+	for _, pair := range strings.Split(s.Annotations[dlcv1alpha1.AnnotationHolders], ",") {
+		if name, _, ok := strings.Cut(pair, "/"); ok {
+			names = append(names, name)
+		}
+	}
+	return names
+}
