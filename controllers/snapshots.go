@@ -179,6 +179,10 @@ func queryRef(q *dlcv1alpha1.JobQuery) metav1.OwnerReference {
 // writeCounts counts what a sync did to snapshots.
 type writeCounts struct {
 	created, updated, deleted, unchanged, conflicts int32
+	// firstSeenEnded counts the snapshots created for jobs that had already ended;
+	// firstSeenJobs are the first maxFirstSeenEvents of them, for their events.
+	firstSeenEnded int32
+	firstSeenJobs  []firstSeenJob
 	// skipped are the jobs whose snapshot could not be written, as "jobID: why"; unmirrored
 	// the snapshot names of those among them that have no snapshot of this query at all.
 	skipped    []string
@@ -255,7 +259,9 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 			return err
 		})
 	}
-	if err := group.Wait(); err != nil {
+	err := group.Wait()
+	r.firstSeenEvents(q, &counts)
+	if err != nil {
 		return counts, err
 	}
 	if key := fullKey(q); sc.state.absentKey != key {
@@ -307,6 +313,8 @@ func (c *writeCounts) add(o writeCounts) {
 	c.deleted += o.deleted
 	c.unchanged += o.unchanged
 	c.conflicts += o.conflicts
+	c.firstSeenEnded += o.firstSeenEnded
+	c.firstSeenJobs = append(c.firstSeenJobs, o.firstSeenJobs[:min(len(o.firstSeenJobs), maxFirstSeenEvents-len(c.firstSeenJobs))]...)
 	c.skipped = append(c.skipped, o.skipped...)
 	c.unmirrored = append(c.unmirrored, o.unmirrored...)
 }
@@ -398,9 +406,15 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudg
 	want.status = snapshot.Status(converted, want.hash, existingConds, now)
 	want.status.MatchedBy, want.status.Matching, want.status.ObservedAt = want.matchedBy, true, observedAt
 	want.status.RequestID = r.requestIDOf(q, job.JobID)
+	var had *dlcv1alpha1.DLCJobSnapshotStatus
+	if existing != nil {
+		had = &existing.Status
+	}
+	want.status.Transition = snapshot.Transition(job.JobID, converted.Status, had, now.Time)
 
+	var created *dlcv1alpha1.DLCJobSnapshot
 	if existing == nil {
-		err = r.createSnapshot(ctx, q.Namespace, &want)
+		created, err = r.createSnapshot(ctx, q.Namespace, &want)
 	} else {
 		err = r.patchSnapshot(ctx, existing, &want, objectCurrent, statusCurrent)
 	}
@@ -409,6 +423,9 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudg
 	}
 	if existing == nil {
 		counts.created++
+		if snapshot.Outcome(converted.Status) != "" {
+			counts.firstSeen(created, converted)
+		}
 	} else {
 		counts.updated++
 		if existing.Status.Phase != "" && existing.Status.Phase != job.Status {
@@ -423,7 +440,7 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudg
 // the snapshot shows (URL userinfo scrubbed), never from the API's answer: events are readable by
 // whoever may read the namespace's events.
 func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1alpha1.DLCJobSnapshot, job *dlcv1alpha1.JobItem) {
-	reason, warning := snapshot.EventReason(job.Status)
+	reason, warning := snapshot.TransitionEvent(existing.Status.Phase, job.Status)
 	eventType := corev1.EventTypeNormal
 	if warning {
 		eventType = corev1.EventTypeWarning
@@ -431,10 +448,66 @@ func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1a
 	regarding := existing.DeepCopy()
 	regarding.Namespace, regarding.Name = namespace, name
 	note := fmt.Sprintf("Job %s (%s) changed from %s to %s", cut(job.DisplayName, 200), job.JobID, existing.Status.Phase, job.Status)
-	if job.ReasonCode != "" && (job.Status == dlc.StatusFailed || job.Status == dlc.StatusStopped) {
+	if job.ReasonCode != "" && snapshot.Outcome(job.Status) != "" {
 		note += ": " + cut(job.ReasonCode, 200)
 	}
-	r.Recorder.Eventf(regarding, nil, eventType, reason, "JobPhaseChanged", "%s", note)
+	r.Recorder.Eventf(regarding, nil, eventType, reason, actionPhaseChanged, "%s", note)
+}
+
+// The actions of job events: a change seen between two syncs, or a job whose snapshot was
+// created in a phase where it had already ended (the change happened before dlcsync saw it).
+const (
+	actionPhaseChanged = "JobPhaseChanged"
+	actionFirstSeen    = "JobFirstSeen"
+)
+
+// maxFirstSeenEvents bounds the JobFirstSeen events of one sync. Note: the first sync of a query
+// over a workspace's history finds thousands of ended jobs; an event each would double the
+// requests of that sync. The rest are counted in one event on the query, and every one of them
+// carries status.transition (with no from) for automation that needs them all.
+const maxFirstSeenEvents = 50
+
+// firstSeenJob is what the JobFirstSeen event of a new snapshot says.
+type firstSeenJob struct {
+	snapshot                               *dlcv1alpha1.DLCJobSnapshot
+	displayName, jobID, phase, reasonCode string
+}
+
+// firstSeen counts a snapshot created for a job that had already ended, keeping what its event
+// needs for the first maxFirstSeenEvents.
+func (c *writeCounts) firstSeen(created *dlcv1alpha1.DLCJobSnapshot, job *dlcv1alpha1.JobItem) {
+	c.firstSeenEnded++
+	if len(c.firstSeenJobs) >= maxFirstSeenEvents {
+		return
+	}
+	regarding := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: created.Namespace, Name: created.Name,
+		UID: created.UID, ResourceVersion: created.ResourceVersion}}
+	c.firstSeenJobs = append(c.firstSeenJobs, firstSeenJob{snapshot: regarding, displayName: cut(job.DisplayName, 200),
+		jobID: job.JobID, phase: job.Status, reasonCode: cut(job.ReasonCode, 200)})
+}
+
+// firstSeenEvents emits the JobFirstSeen events of a sync, with the reason a change to the same
+// phase would have had (JobFailed as a Warning, ...), so that an event consumer filtering on the
+// reason sees both and one filtering on the action can tell them apart; the jobs beyond
+// maxFirstSeenEvents are counted in one event on the query.
+func (r *JobQueryReconciler) firstSeenEvents(q *dlcv1alpha1.JobQuery, counts *writeCounts) {
+	for _, j := range counts.firstSeenJobs {
+		reason, warning := snapshot.TransitionEvent("", j.phase)
+		eventType := corev1.EventTypeNormal
+		if warning {
+			eventType = corev1.EventTypeWarning
+		}
+		note := fmt.Sprintf("Job %s (%s) first seen %s", j.displayName, j.jobID, j.phase)
+		if j.reasonCode != "" {
+			note += ": " + j.reasonCode
+		}
+		r.Recorder.Eventf(j.snapshot, nil, eventType, reason, actionFirstSeen, "%s", note)
+	}
+	if more := counts.firstSeenEnded - int32(len(counts.firstSeenJobs)); more > 0 {
+		r.Recorder.Eventf(q, nil, corev1.EventTypeNormal, "JobsFirstSeenEnded", actionFirstSeen,
+			"%d more jobs were first seen after they had ended (events for the first %d only); their snapshots' status.transition has no from",
+			more, maxFirstSeenEvents)
+	}
 }
 
 // pruneSnapshot handles a snapshot of a job the query no longer lists.
@@ -578,7 +651,7 @@ func (r *JobQueryReconciler) countConflict(err error, counts *writeCounts) error
 // createSnapshot creates a new snapshot whole: labels, annotations, owners, spec and status in
 // one request. Note: it fails with AlreadyExists when the cache has not yet seen another
 // query's snapshot; the sync retries a second later and then updates that one.
-func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace string, want *desiredSnapshot) error {
+func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace string, want *desiredSnapshot) (*dlcv1alpha1.DLCJobSnapshot, error) {
 	annotations := map[string]string{dlcv1alpha1.AnnotationEndpoint: want.endpoint}
 	if len(want.holders) > 0 {
 		annotations[holdersAnnotation] = formatHolders(want.holders)
@@ -590,13 +663,13 @@ func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace strin
 		Status: want.status,
 	}
 	if err := r.Create(ctx, obj, client.FieldOwner(FieldOwner)); err != nil {
-		return fmt.Errorf("creating snapshot %s/%s: %w", namespace, want.name, err)
+		return nil, fmt.Errorf("creating snapshot %s/%s: %w", namespace, want.name, err)
 	}
 	snapshotWritesTotal.WithLabelValues("create").Inc()
 	if obj.Status.ContentHash != want.status.ContentHash {
-		return statusDropped(obj)
+		return nil, statusDropped(obj)
 	}
-	return nil
+	return obj, nil
 }
 
 // patchSnapshot brings an existing snapshot to want in one patch: labels and claims when the

@@ -54,13 +54,13 @@ func TestAStaleReadNeverReplacesAnotherQuerysOwnership(t *testing.T) {
 	r := writer()
 	first := &desiredSnapshot{name: "dlc1", spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlc1", RegionID: "cn-hangzhou"},
 		owners: []metav1.OwnerReference{refA}, status: dlcv1alpha1.DLCJobSnapshotStatus{Phase: "Running"}}
-	if err := r.createSnapshot(ctx, ns, first); err != nil {
+	if _, err := r.createSnapshot(ctx, ns, first); err != nil {
 		t.Fatal(err)
 	}
 	want := &desiredSnapshot{name: "dlc1", spec: first.spec, owners: []metav1.OwnerReference{refB}}
 
 	// The cache had not seen the snapshot: the write must not overwrite it.
-	if err := r.createSnapshot(ctx, ns, want); !apierrors.IsAlreadyExists(err) {
+	if _, err := r.createSnapshot(ctx, ns, want); !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("writing over an unseen snapshot: %v, want AlreadyExists", err)
 	}
 	// A copy older than the stored object: the write must fail with a conflict.
@@ -135,7 +135,7 @@ func TestAChangedStatusLeavesNoOldFieldBehind(t *testing.T) {
 		labels: map[string]string{dlcv1alpha1.LabelStatus: "Running"},
 		status: dlcv1alpha1.DLCJobSnapshotStatus{Phase: "Running", SubStatus: "Restarting", ReasonCode: "Restart", ContentHash: "h1",
 			Job: &dlcv1alpha1.JobItem{JobID: "dlc1", Status: "Running", ReasonMessage: "restarting"}}}
-	if err := r.createSnapshot(ctx, ns, old); err != nil {
+	if _, err := r.createSnapshot(ctx, ns, old); err != nil {
 		t.Fatal(err)
 	}
 	want := &desiredSnapshot{name: "dlc1", spec: old.spec, labels: map[string]string{dlcv1alpha1.LabelStatus: "Succeeded"},
@@ -180,7 +180,7 @@ func TestKstatusReadsEverySnapshotPhaseAsCurrent(t *testing.T) {
 				spec:   dlcv1alpha1.DLCJobSnapshotSpec{JobID: name, RegionID: "cn-hangzhou"},
 				status: snapshot.Status(converted, snapshot.Hash(converted), nil, metav1.Now())}
 			if existing == nil {
-				err = r.createSnapshot(ctx, ns, want)
+				_, err = r.createSnapshot(ctx, ns, want)
 			} else {
 				err = r.patchSnapshot(ctx, existing, want, false, false)
 			}
@@ -220,7 +220,7 @@ func TestAPatchThatNoLongerAppliesIsAConflict(t *testing.T) {
 	r := writer()
 	first := &desiredSnapshot{name: "dlc1", spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlc1", RegionID: "cn-hangzhou"},
 		labels: map[string]string{dlcv1alpha1.LabelStatus: "Running", dlcv1alpha1.LabelJobType: "PyTorchJob"}}
-	if err := r.createSnapshot(ctx, ns, first); err != nil {
+	if _, err := r.createSnapshot(ctx, ns, first); err != nil {
 		t.Fatal(err)
 	}
 	stale := cached(t, ns, "dlc1")

@@ -128,6 +128,15 @@ type DLCJobSnapshotStatus struct {
 	// +optional
 	ContentHash string `json:"contentHash,omitempty"`
 
+	// transition is the job's last phase change as dlcsync saw it, written in the same write as
+	// the phase. Its key is the dedupe key for automation: it names the job, the phase and when
+	// dlcsync first wrote that phase, so it stays the same across manager restarts, leader
+	// failovers and full listings, and a job that enters the same phase twice gets two keys.
+	// Snapshots written before dlcsync recorded transitions have none until their job's next
+	// phase change.
+	// +optional
+	Transition *PhaseTransition `json:"transition,omitempty"`
+
 	// conditions mirror batch/v1 Job: Complete (job Succeeded or SucceededReserving), Failed (job
 	// Failed or FailedReserving), Stopped (job Stopped); and Running (job Running).
 	// +optional
@@ -135,6 +144,32 @@ type DLCJobSnapshotStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PhaseTransition is one phase change of a job, as dlcsync saw it.
+type PhaseTransition struct {
+	// phase is the phase the job changed to: status.phase when this was written (as its label
+	// value, which a phase of the API reference always is).
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Phase string `json:"phase"`
+
+	// from is the phase dlcsync saw before. Empty when the snapshot was created in this phase:
+	// the change happened before dlcsync saw the job (a new query, or a job that was created and
+	// changed between two syncs), so automation can tell a failure seen live from an old one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	From string `json:"from,omitempty"`
+
+	// seenAt is when dlcsync first wrote the job in this phase.
+	// +required
+	SeenAt metav1.MicroTime `json:"seenAt"`
+
+	// key is "<jobId>/<phase>/<seenAt>", unique per job and transition: the id of the
+	// CloudEvent that reports it, and the key a consumer dedupes on.
+	// +required
+	// +kubebuilder:validation:MaxLength=512
+	Key string `json:"key"`
 }
 
 // DLCJobSnapshot mirrors one PAI-DLC job, as ListJobs last returned it, in the namespace of the

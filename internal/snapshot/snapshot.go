@@ -259,9 +259,9 @@ func Conditions(phase, reasonCode, reasonMessage string) []metav1.Condition {
 		return metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg}
 	}
 	return []metav1.Condition{
-		cond(dlcv1alpha1.ConditionComplete, phase == dlc.StatusSucceeded || phase == dlc.StatusSucceededReserving, "JobSucceeded"),
-		cond(dlcv1alpha1.ConditionFailed, phase == dlc.StatusFailed || phase == dlc.StatusFailedReserving, "JobFailed"),
-		cond(dlcv1alpha1.ConditionStopped, phase == dlc.StatusStopped, "JobStopped"),
+		cond(dlcv1alpha1.ConditionComplete, Outcome(phase) == OutcomeSucceeded, "JobSucceeded"),
+		cond(dlcv1alpha1.ConditionFailed, Outcome(phase) == OutcomeFailed, "JobFailed"),
+		cond(dlcv1alpha1.ConditionStopped, Outcome(phase) == OutcomeStopped, "JobStopped"),
 		cond(dlcv1alpha1.ConditionRunning, phase == dlc.StatusRunning, "JobRunning"),
 	}
 }
@@ -278,16 +278,6 @@ func parseTime(v string) *metav1.Time {
 	}
 	mt := metav1.NewTime(t)
 	return &mt
-}
-
-// EventReason is the reason of the event for a phase transition: JobRunning, JobSucceeded, ...
-// Failed is a Warning; everything else Normal.
-func EventReason(phase string) (reason string, warning bool) {
-	reason = "Job" + LabelValue(phase)
-	if !validReason(reason) {
-		reason = "JobUnknown"
-	}
-	return reason, phase == dlc.StatusFailed
 }
 
 var jsonType = reflect.TypeOf(apiextensionsv1.JSON{})

@@ -213,15 +213,6 @@ func TestStatusAndConditionsFollowThePhase(t *testing.T) {
 	}
 }
 
-func TestEventReason(t *testing.T) {
-	if r, w := EventReason("Failed"); r != "JobFailed" || !w {
-		t.Fatal(r, w)
-	}
-	if r, w := EventReason("Running"); r != "JobRunning" || w {
-		t.Fatal(r, w)
-	}
-}
-
 // FuzzHash: for any job the API could send (any body the decoder accepts), converting and
 // hashing never fails or panics, the hash is stable across calls and across a JSON round trip
 // of the converted job (what a snapshot stores and reads back), and a changed status changes it.
