@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -25,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
@@ -51,8 +55,10 @@ type JobQueryReconciler struct {
 	client.Client
 	// APIReader reads Secrets uncached: the manager never caches Secret data.
 	APIReader client.Reader
-	Recorder  recorder.EventRecorder
-	Listers   ListerFactory
+	// events sends the CloudEvents of queries with spec.cloudEvents (nil: none are sent).
+	events   *cloudEvents
+	Recorder recorder.EventRecorder
+	Listers  ListerFactory
 	// Endpoints are the endpoints JobQueries may call (PAI-DLC's own plus --allowed-endpoints).
 	Endpoints endpoints.Policy
 	// AmbientNamespaces are the namespaces whose JobQueries may use the operator's own credentials.
@@ -95,6 +101,7 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	q := &dlcv1alpha1.JobQuery{}
 	if err := r.Get(ctx, req.NamespacedName, q); err != nil {
 		if client.IgnoreNotFound(err) == nil {
+			r.events.forget(req.NamespacedName)
 			forgetQuery(req.Namespace, req.Name)
 			r.queries.Delete(req.NamespacedName)
 			r.claimsChecked.Delete(req.NamespacedName)
@@ -107,9 +114,18 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.reconcileDeletionPolicy(ctx, q); err != nil {
 		return ctrl.Result{}, err
 	}
+	sinkRefused, err := r.events.prepare(q, func() ([]*dlcv1alpha1.DLCJobSnapshot, error) {
+		owned, err := r.ownedSnapshots(ctx, q)
+		return slices.Collect(maps.Values(owned)), err
+	})
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("reading the snapshots of %s for its CloudEvents: %w", klog.KObj(q), err)
+	}
 
 	original := q.DeepCopy()
 	result, err := r.reconcileSync(ctx, q)
+	r.events.report(q, sinkRefused)
+	r.events.refusedEvent(r, q, original.Status.Conditions, sinkRefused)
 	// Note: one status patch per reconcile; when nothing but the sync times and stats changed,
 	// none unless the written times are older than statusRefresh (statusWrite).
 	if why := statusWrite(&original.Status, &q.Status, r.statusRefresh(q)); why != "" {
@@ -153,6 +169,7 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 		return ctrl.Result{RequeueAfter: fairnessWait}, nil
 	}
 	defer release()
+	defer r.events.hold(q.Namespace, now)()
 	sc := &syncScope{query: q, state: state, access: acc, accessErr: accessErr, started: now, stats: &dlcv1alpha1.SyncStats{}}
 	return r.sync(ctx, sc), nil
 }
@@ -507,6 +524,7 @@ func (r *JobQueryReconciler) reconcileFinalizer(ctx context.Context, q *dlcv1alp
 // its owner reference (a claim may still be in the holders form of an earlier Orphan policy), so
 // that the garbage collector deletes those no other query holds.
 func (r *JobQueryReconciler) reconcileDelete(ctx context.Context, q *dlcv1alpha1.JobQuery) error {
+	r.events.forget(types.NamespacedName{Namespace: q.Namespace, Name: q.Name})
 	forgetQuery(q.Namespace, q.Name)
 	r.forgetClaims(q)
 	if !controllerutil.ContainsFinalizer(q, snapshotsFinalizer) && !controllerutil.ContainsFinalizer(q, legacyOrphanFinalizer) {
@@ -537,18 +555,56 @@ func (r *JobQueryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 		return err
 	}
 	concurrency := r.concurrency()
-	// Note: snapshots are not watched for reconciles (Owns): every change to them comes from
-	// this controller, and each sync compares against the cache anyway.
-	return ctrl.NewControllerManagedBy(mgr).
+	bld := ctrl.NewControllerManagedBy(mgr).
 		For(&dlcv1alpha1.JobQuery{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{}))).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.queriesOfSecret)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.queriesOfSecret))
+	if r.events != nil {
+		if err := r.setupCloudEvents(ctx, mgr); err != nil {
+			return err
+		}
+		// The delivery workers ask for status writes of their queries through this channel.
+		bld = bld.WatchesRawSource(source.Channel(r.events.wake, &handler.EnqueueRequestForObject{}))
+	}
+	// Note: snapshots are not watched for reconciles (Owns): every change to them comes from
+	// this controller, and each sync compares against the cache anyway.
+	return bld.
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: concurrency,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
 		}).
 		Named("jobquery").
 		Complete(r)
+}
+
+// setupCloudEvents runs the CloudEvents sender with the manager's leadership and feeds it the
+// transitions of snapshot updates (another query's write of a shared snapshot).
+func (r *JobQueryReconciler) setupCloudEvents(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.Add(r.events); err != nil {
+		return fmt.Errorf("adding the CloudEvents sender: %w", err)
+	}
+	informer, err := mgr.GetCache().GetInformer(ctx, &dlcv1alpha1.DLCJobSnapshot{})
+	if err != nil {
+		return fmt.Errorf("getting the snapshot informer: %w", err)
+	}
+	_, err = informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if s, ok := obj.(*dlcv1alpha1.DLCJobSnapshot); ok {
+				r.events.onSnapshot(nil, s)
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			old, ok1 := oldObj.(*dlcv1alpha1.DLCJobSnapshot)
+			snap, ok2 := newObj.(*dlcv1alpha1.DLCJobSnapshot)
+			if ok1 && ok2 {
+				r.events.onSnapshot(old, snap)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watching snapshots for CloudEvents: %w", err)
+	}
+	return nil
 }
 
 // SetupIndexes registers the cache indexes the reconciler reads through. SetupWithManager calls

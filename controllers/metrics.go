@@ -58,9 +58,25 @@ var (
 	}, []string{"endpoint"})
 )
 
+var (
+	cloudEventsSentTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dlcsync_cloudevents_sent_total",
+		Help: "CloudEvents delivery attempts, by result: delivered (the sink answered 2xx) or failed (retried with backoff).",
+	}, []string{"result"})
+	cloudEventsBacklog = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dlcsync_cloudevents_backlog",
+		Help: "Transitions waiting for delivery to a JobQuery's CloudEvents sink.",
+	}, []string{labelNamespace, labelQuery})
+	cloudEventsDroppedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dlcsync_cloudevents_dropped_total",
+		Help: "Transitions a JobQuery's CloudEvents sink never received because its backlog was full.",
+	}, []string{labelNamespace, labelQuery})
+)
+
 func init() {
 	metrics.Registry.MustRegister(syncDuration, lastSyncTimestamp, syncsTotal, apiRequestsTotal, apiThrottledTotal,
-		snapshotWritesTotal, queryStatusWritesTotal, jobsGauge, breakerState)
+		snapshotWritesTotal, queryStatusWritesTotal, jobsGauge, breakerState, cloudEventsSentTotal, cloudEventsBacklog,
+		cloudEventsDroppedTotal)
 }
 
 // ObserveAPIResponse counts one ListJobs answer; pass it as the client's Observer.
@@ -82,6 +98,8 @@ func forgetQuery(namespace, name string) {
 	syncsTotal.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
 	jobsGauge.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
 	lastSyncTimestamp.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
+	cloudEventsBacklog.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
+	cloudEventsDroppedTotal.DeletePartialMatch(prometheus.Labels{labelNamespace: namespace, labelQuery: name})
 }
 
 // setJobCounts replaces the per-phase gauge of a query.

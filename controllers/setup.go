@@ -49,6 +49,12 @@ type Options struct {
 	// sync for intervals above it. 0 means DefaultStatusRefreshInterval, 5m. No snapshot is
 	// written for it.
 	StatusRefreshInterval time.Duration
+	// AllowedSinks are the URL patterns JobQueries may send CloudEvents to (--allowed-sinks),
+	// e.g. endpoints.DefaultSinkPatterns; empty turns CloudEvents off.
+	AllowedSinks string
+	// CloudEventsBacklog bounds the undelivered transitions of each sink (--cloudevents-backlog;
+	// 0: DefaultCloudEventsBacklog).
+	CloudEventsBacklog int
 	// AfterSync, if set, is called after every sync that listed jobs, with how many jobs the
 	// listing held: cmd/manager returns the memory of a large sync to the OS there.
 	AfterSync func(listedJobs int)
@@ -60,8 +66,17 @@ func NewReconciler(mgr ctrl.Manager, o Options) (*JobQueryReconciler, error) {
 	if err != nil {
 		return nil, err
 	}
+	sinks, err := endpoints.ParseSinkPatterns(o.AllowedSinks)
+	if err != nil {
+		return nil, err
+	}
+	events, err := newCloudEvents(sinks, mgr.GetAPIReader(), o.CloudEventsBacklog, time.Now)
+	if err != nil {
+		return nil, err
+	}
 	governors := dlc.NewGovernors(dlc.GovernorConfig{QPS: o.DLCQPS, Burst: o.DLCBurst, OnBreakerChange: ObserveBreaker})
 	return &JobQueryReconciler{
+		events:                events,
 		Client:                mgr.GetClient(),
 		APIReader:             mgr.GetAPIReader(),
 		Recorder:              mgr.GetEventRecorder("dlcsync"),

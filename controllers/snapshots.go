@@ -421,6 +421,10 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudg
 	if err != nil {
 		return r.countConflict(err, counts)
 	}
+	if tr := want.status.Transition; tr != nil && (existing == nil || existing.Status.Transition == nil ||
+		existing.Status.Transition.Key != tr.Key) {
+		r.events.written(q, want.name, job.JobID, &want.status)
+	}
 	if existing == nil {
 		counts.created++
 		if snapshot.Outcome(converted.Status) != "" {

@@ -82,10 +82,13 @@ func run(m *testing.M) int {
 	defer cancel()
 	testCtx = ctx
 	testReconciler, err = Setup(ctx, mgr, Options{
-		AllowedEndpoints:  testenv.LoopbackEndpoints,
-		AmbientNamespaces: []string{allowed},
-		RevealNamespaces:  []string{revealAllowed},
-		DLCQPS:            1000, DLCBurst: 1000,
+		AllowedEndpoints: testenv.LoopbackEndpoints,
+		AllowedSinks:     testenv.LoopbackEndpoints,
+		// Small, so that a test overflows it with a few jobs (cloudevents_test.go).
+		CloudEventsBacklog: testCloudEventsBacklog,
+		AmbientNamespaces:  []string{allowed},
+		RevealNamespaces:   []string{revealAllowed},
+		DLCQPS:             1000, DLCBurst: 1000,
 		Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
 		// Short, so that a quiet query's freshness write shows within seconds; still longer than
 		// the 10 s interval, so a single quiet sync writes nothing (freshness_test.go).

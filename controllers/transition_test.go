@@ -66,11 +66,19 @@ func TestEveryTransitionIsOneEventAndOneKey(t *testing.T) {
 		keys[id] = snaps[id].Status.Transition.Key
 	}
 
-	// A quiet sync changes no key.
+	// A quiet sync changes no key, nor a write that changes no phase (a second query that matches
+	// the same jobs adds itself to matchedBy: the patch carries the transition over from the cache).
 	resync(t, ns, "transitions", dlcv1alpha1.ReasonSynced)
+	also := query(ns, "also")
+	also.Spec.Filter.DisplayName = "dlctransition"
+	g.Expect(k8s.Create(testCtx, also)).To(Succeed())
+	waitReady(t, ns, "also", dlcv1alpha1.ReasonSynced)
 	for id, s := range snapshots(g, ns) {
+		g.Expect(s.Status.MatchedBy).To(ConsistOf("transitions", "also"))
+		g.Expect(s.Status.Transition).NotTo(BeNil(), id)
 		g.Expect(s.Status.Transition.Key).To(Equal(keys[id]))
 	}
+	g.Expect(k8s.Delete(testCtx, also)).To(Succeed())
 
 	// Running -> FailedReserving -> Failed; SucceededReserving -> Succeeded.
 	endJob(g, ids[0], dlc.StatusFailedReserving, "JobFailed")

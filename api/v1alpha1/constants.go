@@ -7,6 +7,27 @@ const (
 	ConditionReady       = "Ready"
 	ConditionReconciling = "Reconciling"
 	ConditionStalled     = "Stalled"
+	// ConditionCloudEventsDelivered is set on queries with spec.cloudEvents: True while events
+	// reach the sink, False with SinkNotAllowed, DeliveryFailing or BacklogOverflowed. It does
+	// not affect Ready: the mirror works whatever the sink does.
+	ConditionCloudEventsDelivered = "CloudEventsDelivered"
+)
+
+// Reasons of the CloudEventsDelivered condition.
+const (
+	ReasonDelivering        = "Delivering"
+	ReasonSinkNotAllowed    = "SinkNotAllowed"
+	ReasonDeliveryFailing   = "DeliveryFailing"
+	ReasonBacklogOverflowed = "BacklogOverflowed"
+)
+
+// CloudEvent types, one per kind of transition (CloudEventsSpec.types).
+const (
+	CloudEventTypeSucceeded    = "io.dlcsync.job.succeeded"
+	CloudEventTypeFailed       = "io.dlcsync.job.failed"
+	CloudEventTypeStopped      = "io.dlcsync.job.stopped"
+	CloudEventTypeRunning      = "io.dlcsync.job.running"
+	CloudEventTypePhaseChanged = "io.dlcsync.job.phasechanged"
 )
 
 // Condition types of a DLCJobSnapshot. Complete and Failed mirror batch/v1 Job so that

@@ -96,6 +96,13 @@ type JobQuerySpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Snapshot SnapshotPolicy `json:"snapshot,omitempty"`
+
+	// cloudEvents, when set, sends a CloudEvent (1.0, HTTP binary mode) to a sink for each phase
+	// change of the jobs this query matches: at least once, across manager restarts and leader
+	// failovers, without delaying the mirror. The sink must be allowed by the manager's
+	// --allowed-sinks (by default in-cluster Service URLs only).
+	// +optional
+	CloudEvents *CloudEventsSpec `json:"cloudEvents,omitempty"`
 }
 
 // Credentials names exactly one source of Alibaba Cloud credentials.
@@ -512,11 +519,76 @@ type JobQueryStatus struct {
 	// +optional
 	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
 
+	// cloudEvents is the delivery state of spec.cloudEvents; the CloudEventsDelivered condition
+	// says whether delivery works.
+	// +optional
+	CloudEvents *CloudEventsStatus `json:"cloudEvents,omitempty"`
+
 	// observedCredentialsVersion is the resourceVersion of the credentials Secret the last sync
 	// used ("ambient" for the operator's chain); a new version triggers a sync.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	ObservedCredentialsVersion string `json:"observedCredentialsVersion,omitempty"`
+}
+
+// CloudEventsSpec names the sink of a query's CloudEvents and the transitions it wants.
+type CloudEventsSpec struct {
+	// sink is where the events are POSTed.
+	// +required
+	Sink Sink `json:"sink"`
+
+	// types are the kinds of transition to send: Succeeded, Failed and Stopped (the job entered
+	// that end, at its first phase there: FailedReserving or Failed), Running (the job started
+	// or resumed running), PhaseChanged (any other phase change). Each phase change is exactly
+	// one of them. Default: Succeeded, Failed, Stopped.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:items:Enum=Succeeded;Failed;Stopped;Running;PhaseChanged
+	Types []string `json:"types,omitempty"`
+}
+
+// Sink is an addressable HTTP endpoint.
+type Sink struct {
+	// uri is an absolute http:// or https:// URL, e.g. the URL of a Knative Broker, an Argo
+	// Events webhook EventSource or a Tekton EventListener Service. No userinfo or fragment.
+	// +required
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="sink.uri must be an http:// or https:// URL with a host"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('@')",message="sink.uri must not contain userinfo (user:password@): the host must be the one before any @"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('#')",message="sink.uri must not contain a fragment (#...)"
+	URI string `json:"uri"`
+}
+
+// CloudEventsStatus is the delivery state of a query's CloudEvents.
+type CloudEventsStatus struct {
+	// sink is the URI this state is about; a new sink starts over.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Sink string `json:"sink,omitempty"`
+
+	// since is when this sink was configured. A job that dlcsync first sees after it had already
+	// ended (or, for a job not ended, after it was created) is sent only if that happened after
+	// this time: a new query over a workspace's history sends nothing for the old jobs.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+
+	// deliveredThrough: every transition of this query's jobs that dlcsync first saw at or before
+	// this time has been delivered (or dropped and counted). A new leader sends the transitions
+	// after it, and only those: after a restart or failover the transitions delivered since
+	// this was last written are the only ones sent twice. Set to the time the sink was
+	// configured when it is new, so a sink added later gets only the changes after it.
+	// +optional
+	DeliveredThrough *metav1.MicroTime `json:"deliveredThrough,omitempty"`
+
+	// backlog is the number of transitions waiting for delivery when this was written.
+	// +optional
+	Backlog int32 `json:"backlog,omitempty"`
+
+	// dropped counts the transitions this sink never received because its backlog was full
+	// (the manager's --cloudevents-backlog); their snapshots still carry status.transition.
+	// +optional
+	Dropped int64 `json:"dropped,omitempty"`
 }
 
 // SyncStats counts the work of one sync.

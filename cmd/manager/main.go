@@ -32,6 +32,7 @@ import (
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/controllers"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/endpoints"
 	"github.com/dlcsync/dlcsync/internal/version"
 )
 
@@ -50,6 +51,8 @@ type managerFlags struct {
 	metricsAddr, probeAddr, pprofAddr                      string
 	enableLeaderElection, secureMetrics, enableHTTP2       bool
 	maxConcurrentSyncs, kubeAPIBurst, dlcBurst             int
+	cloudEventsBacklog                                     int
+	allowedSinks                                           string
 	statusRefresh                                          time.Duration
 	kubeAPIQPS, dlcQPS, memoryLimitRatio                   float64
 	ambientNamespaces, watchNamespaces, watchLabelSelector string
@@ -85,6 +88,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (*managerFlags, error) {
 	fs.StringVar(&f.allowedEndpoints, "allowed-endpoints", "",
 		"Comma-separated endpoint patterns JobQueries may call besides PAI-DLC's own HTTPS endpoints, e.g. "+
 			"http://127.0.0.1:* for a local simulator or https://*.proxy.example.internal. Requests carry credentials: allow only what you trust.")
+	fs.StringVar(&f.allowedSinks, "allowed-sinks", endpoints.DefaultSinkPatterns,
+		"Comma-separated URL patterns (scheme://host-glob[:port|*]) JobQueries may send CloudEvents to (spec.cloudEvents.sink). "+
+			"The default allows in-cluster Service names only; empty turns CloudEvents off.")
+	fs.IntVar(&f.cloudEventsBacklog, "cloudevents-backlog", controllers.DefaultCloudEventsBacklog,
+		"Undelivered transitions kept per CloudEvents sink; beyond it they are dropped and counted.")
 	fs.StringVar(&f.revealNamespaces, "reveal-namespaces", "",
 		"Comma-separated namespaces whose JobQueries may mirror fields redacted by default (spec.snapshot), which the view role can read.")
 	fs.StringVar(&f.watchNamespaces, "watch-namespaces", "",
@@ -170,6 +178,8 @@ func run(f *managerFlags) error {
 	ambient := ambientNamespaces(f.ambientNamespaces)
 	if _, err := controllers.Setup(context.Background(), mgr, controllers.Options{
 		AllowedEndpoints:      f.allowedEndpoints,
+		AllowedSinks:          f.allowedSinks,
+		CloudEventsBacklog:    f.cloudEventsBacklog,
 		AmbientNamespaces:     ambient,
 		RevealNamespaces:      splitList(f.revealNamespaces),
 		MaxConcurrentSyncs:    f.maxConcurrentSyncs,
@@ -189,7 +199,7 @@ func run(f *managerFlags) error {
 	setupLog.Info("Starting manager", "version", version.Version, "watchNamespaces", f.watchNamespaces,
 		"watchLabelSelector", f.watchLabelSelector, "leaderElectionID", leaderElectionID,
 		"ambientCredentialsNamespaces", strings.Join(ambient, ","), "allowedEndpoints", f.allowedEndpoints,
-		"revealNamespaces", f.revealNamespaces)
+		"revealNamespaces", f.revealNamespaces, "allowedSinks", f.allowedSinks)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}

@@ -17,7 +17,9 @@ import (
 // Kept: identity (name, namespace, UID, resourceVersion, timestamps), every label, dlcsync's own
 // annotations, owner references, finalizers, the spec, and of the status what a sync compares
 // or carries over: phase (events, job counts), createdAt (incremental listing), matching,
-// matchedBy, contentHash (an unchanged job is recognised by it), observedAt and conditions.
+// matchedBy, contentHash (an unchanged job is recognised by it), observedAt, conditions, the
+// transition (a write carries it over; CloudEvents read it) and finishedAt (whether a job first
+// seen ended had ended before a CloudEvents sink existed).
 // Dropped: managed fields, the job data and the status' summary fields, which a changed job
 // rewrites whole, and other tools' annotations (kubectl's last-applied-configuration can hold a
 // whole object). The few paths that rewrite a status from the existing one read the snapshot
@@ -44,8 +46,11 @@ func ForCache(s *dlcv1alpha1.DLCJobSnapshot) *dlcv1alpha1.DLCJobSnapshot {
 	}
 	st := &s.Status
 	out.Status = dlcv1alpha1.DLCJobSnapshotStatus{
-		Phase: intern(st.Phase), CreatedAt: st.CreatedAt, ObservedAt: st.ObservedAt, MatchedBy: internAll(st.MatchedBy),
+		Phase: intern(st.Phase), CreatedAt: st.CreatedAt, FinishedAt: st.FinishedAt, ObservedAt: st.ObservedAt, MatchedBy: internAll(st.MatchedBy),
 		Matching: st.Matching, ContentHash: st.ContentHash, Conditions: internConditions(st.Conditions),
+	}
+	if tr := st.Transition; tr != nil {
+		out.Status.Transition = &dlcv1alpha1.PhaseTransition{Phase: intern(tr.Phase), From: intern(tr.From), SeenAt: tr.SeenAt, Key: tr.Key}
 	}
 	return out
 }

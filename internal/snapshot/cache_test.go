@@ -23,16 +23,18 @@ func TestForCacheKeepsWhatASyncDecidesWith(t *testing.T) {
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "dlcsync"}}},
 		Spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlc1", RegionID: "cn-hangzhou"},
 		Status: dlcv1alpha1.DLCJobSnapshotStatus{Job: &dlcv1alpha1.JobItem{JobID: "dlc1"}, DisplayName: "train", Phase: "Running",
-			ReasonMessage: "m", Username: "alice", CreatedAt: &created, ObservedAt: &observed, MatchedBy: []string{"q"}, Matching: true,
-			ContentHash: "h", Conditions: []metav1.Condition{{Type: "Running", Status: metav1.ConditionTrue, Reason: "Running"}}},
+			ReasonMessage: "m", Username: "alice", CreatedAt: &created, FinishedAt: &observed, ObservedAt: &observed, MatchedBy: []string{"q"}, Matching: true,
+			ContentHash: "h", Conditions: []metav1.Condition{{Type: "Running", Status: metav1.ConditionTrue, Reason: "Running"}},
+			Transition: &dlcv1alpha1.PhaseTransition{Phase: "Running", From: "Queuing", SeenAt: metav1.NewMicroTime(time.Unix(1700000300, 5000)),
+				Key: "dlc1/Running/2023-11-14T22:18:20.000005Z"}},
 	}
 	got := snapshot.ForCache(whole.DeepCopy())
 
 	want := whole.DeepCopy()
 	want.ManagedFields = nil
 	delete(want.Annotations, "kubectl.kubernetes.io/last-applied-configuration")
-	want.Status = dlcv1alpha1.DLCJobSnapshotStatus{Phase: "Running", CreatedAt: &created, ObservedAt: &observed,
-		MatchedBy: []string{"q"}, Matching: true, ContentHash: "h", Conditions: whole.Status.Conditions}
+	want.Status = dlcv1alpha1.DLCJobSnapshotStatus{Phase: "Running", CreatedAt: &created, FinishedAt: &observed, ObservedAt: &observed,
+		MatchedBy: []string{"q"}, Matching: true, ContentHash: "h", Conditions: whole.Status.Conditions, Transition: whole.Status.Transition}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("cached\n%+v\nwant\n%+v", got, want)
 	}

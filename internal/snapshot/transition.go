@@ -75,3 +75,27 @@ func TransitionEvent(from, to string) (reason string, warning bool) {
 	}
 	return reason, false
 }
+
+// The kinds of transition a CloudEvents sink subscribes to (JobQuery spec.cloudEvents.types).
+const (
+	TransitionSucceeded    = "Succeeded"
+	TransitionFailed       = "Failed"
+	TransitionStopped      = "Stopped"
+	TransitionRunning      = "Running"
+	TransitionPhaseChanged = "PhaseChanged"
+)
+
+// TransitionKind is the kind of a change from one phase to another (from "" for a job first
+// seen), from the same table as TransitionEvent: entering an end is that end's kind once, at its
+// first phase; entering Running is Running; everything else (the end of a reservation period
+// included) is PhaseChanged. Every change is exactly one kind.
+func TransitionKind(from, to string) string {
+	outcome := Outcome(to)
+	switch {
+	case outcome != "" && outcome != Outcome(from):
+		return outcome
+	case to == dlc.StatusRunning:
+		return TransitionRunning
+	}
+	return TransitionPhaseChanged
+}

@@ -85,3 +85,25 @@ func TestATransitionKeyChangesWithThePhaseOnly(t *testing.T) {
 	// The key is what the seenAt field reads back as.
 	g.Expect(again.Key).To(HaveSuffix(again.SeenAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00")))
 }
+
+// A transition's kind agrees with its event: an outcome's kind exactly when the event has the
+// outcome's reason.
+func TestTransitionKindsAgreeWithEvents(t *testing.T) {
+	g := NewWithT(t)
+	phases := []string{"", dlc.StatusQueuing, dlc.StatusRunning, dlc.StatusRestarting, dlc.StatusFailedReserving, dlc.StatusFailed,
+		dlc.StatusSucceededReserving, dlc.StatusSucceeded, dlc.StatusStopping, dlc.StatusStopped}
+	for _, from := range phases {
+		for _, to := range phases[1:] {
+			kind := TransitionKind(from, to)
+			reason, _ := TransitionEvent(from, to)
+			switch kind {
+			case TransitionSucceeded, TransitionFailed, TransitionStopped:
+				g.Expect(reason).To(Equal("Job"+kind), "%s -> %s", from, to)
+			case TransitionRunning:
+				g.Expect(to).To(Equal(dlc.StatusRunning))
+			default:
+				g.Expect(reason).NotTo(BeElementOf("JobSucceeded", "JobFailed", "JobStopped"), "%s -> %s", from, to)
+			}
+		}
+	}
+}
