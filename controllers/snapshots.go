@@ -473,7 +473,7 @@ const maxFirstSeenEvents = 50
 
 // firstSeenJob is what the JobFirstSeen event of a new snapshot says.
 type firstSeenJob struct {
-	snapshot                               *dlcv1alpha1.DLCJobSnapshot
+	snapshot                              *dlcv1alpha1.DLCJobSnapshot
 	displayName, jobID, phase, reasonCode string
 }
 
