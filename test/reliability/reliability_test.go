@@ -111,7 +111,7 @@ func startManagerWith(t *testing.T, name string, o managerOptions) *manager {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := controllers.Setup(ctx, mgr, controllers.Options{
-		AllowedEndpoints: testenv.LoopbackEndpoints, DLCQPS: 1000, DLCBurst: 1000,
+		AllowedEndpoints: testenv.LoopbackEndpoints, AllowedSinks: testenv.LoopbackEndpoints, DLCQPS: 1000, DLCBurst: 1000,
 		Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
 	}); err != nil {
 		cancel()
