@@ -1,5 +1,5 @@
 // Command kubectl-dlcsync is the dlcsync kubectl plugin: `kubectl dlcsync get|sync|suspend|resume|
-// status|preview`. kubectl finds it on the PATH by its name; it also runs on its own.
+// status|preview|wait`. kubectl finds it on the PATH by its name; it also runs on its own.
 //
 //	go install github.com/dlcsync/dlcsync/cmd/kubectl-dlcsync@latest
 package main
@@ -20,6 +20,6 @@ func main() {
 	cmd := newRootCommand(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }

@@ -49,7 +49,7 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.SetErr(streams.ErrOut)
 	o.flags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newGetCommand(o), newSyncCommand(o), newSuspendCommand(o), newResumeCommand(o),
-		newStatusCommand(o), newPreviewCommand(o))
+		newStatusCommand(o), newPreviewCommand(o), newWaitCommand(o))
 	return cmd
 }
 
