@@ -573,16 +573,19 @@ var cloudEventTypes = map[string]string{
 // JobTransition is the data of a dlcsync CloudEvent: the job summary of its snapshot, redacted
 // as the snapshot is.
 type JobTransition struct {
-	Namespace     string       `json:"namespace"`
-	Snapshot      string       `json:"snapshot"`
-	Query         string       `json:"query"`
-	JobID         string       `json:"jobId"`
-	RegionID      string       `json:"regionId"`
-	DisplayName   string       `json:"displayName,omitempty"`
-	JobType       string       `json:"jobType,omitempty"`
-	WorkspaceID   string       `json:"workspaceId,omitempty"`
-	WorkspaceName string       `json:"workspaceName,omitempty"`
-	Username      string       `json:"username,omitempty"`
+	Namespace     string `json:"namespace"`
+	Snapshot      string `json:"snapshot"`
+	Query         string `json:"query"`
+	JobID         string `json:"jobId"`
+	RegionID      string `json:"regionId"`
+	DisplayName   string `json:"displayName,omitempty"`
+	JobType       string `json:"jobType,omitempty"`
+	WorkspaceID   string `json:"workspaceId,omitempty"`
+	WorkspaceName string `json:"workspaceName,omitempty"`
+	Username      string `json:"username,omitempty"`
+	// Kind is the kind of transition (spec.cloudEvents.types): Succeeded, Failed, Stopped,
+	// Running or PhaseChanged, for filters that read the body only.
+	Kind          string       `json:"kind"`
 	Phase         string       `json:"phase"`
 	From          string       `json:"from,omitempty"`
 	FirstSeen     bool         `json:"firstSeen"`
@@ -636,7 +639,7 @@ func transitionEvent(source, query string, out *outgoing) cloudevents.Event {
 	ev.SetExtension("dlcfirstseen", tr.From == "")
 	data := *out.data
 	data.Namespace, data.Snapshot, data.Query, data.JobID, data.RegionID = out.namespace, out.name, query, out.jobID, out.regionID
-	data.Phase, data.From, data.FirstSeen, data.TransitionKey = tr.Phase, tr.From, tr.From == "", tr.Key
+	data.Kind, data.Phase, data.From, data.FirstSeen, data.TransitionKey = out.kind, tr.Phase, tr.From, tr.From == "", tr.Key
 	data.SeenAt = metav1.NewTime(tr.SeenAt.Time)
 	// Note: SetData of a struct cannot fail for this type (plain JSON fields).
 	_ = ev.SetData(cloudevents.ApplicationJSON, data)

@@ -137,6 +137,7 @@ func TestEveryPhaseChangeIsOneCloudEvent(t *testing.T) {
 		g.Expect(json.Unmarshal(ev.Data(), &data)).To(Succeed())
 		g.Expect(ev.Subject()).To(Equal(data.Snapshot))
 		g.Expect(data.TransitionKey).To(Equal(ev.ID()))
+		g.Expect(cloudEventTypes[data.Kind]).To(Equal(ev.Type()))
 		g.Expect(fmt.Sprint(ev.Extensions()["dlcfirstseen"])).To(Equal(fmt.Sprint(data.FirstSeen)), "in binary mode an extension is a string")
 		types = append(types, strings.TrimPrefix(data.JobID, prefix)+" "+strings.TrimPrefix(ev.Type(), "io.dlcsync.job."))
 	}
