@@ -143,3 +143,78 @@ func TestTheKubeStateMetricsConfigParses(t *testing.T) {
 		t.Fatalf("config: %+v", cfg)
 	}
 }
+
+// ksmSeries are the metric names kube-state-metrics-crs.yaml makes (prefix_name) and the labels
+// each carries: its labelsFromPath, the StateSet's label, and those kube-state-metrics adds.
+func ksmSeries(t *testing.T) map[string][]string {
+	t.Helper()
+	var cfg struct {
+		Spec struct {
+			Resources []struct {
+				MetricNamePrefix string              `json:"metricNamePrefix"`
+				LabelsFromPath   map[string][]string `json:"labelsFromPath"`
+				Metrics          []struct {
+					Name string
+					Each struct {
+						StateSet *struct {
+							LabelName string `json:"labelName"`
+						} `json:"stateSet"`
+					}
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal([]byte(recipe(t, "kube-state-metrics-crs.yaml")), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, r := range cfg.Spec.Resources {
+		for _, m := range r.Metrics {
+			labels := []string{"customresource_group", "customresource_kind", "customresource_version"}
+			for l := range r.LabelsFromPath {
+				labels = append(labels, l)
+			}
+			if m.Each.StateSet != nil {
+				labels = append(labels, m.Each.StateSet.LabelName)
+			}
+			out[r.MetricNamePrefix+"_"+m.Name] = labels
+		}
+	}
+	return out
+}
+
+// The per-job alert names the job: its metric and every label it groups by, matches or prints
+// are ones kube-state-metrics-crs.yaml produces, and the route groups by one of them.
+func TestThePerJobAlertUsesLabelsKubeStateMetricsMakes(t *testing.T) {
+	text := recipe(t, "alert-per-job.yaml")
+	series := ksmSeries(t)
+	labels, ok := series["dlcsync_snapshot_phase"]
+	if !ok {
+		t.Fatalf("kube-state-metrics-crs.yaml makes no dlcsync_snapshot_phase: %v", series)
+	}
+	for _, m := range regexp.MustCompile(`dlcsync_\w+`).FindAllString(text, -1) {
+		if _, ok := series[m]; !ok {
+			t.Errorf("the alert uses %s, which kube-state-metrics-crs.yaml does not make", m)
+		}
+	}
+	var used []string
+	for _, m := range regexp.MustCompile(`\$labels\.(\w+)`).FindAllStringSubmatch(text, -1) {
+		used = append(used, m[1])
+	}
+	for _, m := range regexp.MustCompile(`by \(([^)]*)\)`).FindAllStringSubmatch(text, -1) {
+		for _, l := range strings.Split(m[1], ",") {
+			used = append(used, strings.TrimSpace(l))
+		}
+	}
+	used = append(used, "phase", "job_id")
+	for _, l := range used {
+		if !slices.Contains(labels, l) {
+			t.Errorf("the alert uses label %s, which dlcsync_snapshot_phase does not have (%v)", l, labels)
+		}
+	}
+	for _, want := range []string{"display_name", "job_id"} {
+		if !strings.Contains(text, "$labels."+want) {
+			t.Errorf("the alert's summary does not name the job by %s", want)
+		}
+	}
+}
