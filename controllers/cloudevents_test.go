@@ -124,6 +124,9 @@ func TestEveryPhaseChangeIsOneCloudEvent(t *testing.T) {
 	resync(t, ns, "events", dlcv1alpha1.ReasonSynced)
 
 	g.Expect(keys).To(HaveLen(7))
+	// Delivery costs no snapshot write: created, then one write per change (no status
+	// subresource, so every write of the status moves the generation).
+	g.Expect(snapshots(g, ns)[walk].Generation).To(Equal(int64(6)))
 	NewWithT(t).Eventually(rcv.IDs).WithTimeout(20 * time.Second).Should(HaveLen(7))
 	ids := rcv.IDs()
 	for _, k := range keys {
