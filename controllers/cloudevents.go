@@ -104,6 +104,8 @@ type sink struct {
 	overflowing bool
 	lastWake    time.Time
 	wakeTimer   *time.Timer
+	// gone: forgotten; late calls leave no metric or timer behind.
+	gone bool
 }
 
 // outgoing is one transition waiting for delivery.
@@ -245,11 +247,25 @@ func (e *cloudEvents) prepare(q *dlcv1alpha1.JobQuery, owned func() ([]*dlcv1alp
 		return nil, err
 	}
 	for _, snap := range snaps {
-		if tr := snap.Status.Transition; tr != nil && tr.SeenAt.After(s.persisted) {
-			e.enqueue(s, snap.Namespace, snap.Name, snap.Spec.JobID, snap.Spec.RegionID, &snap.Status, false)
+		for _, tr := range transitionsOf(&snap.Status) {
+			if tr.SeenAt.After(s.persisted) {
+				e.enqueue(s, snap.Namespace, snap.Name, snap.Spec.JobID, snap.Spec.RegionID, &snap.Status, tr, false)
+			}
 		}
 	}
 	return nil, nil
+}
+
+// transitionsOf lists a status' transitions, oldest first: the previous ones, then the current.
+func transitionsOf(st *dlcv1alpha1.DLCJobSnapshotStatus) []*dlcv1alpha1.PhaseTransition {
+	out := make([]*dlcv1alpha1.PhaseTransition, 0, len(st.PreviousTransitions)+1)
+	for i := range st.PreviousTransitions {
+		out = append(out, &st.PreviousTransitions[i])
+	}
+	if st.Transition != nil {
+		out = append(out, st.Transition)
+	}
+	return out
 }
 
 // forget stops and removes a query's sink.
@@ -264,12 +280,14 @@ func (e *cloudEvents) forget(key types.NamespacedName) {
 	if s != nil {
 		s.stop()
 		s.mu.Lock()
+		s.gone = true
 		if s.wakeTimer != nil {
 			s.wakeTimer.Stop()
 		}
 		s.mu.Unlock()
 	}
 	cloudEventsBacklog.DeletePartialMatch(prometheus.Labels{labelNamespace: key.Namespace, labelQuery: key.Name})
+	cloudEventsDroppedTotal.DeletePartialMatch(prometheus.Labels{labelNamespace: key.Namespace, labelQuery: key.Name})
 }
 
 func (s *sink) setKinds(kinds []string) {
@@ -291,7 +309,7 @@ func (e *cloudEvents) written(q *dlcv1alpha1.JobQuery, name, jobID string, statu
 		return
 	}
 	if s := e.sinkOf(types.NamespacedName{Namespace: q.Namespace, Name: q.Name}); s != nil {
-		e.enqueue(s, q.Namespace, name, jobID, q.Spec.RegionID, status, true)
+		e.enqueue(s, q.Namespace, name, jobID, q.Spec.RegionID, status, status.Transition, true)
 	}
 }
 
@@ -313,11 +331,14 @@ func (e *cloudEvents) onSnapshot(old, snap *dlcv1alpha1.DLCJobSnapshot) {
 		if s == nil {
 			continue
 		}
+		// Note: an add is every snapshot again after a restart, so what W says was handled is
+		// skipped; a query that joins a snapshot gets its transition unless it happened before
+		// the sink existed (W may have passed it while another query held the snapshot).
 		s.mu.Lock()
-		stale := !newKey && !tr.SeenAt.After(s.persisted)
+		stale := (old == nil && !tr.SeenAt.After(s.persisted)) || (old != nil && !newKey && tr.SeenAt.Time.Before(s.since))
 		s.mu.Unlock()
 		if !stale {
-			e.enqueue(s, snap.Namespace, snap.Name, snap.Spec.JobID, snap.Spec.RegionID, &snap.Status, false)
+			e.enqueue(s, snap.Namespace, snap.Name, snap.Spec.JobID, snap.Spec.RegionID, &snap.Status, tr, false)
 		}
 	}
 }
@@ -326,30 +347,31 @@ func (e *cloudEvents) onSnapshot(old, snap *dlcv1alpha1.DLCJobSnapshot) {
 // does not want its kind, or it is the first sight of a job that had changed before the sink
 // was configured; what does not fit is dropped and counted. whole says st is a whole status
 // (a write of this manager), not a cached one.
-func (e *cloudEvents) enqueue(s *sink, namespace, name, jobID, regionID string, st *dlcv1alpha1.DLCJobSnapshotStatus, whole bool) {
-	tr := st.Transition
+func (e *cloudEvents) enqueue(s *sink, namespace, name, jobID, regionID string, st *dlcv1alpha1.DLCJobSnapshotStatus,
+	tr *dlcv1alpha1.PhaseTransition, whole bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, seen := s.known[tr.Key]; seen {
+	if _, seen := s.known[tr.Key]; seen || s.gone {
 		return
 	}
-	s.known[tr.Key] = tr.SeenAt.Time
 	kind := snapshot.TransitionKind(tr.From, tr.Phase)
-	if !s.kinds[kind] || (tr.From == "" && jobTime(st).Before(s.since)) {
+	if !s.kinds[kind] || (tr.From == "" && firstSeenTime(st, tr).Before(s.since)) {
 		s.handledLocked(tr.SeenAt.Time)
 		return
+	}
+	e.rememberLocked(s, tr)
+	if !tr.SeenAt.After(s.persisted) {
+		// Late (another writer's), behind what is written as delivered: write W back at once.
+		e.wakeLocked(s, true)
 	}
 	if len(s.pending) >= e.limit {
-		s.dropped++
-		s.overflowing = true
 		s.handledLocked(tr.SeenAt.Time)
-		cloudEventsDroppedTotal.WithLabelValues(s.query.Namespace, s.query.Name).Inc()
-		e.wakeLocked(s, true)
+		e.dropLocked(s, true)
 		return
 	}
 	out := &outgoing{seenAt: tr.SeenAt.Time, kind: kind, namespace: namespace, name: name, jobID: jobID, regionID: regionID,
 		transition: *tr.DeepCopy()}
-	if whole {
+	if whole && st.Transition != nil && st.Transition.Key == tr.Key {
 		out.data = summaryOf(st)
 	}
 	i, _ := slices.BinarySearchFunc(s.pending, out.seenAt, func(o *outgoing, t time.Time) int { return o.seenAt.Compare(t) })
@@ -361,6 +383,46 @@ func (e *cloudEvents) enqueue(s *sink, namespace, name, jobID, regionID string, 
 	}
 }
 
+// rememberLocked records a transition as taken, so that the other path that reports it (the
+// sync's write, the informer) does not send it again. Note: bounded, so that a long outage of a
+// busy sink does not grow it without end: past 4 backlogs the older half of the keys not waiting
+// is forgotten (the worst outcome is one more attempt). s.mu is held.
+func (e *cloudEvents) rememberLocked(s *sink, tr *dlcv1alpha1.PhaseTransition) {
+	s.known[tr.Key] = tr.SeenAt.Time
+	if len(s.known) <= 4*e.limit {
+		return
+	}
+	waiting := make(map[string]bool, len(s.pending))
+	for _, o := range s.pending {
+		waiting[o.transition.Key] = true
+	}
+	var times []time.Time
+	for key, seen := range s.known {
+		if !waiting[key] {
+			times = append(times, seen)
+		}
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	if len(times) == 0 {
+		return
+	}
+	cutoff := times[len(times)/2]
+	for key, seen := range s.known {
+		if !waiting[key] && !seen.After(cutoff) {
+			delete(s.known, key)
+		}
+	}
+}
+
+// dropLocked counts a transition that will never be delivered, for a full backlog (overflow) or
+// a sink's refusal. s.mu is held.
+func (e *cloudEvents) dropLocked(s *sink, overflow bool) {
+	s.dropped++
+	s.overflowing = s.overflowing || overflow
+	cloudEventsDroppedTotal.WithLabelValues(s.query.Namespace, s.query.Name).Inc()
+	e.wakeLocked(s, true)
+}
+
 // handledLocked notes a transition as delivered, dropped or not wanted. s.mu is held.
 func (s *sink) handledLocked(seenAt time.Time) {
 	if seenAt.After(s.handled) {
@@ -368,16 +430,18 @@ func (s *sink) handledLocked(seenAt time.Time) {
 	}
 }
 
-// jobTime is when a job reached what a first sight of it shows: its finish time once ended,
-// otherwise its creation time (zero when unknown, which counts as before any sink).
-func jobTime(st *dlcv1alpha1.DLCJobSnapshotStatus) time.Time {
+// firstSeenTime is when a job first seen in tr's phase reached it, to tell news from history: its
+// finish time once ended, else its creation time (an ended job whose answer has no finish time,
+// e.g. in a reservation period, counts from its creation); the time dlcsync saw it when the job
+// carries neither.
+func firstSeenTime(st *dlcv1alpha1.DLCJobSnapshotStatus, tr *dlcv1alpha1.PhaseTransition) time.Time {
 	switch {
-	case snapshot.Outcome(st.Phase) != "" && st.FinishedAt != nil:
+	case snapshot.Outcome(tr.Phase) != "" && st.FinishedAt != nil:
 		return st.FinishedAt.Time
-	case snapshot.Outcome(st.Phase) == "" && st.CreatedAt != nil:
+	case st.CreatedAt != nil:
 		return st.CreatedAt.Time
 	}
-	return time.Time{}
+	return tr.SeenAt.Time
 }
 
 // run delivers a sink's backlog, oldest first, one at a time, retrying with backoff.
@@ -403,16 +467,27 @@ func (e *cloudEvents) run(ctx context.Context, s *sink) {
 			return
 		}
 		s.mu.Lock()
-		if err == nil {
+		if s.gone {
+			s.mu.Unlock()
+			return
+		}
+		var refused *refusedError
+		if err == nil || errors.As(err, &refused) {
 			s.pending = slices.DeleteFunc(s.pending, func(o *outgoing) bool { return o == next })
 			cloudEventsBacklog.WithLabelValues(s.query.Namespace, s.query.Name).Set(float64(len(s.pending)))
 			wasFailing := s.failure != ""
 			s.failure = ""
 			s.handledLocked(next.seenAt)
+			if refused != nil {
+				// Note: a sink that refuses an event for good (400, 413, ...) would refuse it at
+				// every retry and hold every later one behind it: it is dropped and counted.
+				s.failure = fmt.Sprintf("the sink refused %s for good: %v; dropped", next.transition.Key, err)
+				e.dropLocked(s, false)
+			}
 			if len(s.pending) == 0 {
 				s.overflowing = false
 			}
-			e.wakeLocked(s, wasFailing || len(s.pending) == 0)
+			e.wakeLocked(s, wasFailing)
 			failures = 0
 		} else {
 			wasFailing := s.failure != ""
@@ -452,15 +527,27 @@ func (e *cloudEvents) send(ctx context.Context, s *sink, out *outgoing) error {
 	if errors.As(result, &answer) && answer.StatusCode/100 == 3 {
 		return fmt.Errorf("the sink answered %d, a redirect, which is not followed", answer.StatusCode)
 	}
+	if errors.As(result, &answer) && answer.StatusCode/100 == 4 && answer.StatusCode != http.StatusRequestTimeout &&
+		answer.StatusCode != http.StatusTooManyRequests {
+		return &refusedError{fmt.Sprintf("%d: %s", answer.StatusCode, cut(result.Error(), 300))}
+	}
 	if result == nil {
 		return errors.New("no answer")
 	}
 	return fmt.Errorf("%s", cut(result.Error(), 300))
 }
 
+// refusedError is a sink's answer that no retry changes (a 4xx other than 408 and 429).
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
+
 // wakeLocked asks for a status write of the sink's query: at once when now, otherwise at most
 // every wakeEvery. s.mu is held.
 func (e *cloudEvents) wakeLocked(s *sink, now bool) {
+	if s.gone {
+		return
+	}
 	since := e.now().Sub(s.lastWake)
 	if !now && since < wakeEvery {
 		if s.wakeTimer == nil {
@@ -504,10 +591,12 @@ func (e *cloudEvents) report(q *dlcv1alpha1.JobQuery, refused error) {
 	if s == nil {
 		return
 	}
-	through := e.through(s)
+	holds := e.oldestHold(s.query.Namespace)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fresh || s.handled.After(s.persisted) {
+	through := e.throughLocked(s, holds)
+	late := len(s.pending) > 0 && !s.pending[0].seenAt.After(s.persisted)
+	if s.fresh || late || s.handled.After(s.persisted) {
 		s.persisted, s.fresh = through, false
 		for key, seen := range s.known {
 			if seen.Before(s.persisted.Add(-knownFor)) {
@@ -535,24 +624,31 @@ func (e *cloudEvents) report(q *dlcv1alpha1.JobQuery, refused error) {
 	}
 }
 
-// through is the W a sink may write now: before its oldest undelivered transition, before any
-// sync running in its namespace, and settle before now.
-func (e *cloudEvents) through(s *sink) time.Time {
-	w := e.now().Add(-settle)
+// oldestHold is the start of the oldest sync running in the namespace (zero for none).
+func (e *cloudEvents) oldestHold(namespace string) time.Time {
 	e.mu.Lock()
-	for _, started := range e.holds[s.query.Namespace] {
-		if started.Add(-time.Microsecond).Before(w) {
-			w = started.Add(-time.Microsecond)
+	defer e.mu.Unlock()
+	var oldest time.Time
+	for _, started := range e.holds[namespace] {
+		if oldest.IsZero() || started.Before(oldest) {
+			oldest = started
 		}
 	}
-	e.mu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	return oldest
+}
+
+// throughLocked is the W a sink may write now: before its oldest undelivered transition, before
+// the oldest sync running in its namespace, and settle before now. It may be before what is
+// written, when another writer's transition arrived late with an older seenAt: W then moves back,
+// so that a restart still sends it. s.mu is held.
+func (e *cloudEvents) throughLocked(s *sink, oldestHold time.Time) time.Time {
+	w := e.now().Add(-settle)
+	if !oldestHold.IsZero() && oldestHold.Add(-time.Microsecond).Before(w) {
+		w = oldestHold.Add(-time.Microsecond)
+	}
 	if len(s.pending) > 0 && s.pending[0].seenAt.Add(-time.Microsecond).Before(w) {
 		w = s.pending[0].seenAt.Add(-time.Microsecond)
 	}
-	// Note: this may be before what is written, when another writer's transition arrived late
-	// with an older seenAt: W then moves back, so that a restart still sends it.
 	return w
 }
 

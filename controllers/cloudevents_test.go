@@ -57,7 +57,7 @@ func sinceOf(t *testing.T, ns, name string) time.Time {
 func addNewJob(id, phase string, at time.Time) {
 	j := dlcsim.Job{JobItem: dlc.JobItem{JobID: id, DisplayName: id, JobType: "PyTorchJob", Status: phase, WorkspaceID: "268",
 		UserID: "1001", Username: "admin", GmtCreateTime: dlc.FormatTime(at)}}
-	if snapshot.Outcome(phase) != "" {
+	if dlc.IsTerminal(phase) { // as dlcsim does: a reservation period has no finish time yet
 		j.GmtFinishTime = dlc.FormatTime(at)
 	}
 	sim.Upsert(j)
@@ -66,7 +66,7 @@ func addNewJob(id, phase string, at time.Time) {
 func setPhase(g Gomega, id, phase string) {
 	g.Expect(sim.Patch(id, func(j *dlcsim.Job) {
 		j.Status = phase
-		if snapshot.Outcome(phase) != "" {
+		if dlc.IsTerminal(phase) {
 			j.GmtFinishTime = dlc.FormatTime(time.Now())
 		}
 	})).To(BeTrue())
@@ -98,7 +98,7 @@ func TestEveryPhaseChangeIsOneCloudEvent(t *testing.T) {
 	rcv := testenv.StartReceiver(t, "127.0.0.1:0")
 	// Job names carry the namespace, so that a run with -count finds none of an earlier run's.
 	prefix := "dlcce" + ns
-	old, walk, failed := prefix+"old", prefix+"walk", prefix+"failed"
+	old, walk, failed, reserving := prefix+"old", prefix+"walk", prefix+"failed", prefix+"reserving"
 	addNewJob(old, dlc.StatusFailed, time.Now().Add(-time.Hour))
 	g.Expect(k8s.Create(testCtx, eventsQuery(ns, "events", prefix, rcv.URL))).To(Succeed())
 	waitReady(t, ns, "events", dlcv1alpha1.ReasonSynced)
@@ -107,6 +107,8 @@ func TestEveryPhaseChangeIsOneCloudEvent(t *testing.T) {
 	// A job that goes through five changes after it was first seen queuing, one first seen failed.
 	addNewJob(walk, dlc.StatusQueuing, since)
 	addNewJob(failed, dlc.StatusFailed, since)
+	// First seen in its reservation period, with no finish time in the answer: news all the same.
+	addNewJob(reserving, dlc.StatusFailedReserving, since)
 	var keys []string
 	step := func(phase string) {
 		if phase != "" {
@@ -116,18 +118,18 @@ func TestEveryPhaseChangeIsOneCloudEvent(t *testing.T) {
 		keys = append(keys, transitionKeys(g, ns)[walk])
 	}
 	step("")
-	keys = append(keys, transitionKeys(g, ns)[failed])
+	keys = append(keys, transitionKeys(g, ns)[failed], transitionKeys(g, ns)[reserving])
 	for _, phase := range []string{dlc.StatusRunning, dlc.StatusRestarting, dlc.StatusRunning, dlc.StatusFailedReserving, dlc.StatusFailed} {
 		step(phase)
 	}
 	resync(t, ns, "events", dlcv1alpha1.ReasonSynced)
 	resync(t, ns, "events", dlcv1alpha1.ReasonSynced)
 
-	g.Expect(keys).To(HaveLen(7))
+	g.Expect(keys).To(HaveLen(8))
 	// Delivery costs no snapshot write: created, then one write per change (no status
 	// subresource, so every write of the status moves the generation).
 	g.Expect(snapshots(g, ns)[walk].Generation).To(Equal(int64(6)))
-	NewWithT(t).Eventually(rcv.IDs).WithTimeout(20 * time.Second).Should(HaveLen(7))
+	NewWithT(t).Eventually(rcv.IDs).WithTimeout(20 * time.Second).Should(HaveLen(8))
 	ids := rcv.IDs()
 	for _, k := range keys {
 		g.Expect(ids).To(HaveKeyWithValue(k, 1), "the transition %s", k)
@@ -145,7 +147,7 @@ func TestEveryPhaseChangeIsOneCloudEvent(t *testing.T) {
 		types = append(types, strings.TrimPrefix(data.JobID, prefix)+" "+strings.TrimPrefix(ev.Type(), "io.dlcsync.job."))
 	}
 	slices.Sort(types)
-	g.Expect(types).To(Equal([]string{"failed failed", "walk failed", "walk phasechanged", "walk phasechanged",
+	g.Expect(types).To(Equal([]string{"failed failed", "reserving failed", "walk failed", "walk phasechanged", "walk phasechanged",
 		"walk phasechanged", "walk running", "walk running"}))
 	NewWithT(t).Eventually(func(g Gomega) {
 		st := getQuery(g, ns, "events").Status.CloudEvents

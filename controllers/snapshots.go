@@ -410,7 +410,7 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudg
 	if existing != nil {
 		had = &existing.Status
 	}
-	want.status.Transition = snapshot.Transition(job.JobID, converted.Status, had, now.Time)
+	want.status.Transition, want.status.PreviousTransitions = snapshot.Transition(job.JobID, converted.Status, had, now.Time)
 
 	var created *dlcv1alpha1.DLCJobSnapshot
 	if existing == nil {

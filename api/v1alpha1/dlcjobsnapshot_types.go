@@ -137,6 +137,13 @@ type DLCJobSnapshotStatus struct {
 	// +optional
 	Transition *PhaseTransition `json:"transition,omitempty"`
 
+	// previousTransitions are the transitions before transition, oldest first, at most 3: a
+	// transition that a CloudEvents sink had not received yet when the job changed phase again
+	// (FailedReserving, then Failed) is still here for the next leader to send.
+	// +optional
+	// +kubebuilder:validation:MaxItems=3
+	PreviousTransitions []PhaseTransition `json:"previousTransitions,omitempty"`
+
 	// conditions mirror batch/v1 Job: Complete (job Succeeded or SucceededReserving), Failed (job
 	// Failed or FailedReserving), Stopped (job Stopped); and Running (job Running).
 	// +optional

@@ -472,6 +472,13 @@ func (in *DLCJobSnapshotStatus) DeepCopyInto(out *DLCJobSnapshotStatus) {
 		*out = new(PhaseTransition)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.PreviousTransitions != nil {
+		in, out := &in.PreviousTransitions, &out.PreviousTransitions
+		*out = make([]PhaseTransition, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

@@ -66,6 +66,9 @@ func TestWaitExitsWithHowTheJobEnded(t *testing.T) {
 	resync()
 	_, _, err := runCLI(testCtx, "wait", jobs["ok"], "-n", ns, "--timeout", "10s")
 	g.Expect(err).NotTo(HaveOccurred(), "SucceededReserving has ended")
+	// Waiting for Succeeded itself goes on through the reservation period.
+	_, _, err = runCLI(testCtx, "wait", jobs["ok"], "-n", ns, "--for", "Succeeded", "--timeout", "2s")
+	g.Expect(exitCode(err)).To(Equal(exitTimedOut), "%v", err)
 	_, _, err = runCLI(testCtx, "wait", jobs["halt"], "-n", ns, "--timeout", "10s")
 	g.Expect(exitCode(err)).To(Equal(exitStopped), "%v", err)
 	g.Expect(err.Error()).To(ContainSubstring("Stopped: JobStoppedByUser"))
@@ -88,7 +91,12 @@ func TestWaitExitsWithHowTheJobEnded(t *testing.T) {
 	g.Expect(exitCode(err)).To(Equal(exitFailed), "%v", err)
 	g.Expect(out).To(ContainSubstring(prefix + "-slow (" + jobs["slow"] + ") Succeeded"))
 
-	// Usage errors are 1.
+	// Usage errors are 1: no job, an unknown phase, a query that does not exist.
 	_, _, err = runCLI(testCtx, "wait", "-n", ns)
 	g.Expect(exitCode(err)).To(Equal(1))
+	_, _, err = runCLI(testCtx, "wait", jobs["slow"], "-n", ns, "--for", "Runing")
+	g.Expect(exitCode(err)).To(Equal(1))
+	g.Expect(err.Error()).To(ContainSubstring(`--for "Runing"`))
+	_, _, err = runCLI(testCtx, "wait", "--query", "nosuchquery", "-n", ns, "--timeout", "10s")
+	g.Expect(exitCode(err)).To(Equal(1), "%v", err)
 }

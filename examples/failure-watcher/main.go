@@ -5,7 +5,8 @@
 // It watches DLCJobSnapshots with an informer and acts on status.transition, dlcsync's dedupe key
 // for a phase change:
 //   - a failure is the transition into FailedReserving or Failed from any phase that is not a
-//     failure (FailedReserving -> Failed is the same failure, not a new one);
+//     failure (FailedReserving -> Failed is the same failure, not a new one: its key is found in
+//     status.previousTransitions);
 //   - the Job it starts is named after a hash of the transition key, so starting it twice is
 //     impossible: after a restart the informer replays every snapshot, and each failure already
 //     acted on meets its Job (AlreadyExists) instead of starting another;
@@ -118,10 +119,24 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 // isFailure reports whether a phase is a failure (the Failed condition of a snapshot is True).
 func isFailure(phase string) bool { return phase == "FailedReserving" || phase == "Failed" }
 
+// failure is the transition that made a snapshot's job fail: the current one, or, when the job
+// went on from FailedReserving to Failed (while this watcher was down, say), the earlier one
+// status.previousTransitions keeps. nil when the job has not failed.
+func failure(st *dlcv1alpha1.DLCJobSnapshotStatus) *dlcv1alpha1.PhaseTransition {
+	tr := st.Transition
+	for i := len(st.PreviousTransitions) - 1; tr != nil && isFailure(tr.From) && i >= 0; i-- {
+		tr = &st.PreviousTransitions[i]
+	}
+	if tr == nil || !isFailure(tr.Phase) || isFailure(tr.From) {
+		return nil
+	}
+	return tr
+}
+
 // onSnapshot starts the Job of a snapshot's failure, once.
 func onSnapshot(ctx context.Context, c client.Client, s *dlcv1alpha1.DLCJobSnapshot, o options) error {
-	tr := s.Status.Transition
-	if tr == nil || !isFailure(tr.Phase) || isFailure(tr.From) {
+	tr := failure(&s.Status)
+	if tr == nil {
 		return nil
 	}
 	when := tr.SeenAt.Time

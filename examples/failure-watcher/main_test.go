@@ -148,13 +148,23 @@ func TestOneJobPerFailureAcrossRestarts(t *testing.T) {
 		g.Expect(startedJobs(g, ns)).To(Equal(map[string]int{"dlcfreshfail": 1, "dlclive": 1}))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 
-	// A restart, then the end of the reservation period: still one Job per failure.
+	// The watcher is down while the reservation period ends and another job fails in two steps;
+	// after its restart: still one Job per failure, and one for the failure it did not see.
 	stop()
+	sim.Upsert(job("dlclate", dlc.StatusRunning, time.Time{}))
+	sync(g, ns)
+	g.Expect(sim.Patch("dlclate", func(j *dlcsim.Job) { j.Status, j.ReasonCode = dlc.StatusFailedReserving, "JobFailed" })).To(BeTrue())
+	sync(g, ns)
+	for _, id := range []string{"dlclive", "dlclate"} {
+		g.Expect(sim.Patch(id, func(j *dlcsim.Job) { j.Status, j.GmtFinishTime = dlc.StatusFailed, dlc.FormatTime(time.Now()) })).To(BeTrue())
+	}
+	sync(g, ns)
 	stop = startWatcher(t, ns)
 	defer stop()
-	g.Expect(sim.Patch("dlclive", func(j *dlcsim.Job) { j.Status = dlc.StatusFailed })).To(BeTrue())
-	sync(g, ns)
+	g.Eventually(func(g Gomega) {
+		g.Expect(startedJobs(g, ns)).To(Equal(map[string]int{"dlcfreshfail": 1, "dlclive": 1, "dlclate": 1}))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
 	g.Consistently(func(g Gomega) {
-		g.Expect(startedJobs(g, ns)).To(Equal(map[string]int{"dlcfreshfail": 1, "dlclive": 1}))
+		g.Expect(startedJobs(g, ns)).To(Equal(map[string]int{"dlcfreshfail": 1, "dlclive": 1, "dlclate": 1}))
 	}).WithTimeout(3 * time.Second).Should(Succeed())
 }

@@ -18,7 +18,7 @@ import (
 // annotations, owner references, finalizers, the spec, and of the status what a sync compares
 // or carries over: phase (events, job counts), createdAt (incremental listing), matching,
 // matchedBy, contentHash (an unchanged job is recognised by it), observedAt, conditions, the
-// transition (a write carries it over; CloudEvents read it) and finishedAt (whether a job first
+// transitions (a write carries them over; CloudEvents read them) and finishedAt (whether a job first
 // seen ended had ended before a CloudEvents sink existed).
 // Dropped: managed fields, the job data and the status' summary fields, which a changed job
 // rewrites whole, and other tools' annotations (kubectl's last-applied-configuration can hold a
@@ -51,6 +51,12 @@ func ForCache(s *dlcv1alpha1.DLCJobSnapshot) *dlcv1alpha1.DLCJobSnapshot {
 	}
 	if tr := st.Transition; tr != nil {
 		out.Status.Transition = &dlcv1alpha1.PhaseTransition{Phase: intern(tr.Phase), From: intern(tr.From), SeenAt: tr.SeenAt, Key: tr.Key}
+	}
+	if len(st.PreviousTransitions) > 0 {
+		out.Status.PreviousTransitions = make([]dlcv1alpha1.PhaseTransition, len(st.PreviousTransitions))
+		for i, tr := range st.PreviousTransitions {
+			out.Status.PreviousTransitions[i] = dlcv1alpha1.PhaseTransition{Phase: intern(tr.Phase), From: intern(tr.From), SeenAt: tr.SeenAt, Key: tr.Key}
+		}
 	}
 	return out
 }

@@ -26,7 +26,9 @@ func TestForCacheKeepsWhatASyncDecidesWith(t *testing.T) {
 			ReasonMessage: "m", Username: "alice", CreatedAt: &created, FinishedAt: &observed, ObservedAt: &observed, MatchedBy: []string{"q"}, Matching: true,
 			ContentHash: "h", Conditions: []metav1.Condition{{Type: "Running", Status: metav1.ConditionTrue, Reason: "Running"}},
 			Transition: &dlcv1alpha1.PhaseTransition{Phase: "Running", From: "Queuing", SeenAt: metav1.NewMicroTime(time.Unix(1700000300, 5000)),
-				Key: "dlc1/Running/2023-11-14T22:18:20.000005Z"}},
+				Key: "dlc1/Running/2023-11-14T22:18:20.000005Z"},
+			PreviousTransitions: []dlcv1alpha1.PhaseTransition{{Phase: "Queuing", SeenAt: metav1.NewMicroTime(time.Unix(1700000200, 0)),
+				Key: "dlc1/Queuing/2023-11-14T22:16:40.000000Z"}}},
 	}
 	got := snapshot.ForCache(whole.DeepCopy())
 
@@ -34,7 +36,8 @@ func TestForCacheKeepsWhatASyncDecidesWith(t *testing.T) {
 	want.ManagedFields = nil
 	delete(want.Annotations, "kubectl.kubernetes.io/last-applied-configuration")
 	want.Status = dlcv1alpha1.DLCJobSnapshotStatus{Phase: "Running", CreatedAt: &created, FinishedAt: &observed, ObservedAt: &observed,
-		MatchedBy: []string{"q"}, Matching: true, ContentHash: "h", Conditions: whole.Status.Conditions, Transition: whole.Status.Transition}
+		MatchedBy: []string{"q"}, Matching: true, ContentHash: "h", Conditions: whole.Status.Conditions, Transition: whole.Status.Transition,
+		PreviousTransitions: whole.Status.PreviousTransitions}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("cached\n%+v\nwant\n%+v", got, want)
 	}

@@ -33,23 +33,33 @@ func Outcome(phase string) string {
 	return ""
 }
 
-// Transition is the status.transition of a snapshot written with the job in phase at now, over
-// the status it had (nil for a new snapshot). It changes only with the phase, so that its key
-// stays the same however often the snapshot is rewritten; a snapshot written before transitions
-// were recorded gets none until its phase changes (one given now would be taken by automation for
-// a new, first-seen job).
-func Transition(jobID, phase string, had *dlcv1alpha1.DLCJobSnapshotStatus, now time.Time) *dlcv1alpha1.PhaseTransition {
+// MaxPreviousTransitions bounds status.previousTransitions.
+const MaxPreviousTransitions = 3
+
+// Transition is the status.transition and status.previousTransitions of a snapshot written with
+// the job in phase at now, over the status it had (nil for a new snapshot). They change only with
+// the phase, so that a key stays the same however often the snapshot is rewritten; a snapshot
+// written before transitions were recorded gets none until its phase changes (one given now would
+// be taken by automation for a new, first-seen job).
+func Transition(jobID, phase string, had *dlcv1alpha1.DLCJobSnapshotStatus, now time.Time) (*dlcv1alpha1.PhaseTransition,
+	[]dlcv1alpha1.PhaseTransition) {
 	phase = LabelValue(phase)
 	from := ""
+	var previous []dlcv1alpha1.PhaseTransition
 	if had != nil {
 		from = LabelValue(had.Phase)
 		if from == phase {
-			return had.Transition
+			return had.Transition, had.PreviousTransitions
 		}
+		previous = append(previous, had.PreviousTransitions...)
+		if had.Transition != nil {
+			previous = append(previous, *had.Transition)
+		}
+		previous = previous[max(0, len(previous)-MaxPreviousTransitions):]
 	}
 	seen := metav1.NewMicroTime(now.UTC().Truncate(time.Microsecond))
 	return &dlcv1alpha1.PhaseTransition{Phase: phase, From: from, SeenAt: seen,
-		Key: jobID + "/" + phase + "/" + seen.Format(microLayout)}
+		Key: jobID + "/" + phase + "/" + seen.Format(microLayout)}, previous
 }
 
 // microLayout is how metav1.MicroTime writes a time, so a key reads the same as its seenAt.

@@ -65,22 +65,26 @@ func TestTransitionEventsCountOutcomesNotPhases(t *testing.T) {
 func TestATransitionKeyChangesWithThePhaseOnly(t *testing.T) {
 	g := NewWithT(t)
 	t0 := time.Date(2026, 12, 7, 6, 30, 0, 123456789, time.UTC)
-	first := Transition("dlc1", dlc.StatusRunning, nil, t0)
+	first, none := Transition("dlc1", dlc.StatusRunning, nil, t0)
+	g.Expect(none).To(BeEmpty())
 	g.Expect(*first).To(Equal(dlcv1alpha1.PhaseTransition{Phase: "Running", SeenAt: first.SeenAt,
 		Key: "dlc1/Running/2026-12-07T06:30:00.123456Z"}))
 	g.Expect(first.SeenAt.Time).To(Equal(t0.Truncate(time.Microsecond)))
 
 	running := &dlcv1alpha1.DLCJobSnapshotStatus{Phase: dlc.StatusRunning, Transition: first}
-	g.Expect(Transition("dlc1", dlc.StatusRunning, running, t0.Add(time.Minute))).To(BeIdenticalTo(first))
+	same, _ := Transition("dlc1", dlc.StatusRunning, running, t0.Add(time.Minute))
+	g.Expect(same).To(BeIdenticalTo(first))
 
-	failed := Transition("dlc1", dlc.StatusFailed, running, t0.Add(time.Minute))
+	failed, previous := Transition("dlc1", dlc.StatusFailed, running, t0.Add(time.Minute))
+	g.Expect(previous).To(Equal([]dlcv1alpha1.PhaseTransition{*first}))
 	g.Expect(failed.From).To(Equal("Running"))
 	g.Expect(failed.Key).To(Equal("dlc1/Failed/2026-12-07T06:31:00.123456Z"))
 
 	// A snapshot written before transitions existed gets none while its phase stays.
-	g.Expect(Transition("dlc1", dlc.StatusRunning, &dlcv1alpha1.DLCJobSnapshotStatus{Phase: dlc.StatusRunning}, t0)).To(BeNil())
+	legacy, _ := Transition("dlc1", dlc.StatusRunning, &dlcv1alpha1.DLCJobSnapshotStatus{Phase: dlc.StatusRunning}, t0)
+	g.Expect(legacy).To(BeNil())
 	// Running again after a restart is a new transition with a new key.
-	again := Transition("dlc1", dlc.StatusRunning, &dlcv1alpha1.DLCJobSnapshotStatus{Phase: dlc.StatusRestarting}, t0.Add(2*time.Minute))
+	again, _ := Transition("dlc1", dlc.StatusRunning, &dlcv1alpha1.DLCJobSnapshotStatus{Phase: dlc.StatusRestarting}, t0.Add(2*time.Minute))
 	g.Expect(again.Key).NotTo(Equal(first.Key))
 	// The key is what the seenAt field reads back as.
 	g.Expect(again.Key).To(HaveSuffix(again.SeenAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00")))
@@ -106,4 +110,23 @@ func TestTransitionKindsAgreeWithEvents(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The previous transitions keep the last MaxPreviousTransitions, oldest first.
+func TestPreviousTransitionsKeepTheLastThree(t *testing.T) {
+	g := NewWithT(t)
+	t0 := time.Date(2026, 12, 7, 6, 30, 0, 0, time.UTC)
+	var st *dlcv1alpha1.DLCJobSnapshotStatus
+	var keys []string
+	for i, phase := range []string{dlc.StatusQueuing, dlc.StatusRunning, dlc.StatusRestarting, dlc.StatusRunning, dlc.StatusFailedReserving, dlc.StatusFailed} {
+		tr, prev := Transition("dlc1", phase, st, t0.Add(time.Duration(i)*time.Minute))
+		st = &dlcv1alpha1.DLCJobSnapshotStatus{Phase: phase, Transition: tr, PreviousTransitions: prev}
+		keys = append(keys, tr.Key)
+	}
+	var prev []string
+	for _, p := range st.PreviousTransitions {
+		prev = append(prev, p.Key)
+	}
+	g.Expect(prev).To(Equal(keys[2:5]))
+	g.Expect(st.Transition.Key).To(Equal(keys[5]))
 }

@@ -122,13 +122,18 @@ func TestCloudEventsSurviveRestartsAndFailoversWithoutRepeats(t *testing.T) {
 	// new leader (the documented duplicates); wait until it is written.
 	waitDeliveredThrough(t, ns, "events")
 
-	// The sink is down while two jobs succeed, and the leader stops with them undelivered: the
-	// next leader (a standby taking over) delivers them.
+	// The sink is down while two jobs succeed, each in two steps (its reservation period, then
+	// Succeeded), and the leader stops with the four transitions undelivered: the next leader (a
+	// standby taking over) delivers them all, the first steps too, which the snapshots keep in
+	// status.previousTransitions.
 	rcv.SetDown(true)
+	setJobs(g, dlc.StatusSucceededReserving, ids[2:4]...)
+	syncNow(t, ns, "events", 6)
+	record(g)
 	setJobs(g, dlc.StatusSucceeded, ids[2:4]...)
 	syncNow(t, ns, "events", 6)
 	record(g)
-	NewWithT(t).Eventually(func(g Gomega) { g.Expect(deliveryState(g, ns, "events").Backlog).To(Equal(int32(2))) }).
+	NewWithT(t).Eventually(func(g Gomega) { g.Expect(deliveryState(g, ns, "events").Backlog).To(Equal(int32(4))) }).
 		WithTimeout(20 * time.Second).Should(Succeed())
 	third := startManager(t, "third", true)
 	second.shutdown()
@@ -140,7 +145,7 @@ func TestCloudEventsSurviveRestartsAndFailoversWithoutRepeats(t *testing.T) {
 	setJobs(g, dlc.StatusStopped, ids[4])
 	syncNow(t, ns, "events", 6)
 	record(g)
-	g.Expect(keys).To(HaveLen(6 + 6 + 2 + 2 + 1))
+	g.Expect(keys).To(HaveLen(6 + 6 + 2 + 4 + 1))
 	NewWithT(t).Eventually(func(g Gomega) { expectEachOnce(g, rcv, keys) }).WithTimeout(20 * time.Second).Should(Succeed())
 	NewWithT(t).Consistently(func(g Gomega) { expectEachOnce(g, rcv, keys) }).WithTimeout(3 * time.Second).Should(Succeed())
 }
