@@ -20,6 +20,7 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/endpoints"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
@@ -214,8 +215,10 @@ type desiredSnapshot struct {
 	status    dlcv1alpha1.DLCJobSnapshotStatus
 	hash      string
 	matchedBy []string
-	// endpoint is the query's spec.endpoint, recorded on creation as the snapshot's source.
-	endpoint string
+	// endpoint is the query's spec.endpoint, recorded on creation as the snapshot's source;
+	// moveEndpoint says the snapshot is moving to it (its one claimant's endpoint changed).
+	endpoint     string
+	moveEndpoint bool
 }
 
 // reconcileSnapshots writes the snapshot of every listed job that is missing or changed, and
@@ -342,12 +345,28 @@ func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, judge *claimJudge
 		// Note: the first query to write a snapshot fixes its source; a query of another region
 		// or endpoint that lists the same ID is not allowed to overwrite it.
 		endpoint, recorded := existing.Annotations[dlcv1alpha1.AnnotationEndpoint]
-		if existing.Spec.RegionID != q.Spec.RegionID || (recorded && endpoint != q.Spec.Endpoint) {
+		moved := recorded && !endpoints.SameSource(endpoint, q.Spec.Endpoint)
+		if existing.Spec.RegionID != q.Spec.RegionID || (moved && !onlyClaimedBy(existing, q)) {
 			return &foreignSnapshotError{fmt.Sprintf("snapshot %s/%s holds job %q of region %s from endpoint %q", q.Namespace, name,
 				existing.Spec.JobID, existing.Spec.RegionID, endpoint)}
 		}
 	}
 	return r.writeSnapshot(ctx, judge, q, job, existing, counts)
+}
+
+// onlyClaimedBy reports whether q is the snapshot's one claimant: then a change of q's endpoint
+// moves the snapshot with it instead of leaving it behind as foreign.
+func onlyClaimedBy(s *dlcv1alpha1.DLCJobSnapshot, q *dlcv1alpha1.JobQuery) bool {
+	claims := append(queryOwners(s.OwnerReferences), holdersOf(s)...)
+	if len(claims) == 0 {
+		return false
+	}
+	for _, c := range claims {
+		if c.UID != q.UID {
+			return false
+		}
+	}
+	return !slices.ContainsFunc(s.Status.MatchedBy, func(name string) bool { return name != q.Name })
 }
 
 // ownedSnapshots lists the snapshots of the query's namespace that the query owns, by name.
@@ -390,8 +409,14 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudg
 		want.matchedBy = []string{q.Name}
 	}
 
+	if existing != nil {
+		// A snapshot that its one claimant's new endpoint lists (syncSnapshot let it through)
+		// records that endpoint from now on.
+		recorded, ok := existing.Annotations[dlcv1alpha1.AnnotationEndpoint]
+		want.moveEndpoint = ok && !endpoints.SameSource(recorded, q.Spec.Endpoint)
+	}
 	objectCurrent := existing != nil && ownLabelsEqual(existing.Labels, want.labels) &&
-		claimsCurrent(existing, want.owners, want.holders)
+		claimsCurrent(existing, want.owners, want.holders) && !want.moveEndpoint
 	statusCurrent := existing != nil && existing.Status.ContentHash == want.hash &&
 		slices.Equal(existing.Status.MatchedBy, want.matchedBy) && existing.Status.Matching
 	if objectCurrent && statusCurrent {
@@ -685,6 +710,10 @@ func (r *JobQueryReconciler) patchSnapshot(ctx context.Context, existing *dlcv1a
 		p.labels(want.labels)
 		if err := r.patchClaims(ctx, p, want.owners, want.holders); err != nil {
 			return err
+		}
+		if want.moveEndpoint {
+			p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/annotations/" + jsonPointer(dlcv1alpha1.AnnotationEndpoint),
+				Value: want.endpoint})
 		}
 	}
 	if !statusCurrent {

@@ -148,3 +148,29 @@ func (p Policy) String() string {
 	}
 	return strings.Join(out, ",")
 }
+
+// SameSource reports whether two spec.endpoint values reach the same PAI-DLC service for one
+// region: "" and every official host (regional, central, VPC) are the service itself; other
+// endpoints compare by scheme, host (case-insensitive) and port, a scheme's default port given
+// or not, a trailing "/" or not. Note: snapshots record the endpoint of their first writer, and a
+// raw comparison made every snapshot foreign after an edit as harmless as adding ":443".
+func SameSource(a, b string) bool { return sourceOf(a) == sourceOf(b) }
+
+// sourceOf is the canonical form SameSource compares.
+func sourceOf(endpoint string) string {
+	if endpoint == "" {
+		return "pai-dlc"
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return endpoint
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port == defaultPort(u.Scheme) {
+		port = ""
+	}
+	if u.Scheme == "https" && port == "" && officialHost.MatchString(host) {
+		return "pai-dlc"
+	}
+	return u.Scheme + "://" + net.JoinHostPort(host, port)
+}

@@ -82,3 +82,24 @@ func TestParsePatternsRejectsWhatIsNotAnOrigin(t *testing.T) {
 		}
 	}
 }
+
+// The same service written differently is one source; another host or port is not.
+func TestSameSource(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"", "https://pai-dlc.cn-hangzhou.aliyuncs.com", true},
+		{"", "https://pai-dlc-vpc.cn-hangzhou.aliyuncs.com:443/", true},
+		{"https://pai-dlc.cn-hangzhou.aliyuncs.com", "https://PAI-DLC.cn-hangzhou.aliyuncs.com:443", true},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080/", true},
+		{"http://proxy.example", "http://proxy.example:80", true},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8081", false},
+		{"https://proxy.example", "http://proxy.example", false},
+		{"", "https://proxy.example", false},
+	} {
+		if got := SameSource(tc.a, tc.b); got != tc.same {
+			t.Errorf("SameSource(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package controllers
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
+	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/dlcsim"
+)
+
+// setEndpoint changes a query's spec.endpoint and waits for the sync of the new generation.
+func setEndpoint(t *testing.T, ns, name, endpoint string) *dlcv1alpha1.JobQuery {
+	t.Helper()
+	g := NewWithT(t)
+	q := getQuery(g, ns, name)
+	patch := client.MergeFrom(q.DeepCopy())
+	q.Spec.Endpoint = endpoint
+	g.Expect(k8s.Patch(testCtx, q, patch)).To(Succeed())
+	return waitReady(t, ns, name, dlcv1alpha1.ReasonSynced)
+}
+
+// Changing a query's endpoint keeps its snapshots in step (issue 23, finding 3): the same
+// endpoint written differently (a trailing "/") is the same source, so nothing is written and
+// changes go on flowing; another endpoint moves the snapshots only this query holds, recording
+// the new one; a snapshot another query still holds from the old endpoint stays foreign.
+func TestAQueryMovesItsOwnSnapshotsToItsNewEndpoint(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcmove", 3, "PyTorchJob")
+	q := query(ns, "mover")
+	q.Spec.Filter.DisplayName = "dlcmove"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "mover", dlcv1alpha1.ReasonSynced)
+
+	before := resourceVersions(g, ns)
+	q = setEndpoint(t, ns, "mover", simURL+"/")
+	g.Expect(resourceVersions(g, ns)).To(Equal(before), "a cosmetic endpoint change rewrote snapshots")
+	g.Expect(sim.Patch(ids[0], func(j *dlcsim.Job) { j.Status = dlc.StatusStopped })).To(BeTrue())
+	q = resync(t, ns, "mover", dlcv1alpha1.ReasonSynced)
+	g.Expect(q.Status.LastSyncStats.Updated).To(Equal(int32(1)))
+	g.Expect(snapshots(g, ns)[ids[0]].Status.Phase).To(Equal(dlc.StatusStopped))
+
+	// Another endpoint (the same jobs, served on another port): the snapshots move.
+	other := httptest.NewServer(sim.Handler())
+	t.Cleanup(other.Close)
+	setEndpoint(t, ns, "mover", other.URL)
+	for id, s := range snapshots(g, ns) {
+		g.Expect(s.Annotations).To(HaveKeyWithValue(dlcv1alpha1.AnnotationEndpoint, other.URL), id)
+	}
+	g.Expect(sim.Patch(ids[1], func(j *dlcsim.Job) { j.Status = dlc.StatusStopped })).To(BeTrue())
+	resync(t, ns, "mover", dlcv1alpha1.ReasonSynced)
+	g.Expect(snapshots(g, ns)[ids[1]].Status.Phase).To(Equal(dlc.StatusStopped))
+
+	// Shared with a query that stays on that endpoint: moving back leaves them foreign.
+	stay := query(ns, "stay")
+	stay.Spec.Endpoint = other.URL
+	stay.Spec.Filter.DisplayName = "dlcmove"
+	g.Expect(k8s.Create(testCtx, stay)).To(Succeed())
+	waitReady(t, ns, "stay", dlcv1alpha1.ReasonSynced)
+	q = getQuery(g, ns, "mover")
+	patch := client.MergeFrom(q.DeepCopy())
+	q.Spec.Endpoint = simURL
+	g.Expect(k8s.Patch(testCtx, q, patch)).To(Succeed())
+	q = waitReady(t, ns, "mover", dlcv1alpha1.ReasonJobsSkipped)
+	c := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
+	g.Expect(strings.Contains(c.Message, "from endpoint")).To(BeTrue(), c.Message)
+	for id, s := range snapshots(g, ns) {
+		g.Expect(s.Annotations).To(HaveKeyWithValue(dlcv1alpha1.AnnotationEndpoint, other.URL), id)
+	}
+}
