@@ -265,6 +265,12 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 	err := group.Wait()
 	r.firstSeenEvents(q, &counts)
 	if err != nil {
+		// Note: the listing showed these jobs even though their writes failed: an absence noted
+		// before is refuted all the same, or a later glitch would prune on two absences that
+		// were not consecutive.
+		for name := range kept {
+			delete(sc.state.absent, name)
+		}
 		return counts, err
 	}
 	if key := fullKey(q); sc.state.absentKey != key {
