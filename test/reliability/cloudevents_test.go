@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -148,4 +149,84 @@ func TestCloudEventsSurviveRestartsAndFailoversWithoutRepeats(t *testing.T) {
 	g.Expect(keys).To(HaveLen(6 + 6 + 2 + 4 + 1))
 	NewWithT(t).Eventually(func(g Gomega) { expectEachOnce(g, rcv, keys) }).WithTimeout(20 * time.Second).Should(Succeed())
 	NewWithT(t).Consistently(func(g Gomega) { expectEachOnce(g, rcv, keys) }).WithTimeout(3 * time.Second).Should(Succeed())
+}
+
+// A sink down for two minutes while jobs keep changing: the snapshots follow dlcsim within one
+// interval all along (delivery never delays the mirror), the backlog waits, what does not fit is
+// dropped and counted, and when the sink is back the backlog arrives (retries back off to at most
+// 30 s), oldest first, each once.
+func TestASinkDownForTwoMinutes(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	rcv := testenv.StartReceiver(t, "127.0.0.1:0")
+	const backlog = 12
+	startManagerWith(t, "outage", managerOptions{cloudEventsBacklog: backlog})
+
+	prefix := "dlccedown" + ns
+	q := newQuery(ns, "events", prefix)
+	q.Spec.Interval = metav1.Duration{Duration: 10 * time.Second}
+	q.Spec.CloudEvents = &dlcv1alpha1.CloudEventsSpec{Sink: dlcv1alpha1.Sink{URI: rcv.URL},
+		Types: []string{"Succeeded", "Failed", "Stopped", "Running", "PhaseChanged"}}
+	g.Expect(k8s.Create(context.Background(), q)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.DeleteAllOf(context.Background(), &dlcv1alpha1.JobQuery{}, client.InNamespace(ns)) })
+	waitSynced(t, ns, "events", 0)
+	var since time.Time
+	NewWithT(t).Eventually(func(g Gomega) { since = deliveryState(g, ns, "events").Since.Time }).Should(Succeed())
+	time.Sleep(time.Until(since.Add(2 * time.Second)))
+
+	rcv.SetDown(true)
+	down := time.Now()
+	ids := make([]string, 8)
+	jobs := make([]dlcsim.Job, len(ids))
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+		jobs[i] = dlcsim.Job{JobItem: dlc.JobItem{JobID: ids[i], DisplayName: ids[i], JobType: "PyTorchJob", Status: dlc.StatusQueuing,
+			WorkspaceID: "268", UserID: "1001", Username: "admin", GmtCreateTime: dlc.FormatTime(since)}}
+	}
+	sim.Upsert(jobs...)
+	keys := map[string]bool{}
+	// followed waits (one interval and its jitter, and a little) until every snapshot shows phase.
+	followed := func(phase string) {
+		NewWithT(t).Eventually(func(g Gomega) {
+			snaps := snapshotsOf(g, ns)
+			g.Expect(snaps).To(HaveLen(len(ids)))
+			for id, s := range snaps {
+				g.Expect(s.Status.Phase).To(Equal(phase), id)
+				keys[s.Status.Transition.Key] = true
+			}
+		}).WithTimeout(15 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+	}
+	followed(dlc.StatusQueuing)
+	for _, phase := range []string{dlc.StatusRunning, dlc.StatusRestarting, dlc.StatusRunning, dlc.StatusSucceeded} {
+		time.Sleep(time.Until(down.Add(time.Duration(len(keys)/len(ids)) * 28 * time.Second)))
+		setJobs(g, phase, ids...)
+		followed(phase)
+	}
+	time.Sleep(time.Until(down.Add(2 * time.Minute)))
+	g.Expect(rcv.Events()).To(BeEmpty())
+	st := deliveryState(g, ns, "events")
+	g.Expect(st.Backlog).To(Equal(int32(backlog)))
+	g.Expect(st.Dropped).To(Equal(int64(len(keys) - backlog)))
+	var q2 dlcv1alpha1.JobQuery
+	g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "events"}, &q2)).To(Succeed())
+	c := meta.FindStatusCondition(q2.Status.Conditions, dlcv1alpha1.ConditionCloudEventsDelivered)
+	g.Expect(c).NotTo(BeNil())
+	g.Expect(c.Reason).To(Equal(dlcv1alpha1.ReasonBacklogOverflowed))
+
+	up := time.Now()
+	rcv.SetDown(false)
+	NewWithT(t).Eventually(rcv.IDs).WithTimeout(45 * time.Second).Should(HaveLen(backlog))
+	t.Logf("sink down %s; %d transitions, %d delivered %s after it came back, %d dropped", up.Sub(down).Round(time.Second),
+		len(keys), backlog, time.Since(up).Round(time.Second), len(keys)-backlog)
+	for id, n := range rcv.IDs() {
+		g.Expect(n).To(Equal(1), id)
+		g.Expect(keys).To(HaveKey(id))
+	}
+	NewWithT(t).Eventually(func(g Gomega) {
+		var q dlcv1alpha1.JobQuery
+		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "events"}, &q)).To(Succeed())
+		c := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionCloudEventsDelivered)
+		g.Expect(c.Reason).To(Equal(dlcv1alpha1.ReasonDelivering))
+		g.Expect(q.Status.CloudEvents.Backlog).To(BeZero())
+	}).WithTimeout(30 * time.Second).Should(Succeed())
 }

@@ -76,6 +76,8 @@ type managerOptions struct {
 	leaderElect bool
 	// watchLabelSelector is the manager's --watch-label-selector (its shard).
 	watchLabelSelector string
+	// cloudEventsBacklog is the manager's --cloudevents-backlog (0: the default).
+	cloudEventsBacklog int
 }
 
 // startManager starts a manager with its own connection, counting its writes.
@@ -111,7 +113,8 @@ func startManagerWith(t *testing.T, name string, o managerOptions) *manager {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := controllers.Setup(ctx, mgr, controllers.Options{
-		AllowedEndpoints: testenv.LoopbackEndpoints, AllowedSinks: testenv.LoopbackEndpoints, DLCQPS: 1000, DLCBurst: 1000,
+		AllowedEndpoints: testenv.LoopbackEndpoints, AllowedSinks: testenv.LoopbackEndpoints, CloudEventsBacklog: o.cloudEventsBacklog,
+		DLCQPS: 1000, DLCBurst: 1000,
 		Retry: dlc.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
 	}); err != nil {
 		cancel()
