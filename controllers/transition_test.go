@@ -56,6 +56,10 @@ func TestEveryTransitionIsOneEventAndOneKey(t *testing.T) {
 		g.Expect(tr.From).To(BeEmpty(), "first seen")
 		g.Expect(tr.Key).To(Equal(fmt.Sprintf("%s/%s/%s", ids[i], phase, tr.SeenAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00"))))
 	}
+	// The outcome label agrees with the conditions and the events: the reservation period counts.
+	g.Expect(snaps[ids[0]].Labels).NotTo(HaveKey(dlcv1alpha1.LabelOutcome))
+	g.Expect(snaps[ids[1]].Labels).To(HaveKeyWithValue(dlcv1alpha1.LabelOutcome, "Failed"))
+	g.Expect(snaps[ids[2]].Labels).To(HaveKeyWithValue(dlcv1alpha1.LabelOutcome, "Succeeded"))
 	NewWithT(t).Eventually(func(g Gomega) {
 		g.Expect(jobEvents(g, ns, ids[0])).To(BeEmpty(), "a job first seen running is no event")
 		g.Expect(jobEvents(g, ns, ids[1])).To(Equal([]string{"Warning/JobFailed/JobFirstSeen"}))

@@ -94,6 +94,11 @@ const (
 	// LabelUser is the job's Username, as is when it is a valid label value, otherwise
 	// sanitised and suffixed with a hash of the exact name (docs/api.md gives the rule).
 	LabelUser = "dlc.dlcsync.io/user"
+	// LabelOutcome is how the job ended, from the table that drives the conditions: Succeeded
+	// (SucceededReserving, Succeeded), Failed (FailedReserving, Failed) or Stopped; absent while
+	// the job has not ended. `-l dlc.dlcsync.io/outcome=Failed` selects every failed job, in its
+	// reservation period too.
+	LabelOutcome = "dlc.dlcsync.io/outcome"
 )
 
 // LabelCredentials marks a Secret that JobQueries of its namespace may use as credentials. A

@@ -92,7 +92,7 @@ func UserLabelValue(username string) string {
 
 // LabelKeys are the label keys dlcsync manages on snapshots.
 var LabelKeys = []string{dlcv1alpha1.LabelStatus, dlcv1alpha1.LabelJobType, dlcv1alpha1.LabelWorkspaceID, dlcv1alpha1.LabelRegion,
-	dlcv1alpha1.LabelUser}
+	dlcv1alpha1.LabelUser, dlcv1alpha1.LabelOutcome}
 
 // Labels are the labels a snapshot carries, for selectors. Note: values pass the URL userinfo
 // scrub that every string of the snapshot's data passes: labels are as readable as the status.
@@ -110,6 +110,9 @@ func Labels(job *dlc.JobItem, regionID string) map[string]string {
 	}
 	if v := UserLabelValue(scrubURLs(job.Username)); v != "" {
 		labels[dlcv1alpha1.LabelUser] = v
+	}
+	if o := Outcome(job.Status); o != "" {
+		labels[dlcv1alpha1.LabelOutcome] = o
 	}
 	return labels
 }

@@ -25,6 +25,7 @@ func TestEventsConditionsAndOutcomesAgree(t *testing.T) {
 				g.Expect(string(c.Status) == "True").To(Equal(outcome == want), "%s: condition %s", phase, c.Type)
 			}
 		}
+		g.Expect(Labels(&dlc.JobItem{Status: phase}, "cn-hangzhou")[dlcv1alpha1.LabelOutcome]).To(Equal(outcome), "%s: outcome label", phase)
 		reason, warning := TransitionEvent(dlc.StatusRunning, phase)
 		if outcome != "" {
 			g.Expect(reason).To(Equal("Job"+outcome), phase)
