@@ -344,6 +344,14 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.
 	next := metav1.NewTime(now.Add(jitter(q.Spec.Interval.Duration)))
 	st.NextSyncTime, state.nextSync = &next, next.Time
 	message, reason := syncedMessage(kept, matched, walk.Truncated), dlcv1alpha1.ReasonSynced
+	if listed.mode == dlcv1alpha1.SyncModeFull && walk.Complete && matched == 0 {
+		// Note: a wrong region, workspace or showOwn gives a successful, empty listing; say what
+		// to check instead of a bare "0", and once as an event (the previous message had it).
+		message = noJobsMessage(q)
+		if previousMessage != message {
+			r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, "NoJobsMatched", "Sync", "%s", message)
+		}
+	}
 	if pending := len(state.absent); pending > 0 {
 		message += pendingMessage(pending)
 	}

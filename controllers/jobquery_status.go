@@ -94,6 +94,17 @@ func skippedMessage(withoutID int, refused []string) string {
 	return cut(strings.Join(parts, "; "), maxSkippedBytes-len("..."))
 }
 
+// noJobsMessage is the Synced message of a complete listing that matched no job: what to check.
+func noJobsMessage(q *dlcv1alpha1.JobQuery) string {
+	where := "region " + q.Spec.RegionID
+	if q.Spec.Endpoint != "" {
+		where += " at " + q.Spec.Endpoint
+	}
+	return truncateMessage(fmt.Sprintf("Keeping 0 matching jobs: the complete listing of %s matched no job. Check that the jobs "+
+		"run in this region (spec.regionId), the filter (workspaceId, jobType, timeRange: the last 168h unless set), "+
+		"showOwn, and that the credentials' RAM identity may list the workspace's jobs", where))
+}
+
 // pendingMessage counts, in the Synced message, the snapshots of jobs one listing found gone.
 func pendingMessage(pending int) string {
 	return fmt.Sprintf("; %d snapshot(s) of jobs no longer listed are removed if the next listing confirms it", pending)
