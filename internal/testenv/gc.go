@@ -59,6 +59,15 @@ func StartGarbageCollector(t testing.TB, cfg *rest.Config) *GarbageCollector {
 }
 
 func startGarbageCollector(cfg *rest.Config, dir string) (*GarbageCollector, error) {
+	p, err := startControllerManager(cfg, dir, "garbage-collector-controller", "--concurrent-gc-syncs=5")
+	if err != nil {
+		return nil, err
+	}
+	return &GarbageCollector{Process: p}, nil
+}
+
+// startControllerManager runs kube-controller-manager with only the given controllers.
+func startControllerManager(cfg *rest.Config, dir, controllers string, extra ...string) (*Process, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	binary := filepath.Join(assets, "kube-controller-manager")
 	if _, err := os.Stat(binary); assets == "" || err != nil {
@@ -72,20 +81,15 @@ func startGarbageCollector(cfg *rest.Config, dir string) (*GarbageCollector, err
 	// and no authentication or authorization delegation is configured; no leader election (one
 	// instance); no service-account credentials (envtest signs no tokens): every controller acts
 	// as the kubeconfig's user, envtest's admin.
-	cmd := exec.Command(binary,
-		"--kubeconfig="+kubeconfig,
-		"--controllers=garbage-collector-controller",
+	cmd := exec.Command(binary, append([]string{
+		"--kubeconfig=" + kubeconfig,
+		"--controllers=" + controllers,
 		"--leader-elect=false",
 		"--use-service-account-credentials=false",
 		"--secure-port=0",
-		"--concurrent-gc-syncs=5",
-	)
+	}, extra...)...)
 	cmd.SysProcAttr = dieWithParent()
-	p, err := StartProcess(cmd)
-	if err != nil {
-		return nil, err
-	}
-	return &GarbageCollector{Process: p}, nil
+	return StartProcess(cmd)
 }
 
 // Stop ends kube-controller-manager: SIGTERM, then SIGKILL after 10 seconds. It may be called

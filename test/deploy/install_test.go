@@ -113,6 +113,7 @@ func installAndSync(t *testing.T, objs []*unstructured.Unstructured, namespace s
 	q := followNotes(t, c, "ml-team", srv.URL)
 	imagetest.WaitForSync(t, c, q.Namespace, q.Name, proc)
 	checkOnlyTheManagerWritesSnapshots(t, cfg, q.Namespace)
+	checkUserRoles(t, cfg, c, q.Namespace)
 
 	// --leader-elect from the installer: the manager holds its Lease in its own namespace, which the
 	// installer's RBAC must allow.
