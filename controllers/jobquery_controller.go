@@ -380,7 +380,8 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.
 // listing is due, otherwise every page.
 func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing, error) {
 	q, now := sc.query, sc.started
-	lister, err := r.Listers.Lister(dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint, Static: sc.access.static})
+	lister, err := r.Listers.Lister(dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint, Static: sc.access.static,
+		Tenant: q.Namespace})
 	if err != nil {
 		return nil, stalledError(dlcv1alpha1.ReasonInvalidSecret, "%v", err)
 	}

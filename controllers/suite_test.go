@@ -44,7 +44,10 @@ var (
 	// revealAllowed is the namespace whose queries may reveal redacted fields (--reveal-namespaces).
 	revealAllowed = "reveal-ok"
 	simAdmin      = dlcsim.Identity{AccessKeyID: "test-admin", AccessKeySecret: "test-admin-secret", UserID: "1001", Username: "admin", Admin: true}
-	simDeny       = dlcsim.Identity{AccessKeyID: "test-denied", AccessKeySecret: "test-denied-secret", UserID: "1002", Username: "eve",
+	// simScoped's RAM policy covers workspace 268 only (breakers_test.go).
+	simScoped = dlcsim.Identity{AccessKeyID: "test-scoped", AccessKeySecret: "test-scoped-secret", UserID: "1003", Username: "scoped",
+		Admin: true, Workspaces: []string{"268"}}
+	simDeny = dlcsim.Identity{AccessKeyID: "test-denied", AccessKeySecret: "test-denied-secret", UserID: "1002", Username: "eve",
 		AllowListJobs: dlc.Ptr(false)}
 )
 
@@ -67,7 +70,7 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = env.Stop() }()
 
-	sim = dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{simAdmin, simDeny}, Seed: 11})
+	sim = dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{simAdmin, simDeny, simScoped}, Seed: 11})
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
 	simURL = srv.URL

@@ -39,6 +39,9 @@ type Config struct {
 	RegionID string
 	// Endpoint overrides the endpoint: a URL (https://host[:port] or http://host:port).
 	Endpoint string
+	// Tenant is the namespace the client serves: clients, and so circuit breakers, are per
+	// tenant (see GovernorKey.Tenant).
+	Tenant string
 	// Static holds an AccessKey; nil means the default credential chain of credentials-go
 	// (environment, RRSA/OIDC, CLI profile, credentials file, ECS RAM role).
 	Static *StaticCredentials
@@ -179,7 +182,7 @@ func NewClient(cfg Config) (*Client, error) {
 	api.DisableSDKError = dara.Bool(true)
 	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, sleep: sleepContext, observe: cfg.Observer}
 	if cfg.Governors != nil {
-		c.governor = cfg.Governors.For(GovernorKey{Credential: CredentialKey(cfg.Static), Host: host, Region: cfg.RegionID})
+		c.governor = cfg.Governors.For(GovernorKey{Credential: CredentialKey(cfg.Static), Host: host, Region: cfg.RegionID, Tenant: cfg.Tenant})
 	}
 	return c, nil
 }

@@ -35,6 +35,11 @@ type GovernorKey struct {
 	Host string
 	// Region is the region ID.
 	Region string
+	// Tenant is the namespace of the JobQuery: each tenant has its own breaker, so one
+	// namespace's refusals (a workspace the shared ambient role cannot read) cannot stop another
+	// namespace's calls with the same credential. The rate limiter stays shared by every tenant:
+	// the credential's API quota is one.
+	Tenant string
 }
 
 // Name is the non-secret part of the key: host and region.
@@ -42,9 +47,10 @@ func (k GovernorKey) Name() string { return k.Host + "/" + k.Region }
 
 // Governors hands out one Governor per GovernorKey. It is safe for concurrent use.
 type Governors struct {
-	cfg GovernorConfig
-	mu  sync.Mutex
-	by  map[GovernorKey]*Governor
+	cfg      GovernorConfig
+	mu       sync.Mutex
+	by       map[GovernorKey]*Governor
+	limiters map[GovernorKey]*rate.Limiter
 }
 
 // Governor is the rate limiter and circuit breaker of one credential at one endpoint.
@@ -67,7 +73,7 @@ func NewGovernors(cfg GovernorConfig) *Governors {
 	if cfg.Cooldown <= 0 {
 		cfg.Cooldown = 5 * time.Minute
 	}
-	return &Governors{cfg: cfg, by: map[GovernorKey]*Governor{}}
+	return &Governors{cfg: cfg, by: map[GovernorKey]*Governor{}, limiters: map[GovernorKey]*rate.Limiter{}}
 }
 
 // Len is the number of governors held.
@@ -85,6 +91,14 @@ func (g *Governors) forget(key GovernorKey) {
 	if gov, ok := g.by[key]; ok && gov.breaker.State() == gobreaker.StateClosed {
 		delete(g.by, key)
 	}
+	shared := key
+	shared.Tenant = ""
+	for k := range g.by {
+		if k.Credential == shared.Credential && k.Host == shared.Host && k.Region == shared.Region {
+			return // another tenant still uses the limiter
+		}
+	}
+	delete(g.limiters, shared)
 }
 
 // For returns the governor of a key, creating it on first use.
@@ -95,8 +109,15 @@ func (g *Governors) For(key GovernorKey) *Governor {
 		return gov
 	}
 	cfg := g.cfg
+	shared := key
+	shared.Tenant = ""
+	limiter, ok := g.limiters[shared]
+	if !ok {
+		limiter = rate.NewLimiter(rate.Limit(cfg.QPS), cfg.Burst)
+		g.limiters[shared] = limiter
+	}
 	gov := &Governor{
-		limiter: rate.NewLimiter(rate.Limit(cfg.QPS), cfg.Burst),
+		limiter: limiter,
 		breaker: gobreaker.NewCircuitBreaker[*ListJobsResponse](gobreaker.Settings{
 			Name:        key.Name(),
 			MaxRequests: 1,

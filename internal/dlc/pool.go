@@ -31,7 +31,7 @@ type Pool struct {
 
 // poolKey holds no secret: the credential is its CredentialKey (a SHA-256).
 type poolKey struct {
-	region, host, protocol, signature, credential string
+	region, host, protocol, signature, credential, tenant string
 }
 
 type pooled struct {
@@ -49,7 +49,8 @@ func (p *Pool) Lister(cfg Config) (Lister, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := poolKey{region: cfg.RegionID, host: host, protocol: protocol, signature: cfg.SignatureAlgorithm, credential: CredentialKey(cfg.Static)}
+	key := poolKey{region: cfg.RegionID, host: host, protocol: protocol, signature: cfg.SignatureAlgorithm, credential: CredentialKey(cfg.Static),
+		tenant: cfg.Tenant}
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -78,7 +79,7 @@ func (p *Pool) Lister(cfg Config) (Lister, error) {
 		p.clients = map[poolKey]*pooled{}
 	}
 	p.clients[key] = &pooled{client: c, lastUsed: now, governors: cfg.Governors,
-		governor: GovernorKey{Credential: key.credential, Host: host, Region: cfg.RegionID}}
+		governor: GovernorKey{Credential: key.credential, Host: host, Region: cfg.RegionID, Tenant: cfg.Tenant}}
 	return c, nil
 }
 

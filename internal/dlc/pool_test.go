@@ -163,3 +163,39 @@ func TestAnOpenBreakerIsNotForgottenWithItsClients(t *testing.T) {
 		t.Fatalf("%d governors: the open breaker was forgotten with its idle client, a fresh one would call at once", govs.Len())
 	}
 }
+
+// Two tenants with one credential at one endpoint and region (the operator's ambient identity in
+// two namespaces) have a breaker each, so one's refusals cannot stop the other, and share one
+// rate limiter, since the credential's quota is one.
+func TestTenantsOfOneCredentialHaveABreakerEachAndOneLimiter(t *testing.T) {
+	refusing := &fakeAPI{answers: []func(http.ResponseWriter){errorAnswer(403, "Forbidden.RAM", nil)}}
+	govs := NewGovernors(GovernorConfig{AuthFailuresToOpen: 3, Cooldown: time.Hour})
+	url := newTestServer(t, refusing)
+	static := &StaticCredentials{AccessKeyID: "shared", AccessKeySecret: "shared-secret"}
+	pool := &Pool{Governors: govs, Retry: RetryPolicy{MaxAttempts: 1}}
+	lister := func(tenant string) Lister {
+		l, err := pool.Lister(Config{RegionID: "cn-hangzhou", Endpoint: url, Static: static, Tenant: tenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	a, b := lister("team-a"), lister("team-b")
+	for range 3 {
+		if _, err := a.ListJobs(context.Background(), &ListJobsRequest{}); KindOf(err) != KindForbidden {
+			t.Fatalf("want Forbidden, got %v", err)
+		}
+	}
+	if _, err := a.ListJobs(context.Background(), &ListJobsRequest{}); KindOf(err) != KindCircuitOpen {
+		t.Fatalf("team-a's 4th call: %v; want CircuitOpen", err)
+	}
+	if _, err := b.ListJobs(context.Background(), &ListJobsRequest{}); KindOf(err) != KindForbidden || refusing.calls != 4 {
+		t.Fatalf("team-b's call: %v after %d calls; want it sent (Forbidden), not refused by team-a's breaker", err, refusing.calls)
+	}
+	host := strings.TrimPrefix(url, "http://")
+	ga := govs.For(GovernorKey{Credential: CredentialKey(static), Host: host, Region: "cn-hangzhou", Tenant: "team-a"})
+	gb := govs.For(GovernorKey{Credential: CredentialKey(static), Host: host, Region: "cn-hangzhou", Tenant: "team-b"})
+	if ga.limiter != gb.limiter || ga.breaker == gb.breaker {
+		t.Fatalf("tenants must share the limiter (%p, %p) and not the breaker", ga.limiter, gb.limiter)
+	}
+}

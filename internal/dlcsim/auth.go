@@ -29,6 +29,10 @@ type Identity struct {
 	Admin bool `json:"admin"`
 	// AllowListJobs grants paidlc:ListJobs; when false the identity gets Forbidden.RAM.
 	AllowListJobs *bool `json:"allowListJobs,omitempty"`
+	// Workspaces, when set, are the only workspaces the identity's RAM policy covers: a listing
+	// filtered on another WorkspaceId gets Forbidden.RAM, as a RAM role scoped to some workspaces
+	// does. Listings without a WorkspaceId are not restricted.
+	Workspaces []string `json:"workspaces,omitempty"`
 }
 
 func (id *Identity) mayList() bool { return id.AllowListJobs == nil || *id.AllowListJobs }

@@ -16,6 +16,7 @@ import (
 	"math"
 	mathrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -339,6 +340,14 @@ func (s *Server) serveListJobs(w http.ResponseWriter, r *http.Request) {
 	q, err := parseListQuery(r.URL.Query(), s.clock.Now(), s.showOwnDefault())
 	if err != nil {
 		s.writeError(w, requestID, &apiError{status: 400, code: "InvalidParameter", message: err.Error()})
+		return
+	}
+	if len(id.Workspaces) > 0 && q.workspaceID != "" && !slices.Contains(id.Workspaces, q.workspaceID) {
+		s.writeError(w, requestID, &apiError{status: 403, code: "Forbidden.RAM",
+			message: "User not authorized to operate on the specified resource.",
+			accessDenied: map[string]string{"AuthAction": "paidlc:ListJobs", "PolicyType": "AccountLevelIdentityBasedPolicy",
+				"NoPermissionType": "ImplicitDeny", "AuthPrincipalType": "SubUser", "AuthPrincipalDisplayName": id.Username,
+				"AuthResource": "acs:paidlc:*:*:workspace/" + q.workspaceID}})
 		return
 	}
 	s.mu.Lock()
