@@ -144,6 +144,9 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 		q.Status.ObservedGeneration = q.Generation
 		q.Status.NextSyncTime = nil
 		setConditions(&q.Status.Conditions, q.Generation, outcomeSuspended, "", "")
+		// Note: a suspended query does not sync; its last-sync gauge would grow old and fire
+		// every staleness alert (DLCSyncStale) for a pause someone chose.
+		lastSyncTimestamp.DeleteLabelValues(q.Namespace, q.Name)
 		return ctrl.Result{}, nil
 	}
 	acc, accessErr := r.resolveAccess(ctx, q)

@@ -5,7 +5,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -345,6 +347,36 @@ func TestSuspendAndResume(t *testing.T) {
 	g.Expect(k8s.Update(testCtx, q)).To(Succeed())
 	waitReady(t, ns, "s", dlcv1alpha1.ReasonSynced)
 	g.Expect(snapshots(g, ns)).To(HaveLen(3))
+	g.Expect(hasSeries(lastSyncTimestamp, ns, "s")).To(BeTrue())
+
+	// Suspended again: no last-sync series, so no staleness alert fires for a chosen pause.
+	q = getQuery(g, ns, "s")
+	q.Spec.Suspend = true
+	g.Expect(k8s.Update(testCtx, q)).To(Succeed())
+	waitReady(t, ns, "s", dlcv1alpha1.ReasonSuspended)
+	g.Expect(hasSeries(lastSyncTimestamp, ns, "s")).To(BeFalse())
+}
+
+// hasSeries reports whether a metric vector has a series for the query.
+func hasSeries(vec prometheus.Collector, namespace, query string) bool {
+	ch := make(chan prometheus.Metric, 1024)
+	go func() {
+		vec.Collect(ch)
+		close(ch)
+	}()
+	found := false
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			continue
+		}
+		labels := map[string]string{}
+		for _, l := range pb.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		found = found || (labels[labelNamespace] == namespace && labels[labelQuery] == query)
+	}
+	return found
 }
 
 func TestSecretRotationTriggersASync(t *testing.T) {
