@@ -53,8 +53,8 @@ var (
 	}, []string{labelNamespace, labelQuery, "phase"})
 	breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dlcsync_circuit_breaker_state",
-		Help: "State of the last circuit breaker (one per credential, endpoint and region) that changed, by endpoint " +
-			"host and region: 0 closed, 1 half-open, 2 open.",
+		Help: "Worst state of the circuit breakers (one per credential, endpoint, region and namespace) of an endpoint " +
+			"host and region: 1 half-open, 2 open; no series when they are all closed.",
 	}, []string{"endpoint"})
 )
 
@@ -90,6 +90,12 @@ func ObserveAPIResponse(code string) {
 // ObserveBreaker records a breaker state change; pass it as GovernorConfig.OnBreakerChange. The
 // name is the endpoint host and region, never anything derived from a credential.
 func ObserveBreaker(name string, state gobreaker.State) {
+	// Note: the state is the worst of the breakers of that host and region; closed (all of them)
+	// drops the series, so a tenant-chosen region leaves none behind.
+	if state == gobreaker.StateClosed {
+		breakerState.DeleteLabelValues(name)
+		return
+	}
 	breakerState.WithLabelValues(name).Set(float64(state))
 }
 

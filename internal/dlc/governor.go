@@ -51,6 +51,11 @@ type Governors struct {
 	mu       sync.Mutex
 	by       map[GovernorKey]*Governor
 	limiters map[GovernorKey]*rate.Limiter
+	// states are the breakers that are not closed, for OnBreakerChange's summary by name.
+	// Note: a lock of its own, never held while a breaker's methods run: a breaker reports a
+	// change while holding its own lock.
+	statesMu sync.Mutex
+	states   map[GovernorKey]gobreaker.State
 }
 
 // Governor is the rate limiter and circuit breaker of one credential at one endpoint.
@@ -73,7 +78,8 @@ func NewGovernors(cfg GovernorConfig) *Governors {
 	if cfg.Cooldown <= 0 {
 		cfg.Cooldown = 5 * time.Minute
 	}
-	return &Governors{cfg: cfg, by: map[GovernorKey]*Governor{}, limiters: map[GovernorKey]*rate.Limiter{}}
+	return &Governors{cfg: cfg, by: map[GovernorKey]*Governor{}, limiters: map[GovernorKey]*rate.Limiter{},
+		states: map[GovernorKey]gobreaker.State{}}
 }
 
 // Len is the number of governors held.
@@ -130,13 +136,59 @@ func (g *Governors) For(key GovernorKey) *Governor {
 				return err == nil || !errors.As(err, &e) || !e.AuthFailure()
 			},
 			IsExcluded: func(err error) bool { return KindOf(err) == KindCanceled },
-			OnStateChange: func(name string, _, to gobreaker.State) {
-				if cfg.OnBreakerChange != nil {
-					cfg.OnBreakerChange(name, to)
-				}
-			},
+			OnStateChange: func(_ string, _, to gobreaker.State) { g.stateChanged(key, to) },
 		}),
 	}
 	g.by[key] = gov
 	return gov
+}
+
+// stateChanged records a breaker's new state and tells OnBreakerChange the worst state of the
+// breakers of the same name (host and region, whatever the credential or tenant): closed once
+// they all are, so that a metric can drop the series then.
+func (g *Governors) stateChanged(key GovernorKey, to gobreaker.State) {
+	g.statesMu.Lock()
+	if to == gobreaker.StateClosed {
+		delete(g.states, key)
+	} else {
+		g.states[key] = to
+	}
+	worst := gobreaker.StateClosed
+	for k, st := range g.states {
+		if k.Name() == key.Name() && st > worst {
+			worst = st
+		}
+	}
+	g.statesMu.Unlock()
+	if g.cfg.OnBreakerChange != nil {
+		g.cfg.OnBreakerChange(key.Name(), worst)
+	}
+}
+
+// sweep forgets the governors no pooled client uses whose breaker is no longer open (closed, or
+// half-open after its cooldown: a fresh breaker lets calls through as a half-open one does).
+// Note: an open breaker is kept when its client goes idle (forget), and without this it would
+// stay for good once its cooldown passed.
+func (g *Governors) sweep(inUse func(GovernorKey) bool) {
+	g.mu.Lock()
+	var gone []GovernorKey
+	for key, gov := range g.by {
+		if !inUse(key) && gov.breaker.State() != gobreaker.StateOpen {
+			delete(g.by, key)
+			gone = append(gone, key)
+		}
+	}
+	for shared := range g.limiters {
+		used := false
+		for k := range g.by {
+			used = used || (k.Credential == shared.Credential && k.Host == shared.Host && k.Region == shared.Region)
+		}
+		if !used {
+			delete(g.limiters, shared)
+		}
+	}
+	g.mu.Unlock()
+	for _, key := range gone {
+		g.stateChanged(key, gobreaker.StateClosed)
+	}
 }

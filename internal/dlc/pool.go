@@ -108,6 +108,9 @@ func (p *Pool) evict(now time.Time) {
 			c.governors.forget(c.governor)
 		}
 	}
+	if len(evicted) > 0 && p.Governors != nil {
+		p.Governors.sweep(func(key GovernorKey) bool { return p.usesGovernor(p.Governors, key) })
+	}
 }
 
 // usesGovernor reports whether a pooled client still uses the governor of key.

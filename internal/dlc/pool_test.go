@@ -199,3 +199,52 @@ func TestTenantsOfOneCredentialHaveABreakerEachAndOneLimiter(t *testing.T) {
 		t.Fatalf("tenants must share the limiter (%p, %p) and not the breaker", ga.limiter, gb.limiter)
 	}
 }
+
+// A breaker kept open when its client went idle is forgotten once its cooldown has passed and no
+// client uses it (issue 23, finding 14: half-open breakers stayed for good); the breaker summary
+// by host and region is the worst of its tenants' breakers, and closed only once all are, so a
+// metric drops its series then.
+func TestBreakersAreForgottenAfterTheirCooldownAndSummarisedByName(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var changes []string
+	govs := NewGovernors(GovernorConfig{Cooldown: 50 * time.Millisecond,
+		OnBreakerChange: func(name string, state gobreaker.State) { changes = append(changes, state.String()) }})
+	pool := &Pool{Now: func() time.Time { return now }, IdleTimeout: time.Hour, Governors: govs}
+	static := &StaticCredentials{AccessKeyID: "id", AccessKeySecret: "secret-1"}
+	cfg := func(tenant, endpoint string) Config {
+		return Config{RegionID: "cn-hangzhou", Endpoint: endpoint, Static: static, Tenant: tenant}
+	}
+	key := func(tenant string) GovernorKey {
+		return GovernorKey{Credential: CredentialKey(static), Host: "127.0.0.1:1", Region: "cn-hangzhou", Tenant: tenant}
+	}
+	fail := func(g *Governor) {
+		for range 3 {
+			_, _ = g.breaker.Execute(func() (*ListJobsResponse, error) { return nil, &Error{Kind: KindUnauthorized} })
+		}
+	}
+	for _, tenant := range []string{"a", "b"} {
+		if _, err := pool.Lister(cfg(tenant, "http://127.0.0.1:1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := govs.For(key("a")), govs.For(key("b"))
+	fail(a)
+	fail(b)
+	time.Sleep(60 * time.Millisecond) // both cooldowns over: half-open at the next look
+	_, _ = a.breaker.Execute(func() (*ListJobsResponse, error) { return &ListJobsResponse{}, nil })
+	if got := changes[len(changes)-1]; got == "closed" {
+		t.Fatalf("summary %v after a closed while b is still not closed", changes)
+	}
+
+	// Both clients go idle; another client's arrival evicts them: a closed, b half-open: both go.
+	now = now.Add(2 * time.Hour)
+	if _, err := pool.Lister(cfg("c", "http://127.0.0.2:1")); err != nil {
+		t.Fatal(err)
+	}
+	if govs.Len() != 1 {
+		t.Fatalf("%d governors after the sweep; want only c's", govs.Len())
+	}
+	if got := changes[len(changes)-1]; got != "closed" {
+		t.Fatalf("summary changes %v; want closed last, once no breaker of the name is left", changes)
+	}
+}
