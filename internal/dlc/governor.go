@@ -135,7 +135,7 @@ func (g *Governors) For(key GovernorKey) *Governor {
 				var e *Error
 				return err == nil || !errors.As(err, &e) || !e.AuthFailure()
 			},
-			IsExcluded: func(err error) bool { return KindOf(err) == KindCanceled },
+			IsExcluded:    func(err error) bool { return KindOf(err) == KindCanceled },
 			OnStateChange: func(_ string, _, to gobreaker.State) { g.stateChanged(key, to) },
 		}),
 	}
