@@ -2,11 +2,15 @@ package controllers
 
 import (
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
@@ -72,5 +76,23 @@ func TestAQueryMovesItsOwnSnapshotsToItsNewEndpoint(t *testing.T) {
 	g.Expect(strings.Contains(c.Message, "from endpoint")).To(BeTrue(), c.Message)
 	for id, s := range snapshots(g, ns) {
 		g.Expect(s.Annotations).To(HaveKeyWithValue(dlcv1alpha1.AnnotationEndpoint, other.URL), id)
+	}
+
+	// stay goes (the garbage collector removes its owner references, as this does by hand; its
+	// name stays in matchedBy until mover writes): mover is the only claimant again and moves
+	// the snapshots back to its endpoint.
+	stay = getQuery(g, ns, "stay")
+	g.Expect(k8s.Delete(testCtx, stay)).To(Succeed())
+	g.Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(testCtx, client.ObjectKeyFromObject(stay), stay)) }).
+		WithTimeout(20 * time.Second).Should(BeTrue())
+	for _, s := range snapshots(g, ns) {
+		patch := client.MergeFrom(s.DeepCopy())
+		s.OwnerReferences = slices.DeleteFunc(s.OwnerReferences, func(r metav1.OwnerReference) bool { return r.UID == stay.UID })
+		g.Expect(k8s.Patch(testCtx, &s, patch)).To(Succeed())
+	}
+	resync(t, ns, "mover", dlcv1alpha1.ReasonSynced)
+	for id, s := range snapshots(g, ns) {
+		g.Expect(s.Annotations).To(HaveKeyWithValue(dlcv1alpha1.AnnotationEndpoint, simURL), id)
+		g.Expect(s.Status.MatchedBy).To(Equal([]string{"mover"}), id)
 	}
 }

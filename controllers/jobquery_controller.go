@@ -351,7 +351,8 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.
 		// Note: a wrong region, workspace or showOwn gives a successful, empty listing; say what
 		// to check instead of a bare "0", and once as an event (the previous message had it).
 		message = noJobsMessage(q)
-		if previousMessage != message {
+		// Note: a prefix, since the stored message may go on (snapshots waiting to be pruned).
+		if !strings.HasPrefix(previousMessage, message) {
 			r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, "NoJobsMatched", "Sync", "%s", message)
 		}
 	}

@@ -372,7 +372,9 @@ func onlyClaimedBy(s *dlcv1alpha1.DLCJobSnapshot, q *dlcv1alpha1.JobQuery) bool 
 			return false
 		}
 	}
-	return !slices.ContainsFunc(s.Status.MatchedBy, func(name string) bool { return name != q.Name })
+	// Note: the live matches, not status.matchedBy: a deleted query's name stays there until a
+	// write of the remaining claimant, which would never come if this refused it.
+	return !slices.ContainsFunc(aliveMatches(s), func(name string) bool { return name != q.Name })
 }
 
 // ownedSnapshots lists the snapshots of the query's namespace that the query owns, by name.

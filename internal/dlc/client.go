@@ -64,6 +64,10 @@ type Config struct {
 	// Observer, if set, is told the outcome of every HTTP request: "200" or the error code
 	// (or the failure kind when the answer had no code).
 	Observer func(code string)
+	// shared, set by the Pool, are the credential chain and the transport of the clients of one
+	// credential, endpoint and region, whatever their tenant: one token cache (one STS refresh
+	// for the ambient role, not one per namespace) and one connection pool.
+	shared *sharedParts
 	// MaxBodyBytes bounds the response body of one request, error answers included (default
 	// DefaultMaxBodyBytes). It is enforced while reading: a longer body fails the request with
 	// KindBadResponse after at most MaxBodyBytes were read.
@@ -124,6 +128,9 @@ type Client struct {
 	retry    RetryPolicy
 	governor *Governor
 	scrub    func(string) string
+	// parts are the credential chain and transport, shared with the pool's other clients of the
+	// same credential, endpoint and region.
+	parts *sharedParts
 	// sleep waits between retries; tests replace it.
 	sleep   func(ctx context.Context, d time.Duration) error
 	observe func(code string)
@@ -148,17 +155,17 @@ func NewClient(cfg Config) (*Client, error) {
 	if ua == "" {
 		ua = "dlcsync/" + Version
 	}
-	cred, scrub, err := newCredential(cfg.Static)
-	if err != nil {
-		return nil, err
+	parts := cfg.shared
+	if parts == nil {
+		parts, err = newSharedParts(cfg, connect, read)
+		if err != nil {
+			return nil, err
+		}
 	}
+	cred, scrub, transport := parts.cred, parts.scrub, parts.transport
 	maxBody := cfg.MaxBodyBytes
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBodyBytes
-	}
-	transport := cfg.Transport
-	if transport == nil {
-		transport = newTransport(connect, read)
 	}
 	apiCfg := &openapi.Config{
 		Credential:     guardedCredential{cred},
@@ -180,7 +187,7 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	// Note: typed errors keep the request ID and the throttling TimeLeft, which tea.SDKError drops.
 	api.DisableSDKError = dara.Bool(true)
-	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, sleep: sleepContext, observe: cfg.Observer}
+	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, sleep: sleepContext, observe: cfg.Observer, parts: parts}
 	if cfg.Governors != nil {
 		c.governor = cfg.Governors.For(GovernorKey{Credential: CredentialKey(cfg.Static), Host: host, Region: cfg.RegionID, Tenant: cfg.Tenant})
 	}
@@ -201,6 +208,25 @@ func CredentialKey(static *StaticCredentials) string {
 		_, _ = fmt.Fprintf(h, "%d:%s;", len(f), f)
 	}
 	return "ak:" + static.AccessKeyID + ":" + hex.EncodeToString(h.Sum(nil))
+}
+
+// sharedParts are what the clients of one credential, endpoint and region share.
+type sharedParts struct {
+	cred      credential.Credential
+	scrub     func(string) string
+	transport http.RoundTripper
+}
+
+func newSharedParts(cfg Config, connect, read time.Duration) (*sharedParts, error) {
+	cred, scrub, err := newCredential(cfg.Static)
+	if err != nil {
+		return nil, err
+	}
+	transport := cfg.Transport
+	if transport == nil {
+		transport = newTransport(connect, read)
+	}
+	return &sharedParts{cred: cred, scrub: scrub, transport: transport}, nil
 }
 
 func newCredential(static *StaticCredentials) (credential.Credential, func(string) string, error) {

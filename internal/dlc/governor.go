@@ -159,10 +159,12 @@ func (g *Governors) stateChanged(key GovernorKey, to gobreaker.State) {
 			worst = st
 		}
 	}
-	g.statesMu.Unlock()
+	// Note: reported under the lock, so that two tenants' changes for one name reach the
+	// callback in the order they were summarised (it must not call back into the governors).
 	if g.cfg.OnBreakerChange != nil {
 		g.cfg.OnBreakerChange(key.Name(), worst)
 	}
+	g.statesMu.Unlock()
 }
 
 // sweep forgets the governors no pooled client uses whose breaker is no longer open (closed, or

@@ -34,6 +34,13 @@ type poolKey struct {
 	region, host, protocol, signature, credential, tenant string
 }
 
+// sameSource reports whether two keys differ by tenant only: their clients share a credential
+// chain and a transport.
+func (k poolKey) sameSource(o poolKey) bool {
+	k.tenant, o.tenant = "", ""
+	return k == o
+}
+
 type pooled struct {
 	client   *Client
 	lastUsed time.Time
@@ -70,6 +77,12 @@ func (p *Pool) Lister(cfg Config) (Lister, error) {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = p.MaxBodyBytes
+	}
+	for k, other := range p.clients {
+		if k.sameSource(key) {
+			cfg.shared = other.client.parts
+			break
+		}
 	}
 	c, err := NewClient(cfg)
 	if err != nil {

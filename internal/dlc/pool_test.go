@@ -166,7 +166,8 @@ func TestAnOpenBreakerIsNotForgottenWithItsClients(t *testing.T) {
 
 // Two tenants with one credential at one endpoint and region (the operator's ambient identity in
 // two namespaces) have a breaker each, so one's refusals cannot stop the other, and share one
-// rate limiter, since the credential's quota is one.
+// rate limiter, since the credential's quota is one, and one credential chain and transport (one
+// token refresh for the ambient role, not one per namespace).
 func TestTenantsOfOneCredentialHaveABreakerEachAndOneLimiter(t *testing.T) {
 	refusing := &fakeAPI{answers: []func(http.ResponseWriter){errorAnswer(403, "Forbidden.RAM", nil)}}
 	govs := NewGovernors(GovernorConfig{AuthFailuresToOpen: 3, Cooldown: time.Hour})
@@ -181,6 +182,9 @@ func TestTenantsOfOneCredentialHaveABreakerEachAndOneLimiter(t *testing.T) {
 		return l
 	}
 	a, b := lister("team-a"), lister("team-b")
+	if a == b || a.(*Client).parts != b.(*Client).parts {
+		t.Fatal("tenants need clients of their own (their breakers) sharing one credential chain and transport")
+	}
 	for range 3 {
 		if _, err := a.ListJobs(context.Background(), &ListJobsRequest{}); KindOf(err) != KindForbidden {
 			t.Fatalf("want Forbidden, got %v", err)
