@@ -43,10 +43,14 @@ const fairnessWait = 2 * time.Second
 type namespaceSlots struct {
 	mu      sync.Mutex
 	running map[string]int
+	total   int
 }
 
 // acquire takes a sync slot of a namespace: at most half of the workers (at least one) per
-// namespace. It returns false when the namespace has none left.
+// namespace, and, for a namespace that already runs a sync, never the last free one: that one is
+// kept for a namespace that runs none, so two slow namespaces cannot hold every worker (with as
+// many slow namespaces as workers, the syncs' deadline is the bound). It returns false when the
+// namespace may not start a sync now.
 func (s *namespaceSlots) acquire(namespace string, workers int) (release func(), ok bool) {
 	limit := max(1, workers/2)
 	s.mu.Lock()
@@ -54,13 +58,16 @@ func (s *namespaceSlots) acquire(namespace string, workers int) (release func(),
 	if s.running == nil {
 		s.running = map[string]int{}
 	}
-	if s.running[namespace] >= limit {
+	mine := s.running[namespace]
+	if mine >= limit || s.total >= workers || (mine > 0 && s.total >= workers-1) {
 		return nil, false
 	}
 	s.running[namespace]++
+	s.total++
 	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		s.total--
 		if s.running[namespace]--; s.running[namespace] <= 0 {
 			delete(s.running, namespace)
 		}

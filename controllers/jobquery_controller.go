@@ -583,7 +583,9 @@ func (r *JobQueryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 	// this controller, and each sync compares against the cache anyway.
 	return bld.
 		WithOptions(controller.Options{
-			MaxConcurrentReconciles: concurrency,
+			// Note: one more goroutine than sync slots, so that a reconcile that only finds its
+			// namespace's share taken (or a status write) is never stuck behind hanging syncs.
+			MaxConcurrentReconciles: concurrency + 1,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
 		}).
 		Named("jobquery").
