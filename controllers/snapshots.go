@@ -347,17 +347,18 @@ func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, judge *claimJudge
 		// object with our name is left alone.
 		return &foreignSnapshotError{fmt.Sprintf("snapshot %s/%s belongs to job %q", q.Namespace, name, existing.Spec.JobID)}
 	}
+	var moved bool
 	if existing != nil {
 		// Note: the first query to write a snapshot fixes its source; a query of another region
 		// or endpoint that lists the same ID is not allowed to overwrite it.
 		endpoint, recorded := existing.Annotations[dlcv1alpha1.AnnotationEndpoint]
-		moved := recorded && !endpoints.SameSource(endpoint, q.Spec.Endpoint)
+		moved = recorded && !endpoints.SameSource(endpoint, q.Spec.Endpoint)
 		if existing.Spec.RegionID != q.Spec.RegionID || (moved && !onlyClaimedBy(existing, q)) {
 			return &foreignSnapshotError{fmt.Sprintf("snapshot %s/%s holds job %q of region %s from endpoint %q", q.Namespace, name,
 				existing.Spec.JobID, existing.Spec.RegionID, endpoint)}
 		}
 	}
-	return r.writeSnapshot(ctx, judge, q, job, existing, counts)
+	return r.writeSnapshot(ctx, judge, q, job, existing, moved, counts)
 }
 
 // onlyClaimedBy reports whether q is the snapshot's one claimant: then a change of q's endpoint
@@ -392,19 +393,21 @@ func (r *JobQueryReconciler) ownedSnapshots(ctx context.Context, q *dlcv1alpha1.
 
 // writeSnapshot makes one snapshot match its job in at most one request: a create carrying
 // labels, annotations, owners and status, or one patch of what changed; nothing at all when the
-// snapshot is current.
+// snapshot is current. moveEndpoint says the snapshot records another source than q's endpoint
+// and moves to it with q, its one claimant (syncSnapshot let it through).
 func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudge, q *dlcv1alpha1.JobQuery, job *dlc.JobItem,
-	existing *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
+	existing *dlcv1alpha1.DLCJobSnapshot, moveEndpoint bool, counts *writeCounts) error {
 	converted, err := snapshot.ConvertJob(job, r.sharedOptions(ctx, q, existing))
 	if err != nil {
 		return err
 	}
 	want := desiredSnapshot{
-		name:     snapshot.Name(job.JobID),
-		labels:   snapshot.Labels(job, q.Spec.RegionID),
-		spec:     dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: q.Spec.RegionID},
-		hash:     snapshot.Hash(converted),
-		endpoint: q.Spec.Endpoint,
+		name:         snapshot.Name(job.JobID),
+		labels:       snapshot.Labels(job, q.Spec.RegionID),
+		spec:         dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: q.Spec.RegionID},
+		hash:         snapshot.Hash(converted),
+		endpoint:     q.Spec.Endpoint,
+		moveEndpoint: moveEndpoint,
 	}
 	var existingConds []metav1.Condition
 	var observedAt *metav1.Time
@@ -417,12 +420,6 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudg
 		want.matchedBy = []string{q.Name}
 	}
 
-	if existing != nil {
-		// A snapshot that its one claimant's new endpoint lists (syncSnapshot let it through)
-		// records that endpoint from now on.
-		recorded, ok := existing.Annotations[dlcv1alpha1.AnnotationEndpoint]
-		want.moveEndpoint = ok && !endpoints.SameSource(recorded, q.Spec.Endpoint)
-	}
 	objectCurrent := existing != nil && ownLabelsEqual(existing.Labels, want.labels) &&
 		claimsCurrent(existing, want.owners, want.holders) && !want.moveEndpoint
 	statusCurrent := existing != nil && existing.Status.ContentHash == want.hash &&

@@ -42,11 +42,6 @@ func exitCode(err error) int {
 	return 1
 }
 
-// jobPhases are the job statuses of the API reference, which --for accepts.
-var jobPhases = []string{dlc.StatusCreating, dlc.StatusQueuing, dlc.StatusBidding, dlc.StatusEnvPreparing, dlc.StatusSanityChecking,
-	dlc.StatusRunning, dlc.StatusRestarting, dlc.StatusStopping, dlc.StatusSucceededReserving, dlc.StatusFailedReserving,
-	dlc.StatusSucceeded, dlc.StatusFailed, dlc.StatusStopped}
-
 // waitPollInterval is how often wait reads the snapshots (they change at most once per sync).
 const waitPollInterval = time.Second
 
@@ -77,8 +72,8 @@ func newWaitCommand(root *rootOptions) *cobra.Command {
 			if (len(args) == 1) == (o.query != "") {
 				return errors.New("name one job, or a query with --query")
 			}
-			if o.forWhat != forTerminal && !slices.Contains(jobPhases, o.forWhat) {
-				return fmt.Errorf("--for %q: want %s or a job phase (%s)", o.forWhat, forTerminal, strings.Join(jobPhases, ", "))
+			if o.forWhat != forTerminal && !slices.Contains(dlcv1alpha1.JobStatuses, o.forWhat) {
+				return fmt.Errorf("--for %q: want %s or a job phase (%s)", o.forWhat, forTerminal, strings.Join(dlcv1alpha1.JobStatuses, ", "))
 			}
 			return nil
 		},

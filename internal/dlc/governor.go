@@ -45,6 +45,13 @@ type GovernorKey struct {
 // Name is the non-secret part of the key: host and region.
 func (k GovernorKey) Name() string { return k.Host + "/" + k.Region }
 
+// limiterKey is the key of the rate limiter, which every tenant of a credential, endpoint and
+// region shares.
+func (k GovernorKey) limiterKey() GovernorKey {
+	k.Tenant = ""
+	return k
+}
+
 // Governors hands out one Governor per GovernorKey. It is safe for concurrent use.
 type Governors struct {
 	cfg      GovernorConfig
@@ -89,24 +96,6 @@ func (g *Governors) Len() int {
 	return len(g.by)
 }
 
-// forget drops the governor of key, unless its breaker is open or half-open: a fresh one
-// would let calls through before the cooldown is over. The next For creates a fresh one.
-func (g *Governors) forget(key GovernorKey) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if gov, ok := g.by[key]; ok && gov.breaker.State() == gobreaker.StateClosed {
-		delete(g.by, key)
-	}
-	shared := key
-	shared.Tenant = ""
-	for k := range g.by {
-		if k.Credential == shared.Credential && k.Host == shared.Host && k.Region == shared.Region {
-			return // another tenant still uses the limiter
-		}
-	}
-	delete(g.limiters, shared)
-}
-
 // For returns the governor of a key, creating it on first use.
 func (g *Governors) For(key GovernorKey) *Governor {
 	g.mu.Lock()
@@ -115,12 +104,10 @@ func (g *Governors) For(key GovernorKey) *Governor {
 		return gov
 	}
 	cfg := g.cfg
-	shared := key
-	shared.Tenant = ""
-	limiter, ok := g.limiters[shared]
+	limiter, ok := g.limiters[key.limiterKey()]
 	if !ok {
 		limiter = rate.NewLimiter(rate.Limit(cfg.QPS), cfg.Burst)
-		g.limiters[shared] = limiter
+		g.limiters[key.limiterKey()] = limiter
 	}
 	gov := &Governor{
 		limiter: limiter,
@@ -167,10 +154,10 @@ func (g *Governors) stateChanged(key GovernorKey, to gobreaker.State) {
 	g.statesMu.Unlock()
 }
 
-// sweep forgets the governors no pooled client uses whose breaker is no longer open (closed, or
-// half-open after its cooldown: a fresh breaker lets calls through as a half-open one does).
-// Note: an open breaker is kept when its client goes idle (forget), and without this it would
-// stay for good once its cooldown passed.
+// sweep forgets the governors no pooled client uses whose breaker is not open (closed, or
+// half-open after its cooldown: a fresh breaker lets calls through as a half-open one does), and
+// the rate limiters no governor left uses. Note: an open breaker is kept, as a fresh one would let
+// calls through before the cooldown is over; a later sweep forgets it once its cooldown passed.
 func (g *Governors) sweep(inUse func(GovernorKey) bool) {
 	g.mu.Lock()
 	var gone []GovernorKey
@@ -180,13 +167,13 @@ func (g *Governors) sweep(inUse func(GovernorKey) bool) {
 			gone = append(gone, key)
 		}
 	}
-	for shared := range g.limiters {
-		used := false
-		for k := range g.by {
-			used = used || (k.Credential == shared.Credential && k.Host == shared.Host && k.Region == shared.Region)
-		}
-		if !used {
-			delete(g.limiters, shared)
+	used := map[GovernorKey]bool{}
+	for k := range g.by {
+		used[k.limiterKey()] = true
+	}
+	for k := range g.limiters {
+		if !used[k] {
+			delete(g.limiters, k)
 		}
 	}
 	g.mu.Unlock()

@@ -44,8 +44,9 @@ func (k poolKey) sameSource(o poolKey) bool {
 type pooled struct {
 	client   *Client
 	lastUsed time.Time
-	// governors and governor say which governor the client uses, to forget it with the last
-	// client that uses it; governors is nil when the client has none.
+	// governors and governor say which governor the client uses, so that the governors are
+	// swept when a client goes and its governor with the last client that uses it; governors is
+	// nil when the client has none.
 	governors *Governors
 	governor  GovernorKey
 }
@@ -116,13 +117,12 @@ func (p *Pool) evict(now time.Time) {
 			evicted = append(evicted, c)
 		}
 	}
+	swept := map[*Governors]bool{}
 	for _, c := range evicted {
-		if c.governors != nil && !p.usesGovernor(c.governors, c.governor) {
-			c.governors.forget(c.governor)
+		if govs := c.governors; govs != nil && !swept[govs] {
+			swept[govs] = true
+			govs.sweep(func(key GovernorKey) bool { return p.usesGovernor(govs, key) })
 		}
-	}
-	if len(evicted) > 0 && p.Governors != nil {
-		p.Governors.sweep(func(key GovernorKey) bool { return p.usesGovernor(p.Governors, key) })
 	}
 }
 

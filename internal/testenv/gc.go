@@ -27,9 +27,9 @@ type GarbageCollector struct {
 	*Process
 }
 
-// gcReadyTimeout bounds the start: kube-controller-manager waits for the apiserver, discovers
-// every resource and fills one informer per resource before it collects anything.
-const gcReadyTimeout = 90 * time.Second
+// controllersReadyTimeout bounds the start: kube-controller-manager waits for the apiserver,
+// discovers every resource and fills its informers before its controllers act.
+const controllersReadyTimeout = 90 * time.Second
 
 // StartGarbageCollector runs kube-controller-manager (from KUBEBUILDER_ASSETS, built there by
 // hack/setup-envtest.sh) with only the garbage collector, authenticated as cfg's user, and
@@ -37,33 +37,33 @@ const gcReadyTimeout = 90 * time.Second
 // t ends; its log is shown when t failed.
 func StartGarbageCollector(t testing.TB, cfg *rest.Config) *GarbageCollector {
 	t.Helper()
-	gc, err := startGarbageCollector(cfg, t.TempDir())
-	if err != nil {
-		t.Fatalf("starting the garbage collector: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := gc.Stop(); err != nil {
-			t.Errorf("stopping the garbage collector: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("kube-controller-manager log (last 60 lines):\n%s", gc.Tail(60))
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), gcReadyTimeout)
-	defer cancel()
-	if err := waitCollecting(ctx, cfg, gc); err != nil {
-		t.Fatalf("the garbage collector did not start collecting: %v\nkube-controller-manager log (last 60 lines):\n%s",
-			err, gc.Tail(60))
-	}
-	return gc
+	p := runControllers(t, cfg, "garbage-collector-controller", waitCollecting, "--concurrent-gc-syncs=5")
+	return &GarbageCollector{Process: p}
 }
 
-func startGarbageCollector(cfg *rest.Config, dir string) (*GarbageCollector, error) {
-	p, err := startControllerManager(cfg, dir, "garbage-collector-controller", "--concurrent-gc-syncs=5")
+// runControllers runs kube-controller-manager with only the given controllers until t ends,
+// and returns once ready says they act; its log is shown when t failed.
+func runControllers(t testing.TB, cfg *rest.Config, controllers string,
+	ready func(context.Context, *rest.Config, *Process) error, extra ...string) *Process {
+	t.Helper()
+	p, err := startControllerManager(cfg, t.TempDir(), controllers, extra...)
 	if err != nil {
-		return nil, err
+		t.Fatalf("starting kube-controller-manager (%s): %v", controllers, err)
 	}
-	return &GarbageCollector{Process: p}, nil
+	t.Cleanup(func() {
+		if err := p.Stop(10 * time.Second); err != nil {
+			t.Errorf("stopping kube-controller-manager (%s): %v", controllers, err)
+		}
+		if t.Failed() {
+			t.Logf("kube-controller-manager log (last 60 lines):\n%s", p.Tail(60))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), controllersReadyTimeout)
+	defer cancel()
+	if err := ready(ctx, cfg, p); err != nil {
+		t.Fatalf("kube-controller-manager (%s) did not start acting: %v\nits log (last 60 lines):\n%s", controllers, err, p.Tail(60))
+	}
+	return p
 }
 
 // startControllerManager runs kube-controller-manager with only the given controllers.
@@ -98,7 +98,7 @@ func (gc *GarbageCollector) Stop() error { return gc.Process.Stop(10 * time.Seco
 
 // waitCollecting proves the collector works: a ConfigMap owned by another is deleted once its
 // owner is gone. The probe lives in kube-system, which no test uses.
-func waitCollecting(ctx context.Context, cfg *rest.Config, gc *GarbageCollector) error {
+func waitCollecting(ctx context.Context, cfg *rest.Config, gc *Process) error {
 	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
 		return fmt.Errorf("creating a client: %w", err)

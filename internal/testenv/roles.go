@@ -20,23 +20,7 @@ import (
 // has been aggregated, and stops when t ends.
 func StartRoleAggregation(t testing.TB, cfg *rest.Config) {
 	t.Helper()
-	p, err := startControllerManager(cfg, t.TempDir(), "clusterrole-aggregation-controller")
-	if err != nil {
-		t.Fatalf("starting the ClusterRole aggregation controller: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := p.Stop(10 * time.Second); err != nil {
-			t.Errorf("stopping kube-controller-manager: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("kube-controller-manager log (last 60 lines):\n%s", p.Tail(60))
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), gcReadyTimeout)
-	defer cancel()
-	if err := waitAggregating(ctx, cfg, p); err != nil {
-		t.Fatalf("the aggregation controller did not start: %v\nkube-controller-manager log (last 60 lines):\n%s", err, p.Tail(60))
-	}
+	runControllers(t, cfg, "clusterrole-aggregation-controller", waitAggregating)
 }
 
 // waitAggregating proves the controller works: a probe role's rules reach a probe aggregate.

@@ -40,6 +40,37 @@ func waitDeliveredThrough(t *testing.T, namespace, name string) {
 	}).WithTimeout(40 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
 }
 
+// createEventsQuery creates q with a sink at sinkURI for every kind of transition, waits for its
+// first sync, and returns when the sink was configured (status.cloudEvents.since), once a second
+// has passed after it: a sync lists the jobs created up to the second before it starts.
+func createEventsQuery(t *testing.T, q *dlcv1alpha1.JobQuery, sinkURI string) time.Time {
+	t.Helper()
+	q.Spec.CloudEvents = &dlcv1alpha1.CloudEventsSpec{Sink: dlcv1alpha1.Sink{URI: sinkURI},
+		Types: []string{"Succeeded", "Failed", "Stopped", "Running", "PhaseChanged"}}
+	NewWithT(t).Expect(k8s.Create(context.Background(), q)).To(Succeed())
+	t.Cleanup(func() {
+		_ = k8s.DeleteAllOf(context.Background(), &dlcv1alpha1.JobQuery{}, client.InNamespace(q.Namespace))
+	})
+	waitSynced(t, q.Namespace, q.Name, 0)
+	var since time.Time
+	NewWithT(t).Eventually(func(g Gomega) { since = deliveryState(g, q.Namespace, q.Name).Since.Time }).Should(Succeed())
+	time.Sleep(time.Until(since.Add(2 * time.Second)))
+	return since
+}
+
+// addQueuingJobs adds n queuing jobs named prefix-i, created at the given time, and returns their IDs.
+func addQueuingJobs(prefix string, n int, created time.Time) []string {
+	ids := make([]string, n)
+	jobs := make([]dlcsim.Job, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+		jobs[i] = dlcsim.Job{JobItem: dlc.JobItem{JobID: ids[i], DisplayName: ids[i], JobType: "PyTorchJob", Status: dlc.StatusQueuing,
+			WorkspaceID: "268", UserID: "1001", Username: "admin", GmtCreateTime: dlc.FormatTime(created)}}
+	}
+	sim.Upsert(jobs...)
+	return ids
+}
+
 // setJobs moves jobs of the simulator to a phase.
 func setJobs(g Gomega, phase string, ids ...string) {
 	for _, id := range ids {
@@ -77,23 +108,9 @@ func TestCloudEventsSurviveRestartsAndFailoversWithoutRepeats(t *testing.T) {
 	prefix := "dlcceleader" + ns
 	q := newQuery(ns, "events", prefix)
 	q.Spec.FullResyncInterval = &metav1.Duration{}
-	q.Spec.CloudEvents = &dlcv1alpha1.CloudEventsSpec{Sink: dlcv1alpha1.Sink{URI: rcv.URL},
-		Types: []string{"Succeeded", "Failed", "Stopped", "Running", "PhaseChanged"}}
-	g.Expect(k8s.Create(context.Background(), q)).To(Succeed())
-	t.Cleanup(func() { _ = k8s.DeleteAllOf(context.Background(), &dlcv1alpha1.JobQuery{}, client.InNamespace(ns)) })
-	waitSynced(t, ns, "events", 0)
-	var since time.Time
-	NewWithT(t).Eventually(func(g Gomega) { since = deliveryState(g, ns, "events").Since.Time }).Should(Succeed())
-	time.Sleep(time.Until(since.Add(2 * time.Second)))
+	since := createEventsQuery(t, q, rcv.URL)
 
-	ids := make([]string, 6)
-	jobs := make([]dlcsim.Job, len(ids))
-	for i := range ids {
-		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
-		jobs[i] = dlcsim.Job{JobItem: dlc.JobItem{JobID: ids[i], DisplayName: ids[i], JobType: "PyTorchJob", Status: dlc.StatusQueuing,
-			WorkspaceID: "268", UserID: "1001", Username: "admin", GmtCreateTime: dlc.FormatTime(since)}}
-	}
-	sim.Upsert(jobs...)
+	ids := addQueuingJobs(prefix, 6, since)
 	keys := map[string]bool{}
 	record := func(g Gomega) {
 		for _, s := range snapshotsOf(g, ns) {
@@ -165,25 +182,11 @@ func TestASinkDownForTwoMinutes(t *testing.T) {
 	prefix := "dlccedown" + ns
 	q := newQuery(ns, "events", prefix)
 	q.Spec.Interval = metav1.Duration{Duration: 10 * time.Second}
-	q.Spec.CloudEvents = &dlcv1alpha1.CloudEventsSpec{Sink: dlcv1alpha1.Sink{URI: rcv.URL},
-		Types: []string{"Succeeded", "Failed", "Stopped", "Running", "PhaseChanged"}}
-	g.Expect(k8s.Create(context.Background(), q)).To(Succeed())
-	t.Cleanup(func() { _ = k8s.DeleteAllOf(context.Background(), &dlcv1alpha1.JobQuery{}, client.InNamespace(ns)) })
-	waitSynced(t, ns, "events", 0)
-	var since time.Time
-	NewWithT(t).Eventually(func(g Gomega) { since = deliveryState(g, ns, "events").Since.Time }).Should(Succeed())
-	time.Sleep(time.Until(since.Add(2 * time.Second)))
+	since := createEventsQuery(t, q, rcv.URL)
 
 	rcv.SetDown(true)
 	down := time.Now()
-	ids := make([]string, 8)
-	jobs := make([]dlcsim.Job, len(ids))
-	for i := range ids {
-		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
-		jobs[i] = dlcsim.Job{JobItem: dlc.JobItem{JobID: ids[i], DisplayName: ids[i], JobType: "PyTorchJob", Status: dlc.StatusQueuing,
-			WorkspaceID: "268", UserID: "1001", Username: "admin", GmtCreateTime: dlc.FormatTime(since)}}
-	}
-	sim.Upsert(jobs...)
+	ids := addQueuingJobs(prefix, 8, since)
 	keys := map[string]bool{}
 	// followed waits (one interval and its jitter, and a little) until every snapshot shows phase.
 	followed := func(phase string) {
