@@ -17,16 +17,18 @@ import (
 // Kept: identity (name, namespace, UID, resourceVersion, timestamps), every label, dlcsync's own
 // annotations, owner references, finalizers, the spec, and of the status what a sync compares
 // or carries over: phase (events, job counts), createdAt (incremental listing), matching,
-// matchedBy, contentHash (an unchanged job is recognised by it), observedAt, conditions, the
-// transitions (a write carries them over; CloudEvents read them) and finishedAt (whether a job first
+// matchedBy, contentHash (an unchanged job is recognised by it), observedAt, the conditions' type,
+// status, reason and lastTransitionTime (a write keeps the time of a condition whose status
+// stays), the transitions (a write carries them over; CloudEvents read them) and finishedAt (whether a job first
 // seen ended had ended before a CloudEvents sink existed).
 // Dropped: managed fields, the job data and the status' summary fields, which a changed job
-// rewrites whole, and other tools' annotations (kubectl's last-applied-configuration can hold a
+// rewrites whole, the conditions' messages (a failed job's carries its reasonMessage, up to 32 KiB:
+// kept, 10,000 failed jobs would hold hundreds of MiB), and other tools' annotations (kubectl's last-applied-configuration can hold a
 // whole object). The few paths that rewrite a status from the existing one read the snapshot
 // uncached.
 //
 // Strings that repeat across snapshots (namespace, owner references, phases, query names,
-// condition texts) are interned, and snapshots with the same labels (or annotations) share one
+// condition reasons) are interned, and snapshots with the same labels (or annotations) share one
 // map: a decoded object holds its own copy of each, which at 100,000 snapshots is most of the
 // cache. Sharing is safe because cached objects are never modified: the cache hands out deep
 // copies.
@@ -66,22 +68,32 @@ func ownAnnotation(key string) bool {
 	return strings.HasPrefix(key, dlcv1alpha1.GroupVersion.Group+"/")
 }
 
-// interned holds the canonical copy of each interned string, up to maxInterned strings; a
-// string beyond that is kept as it is. Note: unique.Make would drop a canonical copy once no
-// handle refers to it, so strings decoded after the next GC would get copies of their own.
+// interned holds the canonical copy of each interned string, up to maxInternedBytes of them; a
+// string beyond that, or longer than maxInternedLen, is kept as it is. Note: unique.Make would drop
+// a canonical copy once no handle refers to it, so strings decoded after the next GC would get
+// copies of their own.
 var interned struct {
 	sync.Mutex
 	byValue map[string]string
+	bytes   int
 }
 
-// maxInterned bounds interned (the repeated strings of snapshots are few; condition messages
-// may be unique per job, and the bound keeps those from growing the table forever).
-const maxInterned = 1 << 16
+const (
+	// maxInternedLen is the longest string interned: the strings that repeat across snapshots
+	// (namespaces, phases, reasons, query names, label values) are short; a long one is most likely
+	// one job's own text, which interning would only keep alive.
+	maxInternedLen = 256
+	// maxInternedBytes bounds the bytes interned, counted with a map entry's overhead, so the table
+	// stays within a few MiB whatever the jobs hold, and never needs to shrink.
+	maxInternedBytes = 4 << 20
+	// internEntryOverhead is roughly what a map entry costs besides the string's bytes.
+	internEntryOverhead = 48
+)
 
 // intern returns the canonical copy of s.
 func intern(s string) string {
-	if s == "" {
-		return ""
+	if s == "" || len(s) > maxInternedLen {
+		return s
 	}
 	interned.Lock()
 	defer interned.Unlock()
@@ -91,8 +103,9 @@ func intern(s string) string {
 	if interned.byValue == nil {
 		interned.byValue = map[string]string{}
 	}
-	if len(interned.byValue) < maxInterned {
+	if cost := len(s) + internEntryOverhead; interned.bytes+cost <= maxInternedBytes {
 		interned.byValue[s] = s
+		interned.bytes += cost
 	}
 	return s
 }
@@ -170,10 +183,12 @@ func internOwners(in []metav1.OwnerReference) []metav1.OwnerReference {
 	})
 }
 
+// internConditions keeps of each condition what a write carries over (snapshot.Status sets the
+// reason and message of every job condition anew, and keeps lastTransitionTime while the status
+// stays): no message.
 func internConditions(in []metav1.Condition) []metav1.Condition {
 	return internEach(in, func(c metav1.Condition) metav1.Condition {
-		c.Type, c.Status, c.Reason, c.Message = intern(c.Type), metav1.ConditionStatus(intern(string(c.Status))), intern(c.Reason),
-			intern(c.Message)
+		c.Type, c.Status, c.Reason, c.Message = intern(c.Type), metav1.ConditionStatus(intern(string(c.Status))), intern(c.Reason), ""
 		return c
 	})
 }

@@ -7,8 +7,10 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +56,7 @@ func TestHostileAnswersKeepTheRealManagerUpAndWithinItsMemoryLimit(t *testing.T)
 		createQuery(ctx, t, k8s, name, srv.URL)
 	}
 
-	mgr := startManager(ctx, t, env)
+	mgr := startManager(t, env)
 	// The soft limit the binary set from the container's limit: 80% of it by default.
 	g.Eventually(mgr.Log).Should(MatchRegexp(`Go soft memory limit set.*"bytes": ?%d[,}]`, containerLimit*8/10))
 	for name, sim := range sims {
@@ -100,19 +102,41 @@ func createQuery(ctx context.Context, t *testing.T, k8s client.Client, namespace
 // manager is the real manager binary running against the test's control plane.
 type manager struct{ *testenv.Process }
 
-// startManager builds cmd/manager and runs it as the chart's Deployment does: the container's
-// limit in DLCSYNC_MEMORY_LIMIT (the manager sets its Go soft limit from it), the simulators'
-// loopback origin allowed the way an administrator would.
-func startManager(ctx context.Context, t *testing.T, env *envtest.Environment) *manager {
+// binaryDir holds the manager binary the package's tests run; TestMain removes it.
+var binaryDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaryDir != "" {
+		_ = os.RemoveAll(binaryDir)
+	}
+	os.Exit(code)
+}
+
+// managerBinary builds cmd/manager once for the package's tests.
+var managerBinary = sync.OnceValues(func() (string, error) {
+	var err error
+	if binaryDir, err = os.MkdirTemp("", "dlcsync-memory-"); err != nil {
+		return "", err
+	}
+	binary := filepath.Join(binaryDir, "manager")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/manager")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the manager: %w: %s", err, out)
+	}
+	return binary, nil
+})
+
+// startManager runs cmd/manager as the chart's Deployment does: the container's limit in
+// DLCSYNC_MEMORY_LIMIT (the manager sets its Go soft limit from it), the simulators' loopback
+// origin allowed the way an administrator would.
+func startManager(t *testing.T, env *envtest.Environment) *manager {
 	t.Helper()
 	g := NewWithT(t)
+	binary, err := managerBinary()
+	g.Expect(err).NotTo(HaveOccurred())
 	dir := t.TempDir()
-	binary := filepath.Join(dir, "manager")
-	build := exec.CommandContext(ctx, "go", "build", "-o", binary, "./cmd/manager")
-	build.Dir = testenv.RepoRoot()
-	out, err := build.CombinedOutput()
-	g.Expect(err).NotTo(HaveOccurred(), "building the manager: %s", out)
-
 	kubeconfigPath := filepath.Join(dir, "kubeconfig")
 	g.Expect(testenv.WriteKubeconfig(env, "dlcsync-manager", kubeconfigPath)).To(Succeed())
 
@@ -121,13 +145,20 @@ func startManager(ctx context.Context, t *testing.T, env *envtest.Environment) *
 	cmd.Env = testenv.ManagerEnv("KUBECONFIG="+kubeconfigPath, fmt.Sprintf("DLCSYNC_MEMORY_LIMIT=%d", containerLimit))
 	p, err := testenv.StartProcess(cmd)
 	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() {
-		_ = p.Stop(20 * time.Second)
-		if t.Failed() {
-			t.Logf("manager log (last 60 lines):\n%s", p.Tail(60))
-		}
-	})
-	return &manager{p}
+	m := &manager{p}
+	t.Cleanup(func() { m.stop(t) })
+	return m
+}
+
+// stop stops the manager (again: a no-op), showing its log when the test failed.
+func (m *manager) stop(t *testing.T) {
+	if m.Exited() {
+		return
+	}
+	_ = m.Stop(20 * time.Second)
+	if t.Failed() {
+		t.Logf("manager log (last 60 lines):\n%s", m.Tail(60))
+	}
 }
 
 // peakResident is the process's high-water mark of resident memory (VmHWM), which the kernel
@@ -143,4 +174,18 @@ func (m *manager) peakResident(t *testing.T) uint64 {
 		t.Fatal(err)
 	}
 	return status.VmHWM
+}
+
+// resident is the process's resident memory now (VmRSS).
+func (m *manager) resident(t *testing.T) uint64 {
+	t.Helper()
+	proc, err := procfs.NewProc(m.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := proc.NewStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status.VmRSS
 }
