@@ -39,7 +39,7 @@ func TestForCacheKeepsWhatASyncDecidesWith(t *testing.T) {
 	delete(want.Annotations, "kubectl.kubernetes.io/last-applied-configuration")
 	want.Status = dlcv1alpha1.DLCJobSnapshotStatus{Phase: "Running", CreatedAt: &created, FinishedAt: &observed, ObservedAt: &observed,
 		MatchedBy: []string{"q"}, Matching: true, ContentHash: "h", Transition: whole.Status.Transition,
-		Conditions: []metav1.Condition{{Type: "Running", Status: metav1.ConditionTrue, Reason: "Running", LastTransitionTime: observed}},
+		Conditions:          []metav1.Condition{{Type: "Running", Status: metav1.ConditionTrue, Reason: "Running", LastTransitionTime: observed}},
 		PreviousTransitions: whole.Status.PreviousTransitions}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("cached\n%+v\nwant\n%+v", got, want)
