@@ -217,6 +217,13 @@ type sharedParts struct {
 	transport http.RoundTripper
 }
 
+// closeIdle closes the transport's idle connections (and with them their goroutines).
+func (s *sharedParts) closeIdle() {
+	if t, ok := s.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
+
 func newSharedParts(cfg Config, connect, read time.Duration) (*sharedParts, error) {
 	cred, scrub, err := newCredential(cfg.Static)
 	if err != nil {

@@ -2,6 +2,7 @@ package dlc
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -250,5 +251,37 @@ func TestBreakersAreForgottenAfterTheirCooldownAndSummarisedByName(t *testing.T)
 	}
 	if got := changes[len(changes)-1]; got != "closed" {
 		t.Fatalf("summary changes %v; want closed last, once no breaker of the name is left", changes)
+	}
+}
+
+// A tenant rewriting its credentials Secret in a loop makes a new client per value; the pool keeps
+// the tenant's most recent ones only, and another tenant's client stays pooled (and reused).
+func TestThePoolBoundsTheClientsOfATenantAndOfAll(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	pool := &Pool{Now: func() time.Time { return now }, MaxPerTenant: 4, MaxClients: 6}
+	get := func(tenant, secret string) Lister {
+		now = now.Add(time.Second)
+		l, err := pool.Lister(Config{RegionID: "cn-hangzhou", Endpoint: "http://127.0.0.1:1", Tenant: tenant,
+			Static: &StaticCredentials{AccessKeyID: "id", AccessKeySecret: secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	quiet := get("quiet", "steady-secret")
+	for i := range 100 {
+		get("noisy", fmt.Sprintf("rotated-secret-%d", i))
+		if n := pool.Len(); n > 5 {
+			t.Fatalf("after %d rotations the pool holds %d clients; want at most 4 of the noisy tenant and the quiet one", i+1, n)
+		}
+	}
+	if get("quiet", "steady-secret") != quiet {
+		t.Fatal("the quiet tenant's client was dropped for the noisy tenant's")
+	}
+	for i := range 3 {
+		get(fmt.Sprintf("tenant-%d", i), "s")
+	}
+	if n := pool.Len(); n != 6 {
+		t.Fatalf("the pool holds %d clients; want MaxClients, 6", n)
 	}
 }
