@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -111,6 +112,9 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if !q.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, q)
 	}
+	if state, ok := r.knownState(q); ok && cacheBehind(q, state, r.now()) {
+		return ctrl.Result{RequeueAfter: cacheLagWait}, nil
+	}
 	if err := r.reconcileDeletionPolicy(ctx, q); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -129,13 +133,108 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// Note: one status patch per reconcile; when nothing but the sync times and stats changed,
 	// none unless the written times are older than statusRefresh (statusWrite).
 	if why := statusWrite(&original.Status, &q.Status, r.statusRefresh(q)); why != "" {
-		if patchErr := r.Status().Patch(ctx, q, client.MergeFrom(original)); patchErr != nil {
+		if patchErr := r.patchStatus(ctx, original, q); patchErr != nil {
+			if errors.Is(patchErr, errStaleStatus) {
+				r.forgetSchedule(q)
+				return ctrl.Result{RequeueAfter: cacheLagWait}, err
+			}
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching status of %s: %w", klog.KObj(q), patchErr))
 		}
 		queryStatusWritesTotal.WithLabelValues(why).Inc()
+		r.wroteStatus(q)
 	}
 	return result, err
 }
+
+// errStaleStatus says a status was computed from a query older than the stored one's status.
+var errStaleStatus = errors.New("the status was computed from a query older than the stored one")
+
+// patchStatus writes q's status, computed from original, guarded by the resourceVersion this
+// reconcile last read or wrote. Note: a merge patch sends only what differs from its base, so one
+// computed from an older query than the stored one would keep fields of a newer status (a failure
+// count beside Ready=True). When the query changed meanwhile, the status is written onto the
+// stored query if the stored status is still the one it was computed from (a user's edit during
+// the sync); otherwise it is dropped with errStaleStatus, and the query syncs again.
+func (r *JobQueryReconciler) patchStatus(ctx context.Context, original, q *dlcv1alpha1.JobQuery) error {
+	// Note: the sync may have patched q itself (its finalizer): q carries that version.
+	original.ResourceVersion = q.ResourceVersion
+	err := r.Status().Patch(ctx, q, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{}))
+	if !apierrors.IsConflict(err) {
+		return err
+	}
+	stored := &dlcv1alpha1.JobQuery{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(q), stored); err != nil {
+		return fmt.Errorf("reading %s after a conflict: %w", klog.KObj(q), err)
+	}
+	if !sameTime(stored.Status.LastSyncTime, original.Status.LastSyncTime) {
+		return errStaleStatus
+	}
+	onto := stored.DeepCopy()
+	onto.Status = q.Status
+	if err := r.Status().Patch(ctx, onto, client.MergeFromWithOptions(stored, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			return errStaleStatus
+		}
+		return err
+	}
+	q.ResourceVersion = onto.ResourceVersion
+	return nil
+}
+
+func sameTime(a, b *metav1.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(b)
+}
+
+// wroteStatus records the lastSyncTime this process just wrote for q (see cacheBehind).
+func (r *JobQueryReconciler) wroteStatus(q *dlcv1alpha1.JobQuery) {
+	if q.Status.LastSyncTime == nil {
+		return
+	}
+	if state, ok := r.knownState(q); ok {
+		state.wroteSync, state.wroteAt = q.Status.LastSyncTime.Time, r.now()
+	}
+}
+
+// forgetSchedule makes q due at its next reconcile.
+func (r *JobQueryReconciler) forgetSchedule(q *dlcv1alpha1.JobQuery) {
+	if state, ok := r.knownState(q); ok {
+		state.nextSync = time.Time{}
+	}
+}
+
+// knownState is the state of q when this process has one (r.state makes one).
+func (r *JobQueryReconciler) knownState(q *dlcv1alpha1.JobQuery) (*queryState, bool) {
+	v, ok := r.queries.Load(types.NamespacedName{Namespace: q.Namespace, Name: q.Name})
+	if !ok {
+		return nil, false
+	}
+	return v.(*queryState), true
+}
+
+// cacheBehind reports whether q, read from the manager's cache, predates the status this process
+// wrote a moment ago: the status' watch event has not reached the cache yet. A reconcile woken
+// in that moment (by a Secret's late add event, a CloudEvents wake) would take the query for
+// never synced and sync it again. Trusted for cacheLagLimit only: a status someone else reset
+// must not hold the query back for good.
+func cacheBehind(q *dlcv1alpha1.JobQuery, state *queryState, now time.Time) bool {
+	if state.wroteAt.IsZero() || now.Sub(state.wroteAt) > cacheLagLimit {
+		return false
+	}
+	// Note: metav1.Time is stored in whole seconds.
+	wrote := state.wroteSync.Truncate(time.Second)
+	return q.Status.LastSyncTime == nil || q.Status.LastSyncTime.Time.Before(wrote)
+}
+
+const (
+	// cacheLagLimit is how long after its own status write this process waits for its cache to
+	// show it.
+	cacheLagLimit = 30 * time.Second
+	// cacheLagWait is the wait before a query read from a lagging cache is looked at again.
+	cacheLagWait = 200 * time.Millisecond
+)
 
 // reconcileSync decides whether the query is due and syncs it if so.
 func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.JobQuery) (ctrl.Result, error) {

@@ -44,6 +44,10 @@ type queryState struct {
 	restored *dlcv1alpha1.IncrementalState
 	// requestIDs are the RequestIds of the listing of the sync in progress (nil in between).
 	requestIDs *requestIDs
+	// wroteSync is the status.lastSyncTime this process last wrote, and wroteAt when: until the
+	// cache shows it, a reconcile reads a query older than this process's own write (see
+	// cacheBehind).
+	wroteSync, wroteAt time.Time
 }
 
 // ambientVersion is the credentials version of the operator's own credential chain.
