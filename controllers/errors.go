@@ -68,9 +68,12 @@ func listingReason(err error) (reason string, retryable bool) {
 	var tagged *reasonError
 	var inconsistent *inconsistentError
 	var conflict *conflictError
+	var overBudget *dlc.OverBudgetError
 	switch {
 	case errors.As(err, &tagged):
 		return tagged.reason, tagged.retryable
+	case errors.As(err, &overBudget):
+		return dlcv1alpha1.ReasonListingTooLarge, !overBudget.Alone
 	case errors.As(err, &inconsistent):
 		return dlcv1alpha1.ReasonInconsistentListing, true
 	case errors.As(err, &conflict):

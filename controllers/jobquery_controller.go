@@ -78,6 +78,8 @@ type JobQueryReconciler struct {
 	// AfterSync, if set, is called after every sync that listed jobs, with how many the listing
 	// held (see Options.AfterSync).
 	AfterSync func(listedJobs int)
+	// ListingMemory bounds what the listings of all syncs hold at once (nil: no bound).
+	ListingMemory *dlc.MemoryBudget
 
 	// queries holds a *queryState per JobQuery seen since this process started: its schedule
 	// and its last full listing.
@@ -324,7 +326,9 @@ const stalledRecheck = 10 * time.Minute
 
 // recheckedWhenStalled reports whether a stalled reason can be fixed outside the cluster.
 func recheckedWhenStalled(reason string) bool {
-	return reason == dlcv1alpha1.ReasonUnauthorized || reason == dlcv1alpha1.ReasonForbidden
+	// Note: a listing too large for the memory budget may fit once jobs are deleted.
+	return reason == dlcv1alpha1.ReasonUnauthorized || reason == dlcv1alpha1.ReasonForbidden ||
+		reason == dlcv1alpha1.ReasonListingTooLarge
 }
 
 // syncScope is what one sync of one JobQuery reads and produces, passed from phase to phase.
@@ -336,8 +340,11 @@ type syncScope struct {
 	accessErr error
 	started   time.Time
 	// owned are the query's snapshots before the sync, by name.
-	owned   map[string]*dlcv1alpha1.DLCJobSnapshot
-	listed  *listing
+	owned  map[string]*dlcv1alpha1.DLCJobSnapshot
+	listed *listing
+	// memory is what the listing holds of the listing memory budget (released as each job is
+	// written, and at the end of the sync).
+	memory  *dlc.Reservation
 	written writeCounts
 	stats   *dlcv1alpha1.SyncStats
 }
@@ -356,6 +363,8 @@ func (r *JobQueryReconciler) sync(ctx context.Context, sc *syncScope) ctrl.Resul
 
 	ctx, cancel := context.WithTimeout(ctx, r.syncTimeout(q))
 	defer cancel()
+	sc.memory = r.ListingMemory.Reserve()
+	defer sc.memory.Release()
 	err := sc.accessErr
 	for _, phase := range []syncPhase{
 		r.readCredentials, // the Secret's AccessKey, read only now that a sync runs
@@ -491,7 +500,10 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 	sc.state.requestIDs = &requestIDs{}
 	lister = sc.state.requestIDs.wrap(lister)
 	req, within := buildRequest(&q.Spec)
-	opts := dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now}
+	// Note: every listing is held packed until it is known complete and consistent (a third of
+	// its decoded size; reconcileSnapshots unpacks each job as it writes it), within the memory
+	// budget of all listings.
+	opts := dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now, Pack: true, Memory: sc.memory}
 	var spent dlc.WalkStats
 	known := knownJobs(sc.owned)
 	incremental := incrementalDue(q, sc.state, known, now)
@@ -516,9 +528,8 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 		// new jobs than one filter can page through: list in full, counting the calls spent.
 		spent = changes.Stats
 	}
-	// Note: a full listing is held until it is known complete and consistent; packed, it costs
-	// about a third of its decoded size (reconcileSnapshots unpacks each job as it writes it).
-	opts.Pack = true
+	// Note: the jobs of the incremental listing are dropped; the full one starts from none.
+	sc.memory.Release()
 	jobs, walk, err := dlc.ListAll(ctx, lister, req, opts)
 	walk.APICalls, walk.Pages, walk.Retries = walk.APICalls+spent.APICalls, walk.Pages+spent.Pages, walk.Retries+spent.Retries
 	return &listing{mode: dlcv1alpha1.SyncModeFull, jobs: jobs, walk: walk}, err

@@ -100,6 +100,10 @@ func TestListingReasonClassifiesFailures(t *testing.T) {
 		{errors.New("something else"), dlcv1alpha1.ReasonServerError, true},
 		{&inconsistentError{"TotalCount changed"}, dlcv1alpha1.ReasonInconsistentListing, true},
 		{&conflictError{2}, dlcv1alpha1.ReasonSnapshotConflict, true},
+		// A listing that alone needs more than the budget will not fit later; one that lost to
+		// other syncs' listings may.
+		{fmt.Errorf("listing: %w", &dlc.OverBudgetError{Held: 10, Budget: 10, Alone: true}), dlcv1alpha1.ReasonListingTooLarge, false},
+		{fmt.Errorf("listing: %w", &dlc.OverBudgetError{Held: 1, Budget: 10}), dlcv1alpha1.ReasonListingTooLarge, true},
 		{kubernetesError(apierrors.NewConflict(schema.GroupResource{Resource: "dlcjobsnapshots"}, "x", errors.New("modified"))),
 			dlcv1alpha1.ReasonKubernetesError, true},
 	}

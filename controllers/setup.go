@@ -58,6 +58,9 @@ type Options struct {
 	// AfterSync, if set, is called after every sync that listed jobs, with how many jobs the
 	// listing held: cmd/manager returns the memory of a large sync to the OS there.
 	AfterSync func(listedJobs int)
+	// ListingMemory bounds, in bytes, what the listings of all syncs hold at once
+	// (--listing-memory); 0: no bound.
+	ListingMemory int64
 }
 
 // NewReconciler builds the JobQuery reconciler of a manager from the options.
@@ -88,7 +91,15 @@ func NewReconciler(mgr ctrl.Manager, o Options) (*JobQueryReconciler, error) {
 		SyncTimeout:           o.SyncTimeout,
 		StatusRefreshInterval: o.StatusRefreshInterval,
 		AfterSync:             o.AfterSync,
+		ListingMemory:         listingMemory(o.ListingMemory),
 	}, nil
+}
+
+func listingMemory(bytes int64) *dlc.MemoryBudget {
+	if bytes <= 0 {
+		return nil
+	}
+	return dlc.NewMemoryBudget(bytes)
 }
 
 // Setup builds the JobQuery reconciler and registers it with the manager.
@@ -99,6 +110,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) (*JobQueryReconcile
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the JobQuery controller: %w", err)
+	}
+	if err := setupRedaction(mgr, r.RevealNamespaces); err != nil {
+		return nil, fmt.Errorf("setting up the redaction controller: %w", err)
 	}
 	return r, nil
 }

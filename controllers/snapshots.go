@@ -248,6 +248,7 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 			}
 			// Note: after its write, a job is only counted (kept, knownAfter): its data goes,
 			// so that a large first sync holds less and less of its listing as it writes.
+			sc.memory.Forget(job)
 			*job = dlc.JobItem{JobID: job.JobID, GmtCreateTime: job.GmtCreateTime, Status: job.Status}
 			if err != nil && jobProblem(err) {
 				local.skipped = append(local.skipped, job.JobID+": "+err.Error())
@@ -397,10 +398,12 @@ func (r *JobQueryReconciler) ownedSnapshots(ctx context.Context, q *dlcv1alpha1.
 // and moves to it with q, its one claimant (syncSnapshot let it through).
 func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudge, q *dlcv1alpha1.JobQuery, job *dlc.JobItem,
 	existing *dlcv1alpha1.DLCJobSnapshot, moveEndpoint bool, counts *writeCounts) error {
-	converted, err := snapshot.ConvertJob(job, r.sharedOptions(ctx, q, existing))
+	opts := r.sharedOptions(ctx, q, existing)
+	converted, err := snapshot.ConvertJob(job, opts)
 	if err != nil {
 		return err
 	}
+	revealed := revealedGroups(opts)
 	want := desiredSnapshot{
 		name:         snapshot.Name(job.JobID),
 		labels:       snapshot.Labels(job, q.Spec.RegionID),
@@ -423,7 +426,8 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudg
 	objectCurrent := existing != nil && ownLabelsEqual(existing.Labels, want.labels) &&
 		claimsCurrent(existing, want.owners, want.holders) && !want.moveEndpoint
 	statusCurrent := existing != nil && existing.Status.ContentHash == want.hash &&
-		slices.Equal(existing.Status.MatchedBy, want.matchedBy) && existing.Status.Matching
+		slices.Equal(existing.Status.MatchedBy, want.matchedBy) && existing.Status.Matching &&
+		slices.Equal(existing.Status.Revealed, revealed)
 	if objectCurrent && statusCurrent {
 		counts.unchanged++
 		return nil
@@ -435,6 +439,7 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudg
 	}
 	want.status = snapshot.Status(converted, want.hash, existingConds, now)
 	want.status.MatchedBy, want.status.Matching, want.status.ObservedAt = want.matchedBy, true, observedAt
+	want.status.Revealed = revealed
 	want.status.RequestID = r.requestIDOf(q, job.JobID)
 	var had *dlcv1alpha1.DLCJobSnapshotStatus
 	if existing != nil {
@@ -791,6 +796,18 @@ func withName(names []string, name string) []string {
 	}
 	out := append(slices.Clone(names), name)
 	slices.Sort(out)
+	return out
+}
+
+// revealedGroups is status.revealed for a snapshot converted with opts: its groups in the order
+// of dlcv1alpha1.RevealGroups, nil for none.
+func revealedGroups(opts snapshot.Options) []dlcv1alpha1.RevealGroup {
+	var out []dlcv1alpha1.RevealGroup
+	for _, g := range dlcv1alpha1.RevealGroups {
+		if opts.Reveals(g) {
+			out = append(out, g)
+		}
+	}
 	return out
 }
 

@@ -73,6 +73,10 @@ const (
 	// truncated JSON, a body over the size limit, more jobs than asked for, a redirect, which is
 	// never followed); retried.
 	ReasonBadResponse = "BadResponse"
+	// ReasonListingTooLarge: the listing would have held more than the memory budget of all
+	// listings (--listing-memory) allows; nothing written. Retried when other syncs held the
+	// budget; stalled (until a spec change or a restart) when this listing alone exceeds it.
+	ReasonListingTooLarge = "ListingTooLarge"
 	// ReasonKubernetesError: reading or writing Kubernetes objects failed during a sync.
 	ReasonKubernetesError = "KubernetesError"
 	// ReasonSnapshotConflict: another writer changed snapshots during the sync; retried with backoff.

@@ -128,6 +128,15 @@ type DLCJobSnapshotStatus struct {
 	// +optional
 	ContentHash string `json:"contentHash,omitempty"`
 
+	// revealed are the field groups whose values status.job holds as the API sent them (every
+	// other group is redacted): those that every JobQuery matching the job reveals, in a namespace
+	// where the operator allows it. When that allowance or a query's reveal list is withdrawn,
+	// the snapshot is rewritten redacted, retained and orphaned snapshots included.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5
+	Revealed []RevealGroup `json:"revealed,omitempty"`
+
 	// transition is the job's last phase change as dlcsync saw it, written in the same write as
 	// the phase. Its key is the dedupe key for automation: it names the job, the phase and when
 	// dlcsync first wrote that phase, so it stays the same across manager restarts, leader

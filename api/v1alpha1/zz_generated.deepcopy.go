@@ -467,6 +467,11 @@ func (in *DLCJobSnapshotStatus) DeepCopyInto(out *DLCJobSnapshotStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.Revealed != nil {
+		in, out := &in.Revealed, &out.Revealed
+		*out = make([]RevealGroup, len(*in))
+		copy(*out, *in)
+	}
 	if in.Transition != nil {
 		in, out := &in.Transition, &out.Transition
 		*out = new(PhaseTransition)

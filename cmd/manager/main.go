@@ -56,7 +56,7 @@ type managerFlags struct {
 	statusRefresh                                          time.Duration
 	kubeAPIQPS, dlcQPS, memoryLimitRatio                   float64
 	ambientNamespaces, watchNamespaces, watchLabelSelector string
-	allowedEndpoints, revealNamespaces                     string
+	allowedEndpoints, revealNamespaces, listingMemory      string
 	showVersion                                            bool
 	zap                                                    zap.Options
 }
@@ -104,6 +104,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (*managerFlags, error) {
 	fs.Float64Var(&f.memoryLimitRatio, "memory-limit-ratio", defaultMemoryLimitRatio, "The part of the container's memory limit "+
 		"(the "+memoryLimitEnv+" variable, in bytes) that the Go runtime gets as its soft limit; the rest is room for the binary's "+
 		"pages and memory outside the Go heap. An explicit GOMEMLIMIT wins.")
+	fs.StringVar(&f.listingMemory, "listing-memory", "", "What the job listings of all syncs may hold at once (a quantity, "+
+		"e.g. 100Mi); a listing that would hold more stops with ListingTooLarge. Default: 25% of the Go memory limit "+
+		"(set from "+memoryLimitEnv+" or GOMEMLIMIT), or 1Gi without one.")
 	fs.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
 	f.zap.BindFlags(fs)
 	return f, fs.Parse(args)
@@ -176,6 +179,10 @@ func run(f *managerFlags) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	ambient := ambientNamespaces(f.ambientNamespaces)
+	budget, err := listingMemory(f.listingMemory, debug.SetMemoryLimit(-1))
+	if err != nil {
+		return err
+	}
 	if _, err := controllers.Setup(context.Background(), mgr, controllers.Options{
 		AllowedEndpoints:      f.allowedEndpoints,
 		AllowedSinks:          f.allowedSinks,
@@ -187,6 +194,7 @@ func run(f *managerFlags) error {
 		DLCBurst:              f.dlcBurst,
 		StatusRefreshInterval: f.statusRefresh,
 		AfterSync:             afterBigSync,
+		ListingMemory:         budget,
 	}); err != nil {
 		return fmt.Errorf("setting up the JobQuery controller: %w", err)
 	}
@@ -197,7 +205,7 @@ func run(f *managerFlags) error {
 		return fmt.Errorf("setting up the ready check: %w", err)
 	}
 	setupLog.Info("Starting manager", "version", version.Version, "watchNamespaces", f.watchNamespaces,
-		"watchLabelSelector", f.watchLabelSelector, "leaderElectionID", leaderElectionID,
+		"watchLabelSelector", f.watchLabelSelector, "leaderElectionID", leaderElectionID, "listingMemory", budget,
 		"ambientCredentialsNamespaces", strings.Join(ambient, ","), "allowedEndpoints", f.allowedEndpoints,
 		"revealNamespaces", f.revealNamespaces, "allowedSinks", f.allowedSinks)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -36,5 +37,25 @@ func TestSoftMemoryLimit(t *testing.T) {
 				t.Fatalf("softMemoryLimit = %d, %v; want %d", got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestListingMemory(t *testing.T) {
+	for _, tc := range []struct {
+		flag    string
+		goLimit int64
+		want    int64
+		wantErr bool
+	}{
+		{"", 200 << 20, 50 << 20, false},
+		{"", math.MaxInt64, 1 << 30, false},
+		{"64Mi", 200 << 20, 64 << 20, false},
+		{"0", 200 << 20, 0, true},
+		{"lots", 200 << 20, 0, true},
+	} {
+		got, err := listingMemory(tc.flag, tc.goLimit)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("listingMemory(%q, %d) = %d, %v; want %d, error %v", tc.flag, tc.goLimit, got, err, tc.want, tc.wantErr)
+		}
 	}
 }

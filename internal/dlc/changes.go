@@ -68,12 +68,14 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 
 	var out Changes
 	out.Stats = WalkStats{StartTime: from, EndTime: to, Complete: true, Consistent: true}
-	walkOpts := PageOptions{PageSize: page.PageSize, MaxWalks: page.MaxWalks, Now: page.Now}
-	collect := func(r *ListJobsRequest) ([]JobItem, error) {
+	walkOpts := PageOptions{PageSize: page.PageSize, MaxWalks: page.MaxWalks, Now: page.Now, Pack: page.Pack, Memory: page.Memory}
+	collect := func(r *ListJobsRequest, maxJobs int) ([]JobItem, error) {
 		// Note: the creation-time order of ListAll is kept by clearing the user's sort; the
 		// caller sorts and cuts.
 		r.SortBy, r.Order, r.PageNumber, r.PageSize = nil, nil, nil, nil
-		jobs, stats, err := ListAll(ctx, lister, r, walkOpts)
+		o := walkOpts
+		o.MaxJobs = maxJobs
+		jobs, stats, err := ListAll(ctx, lister, r, o)
 		out.Stats.add(stats)
 		return jobs, err
 	}
@@ -84,7 +86,13 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 	}
 	newReq := window.Clone()
 	newReq.StartTime = Ptr(since)
-	fresh, err := collect(newReq)
+	// Note: a burst of more new jobs than MaxJobs is read only up to one more than that: the
+	// caller keeps at most MaxJobs and lists in full when more match.
+	newLimit := 0
+	if opts.MaxJobs > 0 {
+		newLimit = opts.MaxJobs + 1
+	}
+	fresh, err := collect(newReq, newLimit)
 	if err != nil {
 		return out, fmt.Errorf("listing jobs created since %s: %w", since, err)
 	}
@@ -145,14 +153,14 @@ func sortKnown(known []KnownJob, from, to, since string, seen map[string]bool) (
 
 // rereadByID lists the moving jobs by ID, pageSize IDs per listing: a job not seen yet joins
 // out.Jobs, one the listing does not return joins out.Gone.
-func rereadByID(moving []string, pageSize int, window *ListJobsRequest, collect func(*ListJobsRequest) ([]JobItem, error),
+func rereadByID(moving []string, pageSize int, window *ListJobsRequest, collect func(*ListJobsRequest, int) ([]JobItem, error),
 	seen map[string]bool, out *Changes) error {
 	for batch := range slices.Chunk(moving, pageSize) {
 		r := window.Clone()
 		// Note: the API lets JobId win over JobIds; a filter naming one job lists at most that
 		// job, and every known job is that job, so the batch still answers for each of them.
 		r.JobIDs = batch
-		jobs, err := collect(r)
+		jobs, err := collect(r, 0)
 		if err != nil {
 			return fmt.Errorf("re-reading %d jobs by ID: %w", len(batch), err)
 		}

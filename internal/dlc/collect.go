@@ -7,38 +7,80 @@ import (
 )
 
 // collector keeps the distinct jobs of a walk. add reports whether the job was read before; its
-// data then replaces the earlier copy (a later page is fresher).
+// data then replaces the earlier copy (a later page is fresher). What it keeps is charged to its
+// memory reservation, and add refuses (an *OverBudgetError) a job the reservation cannot hold.
 type collector interface {
-	add(job JobItem) (dup bool)
+	add(job JobItem) (dup bool, err error)
+	// drop returns to the reservation what the collector holds (a walk started again).
+	drop()
 	// unique is the number of distinct job IDs added, kept or not.
 	unique() int
 	// result returns the kept jobs, in no particular order.
 	result() []JobItem
 }
 
-// newCollector keeps every job, or with k > 0 only the first k by sortBy and order.
-func newCollector(k int, sortBy, order string) collector {
+// newCollector keeps every job, or with k > 0 only the first k by sortBy and order, charging mem.
+func newCollector(k int, sortBy, order string, mem *Reservation) collector {
 	if k <= 0 {
-		return &allJobs{seen: map[string]int{}}
+		return &allJobs{seen: map[string]int{}, charge: charge{mem: mem}}
 	}
-	t := &topJobs{k: k, sortBy: sortBy, desc: strings.EqualFold(order, "desc"), seen: map[string]*ranked{}}
+	t := &topJobs{k: k, sortBy: sortBy, desc: strings.EqualFold(order, "desc"), seen: map[string]*ranked{}, charge: charge{mem: mem}}
 	t.heap.before = t.before
 	return t
+}
+
+// charge is what a collector holds of its memory reservation.
+type charge struct {
+	mem  *Reservation
+	held int64
+}
+
+// swap charges the collector for holding in instead of out (either may be nil).
+func (c *charge) swap(in, out *JobItem) error {
+	var delta int64
+	if in != nil {
+		delta += heldBytes(in)
+	}
+	if out != nil {
+		delta -= heldBytes(out)
+	}
+	switch {
+	case delta > 0:
+		if err := c.mem.take(delta); err != nil {
+			return err
+		}
+	case delta < 0:
+		c.mem.give(-delta)
+	}
+	c.held += delta
+	return nil
+}
+
+func (c *charge) drop() {
+	c.mem.give(c.held)
+	c.held = 0
 }
 
 type allJobs struct {
 	jobs []JobItem
 	seen map[string]int
+	charge
 }
 
-func (a *allJobs) add(job JobItem) bool {
+func (a *allJobs) add(job JobItem) (bool, error) {
 	if i, ok := a.seen[job.JobID]; ok {
+		if err := a.swap(&job, &a.jobs[i]); err != nil {
+			return true, err
+		}
 		a.jobs[i] = job
-		return true
+		return true, nil
+	}
+	if err := a.swap(&job, nil); err != nil {
+		return false, err
 	}
 	a.seen[job.JobID] = len(a.jobs)
 	a.jobs = append(a.jobs, job)
-	return false
+	return false, nil
 }
 
 // reserve makes room for n jobs in all.
@@ -60,6 +102,7 @@ type topJobs struct {
 	heap   rankHeap
 	// seen holds every ID read; nil for a job that is not (or no longer) kept.
 	seen map[string]*ranked
+	charge
 }
 
 type ranked struct {
@@ -73,30 +116,39 @@ func (t *topJobs) before(a, b *ranked) bool {
 	return compareSorted(a.key, a.job.JobID, b.key, b.job.JobID, t.desc) < 0
 }
 
-func (t *topJobs) add(job JobItem) bool {
+func (t *topJobs) add(job JobItem) (bool, error) {
 	r, dup := t.seen[job.JobID]
 	if r != nil {
 		// Kept already: new data may move it.
+		if err := t.swap(&job, &r.job); err != nil {
+			return true, err
+		}
 		r.job, r.key = job, SortValue(&job, t.sortBy)
 		heap.Fix(&t.heap, r.index)
-		return true
+		return true, nil
 	}
 	r = &ranked{job: job, key: SortValue(&job, t.sortBy)}
 	t.seen[job.JobID] = nil
 	switch {
 	case len(t.heap.items) < t.k:
+		if err := t.swap(&job, nil); err != nil {
+			return dup, err
+		}
 		heap.Push(&t.heap, r)
 	case t.before(r, t.heap.items[0]):
 		out := t.heap.items[0]
+		if err := t.swap(&job, &out.job); err != nil {
+			return dup, err
+		}
 		t.seen[out.job.JobID] = nil
 		r.index = 0
 		t.heap.items[0] = r
 		heap.Fix(&t.heap, 0)
 	default:
-		return dup
+		return dup, nil
 	}
 	t.seen[job.JobID] = r
-	return dup
+	return dup, nil
 }
 
 func (t *topJobs) unique() int { return len(t.seen) }

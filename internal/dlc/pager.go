@@ -27,6 +27,9 @@ type PageOptions struct {
 	// the jobs returned. Jobs of a Lister that does not keep the JSON it read (not the Client)
 	// are returned whole.
 	Pack bool
+	// Memory, if set, is charged for every job the listing holds; a job it cannot hold stops
+	// the listing with an *OverBudgetError. The caller releases it when it drops the jobs.
+	Memory *Reservation
 }
 
 // WalkStats describes a walk.
@@ -102,12 +105,17 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 	var w *walk
 	for stats.Walks < opts.MaxWalks {
 		stats.Walks++
+		if w != nil {
+			// Note: the jobs of an inconsistent walk are dropped; a new walk starts from none.
+			w.keep.drop()
+		}
 		w = &walk{lister: lister, base: walkReq, stats: &stats, limit: limit, bound: filterBound(walkReq),
-			keep: newCollector(topK, userSort, userOrder)}
+			keep: newCollector(topK, userSort, userOrder, opts.Memory)}
 		if opts.Pack {
 			w.pack = &packer{}
 		}
 		if err := w.run(ctx); err != nil {
+			w.keep.drop()
 			stats.Duration = time.Since(start)
 			return nil, stats, err
 		}
@@ -120,6 +128,11 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 	jobs := w.keep.result()
 	SortJobs(jobs, userSort, userOrder)
 	if opts.MaxJobs > 0 && len(jobs) > opts.MaxJobs {
+		for i := range jobs[opts.MaxJobs:] {
+			opts.Memory.Forget(&jobs[opts.MaxJobs+i])
+		}
+		// Note: cleared, so that their data goes with them, not with the whole array.
+		clear(jobs[opts.MaxJobs:])
 		jobs = jobs[:opts.MaxJobs]
 	}
 	stats.Truncated = opts.MaxJobs > 0 && (stats.TotalCount > int64(opts.MaxJobs) || w.keep.unique() > opts.MaxJobs)
@@ -250,7 +263,7 @@ type pagesResult struct {
 // pages walks the pages of req, handing each job with an ID to add (which reports a job it
 // already had), and checks each page on its own. main is false for a tie repair, which neither
 // stops at MaxJobs nor counts jobs without ID twice.
-func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add func(JobItem) bool) (pagesResult, error) {
+func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add func(JobItem) (bool, error)) (pagesResult, error) {
 	var res pagesResult
 	pageSize := int(*req.PageSize)
 	prevLast := ""
@@ -307,12 +320,17 @@ func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add f
 			if packing {
 				job = w.pack.pack(job, resp.raw[i])
 			}
-			switch {
-			case job.JobID == "":
+			if job.JobID == "" {
 				if main {
 					w.withoutID++
 				}
-			case add(job):
+				continue
+			}
+			dup, err := add(job)
+			switch {
+			case err != nil:
+				return res, fmt.Errorf("holding the jobs of page %d: %w", page, err)
+			case dup:
 				res.duplicates++
 			default:
 				res.distinct++
@@ -354,11 +372,11 @@ func (w *walk) repairTies(ctx context.Context, straddling []string) error {
 		var got []JobItem
 		seen := map[string]bool{}
 		before := w.inconsistency
-		res, err := w.pages(ctx, req, false, func(j JobItem) bool {
+		res, err := w.pages(ctx, req, false, func(j JobItem) (bool, error) {
 			dup := seen[j.JobID]
 			seen[j.JobID] = true
 			got = append(got, j)
-			return dup
+			return dup, nil
 		})
 		if err != nil {
 			return fmt.Errorf("re-reading the jobs created at %s: %w", second, err)
@@ -370,7 +388,9 @@ func (w *walk) repairTies(ctx context.Context, straddling []string) error {
 			return nil
 		}
 		for _, j := range got {
-			w.keep.add(j)
+			if _, err := w.keep.add(j); err != nil {
+				return fmt.Errorf("holding the jobs created at %s: %w", second, err)
+			}
 		}
 	}
 	return nil

@@ -17,7 +17,8 @@ import (
 // Kept: identity (name, namespace, UID, resourceVersion, timestamps), every label, dlcsync's own
 // annotations, owner references, finalizers, the spec, and of the status what a sync compares
 // or carries over: phase (events, job counts), createdAt (incremental listing), matching,
-// matchedBy, contentHash (an unchanged job is recognised by it), observedAt, the conditions' type,
+// matchedBy, contentHash (an unchanged job is recognised by it), revealed (what a snapshot
+// reveals, which the redaction controller narrows), observedAt, the conditions' type,
 // status, reason and lastTransitionTime (a write keeps the time of a condition whose status
 // stays), the transitions (a write carries them over; CloudEvents read them) and finishedAt (whether a job first
 // seen ended had ended before a CloudEvents sink existed).
@@ -50,6 +51,9 @@ func ForCache(s *dlcv1alpha1.DLCJobSnapshot) *dlcv1alpha1.DLCJobSnapshot {
 	out.Status = dlcv1alpha1.DLCJobSnapshotStatus{
 		Phase: intern(st.Phase), CreatedAt: st.CreatedAt, FinishedAt: st.FinishedAt, ObservedAt: st.ObservedAt, MatchedBy: internAll(st.MatchedBy),
 		Matching: st.Matching, ContentHash: st.ContentHash, Conditions: internConditions(st.Conditions),
+		Revealed: internEach(st.Revealed, func(g dlcv1alpha1.RevealGroup) dlcv1alpha1.RevealGroup {
+			return dlcv1alpha1.RevealGroup(intern(string(g)))
+		}),
 	}
 	if tr := st.Transition; tr != nil {
 		out.Status.Transition = &dlcv1alpha1.PhaseTransition{Phase: intern(tr.Phase), From: intern(tr.From), SeenAt: tr.SeenAt, Key: tr.Key}

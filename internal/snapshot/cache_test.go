@@ -25,7 +25,8 @@ func TestForCacheKeepsWhatASyncDecidesWith(t *testing.T) {
 		Spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: "dlc1", RegionID: "cn-hangzhou"},
 		Status: dlcv1alpha1.DLCJobSnapshotStatus{Job: &dlcv1alpha1.JobItem{JobID: "dlc1"}, DisplayName: "train", Phase: "Running",
 			ReasonMessage: "m", Username: "alice", CreatedAt: &created, FinishedAt: &observed, ObservedAt: &observed, MatchedBy: []string{"q"}, Matching: true,
-			ContentHash: "h", Conditions: []metav1.Condition{{Type: "Running", Status: metav1.ConditionTrue, Reason: "Running",
+			ContentHash: "h", Revealed: []dlcv1alpha1.RevealGroup{dlcv1alpha1.RevealCommands},
+			Conditions: []metav1.Condition{{Type: "Running", Status: metav1.ConditionTrue, Reason: "Running",
 				Message: strings.Repeat("the job's own text ", 1700), LastTransitionTime: observed}},
 			Transition: &dlcv1alpha1.PhaseTransition{Phase: "Running", From: "Queuing", SeenAt: metav1.NewMicroTime(time.Unix(1700000300, 5000)),
 				Key: "dlc1/Running/2023-11-14T22:18:20.000005Z"},
@@ -38,7 +39,7 @@ func TestForCacheKeepsWhatASyncDecidesWith(t *testing.T) {
 	want.ManagedFields = nil
 	delete(want.Annotations, "kubectl.kubernetes.io/last-applied-configuration")
 	want.Status = dlcv1alpha1.DLCJobSnapshotStatus{Phase: "Running", CreatedAt: &created, FinishedAt: &observed, ObservedAt: &observed,
-		MatchedBy: []string{"q"}, Matching: true, ContentHash: "h", Transition: whole.Status.Transition,
+		MatchedBy: []string{"q"}, Matching: true, ContentHash: "h", Transition: whole.Status.Transition, Revealed: whole.Status.Revealed,
 		Conditions:          []metav1.Condition{{Type: "Running", Status: metav1.ConditionTrue, Reason: "Running", LastTransitionTime: observed}},
 		PreviousTransitions: whole.Status.PreviousTransitions}
 	if !reflect.DeepEqual(got, want) {

@@ -37,9 +37,10 @@ func OptionsFor(p dlcv1alpha1.SnapshotPolicy) Options {
 // Reveals reports whether the options keep the values of group g.
 func (o Options) Reveals(g dlcv1alpha1.RevealGroup) bool { return slices.Contains(o.Reveal, g) }
 
-// redact replaces, in place, the values of every group the options do not reveal, and the
-// credentials that are never revealed.
-func redact(j *dlcv1alpha1.JobItem, o Options) {
+// Redact replaces, in place, the values of every group the options do not reveal, and the
+// credentials that are never revealed. A value already redacted stays as it is, so a job
+// converted with more groups revealed can be narrowed without its API data.
+func Redact(j *dlcv1alpha1.JobItem, o Options) {
 	envs, commands := !o.Reveals(dlcv1alpha1.RevealEnvValues), !o.Reveals(dlcv1alpha1.RevealCommands)
 	if envs {
 		redactMap(j.Envs)

@@ -132,7 +132,7 @@ func ConvertJob(job *dlc.JobItem, opts Options) (*dlcv1alpha1.JobItem, error) {
 	}
 	// Note: redaction first (a value hidden need not be cleaned or counted), then userinfo
 	// scrubbing before any cut, so that a cut never leaves half a password before its '@'.
-	redact(out, opts)
+	Redact(out, opts)
 	if !dlc.IsTerminal(job.Status) {
 		// Note: the API may report a running job's Duration as it grows (dlcsim's LiveDuration),
 		// which would make every sync of every running job a write. It is mirrored once the job
