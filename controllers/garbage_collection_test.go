@@ -428,3 +428,37 @@ func TestAHolderTheCacheCannotSeeIsReadOnce(t *testing.T) {
 	}
 	g.Expect(apiserver.gets).To(Equal(1))
 }
+
+// A claim of a deleted query is dropped by the next sync of another query that shares the
+// snapshot, with its name in matchedBy, whether or not the garbage collector has removed its owner
+// reference yet (here it never does: no collector runs). The sync once kept an owner reference as
+// it was, and matchedBy named the deleted query until a sync after the collector's pass.
+func TestAClaimOfADeletedQueryIsDroppedWithoutTheGarbageCollector(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ids := addJobs("dlcghost", 2, "TFJob")
+	q := query(ns, "survivor")
+	q.Spec.Filter.DisplayName = "dlcghost"
+	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
+	q = waitReady(t, ns, q.Name, dlcv1alpha1.ReasonSynced)
+	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(2)) }).WithTimeout(10 * time.Second).Should(Succeed())
+
+	// As a deleted Delete query leaves them until the collector comes by.
+	ghost := metav1.OwnerReference{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "JobQuery", Name: "deleted",
+		UID: types.UID("4b1b4e3e-0000-4000-8000-000000000001")}
+	for _, id := range ids {
+		s := snapshotOf(g, ns, id)
+		s.OwnerReferences = append(s.OwnerReferences, ghost)
+		s.Status.MatchedBy = []string{"deleted", q.Name}
+		g.Expect(k8s.Update(testCtx, s)).To(Succeed())
+	}
+	resync(t, ns, q.Name, dlcv1alpha1.ReasonSynced)
+	g.Eventually(func(g Gomega) {
+		for _, id := range ids {
+			s := snapshotOf(g, ns, id)
+			g.Expect(s.Status.MatchedBy).To(Equal([]string{q.Name}), id)
+			g.Expect(s.OwnerReferences).To(HaveLen(1), id)
+			g.Expect(s.OwnerReferences[0].UID).To(Equal(q.UID), id)
+		}
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+}

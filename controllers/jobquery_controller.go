@@ -137,7 +137,8 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if why := statusWrite(&original.Status, &q.Status, r.statusRefresh(q)); why != "" {
 		if patchErr := r.patchStatus(ctx, original, q); patchErr != nil {
 			if errors.Is(patchErr, errStaleStatus) {
-				r.forgetSchedule(q)
+				// The stored status is newer than the one this reconcile read: it stays, and
+				// the query waits until the cache shows it (cacheBehind).
 				return ctrl.Result{RequeueAfter: cacheLagWait}, err
 			}
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching status of %s: %w", klog.KObj(q), patchErr))
@@ -156,7 +157,8 @@ var errStaleStatus = errors.New("the status was computed from a query older than
 // computed from an older query than the stored one would keep fields of a newer status (a failure
 // count beside Ready=True). When the query changed meanwhile, the status is written onto the
 // stored query if the stored status is still the one it was computed from (a user's edit during
-// the sync); otherwise it is dropped with errStaleStatus, and the query syncs again.
+// the sync); otherwise it is dropped with errStaleStatus: the stored one is newer, and this
+// process waits for its cache to show it (cacheBehind) before it looks at the query again.
 func (r *JobQueryReconciler) patchStatus(ctx context.Context, original, q *dlcv1alpha1.JobQuery) error {
 	// Note: the sync may have patched q itself (its finalizer): q carries that version.
 	original.ResourceVersion = q.ResourceVersion
@@ -168,7 +170,8 @@ func (r *JobQueryReconciler) patchStatus(ctx context.Context, original, q *dlcv1
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(q), stored); err != nil {
 		return fmt.Errorf("reading %s after a conflict: %w", klog.KObj(q), err)
 	}
-	if !sameTime(stored.Status.LastSyncTime, original.Status.LastSyncTime) {
+	if !equality.Semantic.DeepEqual(stored.Status, original.Status) {
+		r.wroteStatus(stored)
 		return errStaleStatus
 	}
 	onto := stored.DeepCopy()
@@ -183,13 +186,6 @@ func (r *JobQueryReconciler) patchStatus(ctx context.Context, original, q *dlcv1
 	return nil
 }
 
-func sameTime(a, b *metav1.Time) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Equal(b)
-}
-
 // wroteStatus records the lastSyncTime this process just wrote for q (see cacheBehind).
 func (r *JobQueryReconciler) wroteStatus(q *dlcv1alpha1.JobQuery) {
 	if q.Status.LastSyncTime == nil {
@@ -197,13 +193,6 @@ func (r *JobQueryReconciler) wroteStatus(q *dlcv1alpha1.JobQuery) {
 	}
 	if state, ok := r.knownState(q); ok {
 		state.wroteSync, state.wroteAt = q.Status.LastSyncTime.Time, r.now()
-	}
-}
-
-// forgetSchedule makes q due at its next reconcile.
-func (r *JobQueryReconciler) forgetSchedule(q *dlcv1alpha1.JobQuery) {
-	if state, ok := r.knownState(q); ok {
-		state.nextSync = time.Time{}
 	}
 }
 
@@ -518,10 +507,14 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 		for _, id := range changes.Gone {
 			l.gone[snapshot.Name(id)] = true
 		}
-		if err != nil {
+		var overBudget *dlc.OverBudgetError
+		switch kept, _ := l.kept(sc.owned, nil); {
+		case errors.As(err, &overBudget):
+			// Note: the new and the moving jobs together may hold more than a full listing,
+			// which keeps at most maxJobs: try that.
+		case err != nil:
 			return l, err
-		}
-		if kept, _ := l.kept(sc.owned, nil); changes.Stats.Complete && (q.Spec.MaxJobs <= 0 || kept <= int(q.Spec.MaxJobs)) {
+		case changes.Stats.Complete && (q.Spec.MaxJobs <= 0 || kept <= int(q.Spec.MaxJobs)):
 			return l, nil
 		}
 		// Note: more jobs than maxJobs now (which ones to keep depends on every job), or more

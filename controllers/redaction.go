@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -84,11 +85,9 @@ func redactionPatch(s *dlcv1alpha1.DLCJobSnapshot, keep []dlcv1alpha1.RevealGrou
 		p.ops = append(p.ops, patchOp{Op: "add", Path: "/status/job", Value: job},
 			patchOp{Op: "add", Path: "/status/contentHash", Value: snapshot.Hash(job)})
 	}
-	if len(keep) == 0 {
-		p.ops = append(p.ops, patchOp{Op: "remove", Path: "/status/revealed"})
-	} else {
-		p.ops = append(p.ops, patchOp{Op: "add", Path: "/status/revealed", Value: keep})
-	}
+	// Note: add, also of an empty list: a remove of a field the stored object no longer has
+	// (the cache was behind) would fail the whole patch.
+	p.ops = append(p.ops, patchOp{Op: "add", Path: "/status/revealed", Value: append([]dlcv1alpha1.RevealGroup{}, keep...)})
 	body, err := json.Marshal(p.ops)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the redaction of snapshot %s: %w", klog.KObj(s), err)
@@ -96,23 +95,24 @@ func redactionPatch(s *dlcv1alpha1.DLCJobSnapshot, keep []dlcv1alpha1.RevealGrou
 	return body, nil
 }
 
-// allowedReveal is what s may reveal now (see redactionReconciler).
+// allowedReveal is what s may reveal now (see redactionReconciler). Note: a manager sharded by
+// --watch-label-selector caches every snapshot of its namespaces but only its own queries; it
+// judges only the snapshots one of its queries claims, and orphaned ones, so that shards with
+// different --reveal-namespaces do not undo each other's writes at every sync.
 func (r *redactionReconciler) allowedReveal(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot) ([]dlcv1alpha1.RevealGroup, error) {
-	if !r.RevealNamespaces[s.Namespace] {
-		return nil, nil
-	}
 	names := aliveMatches(s)
 	if len(names) == 0 {
 		for _, ref := range append(queryOwners(s.OwnerReferences), holdersOf(s)...) {
 			names = withName(names, ref.Name)
 		}
 	}
-	allowed, judged := slices.Clone(dlcv1alpha1.RevealGroups), false
+	allowed, judged, ours := slices.Clone(dlcv1alpha1.RevealGroups), false, false
 	for _, name := range names {
-		q, err := r.query(ctx, types.NamespacedName{Namespace: s.Namespace, Name: name})
+		q, cached, err := r.query(ctx, types.NamespacedName{Namespace: s.Namespace, Name: name})
 		if err != nil {
 			return nil, err
 		}
+		ours = ours || cached
 		if q == nil || !q.DeletionTimestamp.IsZero() {
 			continue
 		}
@@ -120,7 +120,13 @@ func (r *redactionReconciler) allowedReveal(ctx context.Context, s *dlcv1alpha1.
 		theirs := snapshot.OptionsFor(q.Spec.Snapshot)
 		allowed = slices.DeleteFunc(allowed, func(g dlcv1alpha1.RevealGroup) bool { return !theirs.Reveals(g) })
 	}
-	if !judged {
+	switch {
+	case judged && !ours:
+		// Another shard's: its manager judges it.
+		return s.Status.Revealed, nil
+	case !r.RevealNamespaces[s.Namespace]:
+		return nil, nil
+	case !judged:
 		// Orphaned: no query holds it; it keeps what it reveals while the namespace allows it.
 		return s.Status.Revealed, nil
 	}
@@ -128,53 +134,70 @@ func (r *redactionReconciler) allowedReveal(ctx context.Context, s *dlcv1alpha1.
 }
 
 // query reads a JobQuery from the cache, and from the apiserver when the cache does not hold it
-// (another shard's query); nil when it does not exist.
-func (r *redactionReconciler) query(ctx context.Context, key types.NamespacedName) (*dlcv1alpha1.JobQuery, error) {
-	var q dlcv1alpha1.JobQuery
-	err := r.Get(ctx, key, &q)
+// (another shard's query); nil when it does not exist. cached says the cache held it.
+func (r *redactionReconciler) query(ctx context.Context, key types.NamespacedName) (q *dlcv1alpha1.JobQuery, cached bool, err error) {
+	q = &dlcv1alpha1.JobQuery{}
+	err = r.Get(ctx, key, q)
+	cached = err == nil
 	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, key, &q)
+		err = r.APIReader.Get(ctx, key, q)
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, nil
+		return nil, false, nil
 	case err != nil:
-		return nil, fmt.Errorf("reading query %s: %w", key, err)
+		return nil, false, fmt.Errorf("reading query %s: %w", key, err)
 	}
-	return &q, nil
+	return q, cached, nil
 }
 
-// revealingSnapshotsOf maps a JobQuery to the snapshots of its namespace that reveal anything:
-// a change of its reveal list may narrow them.
+// revealingSnapshotsOf maps a JobQuery to the snapshots of its namespace that reveal anything
+// (an index of the cache, no copies): a change of its reveal list, or its deletion, may narrow
+// them.
 func (r *redactionReconciler) revealingSnapshotsOf(ctx context.Context, obj client.Object) []reconcile.Request {
 	var list dlcv1alpha1.DLCJobSnapshotList
-	if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{revealingIndexKey: "true"},
+		client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing the snapshots a query change may redact", "query", klog.KObj(obj))
 		return nil
 	}
-	var out []reconcile.Request
+	out := make([]reconcile.Request, 0, len(list.Items))
 	for i := range list.Items {
-		if s := &list.Items[i]; len(s.Status.Revealed) > 0 {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(s)})
-		}
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return out
 }
 
+// revealingIndexKey indexes the snapshots that reveal anything under "true".
+const revealingIndexKey = "status.revealing"
+
+func revealingOf(obj client.Object) []string {
+	if s, ok := obj.(*dlcv1alpha1.DLCJobSnapshot); ok && len(s.Status.Revealed) > 0 {
+		return []string{"true"}
+	}
+	return nil
+}
+
 // revealing is the predicate of snapshots that reveal anything.
-var revealing = predicate.NewPredicateFuncs(func(obj client.Object) bool {
-	s, ok := obj.(*dlcv1alpha1.DLCJobSnapshot)
-	return ok && len(s.Status.Revealed) > 0
+var revealing = predicate.NewPredicateFuncs(func(obj client.Object) bool { return len(revealingOf(obj)) > 0 })
+
+// queryChanged passes a query's spec changes and deletions: not its creation (the snapshots
+// revealing anything are each looked at when the manager starts), nor its status writes.
+var queryChanged = predicate.And(predicate.GenerationChangedPredicate{}, predicate.Funcs{
+	CreateFunc: func(event.CreateEvent) bool { return false },
 })
 
 // setupRedaction registers the redaction controller. Every revealing snapshot is looked at when
 // the manager starts (new flags), when it changes, and when a query of its namespace changes.
-func setupRedaction(mgr ctrl.Manager, revealNamespaces map[string]bool) error {
+func setupRedaction(ctx context.Context, mgr ctrl.Manager, revealNamespaces map[string]bool) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &dlcv1alpha1.DLCJobSnapshot{}, revealingIndexKey, revealingOf); err != nil {
+		return fmt.Errorf("indexing DLCJobSnapshots that reveal: %w", err)
+	}
 	r := &redactionReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), RevealNamespaces: revealNamespaces}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&dlcv1alpha1.DLCJobSnapshot{}, builder.WithPredicates(revealing)).
 		Watches(&dlcv1alpha1.JobQuery{}, handler.EnqueueRequestsFromMapFunc(r.revealingSnapshotsOf),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			builder.WithPredicates(queryChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Named("redaction").
 		Complete(r)

@@ -111,7 +111,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) (*JobQueryReconcile
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the JobQuery controller: %w", err)
 	}
-	if err := setupRedaction(mgr, r.RevealNamespaces); err != nil {
+	if err := setupRedaction(ctx, mgr, r.RevealNamespaces); err != nil {
 		return nil, fmt.Errorf("setting up the redaction controller: %w", err)
 	}
 	return r, nil

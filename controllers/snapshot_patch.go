@@ -59,9 +59,10 @@ func (o patchOp) MarshalJSON() ([]byte, error) {
 type snapshotPatch struct {
 	existing *dlcv1alpha1.DLCJobSnapshot
 	ops      []patchOp
-	// hash is the content hash of the status the patch writes ("" when it writes none): the
-	// answer must show it (see statusDropped).
-	hash string
+	// hash is the content hash of the status the patch writes ("" when it writes none), and
+	// revealed its revealed groups: the answer must show them (see statusDropped).
+	hash     string
+	revealed int
 }
 
 // newSnapshotPatch starts a patch of existing, guarded by its resourceVersion.
@@ -135,7 +136,7 @@ func (p *snapshotPatch) status(status *dlcv1alpha1.DLCJobSnapshotStatus) {
 	// Note: add, not replace: it also writes a status where the object has none (one made by
 	// hand), and it replaces an existing one whole.
 	p.ops = append(p.ops, patchOp{Op: "add", Path: "/status", Value: status})
-	p.hash = status.ContentHash
+	p.hash, p.revealed = status.ContentHash, len(status.Revealed)
 }
 
 // matches sets status.matchedBy, and status.matching to false when no query matches any more,
@@ -165,7 +166,9 @@ func (r *JobQueryReconciler) sendPatch(ctx context.Context, p *snapshotPatch) er
 		return fmt.Errorf("patching snapshot %s/%s: %w", s.Namespace, s.Name, patchConflict(err))
 	}
 	snapshotWritesTotal.WithLabelValues("patch").Inc()
-	if p.hash != "" && obj.Status.ContentHash != p.hash {
+	if p.hash != "" && (obj.Status.ContentHash != p.hash || len(obj.Status.Revealed) != p.revealed) {
+		// Note: a CRD older than the status pruned what it did not know (status.revealed); the
+		// next sync would write the snapshot again, and the redaction controller not see it.
 		return statusDropped(obj)
 	}
 	return nil
@@ -189,13 +192,14 @@ func patchConflict(err error) error {
 }
 
 // statusDropped is the error of a write whose answer lacks the status it sent: the apiserver
-// serves the snapshot CRD of a release with the status subresource, which drops the status of
-// a create and keeps the old one on a patch. Without it every sync would write every snapshot
-// again, and new snapshots would have no phase.
+// serves the snapshot CRD of an earlier release, with the status subresource (which drops the
+// status of a create and keeps the old one on a patch) or without a field of this one's status
+// (pruned). Without it every sync would write every snapshot again, and new snapshots would
+// have no phase.
 func statusDropped(obj *dlcv1alpha1.DLCJobSnapshot) error {
 	return &reasonError{reason: dlcv1alpha1.ReasonSnapshotCRDOutdated, retryable: true,
-		msg: fmt.Sprintf("the apiserver dropped the status written to snapshot %s/%s: the DLCJobSnapshot CRD still has the "+
-			"status subresource of an earlier release; replace it (kubectl apply --server-side --force-conflicts -f "+
+		msg: fmt.Sprintf("the apiserver dropped the status, or part of it, written to snapshot %s/%s: the DLCJobSnapshot "+
+			"CRD is that of an earlier release; replace it (kubectl apply --server-side --force-conflicts -f "+
 			"charts/dlcsync/crds/)", obj.Namespace, obj.Name)}
 }
 

@@ -107,15 +107,21 @@ func (j *claimJudge) claimsOf(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot
 	if s != nil {
 		refs, held = queryOwners(s.OwnerReferences), holdersOf(s)
 	}
-	// Note: an owner reference is a Delete claim (a deleted owner's is removed by the garbage
-	// collector); a holder may be of either policy, so its query is read.
+	// Note: an owner reference is a Delete claim; a holder may be of either policy, so its
+	// query's policy is read. Either claim of a query that is gone is dropped: the garbage
+	// collector removes a deleted owner's reference too, but maybe only after this sync, whose
+	// matchedBy would then name the deleted query until the next one.
 	for i, c := range append(refs, held...) {
 		switch {
 		case c.UID == q.UID:
 			if !withQ || slices.ContainsFunc(claims, func(o metav1.OwnerReference) bool { return o.UID == q.UID }) {
 				continue
 			}
-		case i >= len(refs):
+		case i < len(refs):
+			if j.holder(ctx, s.Namespace, c).gone {
+				continue
+			}
+		default:
 			holder := j.holder(ctx, s.Namespace, c)
 			if holder.gone {
 				continue
@@ -705,7 +711,7 @@ func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace strin
 		return nil, fmt.Errorf("creating snapshot %s/%s: %w", namespace, want.name, err)
 	}
 	snapshotWritesTotal.WithLabelValues("create").Inc()
-	if obj.Status.ContentHash != want.status.ContentHash {
+	if obj.Status.ContentHash != want.status.ContentHash || len(obj.Status.Revealed) != len(want.status.Revealed) {
 		return nil, statusDropped(obj)
 	}
 	return obj, nil

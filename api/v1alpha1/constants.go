@@ -74,8 +74,9 @@ const (
 	// never followed); retried.
 	ReasonBadResponse = "BadResponse"
 	// ReasonListingTooLarge: the listing would have held more than the memory budget of all
-	// listings (--listing-memory) allows; nothing written. Retried when other syncs held the
-	// budget; stalled (until a spec change or a restart) when this listing alone exceeds it.
+	// listings (--listing-memory) allows; nothing written. Retried with backoff when other syncs
+	// held the budget; stalled when this listing alone exceeds it (looked at again every 10
+	// minutes, at a spec change or a restart).
 	ReasonListingTooLarge = "ListingTooLarge"
 	// ReasonKubernetesError: reading or writing Kubernetes objects failed during a sync.
 	ReasonKubernetesError = "KubernetesError"

@@ -104,7 +104,7 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 
 	gone, moving := sortKnown(known, from, to, since, seen)
 	out.Gone = gone
-	if err := rereadByID(moving, int(page.PageSize), window, collect, seen, &out); err != nil {
+	if err := rereadByID(moving, int(page.PageSize), window, collect, seen, page.Memory, &out); err != nil {
 		return out, err
 	}
 	if !out.Stats.Consistent || !out.Stats.Complete {
@@ -154,7 +154,7 @@ func sortKnown(known []KnownJob, from, to, since string, seen map[string]bool) (
 // rereadByID lists the moving jobs by ID, pageSize IDs per listing: a job not seen yet joins
 // out.Jobs, one the listing does not return joins out.Gone.
 func rereadByID(moving []string, pageSize int, window *ListJobsRequest, collect func(*ListJobsRequest, int) ([]JobItem, error),
-	seen map[string]bool, out *Changes) error {
+	seen map[string]bool, memory *Reservation, out *Changes) error {
 	for batch := range slices.Chunk(moving, pageSize) {
 		r := window.Clone()
 		// Note: the API lets JobId win over JobIds; a filter naming one job lists at most that
@@ -165,12 +165,15 @@ func rereadByID(moving []string, pageSize int, window *ListJobsRequest, collect 
 			return fmt.Errorf("re-reading %d jobs by ID: %w", len(batch), err)
 		}
 		got := make(map[string]bool, len(jobs))
-		for _, j := range jobs {
+		for i, j := range jobs {
 			got[j.JobID] = true
-			if !seen[j.JobID] {
-				seen[j.JobID] = true
-				out.Jobs = append(out.Jobs, j)
+			if seen[j.JobID] {
+				// Read already as a new job: this copy is dropped.
+				memory.Forget(&jobs[i])
+				continue
 			}
+			seen[j.JobID] = true
+			out.Jobs = append(out.Jobs, j)
 		}
 		for _, id := range batch {
 			if !got[id] {
