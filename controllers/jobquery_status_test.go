@@ -95,7 +95,7 @@ func TestListingReasonClassifiesFailures(t *testing.T) {
 		{stalledError(dlcv1alpha1.ReasonEndpointNotAllowed, "no"), dlcv1alpha1.ReasonEndpointNotAllowed, false},
 		{kubernetesError(errors.New("etcd is slow")), dlcv1alpha1.ReasonKubernetesError, true},
 		// A write that named its reason keeps it through the sync's wrapping.
-		{kubernetesError(fmt.Errorf("writing: %w", statusDropped(&dlcv1alpha1.DLCJobSnapshot{}))), dlcv1alpha1.ReasonSnapshotCRDOutdated, true},
+		{kubernetesError(fmt.Errorf("writing: %w", statusDropped(&dlcv1alpha1.DLCJobSnapshot{}, "h"))), dlcv1alpha1.ReasonSnapshotCRDOutdated, true},
 		{fmt.Errorf("listing snapshots: %w", apierrors.NewServiceUnavailable("x")), dlcv1alpha1.ReasonKubernetesError, true},
 		{errors.New("something else"), dlcv1alpha1.ReasonServerError, true},
 		{&inconsistentError{"TotalCount changed"}, dlcv1alpha1.ReasonInconsistentListing, true},

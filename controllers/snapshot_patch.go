@@ -169,7 +169,7 @@ func (r *JobQueryReconciler) sendPatch(ctx context.Context, p *snapshotPatch) er
 	if p.hash != "" && (obj.Status.ContentHash != p.hash || len(obj.Status.Revealed) != p.revealed) {
 		// Note: a CRD older than the status pruned what it did not know (status.revealed); the
 		// next sync would write the snapshot again, and the redaction controller not see it.
-		return statusDropped(obj)
+		return statusDropped(obj, p.hash)
 	}
 	return nil
 }
@@ -193,14 +193,18 @@ func patchConflict(err error) error {
 
 // statusDropped is the error of a write whose answer lacks the status it sent: the apiserver
 // serves the snapshot CRD of an earlier release, with the status subresource (which drops the
-// status of a create and keeps the old one on a patch) or without a field of this one's status
-// (pruned). Without it every sync would write every snapshot again, and new snapshots would
-// have no phase.
-func statusDropped(obj *dlcv1alpha1.DLCJobSnapshot) error {
+// status of a create and keeps the old one on a patch: the answer's content hash is not the one
+// sent), or without a field of this release's status (pruned: the hash came back, status.revealed
+// did not). Without it every sync would write every snapshot again, and new snapshots would have
+// no phase.
+func statusDropped(obj *dlcv1alpha1.DLCJobSnapshot, wantHash string) error {
+	cause := "still has the status subresource of an earlier release"
+	if obj.Status.ContentHash == wantHash {
+		cause = "is that of an earlier release, without status.revealed"
+	}
 	return &reasonError{reason: dlcv1alpha1.ReasonSnapshotCRDOutdated, retryable: true,
-		msg: fmt.Sprintf("the apiserver dropped the status, or part of it, written to snapshot %s/%s: the DLCJobSnapshot "+
-			"CRD is that of an earlier release; replace it (kubectl apply --server-side --force-conflicts -f "+
-			"charts/dlcsync/crds/)", obj.Namespace, obj.Name)}
+		msg: fmt.Sprintf("the apiserver dropped the status, or part of it, written to snapshot %s/%s: the DLCJobSnapshot CRD %s; "+
+			"replace it (kubectl apply --server-side --force-conflicts -f charts/dlcsync/crds/)", obj.Namespace, obj.Name, cause)}
 }
 
 // patchClaims adds the claims to the patch. Note: the cache shows only dlcsync's annotations, so

@@ -712,7 +712,7 @@ func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace strin
 	}
 	snapshotWritesTotal.WithLabelValues("create").Inc()
 	if obj.Status.ContentHash != want.status.ContentHash || len(obj.Status.Revealed) != len(want.status.Revealed) {
-		return nil, statusDropped(obj)
+		return nil, statusDropped(obj, want.status.ContentHash)
 	}
 	return obj, nil
 }
