@@ -44,6 +44,8 @@ manifests: controller-gen ## Generate CRDs and the RBAC ClusterRole from the mar
 	cp config/crd/bases/*.yaml charts/dlcsync/crds/
 	cp config/rbac/role.yaml charts/dlcsync/files/manager-role.yaml
 	cp config/admission/snapshot_writers_policy.yaml charts/dlcsync/files/snapshot-writers-policy.yaml
+	cp docs/recipes/prometheusrule.yaml charts/dlcsync/files/prometheusrule.yaml
+	cp docs/recipes/grafana-dashboard.json charts/dlcsync/files/grafana-dashboard.json
 
 .PHONY: docs
 docs: crd-ref-docs ## Write docs/reference.md, the API reference, from api/v1alpha1.

@@ -5,11 +5,13 @@ package deploy_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -178,7 +180,9 @@ func helm(t *testing.T, args ...string) []byte {
 func TestTheHelmChartLintsAndRenders(t *testing.T) {
 	helm(t, "lint", "--strict", "charts/dlcsync")
 	objs := decodeAll(t, helm(t, "template", "dlcsync", "charts/dlcsync", "--namespace", "dlcsync-system", "--include-crds",
-		"--set", "serviceMonitor.enabled=true", "--set", "ambientCredentialsNamespaces={ml-team,dlcsync-system}",
+		"--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.additionalLabels.release=kube-prometheus-stack",
+		"--set", "prometheusRule.enabled=true", "--set", "grafanaDashboard.enabled=true",
+		"--set", "ambientCredentialsNamespaces={ml-team,dlcsync-system}",
 		"--set", "serviceAccount.annotations.pod-identity\\.alibabacloud\\.com/role-name=dlcsync-reader",
 		"--set", "replicas=2", "--set", "image.tag=v9.9.9"))
 	checkInstall(t, objs, "dlcsync-manager")
@@ -201,9 +205,7 @@ func TestTheHelmChartLintsAndRenders(t *testing.T) {
 	if sa.GetAnnotations()["pod-identity.alibabacloud.com/role-name"] != "dlcsync-reader" {
 		t.Errorf("ServiceAccount annotations %v", sa.GetAnnotations())
 	}
-	if find(objs, "ServiceMonitor", "") == nil {
-		t.Error("ServiceMonitor missing with serviceMonitor.enabled")
-	}
+	checkMonitoring(t, objs)
 	// The Go runtime's soft memory limit follows the container's: the manager reads it.
 	env, _ := c["env"].([]any)
 	var memLimit bool
@@ -217,7 +219,7 @@ func TestTheHelmChartLintsAndRenders(t *testing.T) {
 	}
 	var withoutMonitor []*unstructured.Unstructured
 	for _, o := range objs {
-		if o.GetKind() != "ServiceMonitor" {
+		if o.GetKind() != "ServiceMonitor" && o.GetKind() != "PrometheusRule" {
 			withoutMonitor = append(withoutMonitor, o)
 		}
 	}
@@ -435,5 +437,75 @@ func TestTheHelmChartPassesTheWatchLabelSelector(t *testing.T) {
 		if want := []string{tc.want}; tc.want == "" && len(got) != 0 || tc.want != "" && !slices.Equal(got, want) {
 			t.Errorf("%v: args %v, want %q", tc.set, got, tc.want)
 		}
+	}
+}
+
+// checkMonitoring checks what the chart's monitoring values make: a ServiceMonitor that
+// kube-prometheus-stack's Prometheus selects (its release label), that keeps the metrics' own
+// namespace label, and that selects the metrics Service; the PrometheusRule with the recipe's
+// alerts; the dashboard ConfigMap for Grafana's sidecar.
+func checkMonitoring(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	monitor := find(objs, "ServiceMonitor", "")
+	if monitor == nil {
+		t.Fatal("ServiceMonitor missing with serviceMonitor.enabled")
+	}
+	if monitor.GetLabels()["release"] != "kube-prometheus-stack" {
+		t.Errorf("ServiceMonitor labels %v lack serviceMonitor.additionalLabels", monitor.GetLabels())
+	}
+	endpoints, _, _ := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+	if len(endpoints) != 1 || endpoints[0].(map[string]any)["honorLabels"] != true {
+		t.Errorf("ServiceMonitor endpoints %v: want honorLabels", endpoints)
+	}
+	selector, _, _ := unstructured.NestedStringMap(monitor.Object, "spec", "selector", "matchLabels")
+	service := find(objs, "Service", "dlcsync-metrics")
+	if service == nil {
+		t.Fatal("no metrics Service")
+	}
+	for k, v := range selector {
+		if service.GetLabels()[k] != v {
+			t.Errorf("the ServiceMonitor selects %s=%s, which the metrics Service (labels %v) lacks", k, v, service.GetLabels())
+		}
+	}
+
+	rule := find(objs, "PrometheusRule", "")
+	if rule == nil {
+		t.Fatal("PrometheusRule missing with prometheusRule.enabled")
+	}
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "recipes", "prometheusrule.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recipe unstructured.Unstructured
+	if err := sigsyaml.Unmarshal(data, &recipe.Object); err != nil {
+		t.Fatal(err)
+	}
+	want, _, _ := unstructured.NestedSlice(recipe.Object, "spec", "groups")
+	got, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the chart's PrometheusRule groups differ from docs/recipes/prometheusrule.yaml:\n%v\n%v", got, want)
+	}
+
+	dashboard := find(objs, "ConfigMap", "dlcsync-dashboard")
+	if dashboard == nil {
+		t.Fatal("dashboard ConfigMap missing with grafanaDashboard.enabled")
+	}
+	if dashboard.GetLabels()["grafana_dashboard"] != "1" {
+		t.Errorf("dashboard labels %v lack the Grafana sidecar's", dashboard.GetLabels())
+	}
+	text, _, _ := unstructured.NestedString(dashboard.Object, "data", "dlcsync.json")
+	source, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "recipes", "grafana-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inChart, inDocs any
+	if err := json.Unmarshal([]byte(text), &inChart); err != nil {
+		t.Fatalf("the dashboard ConfigMap holds no JSON: %v", err)
+	}
+	if err := json.Unmarshal(source, &inDocs); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(inChart, inDocs) {
+		t.Error("the chart's dashboard differs from docs/recipes/grafana-dashboard.json")
 	}
 }

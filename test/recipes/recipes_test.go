@@ -4,6 +4,7 @@
 package recipes_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -216,5 +217,39 @@ func TestThePerJobAlertUsesLabelsKubeStateMetricsMakes(t *testing.T) {
 		if !strings.Contains(text, "$labels."+want) {
 			t.Errorf("the alert's summary does not name the job by %s", want)
 		}
+	}
+}
+
+// Every metric the Grafana dashboard queries is one dlcsync serves (a histogram's series by their
+// _bucket, _sum and _count names), and every panel has a query.
+func TestTheGrafanaDashboardUsesServedMetrics(t *testing.T) {
+	text := recipe(t, "grafana-dashboard.json")
+	var dashboard struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			Type    string `json:"type"`
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal([]byte(text), &dashboard); err != nil {
+		t.Fatal(err)
+	}
+	served := servedMetrics(t)
+	for _, m := range regexp.MustCompile(`dlcsync_\w+`).FindAllString(text, -1) {
+		base := regexp.MustCompile(`_(bucket|sum|count)$`).ReplaceAllString(m, "")
+		if !slices.Contains(served, m) && !slices.Contains(served, base) {
+			t.Errorf("the dashboard queries %s, which dlcsync does not serve (%v)", m, served)
+		}
+	}
+	for _, p := range dashboard.Panels {
+		if p.Type != "row" && (len(p.Targets) == 0 || p.Targets[0].Expr == "") {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+	}
+	if dashboard.UID != "dlcsync" {
+		t.Errorf("dashboard uid %q: want dlcsync, which links to it rely on", dashboard.UID)
 	}
 }
