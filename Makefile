@@ -46,6 +46,13 @@ manifests: controller-gen ## Generate CRDs and the RBAC ClusterRole from the mar
 	cp config/admission/snapshot_writers_policy.yaml charts/dlcsync/files/snapshot-writers-policy.yaml
 	cp docs/recipes/prometheusrule.yaml charts/dlcsync/files/prometheusrule.yaml
 	cp docs/recipes/grafana-dashboard.json charts/dlcsync/files/grafana-dashboard.json
+	@# The Prometheus Operator CRDs test/deploy creates the chart's monitoring objects against,
+	@# generated from the API module go.mod names (the project generates its own with controller-gen).
+	rm -rf $(MONITORING_CRDS) && mkdir -p $(MONITORING_CRDS)/all
+	"$(CONTROLLER_GEN)" crd:crdVersions=v1,maxDescLen=0 paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1 \
+	  output:crd:dir=$(MONITORING_CRDS)/all
+	mv $(MONITORING_CRDS)/all/monitoring.coreos.com_servicemonitors.yaml $(MONITORING_CRDS)/all/monitoring.coreos.com_prometheusrules.yaml \
+	  $(MONITORING_CRDS)/ && rm -rf $(MONITORING_CRDS)/all
 
 .PHONY: docs
 docs: crd-ref-docs ## Write docs/reference.md, the API reference, from api/v1alpha1.
@@ -57,8 +64,9 @@ generate: controller-gen ## Generate DeepCopy methods.
 	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
 # Files that `make manifests generate` writes; they are committed and must be current.
+MONITORING_CRDS = test/deploy/testdata/prometheus-operator-crds
 GENERATED_FILES = config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go \
-	charts/dlcsync/crds charts/dlcsync/files docs/reference.md
+	charts/dlcsync/crds charts/dlcsync/files docs/reference.md $(MONITORING_CRDS)
 
 .PHONY: verify-generated
 verify-generated: controller-gen crd-ref-docs ## Fail when committed generated files are stale (regenerates them).

@@ -42,6 +42,11 @@ func Scheme() *k8sruntime.Scheme {
 	return s
 }
 
+// ControlPlaneStartTimeout is how long etcd and kube-apiserver may take to start. Note: envtest's
+// default, 20 s, is not enough on 2 cores while another package's test loads the machine
+// (go test runs two packages at once there).
+const ControlPlaneStartTimeout = 2 * time.Minute
+
 // Start starts a control plane with the CRDs of config/crd/bases installed. It fails with a
 // message that says how to get the binaries when KUBEBUILDER_ASSETS is not set, because a
 // silently skipped integration test proves nothing.
@@ -51,9 +56,10 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 			"or export KUBEBUILDER_ASSETS=$(hack/setup-envtest.sh)")
 	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                Scheme(),
+		CRDDirectoryPaths:        []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		ErrorIfCRDPathMissing:    true,
+		Scheme:                   Scheme(),
+		ControlPlaneStartTimeout: ControlPlaneStartTimeout,
 	}
 	cfg, err := env.Start()
 	if err != nil {

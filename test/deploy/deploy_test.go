@@ -16,10 +16,12 @@ import (
 	"strings"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -471,6 +473,12 @@ func checkMonitoring(t *testing.T, objs []*unstructured.Unstructured) {
 	rule := find(objs, "PrometheusRule", "")
 	if rule == nil {
 		t.Fatal("PrometheusRule missing with prometheusRule.enabled")
+	}
+	// Every field is one the Prometheus Operator's API has (strict: an unknown field fails).
+	for obj, typed := range map[*unstructured.Unstructured]any{monitor: &monitoringv1.ServiceMonitor{}, rule: &monitoringv1.PrometheusRule{}} {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(obj.Object, typed, true); err != nil {
+			t.Errorf("%s: %v", obj.GetKind(), err)
+		}
 	}
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "recipes", "prometheusrule.yaml"))
 	if err != nil {

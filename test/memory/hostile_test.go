@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -102,64 +99,22 @@ func createQuery(ctx context.Context, t *testing.T, k8s client.Client, namespace
 // manager is the real manager binary running against the test's control plane.
 type manager struct{ *testenv.Process }
 
-// binaryDir holds the manager binary the package's tests run; TestMain removes it.
-var binaryDir string
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binaryDir != "" {
-		_ = os.RemoveAll(binaryDir)
-	}
+	testenv.RemoveManagerBinary()
 	os.Exit(code)
 }
 
-// managerBinary builds cmd/manager once for the package's tests.
-var managerBinary = sync.OnceValues(func() (string, error) {
-	var err error
-	if binaryDir, err = os.MkdirTemp("", "dlcsync-memory-"); err != nil {
-		return "", err
-	}
-	binary := filepath.Join(binaryDir, "manager")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/manager")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the manager: %w: %s", err, out)
-	}
-	return binary, nil
-})
-
-// startManager runs cmd/manager as the chart's Deployment does: the container's limit in
-// DLCSYNC_MEMORY_LIMIT (the manager sets its Go soft limit from it), the simulators' loopback
-// origin allowed the way an administrator would.
+// startManager runs cmd/manager as the chart's Deployment does, the container's limit in
+// DLCSYNC_MEMORY_LIMIT (the manager sets its Go soft limit from it).
 func startManager(t *testing.T, env *envtest.Environment) *manager {
 	t.Helper()
-	g := NewWithT(t)
-	binary, err := managerBinary()
-	g.Expect(err).NotTo(HaveOccurred())
-	dir := t.TempDir()
-	kubeconfigPath := filepath.Join(dir, "kubeconfig")
-	g.Expect(testenv.WriteKubeconfig(env, "dlcsync-manager", kubeconfigPath)).To(Succeed())
-
-	cmd := exec.Command(binary, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
-		"--allowed-endpoints", testenv.LoopbackEndpoints)
-	cmd.Env = testenv.ManagerEnv("KUBECONFIG="+kubeconfigPath, fmt.Sprintf("DLCSYNC_MEMORY_LIMIT=%d", containerLimit))
-	p, err := testenv.StartProcess(cmd)
-	g.Expect(err).NotTo(HaveOccurred())
-	m := &manager{p}
-	t.Cleanup(func() { m.stop(t) })
-	return m
+	return &manager{testenv.StartManager(t, env, []string{fmt.Sprintf("DLCSYNC_MEMORY_LIMIT=%d", containerLimit)},
+		"--metrics-bind-address", "0")}
 }
 
 // stop stops the manager (again: a no-op), showing its log when the test failed.
-func (m *manager) stop(t *testing.T) {
-	if m.Exited() {
-		return
-	}
-	_ = m.Stop(20 * time.Second)
-	if t.Failed() {
-		t.Logf("manager log (last 60 lines):\n%s", m.Tail(60))
-	}
-}
+func (m *manager) stop(t *testing.T) { testenv.StopManager(t, m.Process) }
 
 // peakResident is the process's high-water mark of resident memory (VmHWM), which the kernel
 // keeps, so no peak between two samples is missed.

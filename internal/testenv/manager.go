@@ -1,0 +1,82 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// managerBuild is the manager binary built for this test process, and its folder.
+var managerBuild struct {
+	once        sync.Once
+	dir, binary string
+	err         error
+}
+
+// ManagerBinary builds cmd/manager once per test process; RemoveManagerBinary (from TestMain)
+// deletes it.
+func ManagerBinary() (string, error) {
+	managerBuild.once.Do(func() {
+		if managerBuild.dir, managerBuild.err = os.MkdirTemp("", "dlcsync-manager-"); managerBuild.err != nil {
+			return
+		}
+		binary := filepath.Join(managerBuild.dir, "manager")
+		build := exec.Command("go", "build", "-o", binary, "./cmd/manager")
+		build.Dir = RepoRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			managerBuild.err = fmt.Errorf("building the manager: %w: %s", err, out)
+			return
+		}
+		managerBuild.binary = binary
+	})
+	return managerBuild.binary, managerBuild.err
+}
+
+// RemoveManagerBinary deletes the binary ManagerBinary built, if any.
+func RemoveManagerBinary() {
+	if managerBuild.dir != "" {
+		_ = os.RemoveAll(managerBuild.dir)
+	}
+}
+
+// StartManager runs the manager binary against env as the chart's Deployment does: its own
+// kubeconfig user, the simulators' loopback origin allowed the way an administrator would, the
+// given environment (e.g. DLCSYNC_MEMORY_LIMIT) and flags. It is stopped with the test, its log
+// shown when the test failed.
+func StartManager(t testing.TB, env *envtest.Environment, environ []string, args ...string) *Process {
+	t.Helper()
+	binary, err := ManagerBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfigPath := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := WriteKubeconfig(env, "dlcsync-manager", kubeconfigPath); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, append([]string{"--health-probe-bind-address", "0", "--allowed-endpoints", LoopbackEndpoints}, args...)...)
+	cmd.Env = ManagerEnv(append([]string{"KUBECONFIG=" + kubeconfigPath}, environ...)...)
+	p, err := StartProcess(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { StopManager(t, p) })
+	return p
+}
+
+// StopManager stops a manager StartManager started (again: a no-op), showing its log when the
+// test failed.
+func StopManager(t testing.TB, p *Process) {
+	if p.Exited() {
+		return
+	}
+	_ = p.Stop(20 * time.Second)
+	if t.Failed() {
+		t.Logf("manager log (last 60 lines):\n%s", p.Tail(60))
+	}
+}
