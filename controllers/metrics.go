@@ -14,7 +14,7 @@ const (
 	labelQuery     = "query"
 )
 
-// Metrics of dlcsync, served by the controller-runtime metrics server. docs/metrics.md lists them.
+// Metrics of dlcsync, served by the controller-runtime metrics server. docs/operating.md ("Metrics") lists them.
 var (
 	syncDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "dlcsync_sync_duration_seconds",
