@@ -16,8 +16,12 @@ type JobQuerySpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9]*(-[a-z0-9]+)+$`
 	RegionID string `json:"regionId"`
 
-	// endpoint overrides the PAI-DLC endpoint. Default: https://pai-dlc.<regionId>.aliyuncs.com.
-	// http:// is accepted for a local simulator such as dlcsim. Only scheme, host and port are
+	// endpoint overrides the PAI-DLC endpoint. Default: the region's, as the Alibaba Cloud SDK
+	// resolves it: https://pai-dlc.<regionId>.aliyuncs.com for the public regions, the central
+	// https://pai-dlc.aliyuncs.com for the regions its endpoint map sends there (cn-qingdao,
+	// cn-zhangjiakou, cn-chengdu and others). Anything but PAI-DLC's own HTTPS endpoints, e.g.
+	// http:// for a local simulator such as dlcsim, is called only where the operator's
+	// --allowed-endpoints allows it (EndpointNotAllowed otherwise). Only scheme, host and port are
 	// used; a path is rejected.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
