@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -66,6 +67,21 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 		return nil, nil, fmt.Errorf("starting envtest control plane: %w", err)
 	}
 	return env, cfg, nil
+}
+
+// StartWithClient starts a control plane as Start does, stopped with the test, and a client of it.
+func StartWithClient(t testing.TB) (*envtest.Environment, client.Client) {
+	t.Helper()
+	env, cfg, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, c
 }
 
 // CredentialsSecret is a credentials Secret as a user writes it for dlcsync: the AccessKey under

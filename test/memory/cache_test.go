@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
@@ -40,11 +39,7 @@ const (
 // restarted manager, which loads every snapshot and syncs nothing.
 func TestACachedSnapshotCostsTheSameWhateverItsJobSays(t *testing.T) {
 	g := NewWithT(t)
-	env, cfg, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
+	env, k8s := testenv.StartWithClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 

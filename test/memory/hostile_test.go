@@ -32,11 +32,7 @@ var admin = dlcsim.Identity{AccessKeyID: "mem-key", AccessKeySecret: "mem-secret
 
 func TestHostileAnswersKeepTheRealManagerUpAndWithinItsMemoryLimit(t *testing.T) {
 	g := NewWithT(t)
-	env, cfg, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
+	env, k8s := testenv.StartWithClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 
@@ -118,21 +114,13 @@ func (m *manager) stop(t *testing.T) { testenv.StopManager(t, m.Process) }
 
 // peakResident is the process's high-water mark of resident memory (VmHWM), which the kernel
 // keeps, so no peak between two samples is missed.
-func (m *manager) peakResident(t *testing.T) uint64 {
-	t.Helper()
-	proc, err := procfs.NewProc(m.Pid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, err := proc.NewStatus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return status.VmHWM
-}
+func (m *manager) peakResident(t *testing.T) uint64 { return m.status(t).VmHWM }
 
 // resident is the process's resident memory now (VmRSS).
-func (m *manager) resident(t *testing.T) uint64 {
+func (m *manager) resident(t *testing.T) uint64 { return m.status(t).VmRSS }
+
+// status reads the process's /proc status.
+func (m *manager) status(t *testing.T) procfs.ProcStatus {
 	t.Helper()
 	proc, err := procfs.NewProc(m.Pid())
 	if err != nil {
@@ -142,5 +130,5 @@ func (m *manager) resident(t *testing.T) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return status.VmRSS
+	return status
 }

@@ -32,15 +32,11 @@ const (
 // A listing is held whole until it is known complete, so its memory was bounded by maxJobs, not
 // bytes: 10,000 jobs with large fields took the manager past the chart's 256 MiB limit before the
 // first snapshot was written (OOM-killed, restarted, the same listing again). Now all listings
-// share a budget in bytes (by default 40% of the Go memory limit), and a listing that alone needs
+// share a budget in bytes (by default 25% of the Go memory limit), and a listing that alone needs
 // more stops with ListingTooLarge, once, as an event, writing nothing.
 func TestAListingLargerThanTheMemoryBudgetStopsWithinTheLimit(t *testing.T) {
 	g := NewWithT(t)
-	env, cfg, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
+	env, k8s := testenv.StartWithClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 

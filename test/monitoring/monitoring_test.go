@@ -88,11 +88,7 @@ type labelSet map[string]bool
 // work the shipped queries look at, then returns its metric families by name.
 func scrapeABusyManager(t *testing.T) map[string]labelSet {
 	g := NewWithT(t)
-	env, cfg, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
+	env, k8s := testenv.StartWithClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 
