@@ -41,7 +41,7 @@ help: ## Display this help.
 manifests: controller-gen ## Generate CRDs and the RBAC ClusterRole from the markers in the code.
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd:allowDangerousTypes=true paths="./..." output:crd:artifacts:config=config/crd/bases
 	@# The Helm chart ships the same CRDs, manager rules and snapshot writers policy.
-	cp config/crd/bases/*.yaml charts/dlcsync/crds/
+	cp config/crd/bases/*.yaml charts/dlcsync/files/crds/
 	cp config/rbac/role.yaml charts/dlcsync/files/manager-role.yaml
 	cp config/admission/snapshot_writers_policy.yaml charts/dlcsync/files/snapshot-writers-policy.yaml
 	cp docs/recipes/prometheusrule.yaml charts/dlcsync/files/prometheusrule.yaml
@@ -66,7 +66,7 @@ generate: controller-gen ## Generate DeepCopy methods.
 # Files that `make manifests generate` writes; they are committed and must be current.
 MONITORING_CRDS = test/deploy/testdata/prometheus-operator-crds
 GENERATED_FILES = config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go \
-	charts/dlcsync/crds charts/dlcsync/files docs/reference.md $(MONITORING_CRDS)
+	charts/dlcsync/files docs/reference.md $(MONITORING_CRDS)
 
 .PHONY: verify-generated
 verify-generated: controller-gen crd-ref-docs ## Fail when committed generated files are stale (regenerates them).

@@ -204,7 +204,8 @@ func statusDropped(obj *dlcv1alpha1.DLCJobSnapshot, wantHash string) error {
 	}
 	return &reasonError{reason: dlcv1alpha1.ReasonSnapshotCRDOutdated, retryable: true,
 		msg: fmt.Sprintf("the apiserver dropped the status, or part of it, written to snapshot %s/%s: the DLCJobSnapshot CRD %s; "+
-			"replace it (kubectl apply --server-side --force-conflicts -f charts/dlcsync/crds/)", obj.Namespace, obj.Name, cause)}
+			"upgrade it (helm upgrade with chart 0.2.0 or later, which upgrades the CRDs, or kubectl apply --server-side --force-conflicts "+
+			"-f with this release's install.yaml)", obj.Namespace, obj.Name, cause)}
 }
 
 // patchClaims adds the claims to the patch. Note: the cache shows only dlcsync's annotations, so
