@@ -23,7 +23,10 @@ type access struct {
 	secret *dlcv1alpha1.SecretCredentials
 	// static holds the Secret's AccessKey once read.
 	static *dlc.StaticCredentials
-	// version changes when the credentials do (the Secret's resourceVersion, or "ambient").
+	// roleArn is the RAM role assumed with the operator's own credentials (ambient.roleArn).
+	roleArn string
+	// version changes when the credentials do (the Secret's resourceVersion, "ambient", or
+	// "role:" and the role's ARN).
 	version string
 }
 
@@ -44,13 +47,22 @@ func (r *JobQueryReconciler) resolveAccess(ctx context.Context, q *dlcv1alpha1.J
 				"remove the option or ask the operator's administrator to add the namespace to --reveal-namespaces", q.Namespace)
 	}
 	creds := q.Spec.Credentials
+	if creds.Ambient != nil && creds.Ambient.RoleArn != "" {
+		arn := creds.Ambient.RoleArn
+		if !r.AssumableRoles.Allows(q.Namespace, arn) {
+			return access{}, stalledError(dlcv1alpha1.ReasonRoleNotAllowed,
+				"role %s may not be assumed in namespace %s; ask the operator's administrator to allow it with --assumable-roles "+
+					"(e.g. %s=%s; chart value assumableRoles)", arn, q.Namespace, q.Namespace, arn)
+		}
+		return access{roleArn: arn, version: roleVersionPrefix + arn}, nil
+	}
 	if creds.Ambient != nil {
 		if !r.AmbientNamespaces[q.Namespace] {
 			return access{}, stalledError(dlcv1alpha1.ReasonAmbientCredentialsNotAllowed,
 				"ambient credentials are not allowed in namespace %s; use credentials.secretRef or ask the "+
 					"operator's administrator to add the namespace to --ambient-credentials-namespaces", q.Namespace)
 		}
-		return access{version: "ambient"}, nil
+		return access{version: ambientVersion}, nil
 	}
 	if creds.SecretRef == nil {
 		return access{}, stalledError(dlcv1alpha1.ReasonInvalidSecret, "credentials name neither a Secret nor ambient")

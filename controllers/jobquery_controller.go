@@ -64,6 +64,8 @@ type JobQueryReconciler struct {
 	Endpoints endpoints.Policy
 	// AmbientNamespaces are the namespaces whose JobQueries may use the operator's own credentials.
 	AmbientNamespaces map[string]bool
+	// AssumableRoles are the RAM roles JobQueries of each namespace may assume (ambient.roleArn).
+	AssumableRoles RolePolicy
 	// RevealNamespaces are the namespaces whose JobQueries may mirror fields redacted by default.
 	RevealNamespaces map[string]bool
 	// SyncTimeout, if set, replaces the deadline of every sync (see syncTimeout).
@@ -482,7 +484,7 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.
 func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing, error) {
 	q, now := sc.query, sc.started
 	lister, err := r.Listers.Lister(dlc.Config{RegionID: q.Spec.RegionID, Endpoint: q.Spec.Endpoint, Static: sc.access.static,
-		Tenant: q.Namespace})
+		RoleArn: sc.access.roleArn, Tenant: q.Namespace})
 	if err != nil {
 		return nil, stalledError(dlcv1alpha1.ReasonInvalidSecret, "%v", err)
 	}

@@ -53,6 +53,16 @@ type queryState struct {
 // ambientVersion is the credentials version of the operator's own credential chain.
 const ambientVersion = "ambient"
 
+// roleVersionPrefix starts the credentials version of a role assumed with the operator's chain.
+const roleVersionPrefix = "role:"
+
+// operatorIdentity reports whether a credentials version is the operator's own chain or a role
+// assumed with it: who calls may change with the process (another pod identity, a role's
+// changed policy) while the version stays the same.
+func operatorIdentity(version string) bool {
+	return version == ambientVersion || strings.HasPrefix(version, roleVersionPrefix)
+}
+
 // maxClockSkew is how far ahead of this process's clock a restored last full listing may be.
 const maxClockSkew = time.Minute
 
@@ -109,7 +119,7 @@ func fullResyncEvery(q *dlcv1alpha1.JobQuery) time.Duration {
 func restoreState(state *queryState, q *dlcv1alpha1.JobQuery, now time.Time) {
 	state.nextSync = restoredNextSync(&q.Status, q.Spec.Interval.Duration, now)
 	inc := q.Status.Incremental
-	if inc == nil || inc.Fingerprint == "" || q.Status.ObservedCredentialsVersion == ambientVersion {
+	if inc == nil || inc.Fingerprint == "" || operatorIdentity(q.Status.ObservedCredentialsVersion) {
 		return
 	}
 	if inc.LastFullListingTime.After(now.Add(maxClockSkew)) {
@@ -184,7 +194,7 @@ func summarize(known []dlc.KnownJob) (watermark string, running int32, digest st
 // recordIncremental keeps in status.incremental what a new process needs to go on listing
 // incrementally after this successful sync; known are the jobs kept after it (knownAfter).
 // It clears the field when a new process could not list incrementally anyway (the filter does
-// not allow it, a full listing costs no more, ambient credentials), so that it is never written
+// not allow it, a full listing costs no more, the operator's own identity or a role it assumes), so that it is never written
 // for nothing.
 // Note: a sync that changes nothing must write nothing. Watermark, running jobs and pending
 // prunes change only with the snapshots; the time of the last full listing changes at every
@@ -193,7 +203,7 @@ func summarize(known []dlc.KnownJob) (watermark string, running int32, digest st
 func recordIncremental(q *dlcv1alpha1.JobQuery, state *queryState, known []dlc.KnownJob) {
 	state.restored = nil
 	st, key, every := &q.Status, fullKey(q), fullResyncEvery(q)
-	if every <= 0 || state.lastFull.IsZero() || state.fullKey != key || st.ObservedCredentialsVersion == ambientVersion ||
+	if every <= 0 || state.lastFull.IsZero() || state.fullKey != key || operatorIdentity(st.ObservedCredentialsVersion) ||
 		st.Truncated || len(known) == 0 || !incrementalFilter(&q.Spec) || !cheaperThanFull(known) {
 		st.Incremental = nil
 		return

@@ -32,6 +32,12 @@ type Options struct {
 	AllowedEndpoints string
 	// AmbientNamespaces may use the operator's own credentials (--ambient-credentials-namespaces).
 	AmbientNamespaces []string
+	// AssumableRoles says which RAM roles JobQueries of which namespace may assume with the
+	// operator's credentials (--assumable-roles): comma-separated namespace=ARN-pattern pairs.
+	AssumableRoles string
+	// STSEndpoint is the host[:port] of STS for assumed roles (--sts-endpoint); empty:
+	// credentials-go's default.
+	STSEndpoint string
 	// RevealNamespaces may mirror fields redacted by default (--reveal-namespaces).
 	RevealNamespaces []string
 	// MaxConcurrentSyncs bounds parallel syncs (--max-concurrent-syncs, default 4).
@@ -77,15 +83,20 @@ func NewReconciler(mgr ctrl.Manager, o Options) (*JobQueryReconciler, error) {
 	if err != nil {
 		return nil, err
 	}
+	roles, err := ParseRolePolicy(o.AssumableRoles)
+	if err != nil {
+		return nil, err
+	}
 	governors := dlc.NewGovernors(dlc.GovernorConfig{QPS: o.DLCQPS, Burst: o.DLCBurst, OnBreakerChange: ObserveBreaker})
 	return &JobQueryReconciler{
 		events:                events,
 		Client:                mgr.GetClient(),
 		APIReader:             mgr.GetAPIReader(),
 		Recorder:              mgr.GetEventRecorder("dlcsync"),
-		Listers:               &dlc.Pool{Governors: governors, Retry: o.Retry, Observer: ObserveAPIResponse},
+		Listers:               &dlc.Pool{Governors: governors, Retry: o.Retry, Observer: ObserveAPIResponse, STSEndpoint: o.STSEndpoint},
 		Endpoints:             policy,
 		AmbientNamespaces:     setOf(o.AmbientNamespaces),
+		AssumableRoles:        roles,
 		RevealNamespaces:      setOf(o.RevealNamespaces),
 		MaxConcurrentSyncs:    o.MaxConcurrentSyncs,
 		SyncTimeout:           o.SyncTimeout,

@@ -117,8 +117,10 @@ type Credentials struct {
 	// +optional
 	SecretRef *SecretCredentials `json:"secretRef,omitempty"`
 
-	// ambient uses the operator's own credential chain (environment, RRSA/OIDC role, ECS RAM role).
-	// It is honoured only in namespaces the operator allows with --ambient-credentials-namespaces.
+	// ambient uses the operator's own credential chain (environment, RRSA/OIDC role, ECS RAM role),
+	// or a RAM role assumed with it (ambient.roleArn). The operator's own identity is honoured
+	// only in namespaces it allows with --ambient-credentials-namespaces, a role only where
+	// --assumable-roles allows it.
 	// +optional
 	Ambient *AmbientCredentials `json:"ambient,omitempty"`
 }
@@ -166,8 +168,18 @@ type SecretCredentials struct {
 	SecurityTokenKey string `json:"securityTokenKey,omitempty"`
 }
 
-// AmbientCredentials selects the operator's own credential chain. It has no fields.
-type AmbientCredentials struct{}
+// AmbientCredentials selects the operator's own credential chain, or a RAM role it assumes.
+type AmbientCredentials struct {
+	// roleArn is a RAM role the operator assumes (STS AssumeRole) with its own identity (RRSA,
+	// ECS RAM role), to list jobs as that role: each team's queries see what its role may see.
+	// The role's trust policy must trust the operator's identity, and the operator must allow
+	// the role in the query's namespace (--assumable-roles; RoleNotAllowed otherwise). Empty:
+	// the operator's own identity, allowed by --ambient-credentials-namespaces.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^acs:ram::[0-9]+:role/[A-Za-z0-9.@_/-]+$`
+	RoleArn string `json:"roleArn,omitempty"`
+}
 
 // JobFilter holds one optional field per ListJobs filter parameter. Unset fields are not sent.
 // +kubebuilder:validation:XValidation:rule="!has(self.fromAllWorkspaces) || !self.fromAllWorkspaces || !has(self.showOwn) || self.showOwn",message="filter.fromAllWorkspaces lists the caller's own jobs only: remove showOwn: false, or fromAllWorkspaces"

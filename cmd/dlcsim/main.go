@@ -37,12 +37,12 @@ func main() {
 // run serves until ctx ends.
 // simFlags are the command line of dlcsim.
 type simFlags struct {
-	listen, credentialsFile, accessKeyID, accessKeySecret, userID, jobsFile, faults, tlsCert, tlsKey string
-	generate                                                                                         int
-	seed                                                                                             uint64
-	lifecycle, updateFinished, control, noNonce, showOwnDefault, omitEmpty, showVersion              bool
-	submitRate, pace, updateRate                                                                     float64
-	tick, maxSkew                                                                                    time.Duration
+	listen, credentialsFile, rolesFile, accessKeyID, accessKeySecret, userID, jobsFile, faults, tlsCert, tlsKey string
+	generate                                                                                                    int
+	seed                                                                                                        uint64
+	lifecycle, updateFinished, control, noNonce, showOwnDefault, omitEmpty, showVersion                         bool
+	submitRate, pace, updateRate                                                                                float64
+	tick, maxSkew                                                                                               time.Duration
 }
 
 // newFlagSet defines dlcsim's flags into f.
@@ -55,6 +55,9 @@ func newFlagSet(f *simFlags) *pflag.FlagSet {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to serve on")
 	fs.StringVar(&f.credentialsFile, "credentials-file", "",
 		"YAML or JSON list of identities: accessKeyId, accessKeySecret, securityToken (optional), userId, username, admin, allowListJobs")
+	fs.StringVar(&f.rolesFile, "roles-file", "",
+		"YAML or JSON list of RAM roles the simulated STS (AssumeRole on /, served on the same address; use --tls-cert, STS is HTTPS only) "+
+			"lets identities assume: arn, userId, username, admin, workspaces, trustedAccessKeys, maxSessionDurationSeconds")
 	fs.StringVar(&f.accessKeyID, "access-key-id", "", "AccessKey ID of a single admin identity (with --access-key-secret)")
 	fs.StringVar(&f.accessKeySecret, "access-key-secret", "", "AccessKey secret of that identity")
 	fs.StringVar(&f.userID, "user-id", "1557702098194903", "user ID of the --access-key-id identity")
@@ -101,7 +104,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sim, err := buildSimulator(f, identities)
+	roles, err := loadRoles(f.rolesFile)
+	if err != nil {
+		return err
+	}
+	sim, err := buildSimulator(f, identities, roles)
 	if err != nil {
 		return err
 	}
@@ -115,11 +122,11 @@ func run(ctx context.Context, args []string) error {
 
 // buildSimulator makes the simulator the flags describe: its identities, jobs loaded or
 // generated, and faults from the start.
-func buildSimulator(f *simFlags, identities []dlcsim.Identity) (*dlcsim.Server, error) {
+func buildSimulator(f *simFlags, identities []dlcsim.Identity, roles []dlcsim.Role) (*dlcsim.Server, error) {
 	showOwnDefault := f.showOwnDefault
 	sim := dlcsim.New(dlcsim.Options{
 		Identities: identities, MaxClockSkew: f.maxSkew, DisableNonceCheck: f.noNonce,
-		ShowOwnDefault: &showOwnDefault, OmitEmptyJobs: f.omitEmpty, Control: f.control, Seed: f.seed,
+		ShowOwnDefault: &showOwnDefault, OmitEmptyJobs: f.omitEmpty, Control: f.control, Seed: f.seed, Roles: roles,
 	})
 	if f.jobsFile != "" {
 		file, err := os.Open(f.jobsFile)
@@ -186,6 +193,31 @@ func serve(ctx context.Context, f *simFlags, sim *dlcsim.Server, identities []dl
 
 // loadIdentities reads --credentials-file, or builds the one admin identity of the key flags, or
 // falls back to the well-known test key of the API reference's examples.
+// loadRoles reads --roles-file: the RAM roles the simulated STS hands out credentials for.
+func loadRoles(file string) ([]dlcsim.Role, error) {
+	if file == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	jsonData, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	var roles []dlcsim.Role
+	if err := json.Unmarshal(jsonData, &roles); err != nil {
+		return nil, fmt.Errorf("%s: want a list of roles: %w", file, err)
+	}
+	for i, r := range roles {
+		if !strings.HasPrefix(r.Arn, "acs:ram::") {
+			return nil, fmt.Errorf("%s: role %d needs an arn acs:ram::<account>:role/<name>", file, i)
+		}
+	}
+	return roles, nil
+}
+
 func loadIdentities(file, akID, secret, userID string) ([]dlcsim.Identity, error) {
 	switch {
 	case file != "":

@@ -153,3 +153,28 @@ func selfSigned(t *testing.T) ([]byte, []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
+
+func TestLoadRolesFromAYAMLFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "roles.yaml")
+	if err := os.WriteFile(good, []byte(`- arn: acs:ram::1557702098194903:role/ml-team-dlc
+  userId: "3001"
+  username: ml-team-dlc
+  admin: true
+  trustedAccessKeys: [ak-operator]
+  maxSessionDurationSeconds: 7200
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roles, err := loadRoles(good)
+	if err != nil || len(roles) != 1 || !roles[0].Admin || roles[0].TrustedAccessKeys[0] != "ak-operator" || roles[0].MaxSessionDurationSeconds != 7200 {
+		t.Fatalf("loadRoles: %+v, %v", roles, err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("- arn: ml-team-dlc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadRoles(bad); err == nil || !strings.Contains(err.Error(), "arn") {
+		t.Errorf("a role without an ARN: %v", err)
+	}
+}

@@ -57,6 +57,7 @@ type managerFlags struct {
 	kubeAPIQPS, dlcQPS, memoryLimitRatio                   float64
 	ambientNamespaces, watchNamespaces, watchLabelSelector string
 	allowedEndpoints, revealNamespaces, listingMemory      string
+	assumableRoles, stsEndpoint                            string
 	showVersion                                            bool
 	zap                                                    zap.Options
 }
@@ -85,6 +86,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (*managerFlags, error) {
 	fs.StringVar(&f.ambientNamespaces, "ambient-credentials-namespaces", "",
 		"Comma-separated namespaces whose JobQueries may use the operator's own credentials (credentials.ambient). "+
 			"Default: the operator's own namespace (POD_NAMESPACE).")
+	fs.StringVar(&f.assumableRoles, "assumable-roles", "",
+		"Comma-separated namespace=role-ARN-pattern pairs: the RAM roles JobQueries of each namespace may assume with the "+
+			"operator's own credentials (credentials.ambient.roleArn), e.g. ml-team=acs:ram::123456789012:role/ml-team-*. Default: none.")
+	fs.StringVar(&f.stsEndpoint, "sts-endpoint", "",
+		"host[:port] of STS for assumed roles (HTTPS), e.g. sts-vpc.cn-hangzhou.aliyuncs.com in a private cluster. "+
+			"Default: sts.aliyuncs.com, or sts[-vpc].<region>.aliyuncs.com from ALIBABA_CLOUD_STS_REGION and ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED.")
 	fs.StringVar(&f.allowedEndpoints, "allowed-endpoints", "",
 		"Comma-separated endpoint patterns JobQueries may call besides PAI-DLC's own HTTPS endpoints, e.g. "+
 			"http://127.0.0.1:* for a local simulator or https://*.proxy.example.internal. Requests carry credentials: allow only what you trust.")
@@ -188,6 +195,8 @@ func run(f *managerFlags) error {
 		AllowedSinks:          f.allowedSinks,
 		CloudEventsBacklog:    f.cloudEventsBacklog,
 		AmbientNamespaces:     ambient,
+		AssumableRoles:        f.assumableRoles,
+		STSEndpoint:           f.stsEndpoint,
 		RevealNamespaces:      splitList(f.revealNamespaces),
 		MaxConcurrentSyncs:    f.maxConcurrentSyncs,
 		DLCQPS:                f.dlcQPS,

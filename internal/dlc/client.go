@@ -13,11 +13,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	"github.com/alibabacloud-go/tea/dara"
 	credential "github.com/aliyun/credentials-go/credentials"
+	"github.com/aliyun/credentials-go/credentials/providers"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -45,6 +47,14 @@ type Config struct {
 	// Static holds an AccessKey; nil means the default credential chain of credentials-go
 	// (environment, RRSA/OIDC, CLI profile, credentials file, ECS RAM role).
 	Static *StaticCredentials
+	// RoleArn, with Static nil, assumes this RAM role (STS AssumeRole) with the identity of the
+	// default credential chain, and calls PAI-DLC as the role: one namespace's queries see what
+	// its team's role may see, not what the operator's own identity may.
+	RoleArn string
+	// STSEndpoint is the host[:port] of the STS AssumeRole calls (always HTTPS); empty:
+	// credentials-go's choice, sts.aliyuncs.com, or sts[-vpc].<ALIBABA_CLOUD_STS_REGION>.aliyuncs.com
+	// with ALIBABA_CLOUD_STS_REGION (and ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true) set.
+	STSEndpoint string
 	// SignatureAlgorithm is "" for V3 (ACS3-HMAC-SHA256, the default) or "v2" for the legacy ROA
 	// HMAC-SHA1 signer.
 	SignatureAlgorithm string
@@ -189,7 +199,7 @@ func NewClient(cfg Config) (*Client, error) {
 	api.DisableSDKError = dara.Bool(true)
 	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, sleep: sleepContext, observe: cfg.Observer, parts: parts}
 	if cfg.Governors != nil {
-		c.governor = cfg.Governors.For(GovernorKey{Credential: CredentialKey(cfg.Static), Host: host, Region: cfg.RegionID, Tenant: cfg.Tenant})
+		c.governor = cfg.Governors.For(GovernorKey{Credential: cfg.credentialKey(), Host: host, Region: cfg.RegionID, Tenant: cfg.Tenant})
 	}
 	return c, nil
 }
@@ -210,6 +220,16 @@ func CredentialKey(static *StaticCredentials) string {
 	return "ak:" + static.AccessKeyID + ":" + hex.EncodeToString(h.Sum(nil))
 }
 
+// credentialKey is CredentialKey, or "role:<ARN>" for an assumed role: the role is the
+// identity PAI-DLC sees, so its limiter and breakers are the role's, shared by the namespaces
+// allowed to assume it and apart from the operator's own identity.
+func (cfg Config) credentialKey() string {
+	if cfg.Static == nil && cfg.RoleArn != "" {
+		return "role:" + cfg.RoleArn
+	}
+	return CredentialKey(cfg.Static)
+}
+
 // sharedParts are what the clients of one credential, endpoint and region share.
 type sharedParts struct {
 	cred      credential.Credential
@@ -225,7 +245,7 @@ func (s *sharedParts) closeIdle() {
 }
 
 func newSharedParts(cfg Config, connect, read time.Duration) (*sharedParts, error) {
-	cred, scrub, err := newCredential(cfg.Static)
+	cred, scrub, err := newCredential(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +256,26 @@ func newSharedParts(cfg Config, connect, read time.Duration) (*sharedParts, erro
 	return &sharedParts{cred: cred, scrub: scrub, transport: transport}, nil
 }
 
-func newCredential(static *StaticCredentials) (credential.Credential, func(string) string, error) {
+// roleSessionName names the sessions of assumed roles in the account's audit trail (ActionTrail).
+const roleSessionName = "dlcsync"
+
+func newCredential(c Config) (credential.Credential, func(string) string, error) {
+	static := c.Static
+	if static == nil && c.RoleArn != "" {
+		// Note: the source is the default chain as a provider (RRSA's OIDC token, ECS RAM role,
+		// environment), so a rotated source credential is picked up when the role's session
+		// is renewed (credentials-go renews it 3 minutes before it expires).
+		assume, err := providers.NewRAMRoleARNCredentialsProviderBuilder().
+			WithCredentialsProvider(providers.NewDefaultCredentialsProvider()).
+			WithRoleArn(c.RoleArn).
+			WithRoleSessionName(roleSessionName).
+			WithStsEndpoint(c.STSEndpoint).
+			Build()
+		if err != nil {
+			return nil, nil, fmt.Errorf("assuming role %s: %w", c.RoleArn, err)
+		}
+		return credential.FromCredentialsProvider("ram_role_arn", &serialProvider{provider: assume}), scrubber(), nil
+	}
 	if static == nil {
 		cred, err := credential.NewCredential(nil)
 		if err != nil {
@@ -263,6 +302,21 @@ func newCredential(static *StaticCredentials) (credential.Credential, func(strin
 }
 
 const protocolHTTPS = "https"
+
+// serialProvider calls a credentials-go provider one caller at a time: the RAM role provider
+// keeps its session in fields without a lock, and the clients of one role share it.
+type serialProvider struct {
+	mu       sync.Mutex
+	provider providers.CredentialsProvider
+}
+
+func (p *serialProvider) GetCredentials() (*providers.Credentials, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.provider.GetCredentials()
+}
+
+func (p *serialProvider) GetProviderName() string { return p.provider.GetProviderName() }
 
 // centralRegions are the region IDs the SDK's endpoint map sends to the central host (the
 // reference lists these among its 43; unlisted ones follow the regional rule).

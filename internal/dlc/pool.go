@@ -30,6 +30,8 @@ type Pool struct {
 	Retry        RetryPolicy
 	Observer     func(code string)
 	MaxBodyBytes int64
+	// STSEndpoint fills Config.STSEndpoint of the clients of assumed roles.
+	STSEndpoint string
 	// IdleTimeout drops a client not used for that long (default DefaultIdleTimeout).
 	IdleTimeout time.Duration
 	// MaxPerTenant and MaxClients bound the clients of one tenant and of all (defaults
@@ -70,7 +72,7 @@ func (p *Pool) Lister(cfg Config) (Lister, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := poolKey{region: cfg.RegionID, host: host, protocol: protocol, signature: cfg.SignatureAlgorithm, credential: CredentialKey(cfg.Static),
+	key := poolKey{region: cfg.RegionID, host: host, protocol: protocol, signature: cfg.SignatureAlgorithm, credential: cfg.credentialKey(),
 		tenant: cfg.Tenant}
 	now := p.now()
 	p.mu.Lock()
@@ -91,6 +93,9 @@ func (p *Pool) Lister(cfg Config) (Lister, error) {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = p.MaxBodyBytes
+	}
+	if cfg.STSEndpoint == "" {
+		cfg.STSEndpoint = p.STSEndpoint
 	}
 	for k, other := range p.clients {
 		if k.sameSource(key) {

@@ -33,6 +33,9 @@ type Identity struct {
 	// filtered on another WorkspaceId gets Forbidden.RAM, as a RAM role scoped to some workspaces
 	// does. Listings without a WorkspaceId are not restricted.
 	Workspaces []string `json:"workspaces,omitempty"`
+	// source is the AccessKey ID of the identity that assumed the role this temporary identity
+	// was issued for (the simulated STS sets it).
+	source string
 }
 
 func (id *Identity) mayList() bool { return id.AllowListJobs == nil || *id.AllowListJobs }
@@ -57,6 +60,8 @@ var requiredV3Headers = []string{"host", "x-acs-action", "x-acs-content-sha256",
 
 // authConfig holds the switches of signature checking.
 type authConfig struct {
+	// mu guards identities: the simulated STS adds temporary ones while requests are checked.
+	mu         sync.RWMutex
 	identities map[string]*Identity
 	// maxSkew bounds the difference between the request's date and the server's clock.
 	maxSkew time.Duration
@@ -244,8 +249,24 @@ func verifyROA(r *http.Request, auth string, cfg *authConfig, nonces *nonceCache
 	return id, nil
 }
 
+// add registers a temporary identity and forgets the expired temporary ones, so that a client
+// assuming roles in a loop does not grow the simulator.
+func (cfg *authConfig) add(id *Identity) {
+	cfg.mu.Lock()
+	defer cfg.mu.Unlock()
+	now := cfg.now()
+	for key, other := range cfg.identities {
+		if other.source != "" && other.TokenExpiresAt != nil && now.After(*other.TokenExpiresAt) {
+			delete(cfg.identities, key)
+		}
+	}
+	cfg.identities[id.AccessKeyID] = id
+}
+
 func lookup(akID string, cfg *authConfig) (*Identity, *apiError) {
+	cfg.mu.RLock()
 	id, ok := cfg.identities[akID]
+	cfg.mu.RUnlock()
 	if !ok {
 		return nil, &apiError{status: 404, code: "InvalidAccessKeyId.NotFound", message: "Specified access key is not found."}
 	}

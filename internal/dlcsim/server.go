@@ -50,6 +50,9 @@ type Options struct {
 	Control bool
 	// Seed seeds fault injection and generated data.
 	Seed uint64
+	// Roles are the RAM roles the simulated STS (AssumeRole, on / of the same address) lets
+	// identities assume.
+	Roles []Role
 }
 
 // Faults are injected failures, settable at run time (PUT /_sim/faults or SetFaults).
@@ -165,7 +168,9 @@ type Stats struct {
 	JobsServed         int64            `json:"jobsServed"`
 	SignaturesRejected int64            `json:"signaturesRejected"`
 	Throttled          int64            `json:"throttled"`
-	Jobs               int              `json:"jobs"`
+	// RolesAssumed counts the AssumeRole calls answered with credentials.
+	RolesAssumed int64 `json:"rolesAssumed"`
+	Jobs         int   `json:"jobs"`
 }
 
 // Server is the simulator. Create it with New, serve Handler().
@@ -310,6 +315,10 @@ func (s *Server) Handler() http.Handler {
 		s.registerControl(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if stsAction(r) {
+			s.serveSTS(w, r)
+			return
+		}
 		s.writeError(w, newRequestID(), actionNotFound())
 	})
 	return mux

@@ -326,6 +326,11 @@ func TestTheChartRefusesBadValues(t *testing.T) {
 		{"memoryLimitRatio=0.x", "memoryLimitRatio"},
 		// A quote would end the CEL string the name is written into.
 		{"snapshotWritersPolicy.extraWriters={system:serviceaccount:a:b'] || true || ['}", "extraWriters"},
+		{"stsEndpoint=https://sts.aliyuncs.com", "stsEndpoint"},
+		{"assumableRoles.ml-team={ml-team-dlc}", "assumableRoles"},
+		{"assumableRoles.Team_A={acs:ram::1:role/x}", "Team_A"}, // the schema library names the property, not its path
+		{"extraVolumeMounts[0].name=ca", "extraVolumeMounts"}, // no mountPath
+		{"crds.upgrade=true", "crds"},
 	} {
 		out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set", tc.set)
 		if err == nil {

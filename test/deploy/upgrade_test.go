@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +206,34 @@ func TestTheChartsCRDValues(t *testing.T) {
 			t.Errorf("%s annotations %v lack crds.annotations", crd.GetName(), crd.GetAnnotations())
 		}
 	}
+}
+
+// A team's roles reach the manager's --assumable-roles (sorted by namespace, every pattern of
+// each), the STS endpoint its --sts-endpoint; extra volumes and mounts and pod labels reach the
+// pod, and a pod label cannot take the selector's label away from the pod.
+func TestTheChartPassesIdentityAndPodValues(t *testing.T) {
+	objs := decodeAll(t, helm(t, "template", "dlcsync", "charts/dlcsync", "--namespace", "dlcsync-system",
+		"--set-json", `assumableRoles={"ml-team":["acs:ram::1:role/ml-*","acs:ram::1:role/shared"],"cv-team":["acs:ram::1:role/cv"]}`,
+		"--set", "stsEndpoint=sts-vpc.cn-hangzhou.aliyuncs.com", "--set", "podLabels.team=platform",
+		"--set", "podLabels.control-plane=hijacked",
+		"--set-json", `extraVolumes=[{"name":"ca","configMap":{"name":"corp-ca"}}]`,
+		"--set-json", `extraVolumeMounts=[{"name":"ca","mountPath":"/etc/corp-ca","readOnly":true}]`))
+	dep := deploymentOf(t, objs)
+	args := dep.Spec.Template.Spec.Containers[0].Args
+	for _, want := range []string{"--assumable-roles=cv-team=acs:ram::1:role/cv,ml-team=acs:ram::1:role/ml-*,ml-team=acs:ram::1:role/shared",
+		"--sts-endpoint=sts-vpc.cn-hangzhou.aliyuncs.com"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("args %v lack %s", args, want)
+		}
+	}
+	labels := dep.Spec.Template.Labels
+	if labels["team"] != "platform" || labels["control-plane"] != dep.Spec.Selector.MatchLabels["control-plane"] {
+		t.Errorf("pod labels %v, selector %v", labels, dep.Spec.Selector.MatchLabels)
+	}
+	volumes, mounts := dep.Spec.Template.Spec.Volumes, dep.Spec.Template.Spec.Containers[0].VolumeMounts
+	if len(volumes) != 1 || volumes[0].ConfigMap == nil || volumes[0].ConfigMap.Name != "corp-ca" ||
+		len(mounts) != 1 || mounts[0].MountPath != "/etc/corp-ca" {
+		t.Errorf("volumes %+v, mounts %+v", volumes, mounts)
+	}
+	applyDryRun(t, objs)
 }
