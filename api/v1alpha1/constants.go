@@ -59,7 +59,7 @@ const (
 	// ReasonRoleNotAllowed: credentials.ambient.roleArn names a role the operator's
 	// --assumable-roles does not allow in the query's namespace; no request was sent.
 	ReasonRoleNotAllowed = "RoleNotAllowed"
-	ReasonCircuitOpen                  = "CircuitOpen"
+	ReasonCircuitOpen    = "CircuitOpen"
 	// ReasonEndpointNotAllowed: spec.endpoint is neither a PAI-DLC HTTPS endpoint nor allowed by
 	// the manager's --allowed-endpoints; no request was sent.
 	ReasonEndpointNotAllowed = "EndpointNotAllowed"

@@ -329,7 +329,7 @@ func TestTheChartRefusesBadValues(t *testing.T) {
 		{"stsEndpoint=https://sts.aliyuncs.com", "stsEndpoint"},
 		{"assumableRoles.ml-team={ml-team-dlc}", "assumableRoles"},
 		{"assumableRoles.Team_A={acs:ram::1:role/x}", "Team_A"}, // the schema library names the property, not its path
-		{"extraVolumeMounts[0].name=ca", "extraVolumeMounts"}, // no mountPath
+		{"extraVolumeMounts[0].name=ca", "extraVolumeMounts"},   // no mountPath
 		{"crds.upgrade=true", "crds"},
 	} {
 		out, err := helmCommand("template", "dlcsync", "charts/dlcsync", "--set", tc.set)
