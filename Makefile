@@ -55,9 +55,12 @@ manifests: controller-gen ## Generate CRDs and the RBAC ClusterRole from the mar
 	  $(MONITORING_CRDS)/ && rm -rf $(MONITORING_CRDS)/all
 
 .PHONY: docs
-docs: crd-ref-docs ## Write docs/reference.md, the API reference, from api/v1alpha1.
+docs: crd-ref-docs helm-docs ## Write docs/reference.md (the API reference) from api/v1alpha1 and the chart's README from its values.yaml.
 	"$(CRD_REF_DOCS)" --source-path=./api/v1alpha1 --config=hack/crd-ref-docs.yaml --renderer=markdown \
 	  --output-path=docs/reference.md >/dev/null
+	@# --documentation-strict-mode is not used: it also demands comments on every parent key. Every
+	@# leaf value has a "# --" comment instead; TestEveryChartValueIsDocumented checks it.
+	"$(HELM_DOCS)" --chart-search-root charts --sort-values-order file --skip-version-footer --log-level warning
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -66,10 +69,10 @@ generate: controller-gen ## Generate DeepCopy methods.
 # Files that `make manifests generate` writes; they are committed and must be current.
 MONITORING_CRDS = test/deploy/testdata/prometheus-operator-crds
 GENERATED_FILES = config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go \
-	charts/dlcsync/files docs/reference.md $(MONITORING_CRDS)
+	charts/dlcsync/files charts/dlcsync/README.md docs/reference.md $(MONITORING_CRDS)
 
 .PHONY: verify-generated
-verify-generated: controller-gen crd-ref-docs ## Fail when committed generated files are stale (regenerates them).
+verify-generated: controller-gen crd-ref-docs helm-docs ## Fail when committed generated files are stale (regenerates them).
 	@before=$$(find $(GENERATED_FILES) -type f | sort | xargs sha256sum); \
 	$(MAKE) --no-print-directory manifests generate docs >/dev/null; \
 	after=$$(find $(GENERATED_FILES) -type f | sort | xargs sha256sum); \
@@ -204,6 +207,7 @@ $(LOCALBIN):
 ## Tool Binaries
 CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs
 HELM ?= $(LOCALBIN)/helm
+HELM_DOCS ?= $(LOCALBIN)/helm-docs
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
@@ -212,6 +216,7 @@ ENVTEST_SETUP ?= hack/setup-envtest.sh
 ## Tool Versions
 CRD_REF_DOCS_VERSION ?= v0.3.0
 HELM_VERSION ?= v3.22.0
+HELM_DOCS_VERSION ?= v1.14.2
 KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
@@ -225,6 +230,11 @@ KUBECTL ?= $(HOME)/.local/share/kubebuilder-envtest/k8s/$(ENVTEST_K8S_VERSION)-l
 kustomize: $(KUSTOMIZE) ## Download kustomize locally if necessary.
 $(KUSTOMIZE): $(LOCALBIN)
 	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+.PHONY: helm-docs
+helm-docs: $(HELM_DOCS) ## Download helm-docs locally if necessary.
+$(HELM_DOCS): $(LOCALBIN)
+	$(call go-install-tool,$(HELM_DOCS),github.com/norwoodj/helm-docs/cmd/helm-docs,$(HELM_DOCS_VERSION))
 
 .PHONY: crd-ref-docs
 crd-ref-docs: $(CRD_REF_DOCS) ## Download crd-ref-docs locally if necessary.
