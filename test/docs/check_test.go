@@ -3,6 +3,7 @@ package docs_test
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -230,15 +231,6 @@ func hasFlag(set map[string]bool, name string, glob bool) bool {
 	return false
 }
 
-func listed(list []string, name string) bool {
-	for _, f := range list {
-		if f == name {
-			return true
-		}
-	}
-	return false
-}
-
 // codeOf is the code text of a line, as pieces: a fenced line with what it continues, or each
 // code span.
 func codeOf(l mdLine) []string {
@@ -311,13 +303,13 @@ func checkFlag(k *known, l mdLine, file, context, name string, glob bool) *probl
 			}
 			return nil
 		}
-		if !listed(externalFlags[tool], name) {
+		if !slices.Contains(externalFlags[tool], name) {
 			return bad("is not in externalFlags' list for " + tool)
 		}
 		return nil
 	}
 	if b := defaultBinary(file, l.heading); b != "" {
-		if hasFlag(k.flags[b], name, glob) || listed(formerFlags[b], name) {
+		if hasFlag(k.flags[b], name, glob) || slices.Contains(formerFlags[b], name) {
 			return nil
 		}
 		for other, words := range binaryWords {
@@ -333,7 +325,7 @@ func checkFlag(k *known, l mdLine, file, context, name string, glob bool) *probl
 		}
 	}
 	for _, list := range externalFlags {
-		if listed(list, name) {
+		if slices.Contains(list, name) {
 			return nil
 		}
 	}
