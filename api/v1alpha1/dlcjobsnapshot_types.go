@@ -77,15 +77,15 @@ type DLCJobSnapshotStatus struct {
 	// +optional
 	UserID string `json:"userId,omitempty"`
 
-	// duration is the running time of the job in seconds, as the API reported it when the
-	// snapshot was last written (observedAt).
+	// duration is the final running time of the job in seconds, as the API reported it once the
+	// job ended (Succeeded, Failed, Stopped); empty while it has not (SucceededReserving and
+	// FailedReserving included), since a running job's would change at every sync.
 	// +optional
 	Duration int64 `json:"duration,omitempty"`
 
 	// durationText is duration written the way kubectl writes ages, e.g. 45s, 7m30s, 67m, 5h12m, 3d4h.
-	// Like duration it is derived only when the snapshot is written, never to keep it current:
-	// for a running job it is the running time as of observedAt ("at least"); startedAt gives
-	// the exact start.
+	// Like duration it is empty while the job has not ended; a running job's time so far is now
+	// minus startedAt.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	DurationText string `json:"durationText,omitempty"`
@@ -200,7 +200,7 @@ type PhaseTransition struct {
 // +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.status.username`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startedAt`,description="When the job started running"
-// +kubebuilder:printcolumn:name="Duration",type=string,JSONPath=`.status.durationText`,description="Running time when the snapshot was last written"
+// +kubebuilder:printcolumn:name="Duration",type=string,JSONPath=`.status.durationText`,description="Final running time; empty until the job has ended"
 // +kubebuilder:printcolumn:name="Job ID",type=string,JSONPath=`.spec.jobId`,priority=1
 // +kubebuilder:printcolumn:name="Created",type=date,JSONPath=`.status.createdAt`,priority=1,description="When the job was created"
 // +kubebuilder:printcolumn:name="Finished",type=date,JSONPath=`.status.finishedAt`,priority=1,description="When the job finished"
