@@ -185,7 +185,7 @@ var externalFlags = map[string][]string{
 	"kubectl": {"namespace", "for", "timeout", "overwrite", "server-side", "force-conflicts", "cascade", "all", "type",
 		"from-literal", "field-selector", "no-headers", "watch", "watch-only", "context", "kubeconfig", "all-namespaces",
 		"selector", "output", "filename", "dry-run", "show-labels", "label-columns", "ignore-not-found", "wait"},
-	"helm":                    {"namespace", "create-namespace", "set", "set-string", "values", "reuse-values", "take-ownership", "version", "wait"},
+	"helm":                    {"namespace", "create-namespace", "set", "set-string", "set-json", "install", "values", "reuse-values", "take-ownership", "version", "wait"},
 	"git":                     {"always", "dirty", "tags"},
 	"go":                      {"fuzz"},
 	"kube-controller-manager": {"controllers"},
