@@ -42,7 +42,7 @@ var previewColumns = []metav1.TableColumnDefinition{
 	{Name: "Display Name", Type: "string"},
 	{Name: "User", Type: "string"},
 	{Name: "Type", Type: "string"},
-	{Name: "Status", Type: "string"},
+	{Name: "Phase", Type: "string"},
 	{Name: "GPU", Type: "string"},
 	{Name: "Created", Type: "string"},
 	{Name: "Job ID", Type: "string", Priority: 1},

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 )
@@ -55,6 +60,91 @@ func TestResourceAliases(t *testing.T) {
 		r, err := resourceFor(arg)
 		if err != nil || r.kind != kind {
 			t.Errorf("resourceFor(%q) = %q, %v; want %q", arg, r.kind, err, kind)
+		}
+	}
+}
+
+// crdColumns reads the printer columns of a CRD as `make manifests` generated it: JSONPath to name.
+func crdColumns(t *testing.T, file string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", file))
+	if err != nil {
+		t.Fatalf("reading the CRD: %v", err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict(data, &crd); err != nil {
+		t.Fatalf("decoding %s: %v", file, err)
+	}
+	byPath := map[string]string{}
+	for _, v := range crd.Spec.Versions {
+		for _, c := range v.AdditionalPrinterColumns {
+			byPath[c.JSONPath] = c.Name
+		}
+	}
+	if len(byPath) == 0 {
+		t.Fatalf("%s has no printer columns", file)
+	}
+	return byPath
+}
+
+// TestColumnsAreNamedAsTheCRDsNameThem: a plugin column that shows what a printer column of the
+// CRD shows has its name, and no plugin column takes a CRD column's name for something else.
+func TestColumnsAreNamedAsTheCRDsNameThem(t *testing.T) {
+	for _, tc := range []struct {
+		table   string
+		crd     string
+		columns []metav1.TableColumnDefinition
+		fields  map[string]string
+	}{
+		{"get queries", "dlc.dlcsync.io_jobqueries.yaml", queryColumns, queryColumnFields},
+		{"get jobs", "dlc.dlcsync.io_dlcjobsnapshots.yaml", jobColumns, jobColumnFields},
+		{"preview", "dlc.dlcsync.io_dlcjobsnapshots.yaml", previewColumns, jobColumnFields},
+	} {
+		t.Run(tc.table, func(t *testing.T) {
+			byPath := crdColumns(t, tc.crd)
+			byName := map[string]string{}
+			for path, name := range byPath {
+				byName[name] = path
+			}
+			checked := 0
+			for _, c := range tc.columns {
+				field, mapped := tc.fields[c.Name]
+				if !mapped {
+					if path, taken := byName[c.Name]; taken {
+						t.Errorf("column %q shows no CRD field, but the CRD's %q column shows %s", c.Name, c.Name, path)
+					}
+					continue
+				}
+				crdName, ok := byPath[field]
+				if !ok {
+					t.Errorf("column %q is said to show %s, which no printer column of %s shows", c.Name, field, tc.crd)
+					continue
+				}
+				if crdName != c.Name {
+					t.Errorf("column %q shows %s, which `kubectl get` calls %q", c.Name, field, crdName)
+				}
+				checked++
+			}
+			if checked < 5 {
+				t.Errorf("only %d columns compared: the field map does not name the columns", checked)
+			}
+		})
+	}
+	// Every field map entry names a column, so that a renamed column cannot slip out of the check.
+	names := map[string]bool{}
+	for _, cols := range [][]metav1.TableColumnDefinition{jobColumns, previewColumns} {
+		for _, c := range cols {
+			names[c.Name] = true
+		}
+	}
+	for name := range jobColumnFields {
+		if !names[name] {
+			t.Errorf("jobColumnFields names %q, which no job table has", name)
+		}
+	}
+	for name := range queryColumnFields {
+		if !slices.ContainsFunc(queryColumns, func(c metav1.TableColumnDefinition) bool { return c.Name == name }) {
+			t.Errorf("queryColumnFields names %q, which the query table has not", name)
 		}
 	}
 }
