@@ -264,7 +264,7 @@ func (g *getOptions) newOutput(res resource) (*output, error) {
 	o := &output{res: res, root: g.root}
 	switch format := *g.print.OutputFormat; format {
 	case "", "wide":
-		o.table = printers.NewTablePrinter(printers.PrintOptions{Wide: format == "wide", WithNamespace: g.allNamespaces,
+		o.table = newTablePrinter(printers.PrintOptions{Wide: format == "wide", WithNamespace: g.allNamespaces,
 			NoHeaders: g.noHeaders})
 	default:
 		p, err := g.print.ToPrinter()

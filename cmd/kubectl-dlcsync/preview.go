@@ -208,7 +208,7 @@ func (p *previewOptions) print(q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stat
 			orNone(j.WorkspaceName), orNone(j.ReasonCode)}}
 	}
 	if len(rows) > 0 {
-		table := printers.NewTablePrinter(printers.PrintOptions{Wide: p.output == "wide"})
+		table := newTablePrinter(printers.PrintOptions{Wide: p.output == "wide"})
 		if err := table.PrintObj(&metav1.Table{ColumnDefinitions: previewColumns, Rows: rows}, out); err != nil {
 			return err
 		}

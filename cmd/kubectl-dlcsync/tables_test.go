@@ -4,11 +4,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/yaml"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
@@ -145,6 +148,53 @@ func TestColumnsAreNamedAsTheCRDsNameThem(t *testing.T) {
 	for name := range queryColumnFields {
 		if !slices.ContainsFunc(queryColumns, func(c metav1.TableColumnDefinition) bool { return c.Name == name }) {
 			t.Errorf("queryColumnFields names %q, which the query table has not", name)
+		}
+	}
+}
+
+// TestTableAlignsByDisplayWidth: a CJK display name (two cells a character in a terminal) does not
+// push the later columns of its row out of line, in the first table or in a --watch's later rows.
+func TestTableAlignsByDisplayWidth(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	snap := func(name, display, user string) *dlcv1alpha1.DLCJobSnapshot {
+		s := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: "ml", Name: name}}
+		s.Status.DisplayName, s.Status.Username, s.Status.JobType, s.Status.Phase = display, user, "PyTorchJob", "Running"
+		return s
+	}
+	p := newTablePrinter(printers.PrintOptions{WithNamespace: true})
+	var out strings.Builder
+	table := &metav1.Table{ColumnDefinitions: jobColumns, Rows: []metav1.TableRow{
+		jobRow(snap("dlc1", "语音识别实验-25", "张三"), now), jobRow(snap("dlc2", "resnet50-ddp-488", "alice"), now)}}
+	if err := p.PrintObj(table, &out); err != nil {
+		t.Fatal(err)
+	}
+	// A row printed later (--watch), with another CJK name: the columns keep their place.
+	table.Rows = []metav1.TableRow{jobRow(snap("dlc3", "中文", "李四"), now)}
+	if err := p.PrintObj(table, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAMESPACE") {
+		t.Fatalf("want a header and three rows, got:\n%s", out.String())
+	}
+	// The display columns at which the cells after DISPLAY NAME start.
+	starts := func(line string, cells ...string) []int {
+		var at []int
+		from := 0
+		for _, c := range cells {
+			i := strings.Index(line[from:], c)
+			if i < 0 {
+				t.Fatalf("no %q in %q", c, line)
+			}
+			at = append(at, runewidth.StringWidth(line[:from+i]))
+			from += i + len(c)
+		}
+		return at
+	}
+	want := starts(lines[0], "USER", "TYPE", "PHASE")
+	for i, user := range []string{"张三", "alice", "李四"} {
+		if got := starts(lines[i+1], user, "PyTorchJob", "Running"); !slices.Equal(got, want) {
+			t.Errorf("row %d starts its cells at display columns %v, the header at %v:\n%s", i+1, got, want, out.String())
 		}
 	}
 }
