@@ -130,8 +130,10 @@ build: manifests generate fmt vet ## Build the manager and the simulator into bi
 	go build -ldflags "$(LDFLAGS)" -o bin/dlcsim ./cmd/dlcsim
 
 .PHONY: build-plugin
-build-plugin: ## Build the kubectl plugin into bin/kubectl-dlcsync (put bin/ on PATH for `kubectl dlcsync`).
+build-plugin: ## Build the kubectl plugin into bin/kubectl-dlcsync, its completion helper beside it (put bin/ on PATH for `kubectl dlcsync`).
 	go build -ldflags "$(LDFLAGS)" -o bin/kubectl-dlcsync ./cmd/kubectl-dlcsync
+	@# kubectl 1.26+ completes `kubectl dlcsync <TAB>` through kubectl_complete-dlcsync on the PATH.
+	install -m 0755 plugins/kubectl_complete-dlcsync bin/kubectl_complete-dlcsync
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig.
