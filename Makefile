@@ -133,8 +133,10 @@ build: manifests generate fmt vet ## Build the manager and the simulator into bi
 	go build -ldflags "$(LDFLAGS)" -o bin/dlcsim ./cmd/dlcsim
 
 .PHONY: build-plugin
-build-plugin: ## Build the kubectl plugin into bin/kubectl-dlcsync (put bin/ on PATH for `kubectl dlcsync`).
+build-plugin: ## Build the kubectl plugin into bin/kubectl-dlcsync, its completion helper beside it (put bin/ on PATH for `kubectl dlcsync`).
 	go build -ldflags "$(LDFLAGS)" -o bin/kubectl-dlcsync ./cmd/kubectl-dlcsync
+	@# kubectl 1.26+ completes `kubectl dlcsync <TAB>` through kubectl_complete-dlcsync on the PATH.
+	install -m 0755 plugins/kubectl_complete-dlcsync bin/kubectl_complete-dlcsync
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig.
@@ -163,15 +165,32 @@ build-installer: manifests generate kustomize ## Write dist/install.yaml: CRDs a
 CHART_VERSION ?= $(shell v="$(VERSION)"; v="$${v#v}"; echo "$$v" | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$' \
 	&& echo "$$v" || sed -n 's/^version: *//p' charts/dlcsync/Chart.yaml)
 
+# The kubectl plugin's platforms (krew's, and the template's: plugins/dlcsync.yaml).
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+# krew wants a vX.Y.Z spec.version: VERSION when it is one, else v0.0.0-<VERSION> (an untagged tree).
+PLUGIN_VERSION ?= $(shell v="$(VERSION)"; echo "$$v" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$' \
+	&& echo "$$v" || echo "v0.0.0-$$v" | tr -c '0-9A-Za-z.\n-' '-')
+
+.PHONY: release-plugin
+release-plugin: ## Write dist/: a kubectl-dlcsync archive per platform and the krew manifest dist/dlcsync.yaml (validated by krew's validator).
+	rm -rf dist/plugin dist/kubectl-dlcsync_*.tar.gz dist/dlcsync.yaml
+	@# Static, path-free binaries: the same sources, toolchain and VERSION give the same bytes.
+	for p in $(PLUGIN_PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags "-s -w $(LDFLAGS)" \
+	    -o "dist/plugin/$${os}_$${arch}/kubectl-dlcsync$$ext" ./cmd/kubectl-dlcsync || exit 1; done
+	go run ./hack/krew-release --tag "$(PLUGIN_VERSION)" --template plugins/dlcsync.yaml --out dist \
+	  --include plugins/kubectl_complete-dlcsync $(if $(wildcard LICENSE),--include LICENSE) dist/plugin/*
+	rm -rf dist/plugin
+
 .PHONY: release
-release: build-installer helm ## Write dist/: install.yaml, the packaged chart, the image (layout and tarball), its SBOMs, SHA256SUMS.
+release: build-installer helm release-plugin ## Write dist/: install.yaml, the packaged chart, the image (layout and tarball), its SBOMs, the plugin's archives and krew manifest, SHA256SUMS.
 	rm -rf dist/image dist/sbom dist/*.tgz dist/*.oci.tar dist/SHA256SUMS dist/image.digest
 	"$(HELM)" package charts/dlcsync --version "$(CHART_VERSION)" --app-version "$(VERSION)" --destination dist
 	$(IMAGE_TOOL) --out dist/image --sbom-dir dist/sbom > dist/image.digest
 	@# A tarball of the layout, for `crane push`/`skopeo copy oci-archive:` and the checksums.
 	tar --sort=name --mtime="@$(SOURCE_DATE_EPOCH)" --owner=0 --group=0 --numeric-owner \
 	  -C dist/image -cf "dist/dlcsync-image-$(VERSION).oci.tar" .
-	cd dist && sha256sum install.yaml *.tgz *.oci.tar image.digest sbom/*.json > SHA256SUMS
+	cd dist && sha256sum install.yaml *.tgz *.oci.tar image.digest sbom/*.json kubectl-dlcsync_*.tar.gz dlcsync.yaml > SHA256SUMS
 	@echo "Release $(VERSION) in dist/ (image $$(cat dist/image.digest)):"; cat dist/SHA256SUMS
 
 ##@ Deployment

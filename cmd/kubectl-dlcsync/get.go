@@ -11,14 +11,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 )
@@ -80,8 +78,18 @@ func newGetCommand(root *rootOptions) *cobra.Command {
 		Example: `  kubectl dlcsync get queries -A
   kubectl dlcsync get jobs -n ml -l dlc.dlcsync.io/status=Failed -o wide
   kubectl dlcsync get jobs --query recent-jobs --watch`,
-		Args:      cobra.RangeArgs(1, 2),
-		ValidArgs: []string{"queries", "jobs"},
+		Args: cobra.RangeArgs(1, 2),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return []cobra.Completion{cobra.CompletionWithDesc("queries", "JobQueries (jq)"),
+					cobra.CompletionWithDesc("jobs", "the DLCJobSnapshots they mirror (djs)")}, cobra.ShellCompDirectiveNoFileComp
+			}
+			res, err := resourceFor(args[0])
+			if err != nil || len(args) > 1 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return completeNames(cmd, root, res, toComplete)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.run(cmd.Context(), args)
 		},
@@ -95,6 +103,7 @@ func newGetCommand(root *rootOptions) *cobra.Command {
 	f.BoolVarP(&g.watch, "watch", "w", false, "After listing, print every change until interrupted")
 	f.BoolVar(&g.noHeaders, "no-headers", false, "Print tables without headers")
 	f.StringVar(&g.query, "query", "", "jobs only: keep the snapshots this JobQuery matches")
+	_ = cmd.RegisterFlagCompletionFunc("query", completeQueryFlag(root))
 	return cmd
 }
 
@@ -264,7 +273,7 @@ func (g *getOptions) newOutput(res resource) (*output, error) {
 	o := &output{res: res, root: g.root}
 	switch format := *g.print.OutputFormat; format {
 	case "", "wide":
-		o.table = printers.NewTablePrinter(printers.PrintOptions{Wide: format == "wide", WithNamespace: g.allNamespaces,
+		o.table = newTablePrinter(printers.PrintOptions{Wide: format == "wide", WithNamespace: g.allNamespaces,
 			NoHeaders: g.noHeaders})
 	default:
 		p, err := g.print.ToPrinter()
@@ -278,11 +287,6 @@ func (g *getOptions) newOutput(res resource) (*output, error) {
 
 func (o *output) add(obj runtime.Object, now time.Time) error {
 	if o.table == nil {
-		gvk, err := apiutil.GVKForObject(obj, scheme)
-		if err != nil {
-			return err
-		}
-		obj.GetObjectKind().SetGroupVersionKind(gvk)
 		o.objects = append(o.objects, obj)
 		return nil
 	}
@@ -312,23 +316,14 @@ func (o *output) flush() error {
 	o.printed += len(o.objects)
 	if o.single {
 		for _, obj := range o.objects {
-			if err := o.printer.PrintObj(obj, w); err != nil {
+			if err := printObject(o.printer, obj, w); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	// Note: several objects print as kubectl prints them, a v1 List: the name and template
-	// printers accept no typed list.
-	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List"}}
-	for _, obj := range o.objects {
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-		if err != nil {
-			return fmt.Errorf("converting %s for printing: %w", o.res.kind, err)
-		}
-		list.Items = append(list.Items, unstructured.Unstructured{Object: m})
-	}
-	return o.printer.PrintObj(list, w)
+	// Note: several objects print as kubectl prints them, a v1 List.
+	return printList(o.printer, o.objects, w)
 }
 
 func (o *output) empty() bool { return o.printed == 0 }

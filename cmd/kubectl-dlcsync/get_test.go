@@ -40,13 +40,13 @@ func TestGetJobsShowsUserDurationAndTheWideColumns(t *testing.T) {
 	out, _, err := runCLI(testCtx, "get", "jobs", "-n", ns)
 	g.Expect(err).NotTo(HaveOccurred())
 	header, rows := tableRows(t, out)
-	g.Expect(header).To(Equal([]string{"NAME", "DISPLAY NAME", "USER", "TYPE", "STATUS", "GPU", "DURATION", "CREATED"}))
+	g.Expect(header).To(Equal([]string{"NAME", "DISPLAY NAME", "USER", "TYPE", "PHASE", "GPU", "DURATION", "CREATED"}))
 	g.Expect(rows).To(HaveLen(3))
 	failed := rows["dlc"+prefix+"failed"]
 	g.Expect(failed).NotTo(BeNil(), out)
 	g.Expect(cell(t, header, failed, "DISPLAY NAME")).To(Equal(prefix + "-failed"))
 	g.Expect(cell(t, header, failed, "USER")).To(Equal("alice"))
-	g.Expect(cell(t, header, failed, "STATUS")).To(Equal("Failed"))
+	g.Expect(cell(t, header, failed, "PHASE")).To(Equal("Failed"))
 	g.Expect(cell(t, header, failed, "GPU")).To(Equal("8"))
 	// From GmtRunningTime to GmtFinishTime, rendered as kubectl renders durations.
 	g.Expect(cell(t, header, failed, "DURATION")).To(Equal("3h30m"))
@@ -85,7 +85,7 @@ func TestGetJobsSelectsByLabelAcrossNamespaces(t *testing.T) {
 			mine = append(mine, cells[1])
 		}
 		if len(cells) > 0 {
-			g.Expect(cell(t, header, cells, "STATUS")).To(Equal("Failed"), l)
+			g.Expect(cell(t, header, cells, "PHASE")).To(Equal("Failed"), l)
 		}
 	}
 	g.Expect(mine).To(Equal([]string{"dlc" + prefix + "failed"}))

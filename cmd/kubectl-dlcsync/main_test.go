@@ -120,8 +120,13 @@ func runCLI(ctx context.Context, args ...string) (stdout, stderr string, err err
 }
 
 func runCLITo(ctx context.Context, out, errOut io.Writer, args ...string) error {
+	return runCLIRaw(ctx, out, errOut, append(args, "--kubeconfig", kubeconfig)...)
+}
+
+// runCLIRaw runs the plugin in-process with exactly these arguments.
+func runCLIRaw(ctx context.Context, out, errOut io.Writer, args ...string) error {
 	cmd := newRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
-	cmd.SetArgs(append(args, "--kubeconfig", kubeconfig))
+	cmd.SetArgs(args)
 	return cmd.ExecuteContext(ctx)
 }
 

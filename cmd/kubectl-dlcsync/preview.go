@@ -33,7 +33,7 @@ type previewOptions struct {
 	// removedSecret is the former --access-key-secret, kept hidden only to say what replaced it.
 	removedSecret string
 	local         bool
-	output        string
+	output        *objectOutput
 	timeout       time.Duration
 }
 
@@ -42,7 +42,7 @@ var previewColumns = []metav1.TableColumnDefinition{
 	{Name: "Display Name", Type: "string"},
 	{Name: "User", Type: "string"},
 	{Name: "Type", Type: "string"},
-	{Name: "Status", Type: "string"},
+	{Name: "Phase", Type: "string"},
 	{Name: "GPU", Type: "string"},
 	{Name: "Created", Type: "string"},
 	{Name: "Job ID", Type: "string", Priority: 1},
@@ -84,15 +84,16 @@ func newPreviewCommand(root *rootOptions) *cobra.Command {
 	f.StringVar(&p.removedSecret, "access-key-secret", "", "Removed: use $"+envAccessKeySecret+" or --access-key-secret-file")
 	_ = f.MarkHidden("access-key-secret")
 	f.BoolVar(&p.local, "local", false, "Do not contact the cluster: use the manifest as written, without the CRD's defaults")
-	f.StringVarP(&p.output, "output", "o", "", "Output format: wide for more columns")
 	f.DurationVar(&p.timeout, "timeout", 2*time.Minute, "How long the whole listing may take")
 	_ = cmd.MarkFlagRequired("filename")
+	p.output = addObjectOutput(cmd, "the DLCJobSnapshots a sync would write (a v1 List)", "wide")
 	return cmd
 }
 
 func (p *previewOptions) run(ctx context.Context) error {
-	if p.output != "" && p.output != "wide" {
-		return fmt.Errorf("preview prints a table: -o must be empty or wide, not %q", p.output)
+	printer, err := p.output.printer("wide")
+	if err != nil {
+		return err
 	}
 	static, err := p.credentials()
 	if err != nil {
@@ -122,6 +123,9 @@ func (p *previewOptions) run(ctx context.Context) error {
 	jobs, stats, err := dlc.ListAll(ctx, lister, req, dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within})
 	if err != nil {
 		return fmt.Errorf("listing jobs for JobQuery %s: %w", q.Name, err)
+	}
+	if printer != nil {
+		return p.printObjects(printer, q, jobs, stats)
 	}
 	return p.print(q, jobs, stats)
 }
@@ -208,15 +212,52 @@ func (p *previewOptions) print(q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stat
 			orNone(j.WorkspaceName), orNone(j.ReasonCode)}}
 	}
 	if len(rows) > 0 {
-		table := printers.NewTablePrinter(printers.PrintOptions{Wide: p.output == "wide"})
+		table := newTablePrinter(printers.PrintOptions{Wide: *p.output.flags.OutputFormat == "wide"})
 		if err := table.PrintObj(&metav1.Table{ColumnDefinitions: previewColumns, Rows: rows}, out); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "\n%d jobs would be mirrored as DLCJobSnapshots by JobQuery %s; the API matched %d", len(jobs), q.Name,
+	fmt.Fprintln(out)
+	p.summary(out, q, len(jobs), stats)
+	return nil
+}
+
+// printObjects prints the snapshots a sync would write, built from the jobs by the functions the
+// controller writes them with (snapshot.ConvertJob, Labels, Status), as a v1 List on stdout; the
+// summary goes to stderr, so that stdout parses.
+func (p *previewOptions) printObjects(printer printers.ResourcePrinter, q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stats dlc.WalkStats) error {
+	now := metav1.NewTime(p.root.now())
+	// Note: redacted as the query asks; the manager may redact more (it reveals a group only in
+	// the namespaces its --reveal-namespaces allows), never less.
+	opts := snapshot.OptionsFor(q.Spec.Snapshot)
+	objs := make([]runtime.Object, 0, len(jobs))
+	for i := range jobs {
+		j := &jobs[i]
+		converted, err := snapshot.ConvertJob(j, opts)
+		if err != nil {
+			return fmt.Errorf("previewing the snapshot of job %s: %w", j.JobID, err)
+		}
+		s := &dlcv1alpha1.DLCJobSnapshot{
+			ObjectMeta: metav1.ObjectMeta{Name: snapshot.Name(j.JobID), Namespace: q.Namespace, Labels: snapshot.Labels(j, q.Spec.RegionID)},
+			Spec:       dlcv1alpha1.DLCJobSnapshotSpec{JobID: j.JobID, RegionID: q.Spec.RegionID},
+			Status:     snapshot.Status(converted, snapshot.Hash(converted), nil, now),
+		}
+		s.Status.MatchedBy, s.Status.Matching, s.Status.ObservedAt = []string{q.Name}, true, &now
+		objs = append(objs, s)
+	}
+	if err := printList(printer, objs, p.root.streams.Out); err != nil {
+		return err
+	}
+	p.summary(p.root.streams.ErrOut, q, len(jobs), stats)
+	return nil
+}
+
+// summary says how many jobs a sync would mirror, what the listing cost and whether it can be trusted.
+func (p *previewOptions) summary(out io.Writer, q *dlcv1alpha1.JobQuery, n int, stats dlc.WalkStats) {
+	fmt.Fprintf(out, "%d jobs would be mirrored as DLCJobSnapshots by JobQuery %s; the API matched %d", n, q.Name,
 		stats.TotalCount)
 	if stats.Truncated {
-		fmt.Fprintf(out, ", more than maxJobs (%d): the first %d by %s %s are kept", q.Spec.MaxJobs, len(jobs),
+		fmt.Fprintf(out, ", more than maxJobs (%d): the first %d by %s %s are kept", q.Spec.MaxJobs, n,
 			orDefault(q.Spec.SortBy, dlc.SortByCreateTime), orDefault(q.Spec.Order, "desc"))
 	}
 	fmt.Fprintf(out, ".\nWindow %s to %s; %d API calls, %d pages. Nothing was written to the cluster.\n",
@@ -225,7 +266,6 @@ func (p *previewOptions) print(q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stat
 		fmt.Fprintf(out, "Warning: the listing was not complete and consistent (%s); a sync would neither prune nor trust it.\n",
 			orDefault(stats.Inconsistency, "the API's page limit cut it short"))
 	}
-	return nil
 }
 
 func orDefault(s, def string) string {

@@ -58,13 +58,13 @@ func TestPreviewListsWhatTheFilterMatchesAndWritesNothing(t *testing.T) {
 	table, summary, found := strings.Cut(out, "\n\n")
 	g.Expect(found).To(BeTrue(), out)
 	header, rows := tableRows(t, table)
-	g.Expect(header).To(Equal([]string{"NAME", "DISPLAY NAME", "USER", "TYPE", "STATUS", "GPU", "CREATED"}))
+	g.Expect(header).To(Equal([]string{"NAME", "DISPLAY NAME", "USER", "TYPE", "PHASE", "GPU", "CREATED"}))
 	g.Expect(rows).To(HaveLen(2))
 	failed := rows["dlc"+prefix+"failed"]
 	g.Expect(failed).NotTo(BeNil(), out)
 	g.Expect(cell(t, header, failed, "TYPE")).To(Equal("PyTorchJob"))
 	g.Expect(cell(t, header, failed, "USER")).To(Equal("alice"))
-	g.Expect(cell(t, header, rows["dlc"+prefix+"running"], "STATUS")).To(Equal("Running"))
+	g.Expect(cell(t, header, rows["dlc"+prefix+"running"], "PHASE")).To(Equal("Running"))
 	g.Expect(summary).To(HavePrefix("2 jobs would be mirrored as DLCJobSnapshots by JobQuery pytorch-only; the API matched 2.\n"))
 	g.Expect(summary).To(MatchRegexp(`Window \S+ to \S+; 1 API calls, 1 pages\. Nothing was written to the cluster\.\n$`))
 	// The dry run defaulted the window the controller would use: 168h before now.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/xlab/treeprint"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,16 +27,34 @@ const maxFailedShown = 10
 const maxMessage = 100
 
 func newStatusCommand(root *rootOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "status QUERY",
-		Short:   "Show a JobQuery as a tree: conditions, snapshots by status, the last sync and failed jobs",
-		Example: `  kubectl dlcsync status recent-jobs -n ml`,
-		Args:    cobra.ExactArgs(1),
+	var output *objectOutput
+	cmd := &cobra.Command{
+		Use:   "status QUERY",
+		Short: "Show a JobQuery as a tree: conditions, snapshots by status, the last sync and failed jobs",
+		Long: "status shows a JobQuery as a tree: its conditions, its snapshots counted by status, the last sync\n" +
+			"and the failed jobs. With -o json|yaml it prints the JobQuery and every snapshot it holds as a v1 List\n" +
+			"(the JobQuery first), the objects the tree is drawn from.",
+		Example: `  kubectl dlcsync status recent-jobs -n ml
+  kubectl dlcsync status recent-jobs -n ml -o json | jq '.items[1:][].status.phase'`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeQueries(root),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			printer, err := output.printer()
+			if err != nil {
+				return err
+			}
 			c, key, q, err := readQuery(ctx, root, args[0])
 			if err != nil {
 				return err
+			}
+			if printer != nil {
+				objs := []runtime.Object{q}
+				err := eachClaimed(ctx, c, q, func(s *dlcv1alpha1.DLCJobSnapshot) { objs = append(objs, s) })
+				if err != nil {
+					return err
+				}
+				return printList(printer, objs, root.streams.Out)
 			}
 			snaps, err := summarise(ctx, c, q)
 			if err != nil {
@@ -45,6 +64,8 @@ func newStatusCommand(root *rootOptions) *cobra.Command {
 			return err
 		},
 	}
+	output = addObjectOutput(cmd, "the JobQuery and its snapshots (a v1 List)")
+	return cmd
 }
 
 // snapshotSummary is what the status shows of a query's snapshots.
@@ -55,32 +76,38 @@ type snapshotSummary struct {
 	total    int
 }
 
-// summarise reads the query's snapshots in chunks and keeps only counts and the failed jobs.
+// summarise reads the query's snapshots and keeps only counts and the failed jobs.
 func summarise(ctx context.Context, c client.Client, q *dlcv1alpha1.JobQuery) (*snapshotSummary, error) {
 	sum := &snapshotSummary{byPhase: map[string]int{}}
+	err := eachClaimed(ctx, c, q, func(s *dlcv1alpha1.DLCJobSnapshot) {
+		sum.total++
+		if !s.Status.Matching {
+			sum.retained++
+		}
+		sum.byPhase[cmp.Or(s.Status.Phase, "Unknown")]++
+		if s.Status.Phase == dlcv1alpha1.JobStatusFailed || s.Status.Phase == dlcv1alpha1.JobStatusFailedReserving {
+			s.Status.Job = nil // the tree needs the summary fields only
+			sum.failed = append(sum.failed, *s)
+		}
+	})
+	return sum, err
+}
+
+// eachClaimed calls visit with each snapshot the query claims, read in chunks.
+func eachClaimed(ctx context.Context, c client.Client, q *dlcv1alpha1.JobQuery, visit func(*dlcv1alpha1.DLCJobSnapshot)) error {
 	token := ""
 	for {
 		var list dlcv1alpha1.DLCJobSnapshotList
 		if err := c.List(ctx, &list, client.InNamespace(q.Namespace), client.Limit(listChunk), client.Continue(token)); err != nil {
-			return nil, fmt.Errorf("listing DLCJobSnapshots of %s: %w", client.ObjectKeyFromObject(q), err)
+			return fmt.Errorf("listing DLCJobSnapshots of %s: %w", client.ObjectKeyFromObject(q), err)
 		}
 		for i := range list.Items {
-			s := &list.Items[i]
-			if !claimedBy(s, q.UID) {
-				continue
-			}
-			sum.total++
-			if !s.Status.Matching {
-				sum.retained++
-			}
-			sum.byPhase[cmp.Or(s.Status.Phase, "Unknown")]++
-			if s.Status.Phase == dlcv1alpha1.JobStatusFailed || s.Status.Phase == dlcv1alpha1.JobStatusFailedReserving {
-				s.Status.Job = nil // the tree needs the summary fields only
-				sum.failed = append(sum.failed, *s)
+			if claimedBy(&list.Items[i], q.UID) {
+				visit(&list.Items[i])
 			}
 		}
 		if token = list.Continue; token == "" {
-			return sum, nil
+			return nil
 		}
 	}
 }

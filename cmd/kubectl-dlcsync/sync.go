@@ -19,15 +19,17 @@ import (
 // pollInterval is how often --wait reads the JobQuery.
 const pollInterval = 500 * time.Millisecond
 
-// waitFlags are the --wait and --timeout of sync and resume.
+// waitFlags are the --wait, --timeout and -o of sync and resume.
 type waitFlags struct {
 	wait    bool
 	timeout time.Duration
+	output  *objectOutput
 }
 
 func (w *waitFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&w.wait, "wait", false, "Wait until the controller has run the sync, then print its result")
 	cmd.Flags().DurationVar(&w.timeout, "timeout", 5*time.Minute, "How long --wait waits")
+	w.output = addObjectOutput(cmd, "the JobQuery as written (with --wait: after the sync)")
 }
 
 func newSyncCommand(root *rootOptions) *cobra.Command {
@@ -38,8 +40,10 @@ func newSyncCommand(root *rootOptions) *cobra.Command {
 		Long: "sync sets the annotation " + dlcv1alpha1.AnnotationRequestedAt + " to the current time, which\n" +
 			"makes the controller sync the JobQuery at once. With --wait it waits until\n" +
 			"status.lastHandledReconcileAt shows that sync, prints its result and fails when it failed.",
-		Example: "  kubectl dlcsync sync recent-jobs -n ml --wait",
-		Args:    cobra.ExactArgs(1),
+		Example: "  kubectl dlcsync sync recent-jobs -n ml --wait\n" +
+			"  kubectl dlcsync sync recent-jobs -n ml --wait -o jsonpath='{.status.lastSyncStats}'",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeQueries(root),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return requestSync(cmd.Context(), root, args[0], nil, w)
 		},
@@ -49,12 +53,18 @@ func newSyncCommand(root *rootOptions) *cobra.Command {
 }
 
 func newSuspendCommand(root *rootOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "suspend QUERY",
-		Short:   "Stop syncing a JobQuery (spec.suspend: true); its snapshots stay as they are",
-		Example: "  kubectl dlcsync suspend recent-jobs -n ml",
-		Args:    cobra.ExactArgs(1),
+	var output *objectOutput
+	cmd := &cobra.Command{
+		Use:               "suspend QUERY",
+		Short:             "Stop syncing a JobQuery (spec.suspend: true); its snapshots stay as they are",
+		Example:           "  kubectl dlcsync suspend recent-jobs -n ml",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeQueries(root),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			printer, err := output.printer()
+			if err != nil {
+				return err
+			}
 			c, key, q, err := readQuery(cmd.Context(), root, args[0])
 			if err != nil {
 				return err
@@ -64,10 +74,15 @@ func newSuspendCommand(root *rootOptions) *cobra.Command {
 			if err := c.Patch(cmd.Context(), q, patch); err != nil {
 				return fmt.Errorf("suspending JobQuery %s: %w", key, err)
 			}
+			if printer != nil {
+				return printObject(printer, q, root.streams.Out)
+			}
 			_, err = fmt.Fprintf(root.streams.Out, "JobQuery %s suspended\n", key)
 			return err
 		},
 	}
+	output = addObjectOutput(cmd, "the JobQuery as written")
+	return cmd
 }
 
 func newResumeCommand(root *rootOptions) *cobra.Command {
@@ -77,8 +92,9 @@ func newResumeCommand(root *rootOptions) *cobra.Command {
 		Short: "Resume syncing a JobQuery (spec.suspend: false) and sync it now",
 		Long: "resume sets spec.suspend to false and, in the same write, requests a sync as `sync` does,\n" +
 			"so that --wait can wait for the first sync after the pause.",
-		Example: "  kubectl dlcsync resume recent-jobs -n ml --wait",
-		Args:    cobra.ExactArgs(1),
+		Example:           "  kubectl dlcsync resume recent-jobs -n ml --wait",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeQueries(root),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return requestSync(cmd.Context(), root, args[0], func(q *dlcv1alpha1.JobQuery) { q.Spec.Suspend = false }, w)
 		},
@@ -106,8 +122,13 @@ func readQuery(ctx context.Context, root *rootOptions, name string) (client.With
 }
 
 // requestSync sets the requestedAt annotation (after change, if any, in the same patch) and,
-// with --wait, waits for the sync that handles it.
+// with --wait, waits for the sync that handles it. With -o the JobQuery is printed (after the
+// sync with --wait) and the progress goes to stderr, so that stdout parses.
 func requestSync(ctx context.Context, root *rootOptions, name string, change func(*dlcv1alpha1.JobQuery), w waitFlags) error {
+	printer, err := w.output.printer()
+	if err != nil {
+		return err
+	}
 	c, key, q, err := readQuery(ctx, root, name)
 	if err != nil {
 		return err
@@ -128,15 +149,28 @@ func requestSync(ctx context.Context, root *rootOptions, name string, change fun
 	if err := c.Patch(ctx, q, patch); err != nil {
 		return fmt.Errorf("requesting a sync of JobQuery %s: %w", key, err)
 	}
-	out := root.streams.Out
-	fmt.Fprintf(out, "Sync of JobQuery %s requested (%s=%s)\n", key, dlcv1alpha1.AnnotationRequestedAt, requested)
+	out, progress := root.streams.Out, root.streams.Out
+	if printer != nil {
+		progress = root.streams.ErrOut
+	}
+	fmt.Fprintf(progress, "Sync of JobQuery %s requested (%s=%s)\n", key, dlcv1alpha1.AnnotationRequestedAt, requested)
 	if !w.wait {
+		if printer != nil {
+			return printObject(printer, q, out)
+		}
 		return nil
 	}
 	before := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
 	handled, err := waitForSync(ctx, c, key, requested, before, w.timeout)
 	if err != nil {
 		return err
+	}
+	if printer != nil {
+		if err := printObject(printer, handled, out); err != nil {
+			return err
+		}
+		// The result still decides the exit code; its text goes with the progress.
+		return printSyncResult(progress, key, handled)
 	}
 	return printSyncResult(out, key, handled)
 }

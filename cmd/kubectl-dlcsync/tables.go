@@ -30,7 +30,9 @@ var queryColumns = []metav1.TableColumnDefinition{
 	{Name: "Region", Type: "string", Priority: 1},
 	{Name: "Mode", Type: "string", Priority: 1},
 	{Name: "API Calls", Type: "integer", Priority: 1},
-	{Name: "Message", Type: "string", Priority: 1},
+	// Note: the Ready condition's message, named Status as the CRD's printer column and Flux's
+	// `kubectl get` name it.
+	{Name: "Status", Type: "string", Priority: 1},
 }
 
 var jobColumns = []metav1.TableColumnDefinition{
@@ -38,7 +40,7 @@ var jobColumns = []metav1.TableColumnDefinition{
 	{Name: "Display Name", Type: "string"},
 	{Name: "User", Type: "string"},
 	{Name: "Type", Type: "string"},
-	{Name: "Status", Type: "string"},
+	{Name: "Phase", Type: "string"},
 	{Name: "GPU", Type: "string"},
 	{Name: "Duration", Type: "string"},
 	{Name: "Created", Type: "string"},
@@ -48,6 +50,43 @@ var jobColumns = []metav1.TableColumnDefinition{
 	{Name: "Reason", Type: "string", Priority: 1},
 	{Name: "Query", Type: "string", Priority: 1},
 }
+
+// crdPrinterColumns names, for each plugin column that shows what a printer column of the CRDs
+// shows (`kubectl get jq|djs`, config/crd/bases), that printer column's JSONPath: the same thing
+// goes by the same name in both, and TestColumnsAreNamedAsTheCRDsNameThem holds them to it. A
+// column the plugin computes differently still counts as the same thing when it answers the same
+// question (DURATION: the CRD's is as of the last write, the plugin's up to now).
+var (
+	readyCondition    = `.status.conditions[?(@.type=="Ready")]`
+	queryColumnFields = map[string]string{
+		"Ready":     readyCondition + ".status",
+		"Reason":    readyCondition + ".reason",
+		"Status":    readyCondition + ".message",
+		"Snapshots": ".status.snapshots",
+		"Matched":   ".status.matchedJobs",
+		"Last Sync": ".status.lastSyncTime",
+		"Interval":  ".spec.interval",
+		"Age":       ".metadata.creationTimestamp",
+		"Suspended": ".spec.suspend",
+		"Region":    ".spec.regionId",
+		"Mode":      ".status.lastSyncStats.mode",
+	}
+	jobColumnFields = map[string]string{
+		"Display Name": ".status.displayName",
+		"User":         ".status.username",
+		"Type":         ".status.jobType",
+		"Phase":        ".status.phase",
+		"GPU":          ".status.requestGPU",
+		"Duration":     ".status.durationText",
+		"Created":      ".status.createdAt",
+		"Started":      ".status.startedAt",
+		"Finished":     ".status.finishedAt",
+		"Workspace":    ".status.workspaceName",
+		"Reason":       ".status.reasonCode",
+		"Query":        ".status.matchedBy",
+		"Job ID":       ".spec.jobId",
+	}
+)
 
 // rowObject keeps only the metadata of an object in a table row: the printer reads the namespace
 // from it (-A), and a listing of thousands of snapshots need not keep their job data alive.
@@ -77,15 +116,14 @@ func queryRow(q *dlcv1alpha1.JobQuery, now time.Time) metav1.TableRow {
 
 func jobRow(s *dlcv1alpha1.DLCJobSnapshot, now time.Time) metav1.TableRow {
 	st := &s.Status
-	var user string
+	// Note: the snapshot's own fields, not its job's: a listing need not decode the job data.
+	user := st.Username
+	if user == "" {
+		user = st.UserID
+	}
 	var started *time.Time
-	if j := st.Job; j != nil {
-		// TODO(issue 14): read status.username and status.startedAt once the snapshot has them.
-		user = j.Username
-		if user == "" {
-			user = j.UserID
-		}
-		started = apiTime(j.GmtRunningTime)
+	if st.StartedAt != nil {
+		started = &st.StartedAt.Time
 	}
 	return metav1.TableRow{
 		Cells: []any{s.Name, orNone(st.DisplayName), orNone(user), orNone(st.JobType), orNone(st.Phase),

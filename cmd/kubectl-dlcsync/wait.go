@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
@@ -52,6 +54,7 @@ type waitOptions struct {
 	query   string
 	forWhat string
 	timeout time.Duration
+	output  *objectOutput
 }
 
 func newWaitCommand(root *rootOptions) *cobra.Command {
@@ -77,11 +80,19 @@ func newWaitCommand(root *rootOptions) *cobra.Command {
 			}
 			return nil
 		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 || o.query != "" {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return completeNames(cmd, root, jobsResource, toComplete)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runWait(cmd.Context(), root, args, o)
 		},
 	}
 	cmd.Flags().StringVar(&o.query, "query", "", "Wait for every job of this JobQuery instead of one job")
+	_ = cmd.RegisterFlagCompletionFunc("query", completeQueryFlag(root))
+	o.output = addObjectOutput(cmd, "the snapshots waited for (one object for JOB, a v1 List with --query)")
 	cmd.Flags().StringVar(&o.forWhat, "for", forTerminal, "terminal (the job has ended) or a job phase, e.g. Running")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "How long to wait; 0 waits until the job ends")
 	return cmd
@@ -89,6 +100,10 @@ func newWaitCommand(root *rootOptions) *cobra.Command {
 
 // runWait polls the snapshots until the wait is over.
 func runWait(ctx context.Context, root *rootOptions, args []string, o waitOptions) error {
+	printer, err := o.output.printer()
+	if err != nil {
+		return err
+	}
 	c, err := root.client()
 	if err != nil {
 		return err
@@ -129,7 +144,25 @@ func runWait(ctx context.Context, root *rootOptions, args []string, o waitOption
 		}
 		return err
 	}
-	return outcome(root, last, o.forWhat)
+	if printer != nil {
+		if err := printWaited(printer, root, last, o.query != ""); err != nil {
+			return err
+		}
+	}
+	return outcome(root, last, o.forWhat, printer == nil)
+}
+
+// printWaited prints the snapshots as they were when the wait ended: the job's, or a v1 List of
+// the query's.
+func printWaited(printer printers.ResourcePrinter, root *rootOptions, snaps []dlcv1alpha1.DLCJobSnapshot, list bool) error {
+	if !list {
+		return printObject(printer, &snaps[0], root.streams.Out)
+	}
+	objs := make([]runtime.Object, len(snaps))
+	for i := range snaps {
+		objs[i] = &snaps[i]
+	}
+	return printList(printer, objs, root.streams.Out)
 }
 
 // lasting reports whether a read error is one that waiting longer does not fix: no such query,
@@ -183,8 +216,9 @@ func waitOver(snaps []dlcv1alpha1.DLCJobSnapshot, forWhat string) bool {
 	return true
 }
 
-// outcome prints how each job ended and returns the exit of the worst: failed, then stopped.
-func outcome(root *rootOptions, snaps []dlcv1alpha1.DLCJobSnapshot, forWhat string) error {
+// outcome prints how each job ended (unless -o printed the snapshots) and returns the exit of the
+// worst: failed, then stopped.
+func outcome(root *rootOptions, snaps []dlcv1alpha1.DLCJobSnapshot, forWhat string, printLines bool) error {
 	code := 0
 	var bad []string
 	for _, s := range snaps {
@@ -196,7 +230,9 @@ func outcome(root *rootOptions, snaps []dlcv1alpha1.DLCJobSnapshot, forWhat stri
 				line += ": " + st.ReasonMessage
 			}
 		}
-		fmt.Fprintln(root.streams.Out, line)
+		if printLines {
+			fmt.Fprintln(root.streams.Out, line)
+		}
 		if forWhat != forTerminal && st.Phase == forWhat {
 			continue
 		}
