@@ -184,7 +184,9 @@ var pluginVerbRE = regexp.MustCompile(`^kubectl[ -]dlcsync\s+([a-z]+)$`)
 var externalFlags = map[string][]string{
 	"kubectl": {"namespace", "for", "timeout", "overwrite", "server-side", "force-conflicts", "cascade", "all", "type",
 		"from-literal", "field-selector", "no-headers", "watch", "watch-only", "context", "kubeconfig", "all-namespaces",
-		"selector", "output", "filename", "dry-run", "show-labels", "label-columns", "ignore-not-found", "wait"},
+		"selector", "output", "filename", "dry-run", "show-labels", "label-columns", "ignore-not-found", "wait",
+		// kubectl krew install's (docs/cli.md, release.md: a manifest and an archive not yet published).
+		"manifest", "archive"},
 	"helm":                    {"namespace", "create-namespace", "set", "set-string", "set-json", "install", "values", "reuse-values", "take-ownership", "version", "wait"},
 	"git":                     {"always", "dirty", "tags"},
 	"go":                      {"fuzz"},
@@ -547,14 +549,16 @@ func checkReasons(k *known, file string, lines []mdLine) []problem {
 	return out
 }
 
-var metricRE = regexp.MustCompile(`\bdlcsync_[a-z0-9_]*[a-z0-9]`)
+// Note: not after a '-' or '/': kubectl-dlcsync_v1.2.3_linux_amd64.tar.gz is an archive's name.
+var metricRE = regexp.MustCompile(`(?:^|[^-/\w])(dlcsync_[a-z0-9_]*[a-z0-9])`)
 
 // checkMetrics: every dlcsync_ name is a metric the code registers (a histogram's _bucket, _sum
 // and _count series included) or one the kube-state-metrics recipe defines.
 func checkMetrics(k *known, file string, lines []mdLine) []problem {
 	var out []problem
 	for _, l := range lines {
-		for _, name := range metricRE.FindAllString(l.text, -1) {
+		for _, m := range metricRE.FindAllStringSubmatch(l.text, -1) {
+			name := m[1]
 			mentions["metric"]++
 			if !k.isMetric(name) {
 				out = append(out, problem{file: file, line: l.n, kind: "metric", name: name,
