@@ -3,8 +3,6 @@ package controllers
 import (
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
 )
@@ -87,15 +85,4 @@ func buildRequest(spec *dlcv1alpha1.JobQuerySpec) (*dlc.ListJobsRequest, time.Du
 		}
 	}
 	return req, within
-}
-
-// secretIndexKey indexes JobQueries by the Secret they read, so a Secret change finds them.
-const secretIndexKey = ".spec.credentials.secretRef.name"
-
-func secretNameOf(obj client.Object) []string {
-	q, ok := obj.(*dlcv1alpha1.JobQuery)
-	if !ok || q.Spec.Credentials.SecretRef == nil {
-		return nil
-	}
-	return []string{q.Spec.Credentials.SecretRef.Name}
 }

@@ -168,16 +168,6 @@ func (r *redactionReconciler) revealingSnapshotsOf(ctx context.Context, obj clie
 	return out
 }
 
-// revealingIndexKey indexes the snapshots that reveal anything under "true".
-const revealingIndexKey = "status.revealing"
-
-func revealingOf(obj client.Object) []string {
-	if s, ok := obj.(*dlcv1alpha1.DLCJobSnapshot); ok && len(s.Status.Revealed) > 0 {
-		return []string{"true"}
-	}
-	return nil
-}
-
 // revealing is the predicate of snapshots that reveal anything.
 var revealing = predicate.NewPredicateFuncs(func(obj client.Object) bool { return len(revealingOf(obj)) > 0 })
 

@@ -10,13 +10,22 @@ import (
 	"strings"
 	"time"
 
+	toolscache "k8s.io/client-go/tools/cache"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
@@ -234,4 +243,65 @@ func setOf(items []string) map[string]bool {
 		out[s] = true
 	}
 	return out
+}
+
+// SetupWithManager registers the reconciler: JobQueries (spec and annotation changes) and the
+// metadata of Secrets that JobQueries reference.
+func (r *JobQueryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	concurrency := r.concurrency()
+	bld := ctrl.NewControllerManagedBy(mgr).
+		For(&dlcv1alpha1.JobQuery{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{}))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.queriesOfSecret))
+	if r.events != nil {
+		if err := r.setupCloudEvents(ctx, mgr); err != nil {
+			return err
+		}
+		// The delivery workers ask for status writes of their queries through this channel.
+		bld = bld.WatchesRawSource(source.Channel(r.events.wake, &handler.EnqueueRequestForObject{}))
+	}
+	// Note: snapshots are not watched for reconciles (Owns): every change to them comes from
+	// this controller, and each sync compares against the cache anyway.
+	return bld.
+		WithOptions(controller.Options{
+			// Note: one more goroutine than sync slots, so that a reconcile that only finds its
+			// namespace's share taken (or a status write) is never stuck behind hanging syncs.
+			MaxConcurrentReconciles: concurrency + 1,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
+		}).
+		Named("jobquery").
+		Complete(r)
+}
+
+// setupCloudEvents runs the CloudEvents sender with the manager's leadership and feeds it the
+// transitions of snapshot updates (another query's write of a shared snapshot).
+func (r *JobQueryReconciler) setupCloudEvents(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.Add(r.events); err != nil {
+		return fmt.Errorf("adding the CloudEvents sender: %w", err)
+	}
+	informer, err := mgr.GetCache().GetInformer(ctx, &dlcv1alpha1.DLCJobSnapshot{})
+	if err != nil {
+		return fmt.Errorf("getting the snapshot informer: %w", err)
+	}
+	_, err = informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if s, ok := obj.(*dlcv1alpha1.DLCJobSnapshot); ok {
+				r.events.onSnapshot(nil, s)
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			old, ok1 := oldObj.(*dlcv1alpha1.DLCJobSnapshot)
+			snap, ok2 := newObj.(*dlcv1alpha1.DLCJobSnapshot)
+			if ok1 && ok2 {
+				r.events.onSnapshot(old, snap)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watching snapshots for CloudEvents: %w", err)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -225,3 +226,61 @@ func (r *JobQueryReconciler) patchClaims(ctx context.Context, p *snapshotPatch, 
 	p.claims(owners, holders, annotated)
 	return nil
 }
+
+// createSnapshot creates a new snapshot whole: labels, annotations, owners, spec and status in
+// one request. Note: it fails with AlreadyExists when the cache has not yet seen another
+// query's snapshot; the sync retries a second later and then updates that one.
+func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace string, want *desiredSnapshot) (*dlcv1alpha1.DLCJobSnapshot, error) {
+	annotations := map[string]string{dlcv1alpha1.AnnotationEndpoint: want.endpoint}
+	if len(want.holders) > 0 {
+		annotations[holdersAnnotation] = formatHolders(want.holders)
+	}
+	obj := &dlcv1alpha1.DLCJobSnapshot{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: want.name, Labels: want.labels, OwnerReferences: want.owners,
+			Annotations: annotations},
+		Spec:   want.spec,
+		Status: want.status,
+	}
+	if err := r.Create(ctx, obj, client.FieldOwner(FieldOwner)); err != nil {
+		return nil, fmt.Errorf("creating snapshot %s/%s: %w", namespace, want.name, err)
+	}
+	snapshotWritesTotal.WithLabelValues("create").Inc()
+	if obj.Status.ContentHash != want.status.ContentHash || len(obj.Status.Revealed) != len(want.status.Revealed) {
+		return nil, statusDropped(obj, want.status.ContentHash)
+	}
+	return obj, nil
+}
+
+// patchSnapshot brings an existing snapshot to want in one patch: labels and claims when the
+// object is not current, the whole status when the status is not.
+func (r *JobQueryReconciler) patchSnapshot(ctx context.Context, existing *dlcv1alpha1.DLCJobSnapshot, want *desiredSnapshot,
+	objectCurrent, statusCurrent bool) error {
+	p := newSnapshotPatch(existing)
+	if !objectCurrent {
+		p.labels(want.labels)
+		if err := r.patchClaims(ctx, p, want.owners, want.holders); err != nil {
+			return err
+		}
+		if want.moveEndpoint {
+			p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/annotations/" + jsonPointer(dlcv1alpha1.AnnotationEndpoint),
+				Value: want.endpoint})
+		}
+	}
+	if !statusCurrent {
+		p.status(&want.status)
+	}
+	return r.sendPatch(ctx, p)
+}
+
+// ownLabels keeps the labels dlcsync manages.
+func ownLabels(labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, k := range snapshot.LabelKeys {
+		if v, ok := labels[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func ownLabelsEqual(have, want map[string]string) bool { return maps.Equal(ownLabels(have), want) }
