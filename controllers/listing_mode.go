@@ -15,12 +15,13 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/queryspec"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
-// DefaultFullResyncInterval applies when spec.fullResyncInterval is unset; with a longer
-// interval every sync is then a full one.
-const DefaultFullResyncInterval = time.Hour
+// DefaultFullResyncInterval applies when spec.fullResyncInterval is unset (queryspec's, which the
+// plugin reads too).
+const DefaultFullResyncInterval = queryspec.DefaultFullResyncInterval
 
 // queryState is what this process remembers of a JobQuery between syncs. What incremental listing
 // needs of it is also kept in status.incremental (recordIncremental), from which a new process
@@ -192,7 +193,7 @@ func summarize(known []dlc.KnownJob) (watermark string, running int32, digest st
 }
 
 // recordIncremental keeps in status.incremental what a new process needs to go on listing
-// incrementally after this successful sync; known are the jobs kept after it (knownAfter).
+// incrementally after this successful sync; known are the jobs kept after it (listing.kept).
 // It clears the field when a new process could not list incrementally anyway (the filter does
 // not allow it, a full listing costs no more, the operator's own identity or a role it assumes), so that it is never written
 // for nothing.
@@ -252,7 +253,7 @@ func forgetUnconfirmedPrunes(q *dlcv1alpha1.JobQuery, state *queryState) {
 // so that a job matches for its whole life or never: only then can a sync skip terminal jobs.
 // The rules, with the API reference's reasons, are in one place: dlc.FilterRules.
 func incrementalFilter(spec *dlcv1alpha1.JobQuerySpec) bool {
-	req, _ := buildRequest(spec)
+	req, _ := queryspec.Request(spec)
 	return dlc.FixedAtCreation(req)
 }
 
@@ -299,34 +300,6 @@ func knownJobs(owned map[string]*dlcv1alpha1.DLCJobSnapshot) []dlc.KnownJob {
 	return out
 }
 
-// knownAfter are the jobs the query keeps after a sync with this listing, as knownJobs will read
-// them from the snapshots at the next sync: kept as kept counts them, with the creation time in
-// the layout the snapshots store (a job whose time does not parse has none, and knownJobs skips
-// it).
-func (l *listing) knownAfter(owned map[string]*dlcv1alpha1.DLCJobSnapshot, unmirrored []string) []dlc.KnownJob {
-	missing := sets.New(unmirrored...)
-	listed := make(map[string]bool, len(l.jobs))
-	out := make([]dlc.KnownJob, 0, len(l.jobs))
-	for i := range l.jobs {
-		j := &l.jobs[i]
-		name := snapshot.Name(j.JobID)
-		listed[name] = true
-		created, err := time.Parse(dlc.TimeLayout, j.GmtCreateTime)
-		if missing.Has(name) || err != nil {
-			continue
-		}
-		out = append(out, dlc.KnownJob{JobID: j.JobID, GmtCreateTime: dlc.FormatTime(created), Status: j.Status})
-	}
-	if l.mode == dlcv1alpha1.SyncModeIncremental {
-		for name, s := range owned {
-			if s.Status.Matching && s.Status.CreatedAt != nil && !listed[name] && !l.gone[name] {
-				out = append(out, dlc.KnownJob{JobID: s.Spec.JobID, GmtCreateTime: dlc.FormatTime(s.Status.CreatedAt.Time), Status: s.Status.Phase})
-			}
-		}
-	}
-	return out
-}
-
 // listing is what a sync learnt from the API.
 type listing struct {
 	mode string
@@ -337,30 +310,52 @@ type listing struct {
 	walk dlc.WalkStats
 }
 
-// kept counts the jobs the query keeps as snapshots after the listing, by status: the listed
-// jobs but those whose snapshot could not be written and does not exist (unmirrored) and, in an
-// incremental listing, the matching snapshots it did not need to read.
-func (l *listing) kept(owned map[string]*dlcv1alpha1.DLCJobSnapshot, unmirrored []string) (int, map[string]int32) {
-	counts := map[string]int32{}
+// keptJobs are the jobs the query keeps as snapshots after a sync with a listing.
+type keptJobs struct {
+	// n counts them, counts by status.
+	n      int
+	counts map[string]int32
+	// known are those with a creation time, as knownJobs will read them from the snapshots at
+	// the next sync (the creation time in the layout the snapshots store).
+	known []dlc.KnownJob
+}
+
+// kept returns the jobs the query keeps after the listing: the listed jobs but those whose
+// snapshot could not be written and does not exist (unmirrored) and, in an incremental listing,
+// the matching snapshots it did not need to read. withKnown also lists them as known jobs
+// (a job whose creation time does not parse is counted, not known).
+func (l *listing) kept(owned map[string]*dlcv1alpha1.DLCJobSnapshot, unmirrored []string, withKnown bool) keptJobs {
+	out := keptJobs{counts: map[string]int32{}}
+	if withKnown {
+		out.known = make([]dlc.KnownJob, 0, len(l.jobs))
+	}
 	listed := make(map[string]bool, len(l.jobs))
 	missing := sets.New(unmirrored...)
-	n := 0
 	for i := range l.jobs {
-		name := snapshot.Name(l.jobs[i].JobID)
+		j := &l.jobs[i]
+		name := snapshot.Name(j.JobID)
 		listed[name] = true
 		if missing.Has(name) {
 			continue
 		}
-		counts[countedStatus(l.jobs[i].Status)]++
-		n++
+		out.counts[countedStatus(j.Status)]++
+		out.n++
+		if created, err := time.Parse(dlc.TimeLayout, j.GmtCreateTime); withKnown && err == nil {
+			out.known = append(out.known, dlc.KnownJob{JobID: j.JobID, GmtCreateTime: dlc.FormatTime(created), Status: j.Status})
+		}
 	}
 	if l.mode == dlcv1alpha1.SyncModeIncremental {
 		for name, s := range owned {
-			if s.Status.Matching && !listed[name] && !l.gone[name] {
-				counts[countedStatus(s.Status.Phase)]++
-				n++
+			if !s.Status.Matching || listed[name] || l.gone[name] {
+				continue
+			}
+			out.counts[countedStatus(s.Status.Phase)]++
+			out.n++
+			if withKnown && s.Status.CreatedAt != nil {
+				out.known = append(out.known, dlc.KnownJob{JobID: s.Spec.JobID, GmtCreateTime: dlc.FormatTime(s.Status.CreatedAt.Time),
+					Status: s.Status.Phase})
 			}
 		}
 	}
-	return n, counts
+	return out
 }

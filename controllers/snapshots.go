@@ -108,7 +108,7 @@ func (r *JobQueryReconciler) writeListed(ctx context.Context, sc *syncScope, jud
 			if err == nil {
 				err = r.syncSnapshot(groupCtx, judge, q, &whole, name, existing, &local)
 			}
-			// Note: after its write, a job is only counted (kept, knownAfter): its data goes,
+			// Note: after its write, a job is only counted (listing.kept): its data goes,
 			// so that a large first sync holds less and less of its listing as it writes.
 			sc.memory.Forget(job)
 			*job = dlc.JobItem{JobID: job.JobID, GmtCreateTime: job.GmtCreateTime, Status: job.Status}

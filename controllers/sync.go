@@ -14,6 +14,7 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/queryspec"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
@@ -120,7 +121,8 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.
 	q, state, listed, written, now := sc.query, sc.state, sc.listed, sc.written, sc.started
 	st := &q.Status
 	walk := &listed.walk
-	kept, counts := listed.kept(sc.owned, written.unmirrored)
+	after := listed.kept(sc.owned, written.unmirrored, true)
+	kept, counts := after.n, after.counts
 	matched := walk.TotalCount
 	if listed.mode == dlcv1alpha1.SyncModeFull {
 		state.lastFull, state.fullKey = now, fullKey(q)
@@ -135,7 +137,7 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.
 	previous := readyReason(st.Conditions)
 	previousMessage := readyMessage(st.Conditions)
 	st.MatchedJobs, st.Snapshots, st.Truncated, st.JobStatusCounts = matched, int32(kept), walk.Truncated, counts
-	recordIncremental(q, state, listed.knownAfter(sc.owned, written.unmirrored))
+	recordIncremental(q, state, after.known)
 	st.LastSuccessfulSyncTime = st.LastSyncTime
 	st.ConsecutiveFailures = 0
 	next := metav1.NewTime(now.Add(jitter(q.Spec.Interval.Duration)))
@@ -185,7 +187,7 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 	}
 	sc.state.requestIDs = &requestIDs{}
 	lister = sc.state.requestIDs.wrap(lister)
-	req, within := buildRequest(&q.Spec)
+	req, within := queryspec.Request(&q.Spec)
 	// Note: every listing is held packed until it is known complete and consistent (a third of
 	// its decoded size; reconcileSnapshots unpacks each job as it writes it), within the memory
 	// budget of all listings.
@@ -205,7 +207,7 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 			l.gone[snapshot.Name(id)] = true
 		}
 		var overBudget *dlc.OverBudgetError
-		switch kept, _ := l.kept(sc.owned, nil); {
+		switch kept := l.kept(sc.owned, nil, false).n; {
 		case errors.As(err, &overBudget):
 			// Note: the new and the moving jobs together may hold more than a full listing,
 			// which keeps at most maxJobs: try that.

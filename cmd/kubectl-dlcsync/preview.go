@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
-	"github.com/dlcsync/dlcsync/controllers"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/queryspec"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 	"github.com/dlcsync/dlcsync/internal/version"
 )
@@ -117,7 +117,7 @@ func (p *previewOptions) run(ctx context.Context) error {
 	}
 	// The same request and pager as a full sync of the controller: what is listed here is what
 	// a sync would mirror.
-	req, within := controllers.BuildRequest(&q.Spec)
+	req, within := queryspec.Request(&q.Spec)
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	jobs, stats, err := dlc.ListAll(ctx, lister, req, dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within})

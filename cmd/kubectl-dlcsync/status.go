@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
-	"github.com/dlcsync/dlcsync/controllers"
+	"github.com/dlcsync/dlcsync/internal/queryspec"
 )
 
 // maxFailedShown bounds the failed jobs listed, so that the status fits one screen.
@@ -167,7 +167,7 @@ func specLine(q *dlcv1alpha1.JobQuery) string {
 		parts = append(parts, "full listing every "+f.Duration.String())
 	} else {
 		// Unset means the manager's default; the CRD does not write it in.
-		parts = append(parts, "full listing every "+controllers.DefaultFullResyncInterval.String()+" (default)")
+		parts = append(parts, "full listing every "+queryspec.DefaultFullResyncInterval.String()+" (default)")
 	}
 	if q.Spec.Endpoint != "" {
 		parts = append(parts, "endpoint "+q.Spec.Endpoint)
