@@ -43,8 +43,6 @@ type queryState struct {
 	// successful sync: that sync lists incrementally only if the snapshots in the cache still
 	// agree with it (restoredAgrees).
 	restored *dlcv1alpha1.IncrementalState
-	// requestIDs are the RequestIds of the listing of the sync in progress (nil in between).
-	requestIDs *requestIDs
 	// wroteSync is the status.lastSyncTime this process last wrote, and wroteAt when: until the
 	// cache shows it, a reconcile reads a query older than this process's own write (see
 	// cacheBehind).

@@ -4,9 +4,6 @@ import (
 	"context"
 	"sync"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
@@ -69,15 +66,4 @@ func (l *recordingLister) ListJobs(ctx context.Context, req *dlc.ListJobsRequest
 		l.ids.record(resp)
 	}
 	return resp, err
-}
-
-// requestIDOf is the RequestId of the answer of the query's current listing that returned a
-// job. Note: kept in the query's state rather than passed down, because the snapshot writes
-// take the query, not the sync; a query syncs in one worker at a time.
-func (r *JobQueryReconciler) requestIDOf(q *dlcv1alpha1.JobQuery, jobID string) string {
-	v, ok := r.queries.Load(client.ObjectKeyFromObject(q))
-	if !ok {
-		return ""
-	}
-	return v.(*queryState).requestIDs.of(jobID)
 }

@@ -70,8 +70,8 @@ type desiredSnapshot struct {
 // prunes the snapshots of jobs the query no longer lists: after a complete full listing, every
 // owned snapshot not listed; after an incremental one, those of the jobs it found gone.
 func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncScope) (writeCounts, error) {
-	judge := r.newClaimJudge()
-	counts, kept, err := r.writeListed(ctx, sc, judge)
+	sc.claims = r.newClaimJudge()
+	counts, kept, err := r.writeListed(ctx, sc)
 	r.firstSeenEvents(sc.query, &counts)
 	if err != nil {
 		// Note: the listing showed these jobs even though their writes failed: an absence noted
@@ -82,14 +82,14 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 		}
 		return counts, err
 	}
-	err = r.pruneAbsent(ctx, sc, judge, kept, &counts)
+	err = r.pruneAbsent(ctx, sc, kept, &counts)
 	return counts, err
 }
 
 // writeListed writes the snapshot of every listed job and returns what it wrote and the names
 // of the listed jobs' snapshots.
-func (r *JobQueryReconciler) writeListed(ctx context.Context, sc *syncScope, judge *claimJudge) (writeCounts, map[string]bool, error) {
-	q, owned, jobs := sc.query, sc.owned, sc.listed.jobs
+func (r *JobQueryReconciler) writeListed(ctx context.Context, sc *syncScope) (writeCounts, map[string]bool, error) {
+	owned, jobs := sc.owned, sc.listed.jobs
 	var counts writeCounts
 	kept := make(map[string]bool, len(jobs))
 	// Note: jobs map to distinct objects, so their writes run in parallel (bounded), which makes
@@ -106,7 +106,7 @@ func (r *JobQueryReconciler) writeListed(ctx context.Context, sc *syncScope, jud
 			var local writeCounts
 			whole, err := dlc.Unpack(job)
 			if err == nil {
-				err = r.syncSnapshot(groupCtx, judge, q, &whole, name, existing, &local)
+				err = r.syncSnapshot(groupCtx, sc, &whole, name, existing, &local)
 			}
 			// Note: after its write, a job is only counted (listing.kept): its data goes,
 			// so that a large first sync holds less and less of its listing as it writes.
@@ -131,8 +131,7 @@ func (r *JobQueryReconciler) writeListed(ctx context.Context, sc *syncScope, jud
 
 // pruneAbsent notes the owned snapshots whose jobs this listing did not show (kept names those
 // it did) and prunes those absent from two consecutive complete listings.
-func (r *JobQueryReconciler) pruneAbsent(ctx context.Context, sc *syncScope, judge *claimJudge, kept map[string]bool,
-	counts *writeCounts) error {
+func (r *JobQueryReconciler) pruneAbsent(ctx context.Context, sc *syncScope, kept map[string]bool, counts *writeCounts) error {
 	q, listed := sc.query, sc.listed
 	if key := fullKey(q); sc.state.absentKey != key {
 		sc.state.absent, sc.state.absentKey = nil, key
@@ -165,7 +164,7 @@ func (r *JobQueryReconciler) pruneAbsent(ctx context.Context, sc *syncScope, jud
 			absent[name] = true
 			continue
 		}
-		if err := r.pruneSnapshot(ctx, judge, q, s, counts); err != nil {
+		if err := r.pruneSnapshot(ctx, sc.claims, q, s, counts); err != nil {
 			sc.state.absent = absent
 			return err
 		}
@@ -190,8 +189,9 @@ func (c *writeCounts) add(o writeCounts) {
 }
 
 // syncSnapshot finds the current snapshot of one listed job and brings it in step.
-func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, judge *claimJudge, q *dlcv1alpha1.JobQuery, job *dlc.JobItem, name string,
+func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, sc *syncScope, job *dlc.JobItem, name string,
 	existing *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
+	q := sc.query
 	if existing == nil {
 		// Another query may own it already, or it may be orphaned: read it from the cache.
 		var other dlcv1alpha1.DLCJobSnapshot
@@ -219,7 +219,7 @@ func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, judge *claimJudge
 				existing.Spec.JobID, existing.Spec.RegionID, endpoint)}
 		}
 	}
-	return r.writeSnapshot(ctx, judge, q, job, existing, moved, counts)
+	return r.writeSnapshot(ctx, sc, job, existing, moved, counts)
 }
 
 // ownedSnapshots lists the snapshots of the query's namespace that the query owns, by name.
@@ -237,10 +237,11 @@ func (r *JobQueryReconciler) ownedSnapshots(ctx context.Context, q *dlcv1alpha1.
 
 // writeSnapshot makes one snapshot match its job in at most one request: a create carrying
 // labels, annotations, owners and status, or one patch of what changed; nothing at all when the
-// snapshot is current. moveEndpoint says the snapshot records another source than q's endpoint
+// snapshot is current. moveEndpoint says the snapshot records another source than the query's endpoint
 // and moves to it with q, its one claimant (syncSnapshot let it through).
-func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudge, q *dlcv1alpha1.JobQuery, job *dlc.JobItem,
+func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, sc *syncScope, job *dlc.JobItem,
 	existing *dlcv1alpha1.DLCJobSnapshot, moveEndpoint bool, counts *writeCounts) error {
+	q, judge := sc.query, sc.claims
 	opts := r.sharedOptions(ctx, q, existing)
 	converted, err := snapshot.ConvertJob(job, opts)
 	if err != nil {
@@ -283,7 +284,7 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, judge *claimJudg
 	want.status = snapshot.Status(converted, want.hash, existingConds, now)
 	want.status.MatchedBy, want.status.Matching, want.status.ObservedAt = want.matchedBy, true, observedAt
 	want.status.Revealed = revealed
-	want.status.RequestID = r.requestIDOf(q, job.JobID)
+	want.status.RequestID = sc.requestIDs.of(job.JobID)
 	var had *dlcv1alpha1.DLCJobSnapshotStatus
 	if existing != nil {
 		had = &existing.Status

@@ -198,14 +198,8 @@ func waitReady(t *testing.T, namespace, name, reason string) *dlcv1alpha1.JobQue
 // resync asks for an immediate sync through the requestedAt annotation and waits for it.
 func resync(t *testing.T, namespace, name, reason string) *dlcv1alpha1.JobQuery {
 	t.Helper()
-	g := NewWithT(t)
-	q := getQuery(g, namespace, name)
-	patch := client.MergeFrom(q.DeepCopy())
-	if q.Annotations == nil {
-		q.Annotations = map[string]string{}
-	}
-	q.Annotations[dlcv1alpha1.AnnotationRequestedAt] = strconv.FormatInt(time.Now().UnixNano(), 10)
-	g.Expect(k8s.Patch(testCtx, q, patch)).To(Succeed())
+	_, err := testenv.RequestSync(testCtx, k8s, namespace, name)
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	// waitReady checks lastHandledReconcileAt: the sync for this very request has run.
 	return waitReady(t, namespace, name, reason)
 }

@@ -31,7 +31,12 @@ type syncScope struct {
 	listed *listing
 	// memory is what the listing holds of the listing memory budget (released as each job is
 	// written, and at the end of the sync).
-	memory  *dlc.Reservation
+	memory *dlc.Reservation
+	// requestIDs are the RequestIds of the listing's answers, by job, for the snapshots written
+	// from it (status.requestId).
+	requestIDs *requestIDs
+	// claims judges which queries hold a snapshot, memoizing what it reads for this sync.
+	claims  *claimJudge
 	written writeCounts
 	stats   *dlcv1alpha1.SyncStats
 }
@@ -65,7 +70,6 @@ func (r *JobQueryReconciler) sync(ctx context.Context, sc *syncScope) ctrl.Resul
 		err = phase(ctx, sc)
 	}
 	err = timedOut(ctx, err)
-	sc.state.requestIDs = nil
 	sc.stats.Duration = metav1.Duration{Duration: r.now().Sub(sc.started)}
 	st.LastSyncStats = sc.stats
 	if sc.listed != nil && r.AfterSync != nil {
@@ -185,8 +189,8 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 	if err != nil {
 		return nil, stalledError(dlcv1alpha1.ReasonInvalidSecret, "%v", err)
 	}
-	sc.state.requestIDs = &requestIDs{}
-	lister = sc.state.requestIDs.wrap(lister)
+	sc.requestIDs = &requestIDs{}
+	lister = sc.requestIDs.wrap(lister)
 	req, within := queryspec.Request(&q.Spec)
 	// Note: every listing is held packed until it is known complete and consistent (a third of
 	// its decoded size; reconcileSnapshots unpacks each job as it writes it), within the memory

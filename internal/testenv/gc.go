@@ -46,18 +46,11 @@ func StartGarbageCollector(t testing.TB, cfg *rest.Config) *GarbageCollector {
 func runControllers(t testing.TB, cfg *rest.Config, controllers string,
 	ready func(context.Context, *rest.Config, *Process) error, extra ...string) *Process {
 	t.Helper()
-	p, err := startControllerManager(cfg, t.TempDir(), controllers, extra...)
+	cmd, err := controllerManager(cfg, t.TempDir(), controllers, extra...)
 	if err != nil {
-		t.Fatalf("starting kube-controller-manager (%s): %v", controllers, err)
+		t.Fatalf("kube-controller-manager (%s): %v", controllers, err)
 	}
-	t.Cleanup(func() {
-		if err := p.Stop(10 * time.Second); err != nil {
-			t.Errorf("stopping kube-controller-manager (%s): %v", controllers, err)
-		}
-		if t.Failed() {
-			t.Logf("kube-controller-manager log (last 60 lines):\n%s", p.Tail(60))
-		}
-	})
+	p := RunProcess(t, "kube-controller-manager ("+controllers+")", cmd, 10*time.Second, true)
 	ctx, cancel := context.WithTimeout(context.Background(), controllersReadyTimeout)
 	defer cancel()
 	if err := ready(ctx, cfg, p); err != nil {
@@ -66,8 +59,8 @@ func runControllers(t testing.TB, cfg *rest.Config, controllers string,
 	return p
 }
 
-// startControllerManager runs kube-controller-manager with only the given controllers.
-func startControllerManager(cfg *rest.Config, dir, controllers string, extra ...string) (*Process, error) {
+// controllerManager is the command of kube-controller-manager with only the given controllers.
+func controllerManager(cfg *rest.Config, dir, controllers string, extra ...string) (*exec.Cmd, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	binary := filepath.Join(assets, "kube-controller-manager")
 	if _, err := os.Stat(binary); assets == "" || err != nil {
@@ -89,7 +82,7 @@ func startControllerManager(cfg *rest.Config, dir, controllers string, extra ...
 		"--secure-port=0",
 	}, extra...)...)
 	cmd.SysProcAttr = dieWithParent()
-	return StartProcess(cmd)
+	return cmd, nil
 }
 
 // Stop ends kube-controller-manager: SIGTERM, then SIGKILL after 10 seconds. It may be called

@@ -61,22 +61,12 @@ func StartManager(t testing.TB, env *envtest.Environment, environ []string, args
 	}
 	cmd := exec.Command(binary, append([]string{"--health-probe-bind-address", "0", "--allowed-endpoints", LoopbackEndpoints}, args...)...)
 	cmd.Env = ManagerEnv(append([]string{"KUBECONFIG=" + kubeconfigPath}, environ...)...)
-	p, err := StartProcess(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { StopManager(t, p) })
-	return p
+	return RunProcess(t, "manager", cmd, managerStopGrace, false)
 }
+
+// managerStopGrace is the manager's time to stop before it is killed.
+const managerStopGrace = 20 * time.Second
 
 // StopManager stops a manager StartManager started (again: a no-op), showing its log when the
 // test failed.
-func StopManager(t testing.TB, p *Process) {
-	if p.Exited() {
-		return
-	}
-	_ = p.Stop(20 * time.Second)
-	if t.Failed() {
-		t.Logf("manager log (last 60 lines):\n%s", p.Tail(60))
-	}
-}
+func StopManager(t testing.TB, p *Process) { StopProcess(t, "manager", p, managerStopGrace, false) }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -46,6 +47,31 @@ func StartProcess(cmd *exec.Cmd) (*Process, error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// RunProcess starts cmd for the test: it is stopped (SIGTERM, then SIGKILL after grace) when t
+// ends, and the last 60 lines of its output are shown when t failed. A process that had exited
+// before the end is an error only where reportExit says so (kube-controller-manager must keep
+// running; a manager may have been stopped by the test already).
+func RunProcess(t testing.TB, what string, cmd *exec.Cmd, grace time.Duration, reportExit bool) *Process {
+	t.Helper()
+	p, err := StartProcess(cmd)
+	if err != nil {
+		t.Fatalf("starting %s: %v", what, err)
+	}
+	t.Cleanup(func() { StopProcess(t, what, p, grace, reportExit) })
+	return p
+}
+
+// StopProcess stops a process RunProcess started (again: a no-op), showing its log when t failed.
+func StopProcess(t testing.TB, what string, p *Process, grace time.Duration, reportExit bool) {
+	t.Helper()
+	if err := p.Stop(grace); err != nil && reportExit {
+		t.Errorf("stopping %s: %v", what, err)
+	}
+	if t.Failed() {
+		t.Logf("%s log (last 60 lines):\n%s", what, p.Tail(60))
+	}
 }
 
 // Stop ends the process: SIGTERM, then SIGKILL after grace. It reports a process that had

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -145,4 +146,24 @@ func WriteKubeconfig(env *envtest.Environment, userName, path string) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o600)
+}
+
+// RequestSync asks for a sync of a JobQuery now, as `kubectl dlcsync sync` does: it sets the
+// requestedAt annotation to a new value, which it returns (the query's
+// status.lastHandledReconcileAt says when that sync has run).
+func RequestSync(ctx context.Context, c client.Client, namespace, name string) (string, error) {
+	var q dlcv1alpha1.JobQuery
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &q); err != nil {
+		return "", fmt.Errorf("reading JobQuery %s/%s: %w", namespace, name, err)
+	}
+	patch := client.MergeFrom(q.DeepCopy())
+	value := strconv.FormatInt(time.Now().UnixNano(), 10)
+	if q.Annotations == nil {
+		q.Annotations = map[string]string{}
+	}
+	q.Annotations[dlcv1alpha1.AnnotationRequestedAt] = value
+	if err := c.Patch(ctx, &q, patch); err != nil {
+		return "", fmt.Errorf("requesting a sync of JobQuery %s/%s: %w", namespace, name, err)
+	}
+	return value, nil
 }

@@ -141,17 +141,8 @@ func scrapeABusyManager(t *testing.T) map[string]labelSet {
 // requestSync asks for a sync now (the requestedAt annotation) and returns its value.
 func requestSync(ctx context.Context, t *testing.T, k8s client.Client, namespace, name string) string {
 	t.Helper()
-	var q dlcv1alpha1.JobQuery
-	if err := k8s.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &q); err != nil {
-		t.Fatal(err)
-	}
-	patch := client.MergeFrom(q.DeepCopy())
-	value := strconv.FormatInt(time.Now().UnixNano(), 10)
-	if q.Annotations == nil {
-		q.Annotations = map[string]string{}
-	}
-	q.Annotations[dlcv1alpha1.AnnotationRequestedAt] = value
-	if err := k8s.Patch(ctx, &q, patch); err != nil {
+	value, err := testenv.RequestSync(ctx, k8s, namespace, name)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return value

@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/dlcsync/dlcsync/internal/dlcsim"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
+	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
 // incrementalJobs adds n jobs of which every tenth runs and the rest succeeded: 450 jobs list
@@ -44,12 +44,10 @@ func syncNow(t *testing.T, namespace, name string, want int32) *dlcv1alpha1.JobQ
 	t.Helper()
 	g := NewWithT(t)
 	key := types.NamespacedName{Namespace: namespace, Name: name}
-	var q dlcv1alpha1.JobQuery
-	g.Expect(k8s.Get(context.Background(), key, &q)).To(Succeed())
-	patch := client.MergeFrom(q.DeepCopy())
-	q.Annotations = map[string]string{dlcv1alpha1.AnnotationRequestedAt: strconv.FormatInt(time.Now().UnixNano(), 10)}
-	g.Expect(k8s.Patch(context.Background(), &q, patch)).To(Succeed())
+	_, err := testenv.RequestSync(context.Background(), k8s, namespace, name)
+	g.Expect(err).NotTo(HaveOccurred())
 	waitSynced(t, namespace, name, want)
+	var q dlcv1alpha1.JobQuery
 	g.Expect(k8s.Get(context.Background(), key, &q)).To(Succeed())
 	return &q
 }

@@ -286,19 +286,9 @@ func Run(t testing.TB, p Pod) *Process {
 		cmd = exec.Command(filepath.Join(p.Root, p.Config.Entrypoint[0]), append(p.Config.Entrypoint[1:], p.Args...)...)
 	}
 	cmd.Env = env
-	proc, err := testenv.StartProcess(cmd)
-	if err != nil {
-		t.Fatalf("starting %s: %v", p.Config.Entrypoint[0], err)
-	}
-	t.Cleanup(func() {
-		// SIGTERM, as the kubelet does; a manager that had exited already was reported where
-		// it mattered.
-		_ = proc.Stop(stopGrace)
-		if t.Failed() {
-			t.Logf("manager log:\n%s", proc.Log())
-		}
-	})
-	return proc
+	// Note: stopped with SIGTERM, as the kubelet does; a manager that had exited already was
+	// reported where it mattered.
+	return testenv.RunProcess(t, "manager ("+p.Config.Entrypoint[0]+")", cmd, stopGrace, false)
 }
 
 // stopGrace is how long a stopped entrypoint may take before it is killed.
