@@ -58,37 +58,14 @@ func TestIncrementalSyncsReadOnlyNewAndMovingJobs(t *testing.T) {
 	g.Expect(snapshots(g, ns)).To(HaveKey(snapshot.Name(ids[200])))
 	resync(t, ns, "incr", dlcv1alpha1.ReasonSynced)
 
-	// A running job fails, another is deleted, a finished one is deleted, and three jobs arrive.
-	g.Expect(sim.Patch(ids[3], func(j *dlcsim.Job) { j.Status = dlc.StatusFailed })).To(BeTrue())
-	sim.Delete(ids[4], ids[100])
-	now := time.Now()
-	fresh := make([]dlcsim.Job, 0, 3)
-	for i := range 3 {
-		job, ok := sim.Job(ids[0])
-		g.Expect(ok).To(BeTrue())
-		job.JobID = fmt.Sprintf("dlcincrnew%d", i)
-		job.GmtCreateTime = dlc.FormatTime(now.Add(-3 * time.Second))
-		fresh = append(fresh, job)
-	}
-	sim.Upsert(fresh...)
-	q = resync(t, ns, "incr", dlcv1alpha1.ReasonSynced)
-	st := q.Status.LastSyncStats
-	g.Expect(st.Mode).To(Equal(dlcv1alpha1.SyncModeIncremental))
-	g.Expect(st.APICalls).To(Equal(int32(2)))
-	g.Expect([]int32{st.Created, st.Updated, st.Deleted}).To(Equal([]int32{3, 1, 0}))
-	snaps := snapshots(g, ns)
-	g.Expect(snaps).To(HaveLen(253))
-	g.Expect(snaps).To(HaveKey(snapshot.Name(ids[4])), "one listing without a job does not delete its snapshot")
-	g.Expect(snaps).To(HaveKey(snapshot.Name(ids[100])), "a terminal job is not read again before the full listing")
-	g.Expect(snaps[snapshot.Name(ids[3])].Status.Phase).To(Equal(dlc.StatusFailed))
-	g.Expect(q.Status.JobStatusCounts).To(Equal(map[string]int32{"Running": 51, "Failed": 1, "Succeeded": 200}))
+	checkAnIncrementalSyncReadsOnlyTheChanges(t, ns, ids)
 
 	// A snapshot waits for its removal: the next sync lists in full, confirms the deletion and
 	// sees the finished job gone for the first time.
 	q = resync(t, ns, "incr", dlcv1alpha1.ReasonSynced)
 	g.Expect(q.Status.LastSyncStats.Mode).To(Equal(dlcv1alpha1.SyncModeFull))
 	g.Expect(q.Status.LastSyncStats.Deleted).To(Equal(int32(1)))
-	snaps = snapshots(g, ns)
+	snaps := snapshots(g, ns)
 	g.Expect(snaps).NotTo(HaveKey(snapshot.Name(ids[4])))
 	g.Expect(snaps).To(HaveKey(snapshot.Name(ids[100])))
 
@@ -104,6 +81,36 @@ func TestIncrementalSyncsReadOnlyNewAndMovingJobs(t *testing.T) {
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 	resync(t, ns, "incr", dlcv1alpha1.ReasonSynced)
 	g.Expect(snapshots(g, ns)).NotTo(HaveKey(snapshot.Name(ids[100])))
+}
+
+// checkAnIncrementalSyncReadsOnlyTheChanges: a running job fails, another is deleted, a finished
+// one is deleted, and three jobs arrive; the next sync reads only those in two calls.
+func checkAnIncrementalSyncReadsOnlyTheChanges(t *testing.T, ns string, ids []string) {
+	t.Helper()
+	g := NewWithT(t)
+	g.Expect(sim.Patch(ids[3], func(j *dlcsim.Job) { j.Status = dlc.StatusFailed })).To(BeTrue())
+	sim.Delete(ids[4], ids[100])
+	now := time.Now()
+	fresh := make([]dlcsim.Job, 0, 3)
+	for i := range 3 {
+		job, ok := sim.Job(ids[0])
+		g.Expect(ok).To(BeTrue())
+		job.JobID = fmt.Sprintf("dlcincrnew%d", i)
+		job.GmtCreateTime = dlc.FormatTime(now.Add(-3 * time.Second))
+		fresh = append(fresh, job)
+	}
+	sim.Upsert(fresh...)
+	q := resync(t, ns, "incr", dlcv1alpha1.ReasonSynced)
+	st := q.Status.LastSyncStats
+	g.Expect(st.Mode).To(Equal(dlcv1alpha1.SyncModeIncremental))
+	g.Expect(st.APICalls).To(Equal(int32(2)))
+	g.Expect([]int32{st.Created, st.Updated, st.Deleted}).To(Equal([]int32{3, 1, 0}))
+	snaps := snapshots(g, ns)
+	g.Expect(snaps).To(HaveLen(253))
+	g.Expect(snaps).To(HaveKey(snapshot.Name(ids[4])), "one listing without a job does not delete its snapshot")
+	g.Expect(snaps).To(HaveKey(snapshot.Name(ids[100])), "a terminal job is not read again before the full listing")
+	g.Expect(snaps[snapshot.Name(ids[3])].Status.Phase).To(Equal(dlc.StatusFailed))
+	g.Expect(q.Status.JobStatusCounts).To(Equal(map[string]int32{"Running": 51, "Failed": 1, "Succeeded": 200}))
 }
 
 // A filter on a field that changes during a job's life lists in full every time; so does one

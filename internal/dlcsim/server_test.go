@@ -136,15 +136,18 @@ func idsOf(jobs []dlc.JobItem) []string {
 	return out
 }
 
-func TestEveryFilterParameterSelectsTheDocumentedJobs(t *testing.T) {
-	h := newHarness(t)
-	wide := dlc.Ptr(ts(h.now.Add(-15 * 24 * time.Hour)))
-	cases := []struct {
-		name string
-		as   dlcsim.Identity
-		req  dlc.ListJobsRequest
-		want []string
-	}{
+// filterCase is a listing and the jobs it must return.
+type filterCase struct {
+	name string
+	as   dlcsim.Identity
+	req  dlc.ListJobsRequest
+	want []string
+}
+
+// textAndTimeFilterCases are the filters on a job's text, type, status and times.
+func textAndTimeFilterCases(now time.Time) []filterCase {
+	wide := dlc.Ptr(ts(now.Add(-15 * 24 * time.Hour)))
+	return []filterCase{
 		{"DisplayName is a case-insensitive substring", adminID, dlc.ListJobsRequest{DisplayName: dlc.Ptr("test")}, []string{"dlcj1", "dlcj2"}},
 		{"DisplayName wildcard (default mode) with a glob", adminID, dlc.ListJobsRequest{DisplayName: dlc.Ptr("tf-*")}, []string{"dlcj1"}},
 		{"DisplayName in Chinese", adminID, dlc.ListJobsRequest{DisplayName: dlc.Ptr("分类")}, []string{"dlcj3"}},
@@ -158,9 +161,16 @@ func TestEveryFilterParameterSelectsTheDocumentedJobs(t *testing.T) {
 		{"Status", adminID, dlc.ListJobsRequest{Status: dlc.Ptr("Failed")}, []string{"dlcj2"}},
 		{"the default window is the last 7 days of creation", adminID, dlc.ListJobsRequest{}, []string{"DLCUPPERID", "dlcj1", "dlcj2", "dlcj3"}},
 		{"StartTime widens the window", adminID, dlc.ListJobsRequest{StartTime: wide}, []string{"DLCUPPERID", "dlcj1", "dlcj2", "dlcj3", "dlcj4"}},
-		{"EndTime bounds the window", adminID, dlc.ListJobsRequest{StartTime: wide, EndTime: dlc.Ptr(ts(h.now.Add(-24 * time.Hour)))}, []string{"dlcj3", "dlcj4"}},
+		{"EndTime bounds the window", adminID, dlc.ListJobsRequest{StartTime: wide, EndTime: dlc.Ptr(ts(now.Add(-24 * time.Hour)))}, []string{"dlcj3", "dlcj4"}},
 		{"TimeRangeField GmtFinishTime", adminID, dlc.ListJobsRequest{TimeRangeField: dlc.Ptr("GmtFinishTime"),
-			StartTime: dlc.Ptr(ts(h.now.Add(-90 * time.Minute))), EndTime: dlc.Ptr(ts(h.now))}, []string{"dlcj2"}},
+			StartTime: dlc.Ptr(ts(now.Add(-90 * time.Minute))), EndTime: dlc.Ptr(ts(now))}, []string{"dlcj2"}},
+	}
+}
+
+// scopeFilterCases are the filters on whose, where and how a job runs.
+func scopeFilterCases(now time.Time) []filterCase {
+	wide := dlc.Ptr(ts(now.Add(-15 * 24 * time.Hour)))
+	return []filterCase{
 		{"ShowOwn lists the caller's own jobs", alice, dlc.ListJobsRequest{ShowOwn: dlc.Ptr(true)}, []string{"dlcj1", "dlcj3"}},
 		{"FromAllWorkspaces with ShowOwn ignores WorkspaceId", alice, dlc.ListJobsRequest{ShowOwn: dlc.Ptr(true), FromAllWorkspaces: dlc.Ptr(true),
 			WorkspaceID: dlc.Ptr("268")}, []string{"dlcj1", "dlcj3"}},
@@ -198,37 +208,52 @@ func TestEveryFilterParameterSelectsTheDocumentedJobs(t *testing.T) {
 		{"EnableAssignNode false", adminID, dlc.ListJobsRequest{EnableAssignNode: dlc.Ptr(false)}, []string{"DLCUPPERID", "dlcj2", "dlcj3"}},
 		{"TemplateId", adminID, dlc.ListJobsRequest{TemplateID: dlc.Ptr("tml1")}, []string{"dlcj1"}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			req := tc.req
-			req.PageSize = dlc.Ptr(int32(100))
-			resp, err := h.client(t, tc.as).ListJobs(context.Background(), &req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := idsOf(resp.Jobs); !slices.Equal(got, tc.want) && (len(got) != 0 || len(tc.want) != 0) {
-				t.Fatalf("got %v, want %v", got, tc.want)
-			}
-			if resp.TotalCount != int64(len(tc.want)) {
-				t.Fatalf("TotalCount %d, want %d", resp.TotalCount, len(tc.want))
-			}
-			// The same parameters through a bare darabonba-openapi client.
-			query := map[string]string{}
-			for k, v := range req.Query() {
-				query[k] = *v
-			}
-			if _, ok := query["ShowOwn"]; !ok {
-				query["ShowOwn"] = "false"
-			}
-			body, err := h.raw(t, tc.as, query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := body["TotalCount"].(json.Number).String(); got != strconv.Itoa(len(tc.want)) {
-				t.Fatalf("raw request: TotalCount %s, want %d", got, len(tc.want))
-			}
-		})
+}
+
+func TestEveryFilterParameterSelectsTheDocumentedJobs(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range append(textAndTimeFilterCases(h.now), scopeFilterCases(h.now)...) {
+		t.Run(tc.name, func(t *testing.T) { checkFilterCase(t, h, tc) })
 	}
+	checkEveryRequestCounted(t, h)
+}
+
+// checkFilterCase lists tc through the client, then through a bare darabonba-openapi client.
+func checkFilterCase(t *testing.T, h *harness, tc filterCase) {
+	t.Helper()
+	req := tc.req
+	req.PageSize = dlc.Ptr(int32(100))
+	resp, err := h.client(t, tc.as).ListJobs(context.Background(), &req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := idsOf(resp.Jobs); !slices.Equal(got, tc.want) && (len(got) != 0 || len(tc.want) != 0) {
+		t.Fatalf("got %v, want %v", got, tc.want)
+	}
+	if resp.TotalCount != int64(len(tc.want)) {
+		t.Fatalf("TotalCount %d, want %d", resp.TotalCount, len(tc.want))
+	}
+	// The same parameters through a bare darabonba-openapi client.
+	query := map[string]string{}
+	for k, v := range req.Query() {
+		query[k] = *v
+	}
+	if _, ok := query["ShowOwn"]; !ok {
+		query["ShowOwn"] = "false"
+	}
+	body, err := h.raw(t, tc.as, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := body["TotalCount"].(json.Number).String(); got != strconv.Itoa(len(tc.want)) {
+		t.Fatalf("raw request: TotalCount %s, want %d", got, len(tc.want))
+	}
+}
+
+// checkEveryRequestCounted: the simulator's stats counted the parameters, and every request by
+// the AccessKey it names.
+func checkEveryRequestCounted(t *testing.T, h *harness) {
+	t.Helper()
 	stats := h.sim.Stats()
 	for _, p := range []string{"DisplayName", "Tags", "NumericRangeField", "ShowOwn", "PageSize"} {
 		if stats.ByParameter[p] == 0 {
@@ -398,43 +423,46 @@ func TestInvalidParametersAreRefusedWithTheROAErrorBody(t *testing.T) {
 	}
 }
 
+// expectAPIError checks that err is the gateway's answer code with HTTP status status, and
+// returns it when it is a client error.
+func expectAPIError(t *testing.T, err error, code string, status int) *openapi.ClientError { //nolint:unparam // the result is used once
+	t.Helper()
+	var ce *openapi.ClientError
+	var te *openapi.ThrottlingError
+	var se *openapi.ServerError
+	switch {
+	case errors.As(err, &te):
+		if *te.Code != code || *te.StatusCode != status {
+			t.Fatalf("got %s %d, want %s %d", *te.Code, *te.StatusCode, code, status)
+		}
+	case errors.As(err, &ce):
+		if *ce.Code != code || *ce.StatusCode != status {
+			t.Fatalf("got %s %d, want %s %d", *ce.Code, *ce.StatusCode, code, status)
+		}
+		return ce
+	case errors.As(err, &se):
+		if *se.Code != code || *se.StatusCode != status {
+			t.Fatalf("got %s %d, want %s %d", *se.Code, *se.StatusCode, code, status)
+		}
+	default:
+		t.Fatalf("got %v, want %s", err, code)
+	}
+	return nil
+}
+
 func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
 	h := newHarness(t)
-	expect := func(t *testing.T, err error, code string, status int) *openapi.ClientError { //nolint:unparam // the result is used once
-		t.Helper()
-		var ce *openapi.ClientError
-		var te *openapi.ThrottlingError
-		var se *openapi.ServerError
-		switch {
-		case errors.As(err, &te):
-			if *te.Code != code || *te.StatusCode != status {
-				t.Fatalf("got %s %d, want %s %d", *te.Code, *te.StatusCode, code, status)
-			}
-		case errors.As(err, &ce):
-			if *ce.Code != code || *ce.StatusCode != status {
-				t.Fatalf("got %s %d, want %s %d", *ce.Code, *ce.StatusCode, code, status)
-			}
-			return ce
-		case errors.As(err, &se):
-			if *se.Code != code || *se.StatusCode != status {
-				t.Fatalf("got %s %d, want %s %d", *se.Code, *se.StatusCode, code, status)
-			}
-		default:
-			t.Fatalf("got %v, want %s", err, code)
-		}
-		return nil
-	}
 	t.Run("unknown AccessKey", func(t *testing.T) {
 		_, err := h.raw(t, dlcsim.Identity{AccessKeyID: "nobody", AccessKeySecret: "x"}, nil)
-		_ = expect(t, err, "InvalidAccessKeyId.NotFound", 404)
+		_ = expectAPIError(t, err, "InvalidAccessKeyId.NotFound", 404)
 	})
 	t.Run("wrong secret", func(t *testing.T) {
 		_, err := h.raw(t, dlcsim.Identity{AccessKeyID: "alice-key", AccessKeySecret: "wrong"}, nil)
-		_ = expect(t, err, "SignatureDoesNotMatch", 400)
+		_ = expectAPIError(t, err, "SignatureDoesNotMatch", 400)
 	})
 	t.Run("RAM denial", func(t *testing.T) {
 		_, err := h.raw(t, denied, nil)
-		ce := expect(t, err, "Forbidden.RAM", 403)
+		ce := expectAPIError(t, err, "Forbidden.RAM", 403)
 		if detail, ok := ce.Data["AccessDeniedDetail"].(map[string]any); !ok || detail["AuthAction"] != "paidlc:ListJobs" {
 			t.Fatalf("AccessDeniedDetail: %v", ce.Data["AccessDeniedDetail"])
 		}
@@ -446,7 +474,7 @@ func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := h.raw(t, adminID, nil)
-		_ = expect(t, err, "Throttling.User", 400)
+		_ = expectAPIError(t, err, "Throttling.User", 400)
 		var te *openapi.ThrottlingError
 		if errors.As(err, &te) && dara.Int64Value(te.RetryAfter) <= 0 {
 			t.Fatalf("throttling answer carries no TimeLeft")
@@ -456,7 +484,7 @@ func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
 		h.sim.SetFaults(dlcsim.Faults{ServerErrorRate: 1})
 		t.Cleanup(func() { h.sim.SetFaults(dlcsim.Faults{}) })
 		_, err := h.raw(t, adminID, nil)
-		_ = expect(t, err, "ServiceUnavailable", 503)
+		_ = expectAPIError(t, err, "ServiceUnavailable", 503)
 	})
 	t.Run("failing the Nth request", func(t *testing.T) {
 		h.sim.SetFaults(dlcsim.Faults{FailRequests: []int{2}, FailCode: "InternalError"})
@@ -465,7 +493,7 @@ func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := h.raw(t, adminID, nil)
-		_ = expect(t, err, "InternalError", 500)
+		_ = expectAPIError(t, err, "InternalError", 500)
 		if _, err := h.raw(t, adminID, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -475,7 +503,7 @@ func TestGatewayErrorsUseTheReferenceCodesAndStatuses(t *testing.T) {
 		srv := httptest.NewServer(skewed.Handler())
 		defer srv.Close()
 		_, err := (&harness{url: srv.URL}).raw(t, adminID, nil)
-		_ = expect(t, err, "InvalidTimeStamp.Expired", 400)
+		_ = expectAPIError(t, err, "InvalidTimeStamp.Expired", 400)
 	})
 	stats := h.sim.Stats()
 	if stats.SignaturesRejected < 2 || stats.ByCode["Forbidden.RAM"] != 1 || stats.Throttled != 1 {

@@ -88,6 +88,27 @@ func TestHelmUpgradeFromThePreviousChartUpgradesTheCRDs(t *testing.T) {
 	g.Expect(out).To(ContainSubstring("invalid ownership metadata"))
 	helmOn(append([]string{"upgrade", "dlcsync", "charts/dlcsync", "--take-ownership"}, monitoringOn...)...)
 
+	checkUpgraded(t, c, currentCRDs, query)
+	checkUserRoles(t, cfg, c, "ml-team")
+
+	// Later upgrades need no flag: the release owns the CRDs now.
+	helmOn("upgrade", "dlcsync", "charts/dlcsync", "--reuse-values", "--set", "logLevel=debug")
+
+	helmOn("uninstall", "dlcsync")
+	g.Expect(serverCRDs(t, c)).To(Equal(currentCRDs), "helm uninstall removed the CRDs it was told to keep")
+	err = c.Get(ctx, client.ObjectKeyFromObject(query), query)
+	g.Expect(err).NotTo(HaveOccurred(), "the JobQuery is gone after helm uninstall")
+	g.Expect(apierrors.IsNotFound(c.Get(ctx, client.ObjectKey{Namespace: "dlcsync-system", Name: "dlcsync"},
+		&corev1.ServiceAccount{}))).To(BeTrue(), "helm uninstall kept the release's other objects")
+}
+
+// checkUpgraded: after the upgrade the apiserver serves this chart's CRDs, owned by the release
+// and kept on uninstall, the JobQuery is still there and the monitoring objects exist.
+func checkUpgraded(t *testing.T, c client.Client, currentCRDs map[string]apiextensionsv1.CustomResourceDefinitionSpec,
+	query *dlcv1alpha1.JobQuery) {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
 	g.Expect(serverCRDs(t, c)).To(Equal(currentCRDs), "helm upgrade left the previous release's CRDs")
 	for name := range currentCRDs {
 		var crd apiextensionsv1.CustomResourceDefinition
@@ -106,17 +127,6 @@ func TestHelmUpgradeFromThePreviousChartUpgradesTheCRDs(t *testing.T) {
 		obj.SetGroupVersionKind(schema.GroupVersionKind{Group: o.group, Version: o.version, Kind: o.kind})
 		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "dlcsync-system", Name: o.name}, obj)).To(Succeed(), o.kind)
 	}
-	checkUserRoles(t, cfg, c, "ml-team")
-
-	// Later upgrades need no flag: the release owns the CRDs now.
-	helmOn("upgrade", "dlcsync", "charts/dlcsync", "--reuse-values", "--set", "logLevel=debug")
-
-	helmOn("uninstall", "dlcsync")
-	g.Expect(serverCRDs(t, c)).To(Equal(currentCRDs), "helm uninstall removed the CRDs it was told to keep")
-	err = c.Get(ctx, client.ObjectKeyFromObject(query), query)
-	g.Expect(err).NotTo(HaveOccurred(), "the JobQuery is gone after helm uninstall")
-	g.Expect(apierrors.IsNotFound(c.Get(ctx, client.ObjectKey{Namespace: "dlcsync-system", Name: "dlcsync"},
-		&corev1.ServiceAccount{}))).To(BeTrue(), "helm uninstall kept the release's other objects")
 }
 
 // prometheusOperatorCRDs are the Prometheus Operator's CRDs make manifests generates for the tests.
