@@ -29,7 +29,7 @@ func ParseRolePolicy(flag string) (RolePolicy, error) {
 		for i := range parts {
 			parts[i] = regexp.QuoteMeta(parts[i])
 		}
-		// Note: RAM matches role names without regard to case, and ARNs name roles in lower case.
+		// RAM matches role names without regard to case, and ARNs name roles in lower case.
 		re, err := regexp.Compile("(?i)^" + strings.Join(parts, ".*") + "$")
 		if err != nil {
 			return nil, fmt.Errorf("--assumable-roles: %q: %w", pair, err)

@@ -84,7 +84,7 @@ func doubling(first, limit time.Duration, n int32) time.Duration {
 }
 
 // timedOut tags the failure of a sync whose deadline passed: whatever step was cut short, the
-// cause is the deadline. Note: decided by the sync's own context, not by the error, because an
+// cause is the deadline. Decided by the sync's own context, not by the error, because an
 // HTTP client timeout also reads as context.DeadlineExceeded.
 func timedOut(ctx context.Context, err error) error {
 	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -17,7 +17,7 @@ import (
 )
 
 // holdersAnnotation lists, as comma-separated name/uid pairs, the JobQueries that claim a
-// snapshot without an owner reference. Note: a snapshot that a query with deletionPolicy Orphan
+// snapshot without an owner reference. A snapshot that a query with deletionPolicy Orphan
 // claims carries no JobQuery owner reference at all, every claim is listed here instead; one that
 // only Delete queries claim has an owner reference per query, so that garbage collection removes
 // it with the last of them. No garbage collection can then delete what an Orphan query keeps: a
@@ -56,7 +56,7 @@ func formatHolders(refs []metav1.OwnerReference) string {
 // claimJudge decides, for the snapshots of one operation (a sync, a claim conversion, a release
 // of every snapshot), which holders still claim a snapshot and under which deletionPolicy. A
 // holder's query is read from the cache and, when the cache does not hold it, from the
-// apiserver, once per holder per operation. Note: a manager sharded by --watch-label-selector
+// apiserver, once per holder per operation. A manager sharded by --watch-label-selector
 // caches only its own shard's queries, so a cache miss does not mean the query is gone: judged
 // through the cache alone, another shard's Orphan claim was dropped, the shared snapshot took the
 // owner-reference form, and a prune or the garbage collector deleted what the Orphan query keeps.
@@ -87,7 +87,7 @@ func (j *claimJudge) claimsOf(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot
 	if s != nil {
 		refs, held = queryOwners(s.OwnerReferences), holdersOf(s)
 	}
-	// Note: an owner reference is a Delete claim; a holder may be of either policy, so its
+	// An owner reference is a Delete claim; a holder may be of either policy, so its
 	// query's policy is read. Either claim of a query that is gone is dropped: the garbage
 	// collector removes a deleted owner's reference too, but maybe only after this sync, whose
 	// matchedBy would then name the deleted query until the next one.
@@ -120,7 +120,7 @@ func (j *claimJudge) claimsOf(ctx context.Context, s *dlcv1alpha1.DLCJobSnapshot
 }
 
 // holder reads the query of a holder: gone when it no longer exists, and whether its
-// deletionPolicy is Orphan. Note: a query that cannot be read counts as Orphan, the choice that
+// deletionPolicy is Orphan. A query that cannot be read counts as Orphan, the choice that
 // never lets garbage collection take a snapshot it may keep; such an answer is not remembered.
 func (j *claimJudge) holder(ctx context.Context, namespace string, ref metav1.OwnerReference) holderState {
 	j.mu.Lock()
@@ -175,7 +175,7 @@ func onlyClaimedBy(s *dlcv1alpha1.DLCJobSnapshot, q *dlcv1alpha1.JobQuery) bool 
 			return false
 		}
 	}
-	// Note: the live matches, not status.matchedBy: a deleted query's name stays there until a
+	// The live matches, not status.matchedBy: a deleted query's name stays there until a
 	// write of the remaining claimant, which would never come if this refused it.
 	return !slices.ContainsFunc(aliveMatches(s), func(name string) bool { return name != q.Name })
 }

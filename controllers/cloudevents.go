@@ -119,7 +119,7 @@ func newCloudEvents(policy endpoints.SinkPolicy, reader client.Reader, limit int
 	if limit <= 0 {
 		limit = DefaultCloudEventsBacklog
 	}
-	// Note: no redirect is followed (a sink that answers 3xx has not received the event), no
+	// No redirect is followed (a sink that answers 3xx has not received the event), no
 	// proxy from the environment is used for in-cluster names, and an answer is read up to
 	// maxResponseBytes.
 	transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -203,7 +203,7 @@ func (e *cloudEvents) prepare(q *dlcv1alpha1.JobQuery, owned func() ([]*dlcv1alp
 		return nil, nil
 	}
 	e.forget(key)
-	// Note: in whole seconds, as the status keeps it and as the API writes a job's times, so a
+	// In whole seconds, as the status keeps it and as the API writes a job's times, so a
 	// job created in the second the sink was configured counts as after it.
 	now := e.now().Truncate(time.Second)
 	s = &sink{query: key, uri: spec.Sink.URI, source: querySource(q.Namespace, q.Name), since: now, persisted: now,
@@ -218,7 +218,7 @@ func (e *cloudEvents) prepare(q *dlcv1alpha1.JobQuery, owned func() ([]*dlcv1alp
 	e.sinks[key] = s
 	e.mu.Unlock()
 	go e.run(ctx, s)
-	// Note: registered first, read second: a snapshot written meanwhile is either in the cache
+	// Registered first, read second: a snapshot written meanwhile is either in the cache
 	// now or reaches onSnapshot after this, when the sink is there to take it.
 	snaps, err := owned()
 	if err != nil {
@@ -310,7 +310,7 @@ func (e *cloudEvents) onSnapshot(old, snap *dlcv1alpha1.DLCJobSnapshot) {
 		if s == nil {
 			continue
 		}
-		// Note: an add is every snapshot again after a restart, so what W says was handled is
+		// An add is every snapshot again after a restart, so what W says was handled is
 		// skipped; a query that joins a snapshot gets its transition unless it happened before
 		// the sink existed (W may have passed it while another query held the snapshot).
 		s.mu.Lock()

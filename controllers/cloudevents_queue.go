@@ -52,7 +52,7 @@ func (e *cloudEvents) enqueue(s *sink, namespace, name, jobID, regionID string, 
 }
 
 // rememberLocked records a transition as taken, so that the other path that reports it (the
-// sync's write, the informer) does not send it again. Note: bounded, so that a long outage of a
+// sync's write, the informer) does not send it again. Bounded, so that a long outage of a
 // busy sink does not grow it without end: past 4 backlogs the older half of the keys not waiting
 // is forgotten (the worst outcome is one more attempt). s.mu is held.
 func (e *cloudEvents) rememberLocked(s *sink, tr *dlcv1alpha1.PhaseTransition) {

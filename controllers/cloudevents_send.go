@@ -72,7 +72,7 @@ func (e *cloudEvents) run(ctx context.Context, s *sink) {
 			s.failure = ""
 			s.handledLocked(next.seenAt)
 			if refused != nil {
-				// Note: a sink that refuses an event for good (400, 413, ...) would refuse it at
+				// A sink that refuses an event for good (400, 413, ...) would refuse it at
 				// every retry and hold every later one behind it: it is dropped and counted.
 				s.failure = fmt.Sprintf("the sink refused %s for good: %v; dropped", next.transition.Key, err)
 				e.dropLocked(s, false)
@@ -220,7 +220,7 @@ func transitionEvent(source, query string, out *outgoing) cloudevents.Event {
 	data.Namespace, data.Snapshot, data.Query, data.JobID, data.RegionID = out.namespace, out.name, query, out.jobID, out.regionID
 	data.Kind, data.Phase, data.From, data.FirstSeen, data.TransitionKey = out.kind, tr.Phase, tr.From, tr.From == "", tr.Key
 	data.SeenAt = metav1.NewTime(tr.SeenAt.Time)
-	// Note: SetData of a struct cannot fail for this type (plain JSON fields).
+	// SetData of a struct cannot fail for this type (plain JSON fields).
 	_ = ev.SetData(cloudevents.ApplicationJSON, data)
 	return ev
 }

@@ -36,7 +36,7 @@ type access struct {
 // A refusal is a stalledError naming what to change; any other error is a transient failure to
 // read Kubernetes.
 func (r *JobQueryReconciler) resolveAccess(ctx context.Context, q *dlcv1alpha1.JobQuery) (access, error) {
-	// Note: the endpoint is checked before anything else, so that a refused endpoint never
+	// The endpoint is checked before anything else, so that a refused endpoint never
 	// receives a request, whatever the credentials.
 	if err := r.Endpoints.Check(q.Spec.Endpoint); err != nil {
 		return access{}, stalledError(dlcv1alpha1.ReasonEndpointNotAllowed, "%v; ask the operator's administrator to allow it", err)
@@ -156,7 +156,7 @@ type credentialKeys struct{ id, secret, token string }
 
 // secretKeys returns the Secret keys a query names for the AccessKey ID, the AccessKey secret
 // and the STS token (defaults as the CRD's), refusing names that coincide.
-// Note: admission refuses coinciding names too, but a JobQuery stored before that rule, or under
+// Admission refuses coinciding names too, but a JobQuery stored before that rule, or under
 // a CRD not yet upgraded, still has them; one key in two roles would send the AccessKey secret in
 // clear as the x-acs-security-token header or as the AccessKey ID.
 // defaultSecretKey is the key of the AccessKey secret in a Secret that names no keys.
@@ -181,7 +181,7 @@ func secretKeys(ref *dlcv1alpha1.SecretCredentials) (credentialKeys, error) {
 	if keys.id == keys.token && keys.id != keys.secret {
 		clashes = append(clashes, fmt.Sprintf("accessKeyIdKey and securityTokenKey both name %q", keys.id))
 	}
-	// Note: distinct names are not enough when the author swaps roles (accessKeyIdKey:
+	// Distinct names are not enough when the author swaps roles (accessKeyIdKey:
 	// accessKeySecret with accessKeySecretKey: accessKeyId): the key that conventionally holds
 	// the AccessKey secret is never read for a role that is sent as a header.
 	for role, key := range map[string]string{"accessKeyIdKey": keys.id, "securityTokenKey": keys.token} {

@@ -28,7 +28,7 @@ const FieldOwner = "dlcsync"
 
 // snapshotsFinalizer holds every JobQuery until its deletion has been applied to its snapshots
 // under the deletionPolicy the query has when it is deleted (Orphan: released; Delete: claimed by
-// owner references, which the garbage collector follows). Note: on every query, not only Orphan
+// owner references, which the garbage collector follows). On every query, not only Orphan
 // ones: a finalizer cannot be added once a deletion has started, so a query switched to Orphan and
 // deleted before the manager saw the switch would otherwise lose its snapshots.
 const snapshotsFinalizer = "dlc.dlcsync.io/snapshots"
@@ -120,7 +120,7 @@ func (r *JobQueryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	result, err := r.reconcileSync(ctx, q)
 	r.events.report(q, sinkRefused)
 	r.events.refusedEvent(r, q, original.Status.Conditions, sinkRefused)
-	// Note: one status patch per reconcile; when nothing but the sync times and stats changed,
+	// One status patch per reconcile; when nothing but the sync times and stats changed,
 	// none unless the written times are older than statusRefresh (statusWrite).
 	if why := statusWrite(&original.Status, &q.Status, r.statusRefresh(q)); why != "" {
 		if patchErr := r.patchStatus(ctx, original, q); patchErr != nil {
@@ -144,7 +144,7 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 		q.Status.ObservedGeneration = q.Generation
 		q.Status.NextSyncTime = nil
 		setConditions(&q.Status.Conditions, q.Generation, outcomeSuspended, "", "")
-		// Note: a suspended query does not sync; its last-sync gauge would grow old and fire
+		// A suspended query does not sync; its last-sync gauge would grow old and fire
 		// every staleness alert (DLCSyncStale) for a pause someone chose.
 		lastSyncTimestamp.DeleteLabelValues(q.Namespace, q.Name)
 		return ctrl.Result{}, nil
@@ -165,7 +165,7 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 		}
 		return ctrl.Result{}, nil
 	}
-	// Note: one namespace may hold at most half of the sync workers, so a tenant whose endpoint
+	// One namespace may hold at most half of the sync workers, so a tenant whose endpoint
 	// hangs cannot starve the others; its queries wait their turn without a status write.
 	release, ok := r.fairness.acquire(q.Namespace, r.concurrency())
 	if !ok {
@@ -181,7 +181,7 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 // something changes). seen is false for the first look at a query since this process started.
 func due(q *dlcv1alpha1.JobQuery, state *queryState, seen bool, credVersion string, now time.Time) (time.Duration, bool) {
 	st := &q.Status
-	// Note: after a restart, restoreState took the schedule from the status, capped.
+	// After a restart, restoreState took the schedule from the status, capped.
 	next := state.nextSync
 	switch {
 	case st.LastSyncTime == nil, // never synced: first in line
@@ -210,7 +210,7 @@ func due(q *dlcv1alpha1.JobQuery, state *queryState, seen bool, credVersion stri
 		return 0, true
 	case next.IsZero() || !now.Before(next):
 		if !seen {
-			// Note: after a restart every overdue query would sync at once; spread them over
+			// After a restart every overdue query would sync at once; spread them over
 			// up to a minute (at most their interval).
 			spread := min(q.Spec.Interval.Duration, time.Minute)
 			return time.Duration(rand.Int64N(int64(spread))) + time.Second, false
@@ -225,7 +225,7 @@ const stalledRecheck = 10 * time.Minute
 
 // recheckedWhenStalled reports whether a stalled reason can be fixed outside the cluster.
 func recheckedWhenStalled(reason string) bool {
-	// Note: a listing too large for the memory budget may fit once jobs are deleted.
+	// A listing too large for the memory budget may fit once jobs are deleted.
 	return reason == dlcv1alpha1.ReasonUnauthorized || reason == dlcv1alpha1.ReasonForbidden ||
 		reason == dlcv1alpha1.ReasonListingTooLarge
 }
@@ -253,7 +253,7 @@ func (r *JobQueryReconciler) reconcileFinalizer(ctx context.Context, q *dlcv1alp
 	original := q.DeepCopy()
 	controllerutil.AddFinalizer(q, snapshotsFinalizer)
 	controllerutil.RemoveFinalizer(q, legacyOrphanFinalizer)
-	// Note: finalizers are a list; a merge patch replaces it whole, so without the lock a
+	// Finalizers are a list; a merge patch replaces it whole, so without the lock a
 	// finalizer another controller added since our read would be dropped.
 	if err := r.Patch(ctx, q, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("updating the finalizer of %s: %w", klog.KObj(q), err)

@@ -73,7 +73,7 @@ func readyMessage(conds []metav1.Condition) string {
 
 // maxSkippedBytes bounds skippedMessage, "..." included, so that the Ready message, which adds
 // at most syncedMessage and pendingMessage before it, always keeps it whole within its 1 KiB.
-// Note: the next sync decides whether the skipped jobs changed by looking for this text in the
+// The next sync decides whether the skipped jobs changed by looking for this text in the
 // stored message; cut there instead (three refusals quoting the apiserver's errors reach 1 KiB),
 // it was never found, and every sync emitted JobsSkipped again.
 const maxSkippedBytes = 768
@@ -137,7 +137,7 @@ const (
 // beyond the sync times and stats is always written (statusWriteChange). A sync that changed
 // only those is written when the written lastSyncTime is at least refresh old
 // (statusWriteFreshness), so that lastSyncTime and lastSuccessfulSyncTime stay readable as
-// freshness at a cost of at most one write per refresh. Note: the times and lastSyncStats are
+// freshness at a cost of at most one write per refresh. The times and lastSyncStats are
 // always written together, so the stats describe the sync that started at lastSyncTime.
 func statusWrite(before, after *dlcv1alpha1.JobQueryStatus, refresh time.Duration) string {
 	switch {
@@ -154,7 +154,7 @@ func statusWrite(before, after *dlcv1alpha1.JobQueryStatus, refresh time.Duratio
 }
 
 // statusRefresh is how often a quiet query's status is refreshed: every max(interval, the
-// administrator's refresh interval). Note: the interval counts less its 10% jitter, because
+// administrator's refresh interval). The interval counts less its 10% jitter, because
 // syncs are that much closer at times; with the full interval a long-interval query would skip
 // every other refresh and read up to two intervals old. It still writes at most once per sync.
 func (r *JobQueryReconciler) statusRefresh(q *dlcv1alpha1.JobQuery) time.Duration {

@@ -32,7 +32,7 @@ type queryState struct {
 	// lastFull is when the last successful full listing ran, and fullKey what it listed for.
 	lastFull time.Time
 	fullKey  string
-	// absent are the snapshots a complete listing did not return. Note: one listing's word is
+	// absent are the snapshots a complete listing did not return. One listing's word is
 	// not enough to delete: a snapshot is pruned only when the next complete listing does not
 	// return its job either, so a single wrong answer can never remove anything.
 	absent map[string]bool
@@ -81,7 +81,7 @@ func (r *JobQueryReconciler) state(key types.NamespacedName) (*queryState, bool)
 // fullKey names what a full listing listed for: the whole spec and the credentials (other
 // credentials may see other jobs). A change of either calls for a full listing; a requested
 // reconcile (requestedAt) does not: it asks for a sync now, not for a more expensive one.
-// Note: a hash, kept in status.incremental.fingerprint, of the generation and of the spec's
+// A hash, kept in status.incremental.fingerprint, of the generation and of the spec's
 // content, so that the key means the same whatever process computes it. Every spec field counts,
 // those that do not change the listing (interval, suspend) included: a field added later can
 // then never be forgotten here.
@@ -113,7 +113,7 @@ func fullResyncEvery(q *dlcv1alpha1.JobQuery) time.Duration {
 // status.incremental. Whether the latter still applies is decided at the sync: a fingerprint of
 // another spec or other credentials never matches fullKey, and the snapshots must agree with it
 // (restoredAgrees).
-// Note: incremental state built under the operator's ambient credentials is not restored: a new
+// Incremental state built under the operator's ambient credentials is not restored: a new
 // process may run with another identity, which may see other jobs, and nothing records which.
 func restoreState(state *queryState, q *dlcv1alpha1.JobQuery, now time.Time) {
 	state.nextSync = restoredNextSync(&q.Status, q.Spec.Interval.Duration, now)
@@ -137,7 +137,7 @@ func restoreState(state *queryState, q *dlcv1alpha1.JobQuery, now time.Time) {
 // restoredNextSync is the schedule the last process wrote (status.nextSyncTime), as long as a
 // sync could have scheduled it from now: at most the interval and its jitter, or the backoff of
 // a failing query. Zero when none was written.
-// Note: a later time was written by a process whose clock ran ahead; trusted, it would keep the
+// A later time was written by a process whose clock ran ahead; trusted, it would keep the
 // query silent until this clock caught up (hours, after a failover from a skewed leader). The
 // cap is taken once, here: taken at every look, it would move forward with the clock.
 func restoredNextSync(st *dlcv1alpha1.JobQueryStatus, interval time.Duration, now time.Time) time.Time {
@@ -195,7 +195,7 @@ func summarize(known []dlc.KnownJob) (watermark string, running int32, digest st
 // It clears the field when a new process could not list incrementally anyway (the filter does
 // not allow it, a full listing costs no more, the operator's own identity or a role it assumes), so that it is never written
 // for nothing.
-// Note: a sync that changes nothing must write nothing. Watermark, running jobs and pending
+// A sync that changes nothing must write nothing. Watermark, running jobs and pending
 // prunes change only with the snapshots; the time of the last full listing changes at every
 // full listing, so it is rewritten only once the recorded one is half a fullResyncInterval
 // old: a restarted process then lists in full at most that much earlier than this one would.
@@ -260,10 +260,9 @@ func incrementalFilter(spec *dlcv1alpha1.JobQuerySpec) bool {
 // truncated, it keeps at least one job to start from, and every snapshot it counted last time is
 // still there (one deleted by hand is restored by a full listing, at the next sync). A state
 // restored from the status must also agree with the snapshots (restoredAgrees), which the
-// caller checks last. Note: only a state that would otherwise list incrementally is judged (and
-// forgotten when it disagrees); judged before the other terms, it was also forgotten in syncs
-// that list in full anyway, losing pending prunes that full listing would have confirmed
-// (TestARestartedManagerGoesOnListingIncrementally failed).
+// caller checks last, because only a state that would otherwise list incrementally may be
+// judged (and forgotten when it disagrees): forgotten in a sync that lists in full anyway, it
+// would lose the pending prunes that full listing confirms.
 func incrementalDue(q *dlcv1alpha1.JobQuery, state *queryState, known []dlc.KnownJob, now time.Time) bool {
 	every := fullResyncEvery(q)
 	return every > 0 && len(known) > 0 && len(known) == int(q.Status.Snapshots) && !q.Status.Truncated && incrementalFilter(&q.Spec) &&
@@ -289,7 +288,7 @@ func cheaperThanFull(known []dlc.KnownJob) bool {
 func knownJobs(owned map[string]*dlcv1alpha1.DLCJobSnapshot) []dlc.KnownJob {
 	out := make([]dlc.KnownJob, 0, len(owned))
 	for _, s := range owned {
-		// Note: status.job is not cached (TrimForCache); createdAt holds the creation time.
+		// Status.job is not cached (TrimForCache); createdAt holds the creation time.
 		if !s.Status.Matching || s.Status.CreatedAt == nil {
 			continue
 		}

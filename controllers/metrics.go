@@ -90,7 +90,7 @@ func ObserveAPIResponse(code string) {
 // ObserveBreaker records a breaker state change; pass it as GovernorConfig.OnBreakerChange. The
 // name is the endpoint host and region, never anything derived from a credential.
 func ObserveBreaker(name string, state gobreaker.State) {
-	// Note: the state is the worst of the breakers of that host and region; closed (all of them)
+	// The state is the worst of the breakers of that host and region; closed (all of them)
 	// drops the series, so a tenant-chosen region leaves none behind.
 	if state == gobreaker.StateClosed {
 		breakerState.DeleteLabelValues(name)

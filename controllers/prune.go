@@ -15,12 +15,12 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, judge *claimJudg
 	owners, holders := judge.claimsOf(ctx, s, q, false)
 	others := append(owners, holders...)
 	retain := q.Spec.Snapshot.PrunePolicy == dlcv1alpha1.PrunePolicyRetain
-	// Note: an owner that is not a JobQuery (a user's own object) holds the snapshot too; only
+	// An owner that is not a JobQuery (a user's own object) holds the snapshot too; only
 	// this query's claim is dropped then, never the object.
 	foreign := len(s.OwnerReferences) > len(queryOwners(s.OwnerReferences))
 	switch {
 	case len(others) == 0 && !retain && !foreign:
-		// Note: the precondition makes sure we delete the object we compared, not one that another
+		// The precondition makes sure we delete the object we compared, not one that another
 		// query adopted a moment ago.
 		err := r.Delete(ctx, s, client.Preconditions{UID: &s.UID, ResourceVersion: &s.ResourceVersion})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -54,7 +54,7 @@ func (r *JobQueryReconciler) pruneSnapshot(ctx context.Context, judge *claimJudg
 }
 
 // reconcileDeletionPolicy puts the finalizer on the query, then, once per generation in this
-// process, its claims on its snapshots in the form its deletionPolicy asks for. Note: once per
+// process, its claims on its snapshots in the form its deletionPolicy asks for. Once per
 // process too, not only on a spec change: snapshots written by an earlier release (which always
 // set owner references) must take the Orphan form before a foreground deletion could collect
 // them. The conversion runs before the sync, whose listing may fail.
@@ -66,7 +66,7 @@ func (r *JobQueryReconciler) reconcileDeletionPolicy(ctx context.Context, q *dlc
 	if checked, ok := r.claimsChecked.Load(key); ok && checked.(int64) == q.Generation {
 		return nil
 	}
-	// Note: a failed conversion is not recorded, so it is tried again at the next reconcile.
+	// A failed conversion is not recorded, so it is tried again at the next reconcile.
 	if err := r.reconcileClaims(ctx, q); err != nil {
 		return err
 	}

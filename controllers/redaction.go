@@ -85,7 +85,7 @@ func redactionPatch(s *dlcv1alpha1.DLCJobSnapshot, keep []dlcv1alpha1.RevealGrou
 		p.ops = append(p.ops, patchOp{Op: "add", Path: "/status/job", Value: job},
 			patchOp{Op: "add", Path: "/status/contentHash", Value: snapshot.Hash(job)})
 	}
-	// Note: add, also of an empty list: a remove of a field the stored object no longer has
+	// Add, also of an empty list: a remove of a field the stored object no longer has
 	// (the cache was behind) would fail the whole patch.
 	p.ops = append(p.ops, patchOp{Op: "add", Path: "/status/revealed", Value: append([]dlcv1alpha1.RevealGroup{}, keep...)})
 	body, err := json.Marshal(p.ops)
@@ -95,7 +95,7 @@ func redactionPatch(s *dlcv1alpha1.DLCJobSnapshot, keep []dlcv1alpha1.RevealGrou
 	return body, nil
 }
 
-// allowedReveal is what s may reveal now (see redactionReconciler). Note: a manager sharded by
+// allowedReveal is what s may reveal now (see redactionReconciler). A manager sharded by
 // --watch-label-selector caches every snapshot of its namespaces but only its own queries; it
 // judges only the snapshots one of its queries claims, and orphaned ones, so that shards with
 // different --reveal-namespaces do not undo each other's writes at every sync.

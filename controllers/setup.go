@@ -185,7 +185,7 @@ func ParseWatchLabelSelector(expr string) (labels.Selector, error) {
 // so a manager never sees, and so never syncs, another shard's queries. An invalid selector is
 // an error, which the manager reports at start.
 //
-// Note: snapshots stay cached whole (within watchNamespaces): two shards' queries may share a
+// Snapshots stay cached whole (within watchNamespaces): two shards' queries may share a
 // snapshot, and each shard's writes keep every owner reference and matchedBy entry it did not
 // add (see writeSnapshot and pruneSnapshot), so neither removes the other's claim.
 func ShardCacheOptions(watchNamespaces []string, watchLabelSelector string) (cache.Options, error) {
@@ -201,9 +201,8 @@ func ShardCacheOptions(watchNamespaces []string, watchLabelSelector string) (cac
 // LeaderElectionID is the lease name of the managers of one shard: the base ID alone for a
 // manager that watches everything, otherwise the base ID and a digest of its shard (the watched
 // namespaces, sorted, and the selector's canonical form), so that each shard elects its own
-// leader instead of one shard's managers all waiting on another's lease. Note: two releases
-// sharded by namespace in one namespace used to share the base lease, and the one that lost the
-// election silently synced nothing.
+// leader: two releases sharded by namespace in one namespace would otherwise share one lease,
+// and the one that lost the election would silently sync nothing.
 func LeaderElectionID(base string, watchNamespaces []string, watchLabelSelector string) (string, error) {
 	selector, err := ParseWatchLabelSelector(watchLabelSelector)
 	if err != nil {
@@ -230,7 +229,7 @@ func stripSecretMetadata(obj any) (any, error) {
 	m.SetAnnotations(nil)
 	m.SetManagedFields(nil)
 	if s, ok := obj.(*corev1.Secret); ok {
-		// Note: the controller watches metadata only, so no data arrives here; a typed Secret
+		// The controller watches metadata only, so no data arrives here; a typed Secret
 		// informer, should one ever be started, must not keep it either.
 		s.Data, s.StringData = nil, nil
 	}
@@ -263,11 +262,11 @@ func (r *JobQueryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 		// The delivery workers ask for status writes of their queries through this channel.
 		bld = bld.WatchesRawSource(source.Channel(r.events.wake, &handler.EnqueueRequestForObject{}))
 	}
-	// Note: snapshots are not watched for reconciles (Owns): every change to them comes from
+	// Snapshots are not watched for reconciles (Owns): every change to them comes from
 	// this controller, and each sync compares against the cache anyway.
 	return bld.
 		WithOptions(controller.Options{
-			// Note: one more goroutine than sync slots, so that a reconcile that only finds its
+			// One more goroutine than sync slots, so that a reconcile that only finds its
 			// namespace's share taken (or a status write) is never stuck behind hanging syncs.
 			MaxConcurrentReconciles: concurrency + 1,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),

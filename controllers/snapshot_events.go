@@ -11,7 +11,7 @@ import (
 )
 
 // phaseEvent emits one event per job phase transition on the snapshot, with a stable message so
-// that repeated transitions aggregate. Note: from the converted job, whose strings are the ones
+// that repeated transitions aggregate. From the converted job, whose strings are the ones
 // the snapshot shows (URL userinfo scrubbed), never from the API's answer: events are readable by
 // whoever may read the namespace's events.
 func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1alpha1.DLCJobSnapshot, job *dlcv1alpha1.JobItem) {
@@ -29,7 +29,7 @@ func (r *JobQueryReconciler) phaseEvent(namespace, name string, existing *dlcv1a
 	r.Recorder.Eventf(regarding, nil, eventType, reason, actionPhaseChanged, "%s", note)
 }
 
-// maxFirstSeenEvents bounds the JobFirstSeen events of one sync. Note: the first sync of a query
+// maxFirstSeenEvents bounds the JobFirstSeen events of one sync. The first sync of a query
 // over a workspace's history finds thousands of ended jobs; an event each would double the
 // requests of that sync. The rest are counted in one event on the query, and every one of them
 // carries status.transition (with no from) for automation that needs them all.

@@ -134,7 +134,7 @@ func (p *snapshotPatch) claims(owners, holders []metav1.OwnerReference, annotate
 
 // status replaces the whole status.
 func (p *snapshotPatch) status(status *dlcv1alpha1.DLCJobSnapshotStatus) {
-	// Note: add, not replace: it also writes a status where the object has none (one made by
+	// Add, not replace: it also writes a status where the object has none (one made by
 	// hand), and it replaces an existing one whole.
 	p.ops = append(p.ops, patchOp{Op: "add", Path: "/status", Value: status})
 	p.hash, p.revealed = status.ContentHash, len(status.Revealed)
@@ -168,7 +168,7 @@ func (r *JobQueryReconciler) sendPatch(ctx context.Context, p *snapshotPatch) er
 	}
 	snapshotWritesTotal.WithLabelValues("patch").Inc()
 	if p.hash != "" && (obj.Status.ContentHash != p.hash || len(obj.Status.Revealed) != p.revealed) {
-		// Note: a CRD older than the status pruned what it did not know (status.revealed); the
+		// A CRD older than the status pruned what it did not know (status.revealed); the
 		// next sync would write the snapshot again, and the redaction controller not see it.
 		return statusDropped(obj, p.hash)
 	}
@@ -176,7 +176,7 @@ func (r *JobQueryReconciler) sendPatch(ctx context.Context, p *snapshotPatch) er
 }
 
 // patchConflict turns the apiserver's refusal to apply the patch's operations into the conflict
-// it is. Note: the apiserver applies a JSON patch before it compares the resourceVersion, so a
+// it is. The apiserver applies a JSON patch before it compares the resourceVersion, so a
 // patch built from a cached copy that another writer has since changed (a label it removes is
 // already gone) fails with 422 and no kind, not 409; an object the CRD's schema refuses (a job
 // problem) also answers 422, but names its kind and fields.
@@ -209,7 +209,7 @@ func statusDropped(obj *dlcv1alpha1.DLCJobSnapshot, wantHash string) error {
 			"-f with this release's install.yaml)", obj.Namespace, obj.Name, cause)}
 }
 
-// patchClaims adds the claims to the patch. Note: the cache shows only dlcsync's annotations, so
+// patchClaims adds the claims to the patch. The cache shows only dlcsync's annotations, so
 // when it shows none and a holder is to be added, the snapshot's metadata is read uncached to
 // learn whether it has an annotations map at all (rare: snapshots carry dlcsync's endpoint
 // annotation from their creation).
@@ -228,7 +228,7 @@ func (r *JobQueryReconciler) patchClaims(ctx context.Context, p *snapshotPatch, 
 }
 
 // createSnapshot creates a new snapshot whole: labels, annotations, owners, spec and status in
-// one request. Note: it fails with AlreadyExists when the cache has not yet seen another
+// one request. It fails with AlreadyExists when the cache has not yet seen another
 // query's snapshot; the sync retries a second later and then updates that one.
 func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace string, want *desiredSnapshot) (*dlcv1alpha1.DLCJobSnapshot, error) {
 	annotations := map[string]string{dlcv1alpha1.AnnotationEndpoint: want.endpoint}

@@ -74,7 +74,7 @@ func (r *JobQueryReconciler) reconcileSnapshots(ctx context.Context, sc *syncSco
 	counts, kept, err := r.writeListed(ctx, sc)
 	r.firstSeenEvents(sc.query, &counts)
 	if err != nil {
-		// Note: the listing showed these jobs even though their writes failed: an absence noted
+		// The listing showed these jobs even though their writes failed: an absence noted
 		// before is refuted all the same, or a later glitch would prune on two absences that
 		// were not consecutive.
 		for name := range kept {
@@ -92,7 +92,7 @@ func (r *JobQueryReconciler) writeListed(ctx context.Context, sc *syncScope) (wr
 	owned, jobs := sc.owned, sc.listed.jobs
 	var counts writeCounts
 	kept := make(map[string]bool, len(jobs))
-	// Note: jobs map to distinct objects, so their writes run in parallel (bounded), which makes
+	// Jobs map to distinct objects, so their writes run in parallel (bounded), which makes
 	// the first sync of a large query several times faster; counts are merged under a lock.
 	group, groupCtx := errgroup.WithContext(ctx)
 	group.SetLimit(snapshotWriters)
@@ -108,7 +108,7 @@ func (r *JobQueryReconciler) writeListed(ctx context.Context, sc *syncScope) (wr
 			if err == nil {
 				err = r.syncSnapshot(groupCtx, sc, &whole, name, existing, &local)
 			}
-			// Note: after its write, a job is only counted (listing.kept): its data goes,
+			// After its write, a job is only counted (listing.kept): its data goes,
 			// so that a large first sync holds less and less of its listing as it writes.
 			sc.memory.Forget(job)
 			*job = dlc.JobItem{JobID: job.JobID, GmtCreateTime: job.GmtCreateTime, Status: job.Status}
@@ -154,7 +154,7 @@ func (r *JobQueryReconciler) pruneAbsent(ctx context.Context, sc *syncScope, kep
 		default:
 			missing = listed.walk.Complete
 		}
-		// Note: a snapshot already retained (no longer matching, kept by prunePolicy Retain) is
+		// A snapshot already retained (no longer matching, kept by prunePolicy Retain) is
 		// not tracked: its absence would be noted on one listing and dropped on the next, and
 		// status.incremental.pendingPrune would change (a status write) at every full listing.
 		if !missing || (retain && !s.Status.Matching && len(s.Status.MatchedBy) == 0) {
@@ -210,7 +210,7 @@ func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, sc *syncScope, jo
 	}
 	var moved bool
 	if existing != nil {
-		// Note: the first query to write a snapshot fixes its source; a query of another region
+		// The first query to write a snapshot fixes its source; a query of another region
 		// or endpoint that lists the same ID is not allowed to overwrite it.
 		endpoint, recorded := existing.Annotations[dlcv1alpha1.AnnotationEndpoint]
 		moved = recorded && !endpoints.SameSource(endpoint, q.Spec.Endpoint)
@@ -339,7 +339,7 @@ func revealedGroups(opts snapshot.Options) []dlcv1alpha1.RevealGroup {
 }
 
 // sharedOptions are the conversion options of a snapshot that several queries may write: the
-// groups every matching query reveals, no more. Note: the most redacting query wins, and every
+// groups every matching query reveals, no more. The most redacting query wins, and every
 // writer computes the same set from the same matchedBy, so overlapping queries that disagree
 // converge instead of rewriting the snapshot on each other's syncs.
 func (r *JobQueryReconciler) sharedOptions(ctx context.Context, q *dlcv1alpha1.JobQuery, existing *dlcv1alpha1.DLCJobSnapshot) snapshot.Options {

@@ -19,14 +19,14 @@ import (
 var errStaleStatus = errors.New("the status was computed from a query older than the stored one")
 
 // patchStatus writes q's status, computed from original, guarded by the resourceVersion this
-// reconcile last read or wrote. Note: a merge patch sends only what differs from its base, so one
+// reconcile last read or wrote. A merge patch sends only what differs from its base, so one
 // computed from an older query than the stored one would keep fields of a newer status (a failure
 // count beside Ready=True). When the query changed meanwhile, the status is written onto the
 // stored query if the stored status is still the one it was computed from (a user's edit during
 // the sync); otherwise it is dropped with errStaleStatus: the stored one is newer, and this
 // process waits for its cache to show it (cacheBehind) before it looks at the query again.
 func (r *JobQueryReconciler) patchStatus(ctx context.Context, original, q *dlcv1alpha1.JobQuery) error {
-	// Note: the sync may have patched q itself (its finalizer): q carries that version.
+	// The sync may have patched q itself (its finalizer): q carries that version.
 	original.ResourceVersion = q.ResourceVersion
 	err := r.Status().Patch(ctx, q, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{}))
 	if !apierrors.IsConflict(err) {
@@ -80,7 +80,7 @@ func cacheBehind(q *dlcv1alpha1.JobQuery, state *queryState, now time.Time) bool
 	if state.wroteAt.IsZero() || now.Sub(state.wroteAt) > cacheLagLimit {
 		return false
 	}
-	// Note: metav1.Time is stored in whole seconds.
+	// Metav1.Time is stored in whole seconds.
 	wrote := state.wroteSync.Truncate(time.Second)
 	return q.Status.LastSyncTime == nil || q.Status.LastSyncTime.Time.Before(wrote)
 }

@@ -148,10 +148,10 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.
 	st.NextSyncTime, state.nextSync = &next, next.Time
 	message, reason := syncedMessage(kept, matched, walk.Truncated), dlcv1alpha1.ReasonSynced
 	if listed.mode == dlcv1alpha1.SyncModeFull && walk.Complete && matched == 0 {
-		// Note: a wrong region, workspace or showOwn gives a successful, empty listing; say what
+		// A wrong region, workspace or showOwn gives a successful, empty listing; say what
 		// to check instead of a bare "0", and once as an event (the previous message had it).
 		message = noJobsMessage(q)
-		// Note: a prefix, since the stored message may go on (snapshots waiting to be pruned).
+		// A prefix, since the stored message may go on (snapshots waiting to be pruned).
 		if !strings.HasPrefix(previousMessage, message) {
 			r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, "NoJobsMatched", "Sync", "%s", message)
 		}
@@ -161,7 +161,7 @@ func (r *JobQueryReconciler) succeeded(ctx context.Context, sc *syncScope) ctrl.
 	}
 	if skipped := skippedMessage(walk.WithoutID, written.skipped); skipped != "" {
 		message, reason = truncateMessage(message+"; "+skipped), dlcv1alpha1.ReasonJobsSkipped
-		// Note: skipped fits whole in the message (maxSkippedBytes), so the previous one holds
+		// Skipped fits whole in the message (maxSkippedBytes), so the previous one holds
 		// it whenever the same jobs were skipped.
 		if !strings.Contains(previousMessage, skipped) {
 			r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, reason, "Sync", "%s", skipped)
@@ -192,7 +192,7 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 	sc.requestIDs = &requestIDs{}
 	lister = sc.requestIDs.wrap(lister)
 	req, within := queryspec.Request(&q.Spec)
-	// Note: every listing is held packed until it is known complete and consistent (a third of
+	// Every listing is held packed until it is known complete and consistent (a third of
 	// its decoded size; reconcileSnapshots unpacks each job as it writes it), within the memory
 	// budget of all listings.
 	opts := dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now, Pack: true, Memory: sc.memory}
@@ -213,18 +213,18 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 		var overBudget *dlc.OverBudgetError
 		switch kept := l.kept(sc.owned, nil, false).n; {
 		case errors.As(err, &overBudget):
-			// Note: the new and the moving jobs together may hold more than a full listing,
+			// The new and the moving jobs together may hold more than a full listing,
 			// which keeps at most maxJobs: try that.
 		case err != nil:
 			return l, err
 		case changes.Stats.Complete && (q.Spec.MaxJobs <= 0 || kept <= int(q.Spec.MaxJobs)):
 			return l, nil
 		}
-		// Note: more jobs than maxJobs now (which ones to keep depends on every job), or more
+		// More jobs than maxJobs now (which ones to keep depends on every job), or more
 		// new jobs than one filter can page through: list in full, counting the calls spent.
 		spent = changes.Stats
 	}
-	// Note: the jobs of the incremental listing are dropped; the full one starts from none.
+	// The jobs of the incremental listing are dropped; the full one starts from none.
 	sc.memory.Release()
 	jobs, walk, err := dlc.ListAll(ctx, lister, req, opts)
 	walk.APICalls, walk.Pages, walk.Retries = walk.APICalls+spent.APICalls, walk.Pages+spent.Pages, walk.Retries+spent.Retries

@@ -192,7 +192,7 @@ type PhaseTransition struct {
 // JobQuery (or JobQueries) that matched it.
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=djs,categories=dlc
-// Note: the default columns answer "what, whose, in what state, since when, for how long"; the
+// The default columns answer "what, whose, in what state, since when, for how long"; the
 // job's own creation time (not the snapshot's Age, which only says when dlcsync first saw it)
 // and everything else is in -o wide.
 // +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.status.displayName`

@@ -18,7 +18,7 @@ var (
 	// SchemeGroupVersion is GroupVersion under the name generated apply configurations use.
 	SchemeGroupVersion = GroupVersion
 
-	// SchemeBuilder registers the types of this package with a runtime.Scheme. Note: it is
+	// SchemeBuilder registers the types of this package with a runtime.Scheme. It is
 	// apimachinery's builder rather than controller-runtime's (deprecated there), so importing
 	// this package pulls in no controller-runtime.
 	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)

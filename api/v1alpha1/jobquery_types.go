@@ -5,7 +5,7 @@ import (
 )
 
 // JobQuerySpec says which PAI-DLC jobs to mirror, where to find them and how often to look.
-// Note: fullResyncInterval has no CRD default: a default of 1h would break this rule for every
+// FullResyncInterval has no CRD default: a default of 1h would break this rule for every
 // query with an interval above 1h. Unset means every hour (every sync for longer intervals).
 // +kubebuilder:validation:XValidation:rule="!has(self.fullResyncInterval) || duration(self.fullResyncInterval) == duration('0s') || duration(self.fullResyncInterval) >= duration(has(self.interval) ? self.interval : '1m')",message="fullResyncInterval must be 0 (list in full at every sync) or at least interval"
 type JobQuerySpec struct {
@@ -25,7 +25,7 @@ type JobQuerySpec struct {
 	// used; a path is rejected.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
-	// Note: CEL's url() exposes no userinfo or fragment, and it parses https://host:443@evil.example
+	// CEL's url() exposes no userinfo or fragment, and it parses https://host:443@evil.example
 	// as host evil.example; '@', '?' and '#' never belong in scheme://host[:port], so their mere
 	// presence is refused, each with its own message.
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != '' && url(self).getEscapedPath() in ['', '/'] && url(self).getQuery().size() == 0",message="endpoint must be an http:// or https:// URL with a host, an optional port and no path or query"
@@ -126,7 +126,7 @@ type Credentials struct {
 }
 
 // SecretCredentials names a Secret of the JobQuery's namespace and the keys that hold each value.
-// Note: the three key names, defaults included, must differ: one key in two roles would send a
+// The three key names, defaults included, must differ: one key in two roles would send a
 // value where another belongs, e.g. the AccessKey secret in clear as the security token header.
 // The manager refuses such a query too (SecretKeysNotDistinct), for one stored before this rule.
 // +kubebuilder:validation:XValidation:rule="(has(self.accessKeyIdKey) ? self.accessKeyIdKey : 'accessKeyId') != (has(self.accessKeySecretKey) ? self.accessKeySecretKey : 'accessKeySecret')",message="secretRef.accessKeyIdKey and accessKeySecretKey must name different keys: one value would be sent as both the AccessKey ID and the AccessKey secret"
@@ -367,7 +367,7 @@ type NumericRange struct {
 
 // TimeRange is either a relative window (within) ending when a sync starts, or an absolute one
 // (start, optionally with end).
-// Note: an end without a start would leave the start to the API's default (now minus 7 days),
+// An end without a start would leave the start to the API's default (now minus 7 days),
 // a window that moves, can be empty and can end before it starts; it is refused instead of being
 // given a meaning the API does not have. start and end have format date-time, which CEL compares
 // as timestamps (instants), not as strings, so 01:30+01:00 equals 00:30Z.
@@ -639,7 +639,7 @@ type SyncStats struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=jq,categories=dlc
-// Note: LAST SUCCESS, not the last attempt, is the default freshness column: a query that keeps
+// LAST SUCCESS, not the last attempt, is the default freshness column: a query that keeps
 // failing attempts syncs all the time, and only the age of its last success shows it is stuck.
 // +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.regionId`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

@@ -172,7 +172,7 @@ func fleetOptions(preset string, set bench.FleetOptions, fs *pflag.FlagSet) (ben
 	case "small":
 		o = bench.FleetOptions{Queries: 10, Jobs: 3000, Namespaces: 2, RawJobs: 1000, Concurrency: 4, Interval: 20 * time.Second, Active: 0.1}
 	case "full":
-		// Note: the four measured intervals (quiet, churn, restart, failover) each last about one
+		// The four measured intervals (quiet, churn, restart, failover) each last about one
 		// interval; 30 s keeps 100 quiet syncs at 4 at a time far from filling it.
 		o = bench.FleetOptions{Queries: 100, Jobs: 100000, Namespaces: 10, RawJobs: 5000, Concurrency: 4, Interval: 30 * time.Second, Active: 0.1}
 	default:

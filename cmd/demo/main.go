@@ -193,7 +193,7 @@ func startManager(ctx context.Context, env *envtest.Environment, done chan<- err
 	if err != nil {
 		return err
 	}
-	// Note: the simulator listens on loopback over plain HTTP, which an administrator must
+	// The simulator listens on loopback over plain HTTP, which an administrator must
 	// allow explicitly, as with --allowed-endpoints=http://127.0.0.1:* on the real manager.
 	if _, err := controllers.Setup(ctx, mgr, controllers.Options{AllowedEndpoints: testenv.LoopbackEndpoints}); err != nil {
 		return err

@@ -179,7 +179,7 @@ func serve(ctx context.Context, f *simFlags, sim *dlcsim.Server, identities []dl
 	}()
 	start := func() error { return srv.Serve(ln) }
 	if f.tlsCert != "" {
-		// Note: the files are read here, so a bad pair fails at start rather than at the first request.
+		// The files are read here, so a bad pair fails at start rather than at the first request.
 		if _, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}

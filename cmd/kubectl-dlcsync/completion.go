@@ -35,13 +35,13 @@ func completeQueryFlag(root *rootOptions) cobra.CompletionFunc {
 }
 
 // completeNames lists the names of one kind in the namespace of --namespace (or the kubeconfig's),
-// through the client the verbs use, that start with toComplete. Note: it reads metadata only
+// through the client the verbs use, that start with toComplete. It reads metadata only
 // (PartialObjectMetadataList), so that completing among 10,000 snapshots does not fetch their job
 // data, and in pages, as get does.
 func completeNames(cmd *cobra.Command, root *rootOptions, res resource, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	names, err := listNames(cmd.Context(), root, res, toComplete)
 	if err != nil {
-		// Note: stderr of __complete is the shell's debug log, never the command line.
+		// Stderr of __complete is the shell's debug log, never the command line.
 		cobra.CompErrorln(err.Error())
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

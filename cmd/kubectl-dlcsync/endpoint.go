@@ -32,7 +32,7 @@ func previewEndpoint(regionID, specEndpoint, flagEndpoint string) (string, error
 		}
 		return specEndpoint, nil
 	}
-	// Note: without --local nothing has checked spec.regionId against the CRD's pattern; the
+	// Without --local nothing has checked spec.regionId against the CRD's pattern; the
 	// host it makes must be an official one too ("x.evil.example#" would make another).
 	host, protocol, err := dlc.ResolveEndpoint(regionID, "")
 	if err != nil {
@@ -51,7 +51,7 @@ func checkExplicitEndpoint(endpoint string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --endpoint %q is not a URL", endpoints.ErrNotAllowed, endpoint)
 	}
-	// Note: userinfo would send the request to another host than the one a reader sees
+	// Userinfo would send the request to another host than the one a reader sees
 	// ("https://pai-dlc.cn-hangzhou.aliyuncs.com@evil.example").
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || (u.Path != "" && u.Path != "/") ||
 		u.Hostname() == "" {

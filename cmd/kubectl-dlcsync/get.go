@@ -22,7 +22,7 @@ import (
 )
 
 // listChunk is the page size of a listing: a namespace of 10,000 snapshots is read in pieces, so
-// that no single response holds them all. Note: what is kept between pages is only what is
+// that no single response holds them all. What is kept between pages is only what is
 // printed. A table keeps one row of short cells per object (not the object with its job data)
 // and prints them once, so that its columns align as kubectl's do; -o yaml|json|name keep every
 // object, as kubectl does, to print them as one v1 List.
@@ -95,7 +95,7 @@ func newGetCommand(root *rootOptions) *cobra.Command {
 		},
 	}
 	g.print.AddFlags(cmd)
-	// Note: PrintFlags lists json, yaml, name and templates; wide is the table with every column.
+	// PrintFlags lists json, yaml, name and templates; wide is the table with every column.
 	cmd.Flag("output").Usage = "Output format: wide, " + strings.Join(g.print.AllowedFormats(), ", ") + " (default: a table)"
 	f := cmd.Flags()
 	f.StringVarP(&g.selector, "selector", "l", "", "Label selector, e.g. -l dlc.dlcsync.io/status=Failed")
@@ -227,7 +227,7 @@ func (g *getOptions) follow(ctx context.Context, c client.WithWatch, res resourc
 		return fmt.Errorf("watching %s: %w", res.kind, err)
 	}
 	defer w.Stop()
-	// Note: each change is printed as it comes, one object at a time, as kubectl get --watch does.
+	// Each change is printed as it comes, one object at a time, as kubectl get --watch does.
 	out.single = true
 	for {
 		select {
@@ -322,7 +322,7 @@ func (o *output) flush() error {
 		}
 		return nil
 	}
-	// Note: several objects print as kubectl prints them, a v1 List.
+	// Several objects print as kubectl prints them, a v1 List.
 	return printList(o.printer, o.objects, w)
 }
 

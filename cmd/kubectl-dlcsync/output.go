@@ -31,7 +31,7 @@ func addObjectOutput(cmd *cobra.Command, what string, extra ...string) *objectOu
 }
 
 // printer is the printer of -o, nil when -o asks for the verb's own text (none, or one of the
-// verb's own formats such as wide). Note: verbs call it before they write anything, so that a
+// verb's own formats such as wide). Verbs call it before they write anything, so that a
 // misspelt -o fails before a patch is sent.
 func (o *objectOutput) printer(own ...string) (printers.ResourcePrinter, error) {
 	format := *o.flags.OutputFormat
@@ -58,7 +58,7 @@ func printObject(p printers.ResourcePrinter, obj runtime.Object, w io.Writer) er
 	return p.PrintObj(obj, w)
 }
 
-// printList prints objects as kubectl prints several, one v1 List. Note: not a typed list, which
+// printList prints objects as kubectl prints several, one v1 List. Not a typed list, which
 // the name and template printers do not accept, and which could not mix a JobQuery with its
 // snapshots.
 func printList(p printers.ResourcePrinter, objs []runtime.Object, w io.Writer) error {

@@ -79,7 +79,7 @@ func newPreviewCommand(root *rootOptions) *cobra.Command {
 	f.StringVar(&p.accessKeyID, "access-key-id", "", "AccessKey ID, its secret in $"+envAccessKeySecret+
 		" or --access-key-secret-file (default: the Alibaba Cloud credential chain)")
 	f.StringVar(&p.secretFile, "access-key-secret-file", "", "With --access-key-id: read the AccessKey secret from this file (- for stdin)")
-	// Note: a secret given as a flag shows in the process list and the shell history; the flag
+	// A secret given as a flag shows in the process list and the shell history; the flag
 	// stays, hidden, only to tell a user of the old command what replaced it.
 	f.StringVar(&p.removedSecret, "access-key-secret", "", "Removed: use $"+envAccessKeySecret+" or --access-key-secret-file")
 	_ = f.MarkHidden("access-key-secret")
@@ -103,13 +103,13 @@ func (p *previewOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Note: decided before any client exists, so that a refused endpoint receives nothing, not
+	// Decided before any client exists, so that a refused endpoint receives nothing, not
 	// even a request of the default credential chain.
 	endpoint, err := previewEndpoint(q.Spec.RegionID, q.Spec.Endpoint, p.endpoint)
 	if err != nil {
 		return err
 	}
-	// Note: the user agent names the plugin, so that API-side logs tell a preview from a sync.
+	// The user agent names the plugin, so that API-side logs tell a preview from a sync.
 	cfg := dlc.Config{RegionID: q.Spec.RegionID, Endpoint: endpoint, Static: static, UserAgent: "kubectl-dlcsync/" + version.Version}
 	lister, err := dlc.NewClient(cfg)
 	if err != nil {
@@ -153,7 +153,7 @@ func (p *previewOptions) readQuery(ctx context.Context) (*dlcv1alpha1.JobQuery, 
 	if p.local {
 		return q, nil
 	}
-	// Note: the dry run sends the manifest as written, not q: a typed round trip would send the
+	// The dry run sends the manifest as written, not q: a typed round trip would send the
 	// fields the user left out as zero values (interval: 0s), which the CRD then refuses instead
 	// of defaulting.
 	written := &unstructured.Unstructured{}
@@ -164,7 +164,7 @@ func (p *previewOptions) readQuery(ctx context.Context) (*dlcv1alpha1.JobQuery, 
 }
 
 // dryRun creates the JobQuery with dryRun=All: the apiserver applies the CRD's schema, CEL rules
-// and defaults and stores nothing. Note: the name is generated, so that a query of the same name
+// and defaults and stores nothing. The name is generated, so that a query of the same name
 // that already exists does not make the dry run fail.
 func (p *previewOptions) dryRun(ctx context.Context, name string, trial *unstructured.Unstructured) (*dlcv1alpha1.JobQuery, error) {
 	c, err := p.root.client()
@@ -227,7 +227,7 @@ func (p *previewOptions) print(q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stat
 // summary goes to stderr, so that stdout parses.
 func (p *previewOptions) printObjects(printer printers.ResourcePrinter, q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stats dlc.WalkStats) error {
 	now := metav1.NewTime(p.root.now())
-	// Note: redacted as the query asks; the manager may redact more (it reveals a group only in
+	// Redacted as the query asks; the manager may redact more (it reveals a group only in
 	// the namespaces its --reveal-namespaces allows), never less.
 	opts := snapshot.OptionsFor(q.Spec.Snapshot)
 	objs := make([]runtime.Object, 0, len(jobs))
@@ -320,7 +320,7 @@ func (p *previewOptions) credentials() (*dlc.StaticCredentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading --access-key-secret-file: %w", err)
 	}
-	// Note: a file written by echo or an editor ends with a newline, which is not the secret's.
+	// A file written by echo or an editor ends with a newline, which is not the secret's.
 	secret := strings.TrimSpace(string(data))
 	switch {
 	case len(data) > maxSecretBytes:

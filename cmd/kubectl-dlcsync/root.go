@@ -41,7 +41,7 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// Note: kubectl runs the plugin as `kubectl dlcsync`; cobra names it that way in help.
+		// Kubectl runs the plugin as `kubectl dlcsync`; cobra names it that way in help.
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl dlcsync"},
 	}
 	cmd.SetIn(streams.In)

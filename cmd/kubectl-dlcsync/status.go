@@ -113,7 +113,7 @@ func eachClaimed(ctx context.Context, c client.Client, q *dlcv1alpha1.JobQuery, 
 }
 
 // claimedBy reports whether a snapshot belongs to the query with this UID: by an owner reference
-// or as a holder (dlc.dlcsync.io/holders). Note: not by status.matchedBy, which lists only the
+// or as a holder (dlc.dlcsync.io/holders). Not by status.matchedBy, which lists only the
 // queries that match the job now, so that a snapshot retained after its job stopped matching
 // (prunePolicy Retain) would not count.
 func claimedBy(s *dlcv1alpha1.DLCJobSnapshot, uid types.UID) bool {
@@ -185,7 +185,7 @@ func truncatedNote(q *dlcv1alpha1.JobQuery) string {
 	return fmt.Sprintf("; truncated to maxJobs %d", q.Spec.MaxJobs)
 }
 
-// addLastSync describes the last sync that wrote the status. Note: a sync that changes nothing
+// addLastSync describes the last sync that wrote the status. A sync that changes nothing
 // writes nothing, so this can be older than the interval on a healthy query; the wording says so.
 func addLastSync(tree treeprint.Tree, q *dlcv1alpha1.JobQuery, now time.Time) {
 	st := &q.Status

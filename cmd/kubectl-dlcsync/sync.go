@@ -138,7 +138,7 @@ func requestSync(ctx context.Context, root *rootOptions, name string, change fun
 		change(q)
 	}
 	if q.Spec.Suspend {
-		// Note: a suspended query never syncs, so the request would wait forever (Flux refuses too).
+		// A suspended query never syncs, so the request would wait forever (Flux refuses too).
 		return fmt.Errorf("JobQuery %s is suspended: resume it with `kubectl dlcsync resume %s`", key, name)
 	}
 	requested := root.now().UTC().Format(time.RFC3339Nano)

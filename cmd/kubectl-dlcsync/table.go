@@ -22,7 +22,7 @@ const (
 // tablePrinter prints metav1.Tables as cli-runtime's table printer does (upper-case headers,
 // Priority 1 columns only with -o wide, a NAMESPACE column with -A, the header once across the
 // tables of a --watch, column widths that only grow), but aligns the columns by display width.
-// Note: cli-runtime writes through a tabwriter, which counts a CJK character as one cell where a
+// Cli-runtime writes through a tabwriter, which counts a CJK character as one cell where a
 // terminal draws two, so a display name such as 语音识别实验-25 pushes the rest of its row out of
 // line; its printer always wraps the output in that tabwriter, so it cannot be reused here.
 type tablePrinter struct {
@@ -88,7 +88,7 @@ func (p *tablePrinter) PrintObj(obj runtime.Object, w io.Writer) error {
 	for _, line := range lines {
 		for i, cell := range line {
 			b.WriteString(cell)
-			// Note: the last cell is not padded, as tabwriter leaves no trailing blanks.
+			// The last cell is not padded, as tabwriter leaves no trailing blanks.
 			if i < len(line)-1 {
 				b.WriteString(strings.Repeat(" ", p.widths[i]-runewidth.StringWidth(cell)))
 			}

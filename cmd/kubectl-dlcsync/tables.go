@@ -30,7 +30,7 @@ var queryColumns = []metav1.TableColumnDefinition{
 	{Name: "Region", Type: "string", Priority: 1},
 	{Name: "Mode", Type: "string", Priority: 1},
 	{Name: "API Calls", Type: "integer", Priority: 1},
-	// Note: the Ready condition's message, named Status as the CRD's printer column and Flux's
+	// The Ready condition's message, named Status as the CRD's printer column and Flux's
 	// `kubectl get` name it.
 	{Name: "Status", Type: "string", Priority: 1},
 }
@@ -104,7 +104,7 @@ func queryRow(q *dlcv1alpha1.JobQuery, now time.Time) metav1.TableRow {
 	if s := q.Status.LastSyncStats; s != nil {
 		mode, calls = orNone(s.Mode), int64(s.APICalls)
 	}
-	// Note: LAST SYNC is status.lastSyncTime, the last sync that wrote the status; a quiet sync
+	// LAST SYNC is status.lastSyncTime, the last sync that wrote the status; a quiet sync
 	// writes nothing, so a healthy query can show an older time (see docs/cli.md).
 	return metav1.TableRow{
 		Cells: []any{q.Name, ready, orNone(reason), int64(q.Status.Snapshots), q.Status.MatchedJobs,
@@ -116,7 +116,7 @@ func queryRow(q *dlcv1alpha1.JobQuery, now time.Time) metav1.TableRow {
 
 func jobRow(s *dlcv1alpha1.DLCJobSnapshot, now time.Time) metav1.TableRow {
 	st := &s.Status
-	// Note: the snapshot's own fields, not its job's: a listing need not decode the job data.
+	// The snapshot's own fields, not its job's: a listing need not decode the job data.
 	user := st.Username
 	if user == "" {
 		user = st.UserID

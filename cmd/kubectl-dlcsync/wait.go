@@ -112,7 +112,7 @@ func runWait(ctx context.Context, root *rootOptions, args []string, o waitOption
 	if err != nil {
 		return err
 	}
-	// Note: reads run under the caller's context, not the timeout's: a client-side rate
+	// Reads run under the caller's context, not the timeout's: a client-side rate
 	// limiter refuses to start a read that the deadline would cut, which is not a failure.
 	reads := ctx
 	if o.timeout > 0 {
@@ -131,7 +131,7 @@ func runWait(ctx context.Context, root *rootOptions, args []string, o waitOption
 		case err != nil && lasting(err):
 			return false, err
 		case err != nil:
-			// Note: a long wait outlives an apiserver restart or a throttled read; say so, go on.
+			// A long wait outlives an apiserver restart or a throttled read; say so, go on.
 			fmt.Fprintf(root.streams.ErrOut, "Warning: %v; trying again\n", err)
 			return false, nil
 		}

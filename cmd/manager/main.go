@@ -15,7 +15,7 @@ import (
 	// to ensure that exec-entrypoint and run can make use of them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
-	// Note: Mozilla's root CAs, used by crypto/x509 only when the system has none, as in the
+	// Mozilla's root CAs, used by crypto/x509 only when the system has none, as in the
 	// dlcsync image (which ships no CA bundle): the manager calls Alibaba Cloud over HTTPS.
 	// SSL_CERT_FILE or SSL_CERT_DIR still replace them, e.g. for a TLS-intercepting proxy.
 	_ "golang.org/x/crypto/x509roots/fallback"
@@ -154,7 +154,7 @@ func main() {
 
 // run builds the manager from the flags, sets up the reconciler and runs until a signal.
 func run(f *managerFlags) error {
-	// Note: the selector is checked before anything connects, so a typo stops the manager at
+	// The selector is checked before anything connects, so a typo stops the manager at
 	// once instead of leaving one that syncs nothing.
 	cacheOptions, err := controllers.ShardCacheOptions(splitList(f.watchNamespaces), f.watchLabelSelector)
 	if err != nil {
@@ -178,7 +178,7 @@ func run(f *managerFlags) error {
 		PprofBindAddress:       f.pprofAddr,
 		LeaderElection:         f.enableLeaderElection,
 		LeaderElectionID:       leaderElectionID,
-		// Note: a stopping leader hands its lease over at once (a rolling upgrade then fails over
+		// A stopping leader hands its lease over at once (a rolling upgrade then fails over
 		// in seconds, not a lease duration); safe because main returns as soon as Start does.
 		LeaderElectionReleaseOnCancel: true,
 	})
@@ -224,7 +224,7 @@ func run(f *managerFlags) error {
 }
 
 // metricsOptions serves metrics over HTTPS to authorised callers unless --metrics-secure=false.
-// Note: HTTP/2 stays off by default because of the HTTP/2 Stream Cancellation and Rapid Reset
+// HTTP/2 stays off by default because of the HTTP/2 Stream Cancellation and Rapid Reset
 // CVEs (GHSA-qppj-fm5r-hxr3, GHSA-4374-p667-p6c8), as in the kubebuilder scaffold.
 func metricsOptions(f *managerFlags) metricsserver.Options {
 	var tlsOpts []func(*tls.Config)

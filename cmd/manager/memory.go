@@ -16,7 +16,7 @@ import (
 const memoryLimitEnv = "DLCSYNC_MEMORY_LIMIT"
 
 // defaultMemoryLimitRatio is the part of the container's memory limit given to the Go runtime as
-// its soft limit. Note: the rest is for what the runtime does not count but the container's
+// its soft limit. The rest is for what the runtime does not count but the container's
 // limit does: the binary's own mapped pages (about 43 MiB resident, make bench; the kernel can
 // reclaim those under pressure, at the price of reading them again) and memory outside the Go
 // heap. With a soft limit equal to the container's, the runtime lets its heap use room those
@@ -43,13 +43,13 @@ func softMemoryLimit(containerLimit, goMemLimit string, ratio float64) (int64, e
 		return 0, fmt.Errorf("%s=%q: want the container's memory limit in bytes (at least %d), as the downward API gives it "+
 			"without a divisor", memoryLimitEnv, containerLimit, minContainerLimit)
 	}
-	// Note: without a limit, the downward API gives the node's allocatable memory; that is
+	// Without a limit, the downward API gives the node's allocatable memory; that is
 	// still the most this container may use. The product stays far below 2^63 for any real
 	// limit; math.MaxInt64 is the runtime's "no limit".
 	return int64(min(float64(limit)*ratio, math.MaxInt64/2)), nil
 }
 
-// Note: a large sync is a burst (every job of a page walk held at once, then thousands of
+// A large sync is a burst (every job of a page walk held at once, then thousands of
 // writes), after which the manager idles with only its cache live, a fraction of the peak. The Go
 // runtime keeps the peak's pages mapped for a long time, so without help the resident set stays
 // at the peak: at 10,000 jobs about 200 MiB for 30 MiB of live heap (make bench). Returning freed
@@ -80,7 +80,7 @@ func afterBigSync(listedJobs int) {
 		return
 	}
 	memoryRelease.running, memoryRelease.last = true, time.Now()
-	// Note: a moment later, when the sync that called this has returned and its listing is
+	// A moment later, when the sync that called this has returned and its listing is
 	// garbage, and the cache has taken in the watch events of its writes.
 	time.AfterFunc(releaseDelay, func() {
 		debug.FreeOSMemory()
@@ -94,7 +94,7 @@ func afterBigSync(listedJobs int) {
 const releaseDelay = 2 * time.Second
 
 // defaultListingMemoryRatio is the part of the Go memory limit that job listings may hold at once
-// by default. Note: a quarter, because the garbage collector lets the heap grow to about twice
+// by default. A quarter, because the garbage collector lets the heap grow to about twice
 // what is live before it collects (GOGC=100); with 40%, a listing at the budget took the
 // manager's resident set to 235 MiB of the chart's 256 MiB (test/memory). The rest is the cache,
 // the page each sync reads (up to 8 MiB and its decoding) and the writes.

@@ -31,7 +31,7 @@ type rootFSEntry struct {
 }
 
 // rootFS is everything the image holds: the binary, the user database for 65532 and an empty /tmp.
-// Note: no CA bundle. The manager embeds Mozilla's roots (golang.org/x/crypto/x509roots/fallback,
+// No CA bundle. The manager embeds Mozilla's roots (golang.org/x/crypto/x509roots/fallback,
 // imported by cmd/manager), which Go uses exactly when the system has none, as here; a bundle file
 // would be a second copy to keep current, and SSL_CERT_FILE still replaces both (docs/release.md).
 func rootFS(binary []byte) []rootFSEntry {

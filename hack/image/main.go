@@ -129,7 +129,7 @@ func parseFlags(args []string) (options, error) {
 		return o, err
 	}
 	o.platforms = strings.Split(platforms, ",")
-	// Note: without git (a source tarball), build from the current folder with --revision and --created.
+	// Without git (a source tarball), build from the current folder with --revision and --created.
 	root, err := gitOutput("rev-parse", "--show-toplevel")
 	if err != nil {
 		root = "."
@@ -182,7 +182,7 @@ func gitOutput(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// buildBinary compiles the static entrypoint for one platform. Note: -trimpath and CGO_ENABLED=0
+// buildBinary compiles the static entrypoint for one platform. -trimpath and CGO_ENABLED=0
 // make the binary independent of the checkout's path and of the host's C library; the build ID is
 // derived from the inputs, so the same toolchain and sources give the same bytes.
 func buildBinary(ctx context.Context, o options, p v1.Platform) (string, error) {

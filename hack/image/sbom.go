@@ -25,7 +25,7 @@ func writeSBOM(o options, p v1.Platform, binPath string, img v1.Image) error {
 		return err
 	}
 	bom := cdx.NewBOM()
-	// Note: derived from the image digest rather than random, so the same image gives the same SBOM.
+	// Derived from the image digest rather than random, so the same image gives the same SBOM.
 	h := digest.Hex
 	bom.SerialNumber = fmt.Sprintf("urn:uuid:%s-%s-%s-%s-%s", h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
 	// The purl spec percent-encodes the digest's colon.

@@ -32,7 +32,7 @@ import (
 )
 
 // krewValidator is krew's manifest validator at the version whose rules the manifest must meet.
-// Note: run, not imported: its validation package is internal to krew, and krew's go.mod would
+// Run, not imported: its validation package is internal to krew, and krew's go.mod would
 // pull k8s.io/client-go v11.0.0+incompatible into this module's build list.
 const krewValidator = "sigs.k8s.io/krew/cmd/validate-krew-manifest@v0.4.3"
 
@@ -202,7 +202,7 @@ func (o *options) render(archives map[string]string) (string, error) {
 			return "", fmt.Errorf("%s names %s, which was not built", o.template, name)
 		}
 		used[name]++
-		// Note: the indentation continues the platform item the call stands in, as in the bot's.
+		// The indentation continues the platform item the call stands in, as in the bot's.
 		return fmt.Sprintf("uri: %s\n    sha256: %s", uri, sum), nil
 	}}
 	t, err := template.New(filepath.Base(o.template)).Funcs(funcs).Option("missingkey=error").Parse(string(text))
@@ -232,7 +232,7 @@ func (o *options) render(archives map[string]string) (string, error) {
 // the archives from the release, which is not published yet.
 func runKrewValidator(manifest string) error {
 	cmd := exec.Command("go", "run", krewValidator, "-skip-install", "-manifest", manifest)
-	// Note: the validator builds as its own module; GOFLAGS meant for this one must not reach it.
+	// The validator builds as its own module; GOFLAGS meant for this one must not reach it.
 	cmd.Env = append(os.Environ(), "GOFLAGS=")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

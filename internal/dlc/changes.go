@@ -70,7 +70,7 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 	out.Stats = WalkStats{StartTime: from, EndTime: to, Complete: true, Consistent: true}
 	walkOpts := PageOptions{PageSize: page.PageSize, MaxWalks: page.MaxWalks, Now: page.Now, Pack: page.Pack, Memory: page.Memory}
 	collect := func(r *ListJobsRequest, maxJobs int) ([]JobItem, error) {
-		// Note: the creation-time order of ListAll is kept by clearing the user's sort; the
+		// The creation-time order of ListAll is kept by clearing the user's sort; the
 		// caller sorts and cuts.
 		r.SortBy, r.Order, r.PageNumber, r.PageSize = nil, nil, nil, nil
 		o := walkOpts
@@ -86,7 +86,7 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 	}
 	newReq := window.Clone()
 	newReq.StartTime = Ptr(since)
-	// Note: a burst of more new jobs than MaxJobs is read only up to one more than that: the
+	// A burst of more new jobs than MaxJobs is read only up to one more than that: the
 	// caller keeps at most MaxJobs and lists in full when more match.
 	newLimit := 0
 	if opts.MaxJobs > 0 {
@@ -108,7 +108,7 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 		return out, err
 	}
 	if !out.Stats.Consistent || !out.Stats.Complete {
-		// Note: a job missing from a listing that moved may only be late, and one missing from
+		// A job missing from a listing that moved may only be late, and one missing from
 		// a listing cut by the page limit may be on a page never read; never call it gone.
 		out.Gone = nil
 	}
@@ -157,7 +157,7 @@ func rereadByID(moving []string, pageSize int, window *ListJobsRequest, collect 
 	seen map[string]bool, memory *Reservation, out *Changes) error {
 	for batch := range slices.Chunk(moving, pageSize) {
 		r := window.Clone()
-		// Note: the API lets JobId win over JobIds; a filter naming one job lists at most that
+		// The API lets JobId win over JobIds; a filter naming one job lists at most that
 		// job, and every known job is that job, so the batch still answers for each of them.
 		r.JobIDs = batch
 		jobs, err := collect(r, 0)

@@ -86,7 +86,7 @@ type Config struct {
 
 // DefaultMaxBodyBytes is the default Config.MaxBodyBytes. The reference's example job with every
 // field set is 11 KiB, so a full page of 100 such jobs is about 1.1 MiB: 8 MiB leaves a wide
-// margin. Note: encoding/json's stream decoder holds one whole value while reading it and grows
+// margin. Encoding/json's stream decoder holds one whole value while reading it and grows
 // its buffer by doubling, so a body made of one huge value costs up to about four times the
 // limit in allocations (measured: 64 MiB for 16 MiB); 8 MiB keeps that under 32 MiB.
 const DefaultMaxBodyBytes = 8 << 20
@@ -195,7 +195,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating PAI-DLC client: %s", scrub(err.Error()))
 	}
-	// Note: typed errors keep the request ID and the throttling TimeLeft, which tea.SDKError drops.
+	// Typed errors keep the request ID and the throttling TimeLeft, which tea.SDKError drops.
 	api.DisableSDKError = dara.Bool(true)
 	c := &Client{api: api, retry: cfg.Retry.withDefaults(), scrub: scrub, sleep: sleepContext, observe: cfg.Observer, parts: parts}
 	if cfg.Governors != nil {
@@ -213,7 +213,7 @@ func CredentialKey(static *StaticCredentials) string {
 		return "ambient"
 	}
 	h := sha256.New()
-	// Note: length-prefixed fields, so that moving bytes between fields changes the hash.
+	// Length-prefixed fields, so that moving bytes between fields changes the hash.
 	for _, f := range []string{static.AccessKeyID, static.AccessKeySecret, static.SecurityToken} {
 		_, _ = fmt.Fprintf(h, "%d:%s;", len(f), f)
 	}
@@ -262,7 +262,7 @@ const roleSessionName = "dlcsync"
 func newCredential(c Config) (credential.Credential, func(string) string, error) {
 	static := c.Static
 	if static == nil && c.RoleArn != "" {
-		// Note: the source is the default chain as a provider (RRSA's OIDC token, ECS RAM role,
+		// The source is the default chain as a provider (RRSA's OIDC token, ECS RAM role,
 		// environment), so a rotated source credential is picked up when the role's session
 		// is renewed (credentials-go renews it 3 minutes before it expires).
 		assume, err := providers.NewRAMRoleARNCredentialsProviderBuilder().
@@ -373,7 +373,7 @@ func (c *Client) ListJobs(ctx context.Context, req *ListJobsRequest) (*ListJobsR
 		req.StartTime, req.EndTime = Ptr(FormatTime(now.Add(-DefaultWindow))), Ptr(FormatTime(now))
 	}
 	query := req.Query()
-	// Note: the page may not hold more jobs than asked for (the API's maximum when PageSize is
+	// The page may not hold more jobs than asked for (the API's maximum when PageSize is
 	// not sent); a longer one is refused while decoding, before its jobs are allocated.
 	maxJobs := MaxPageSize
 	if req.PageSize != nil && *req.PageSize > 0 && *req.PageSize < MaxPageSize {
@@ -431,7 +431,7 @@ func (c *Client) send(ctx context.Context, query map[string]*string, maxJobs int
 		AuthType:    dara.String("AK"),
 		Style:       dara.String("ROA"),
 		ReqBodyType: dara.String("json"),
-		// Note: "binary" hands the body over unread; "string" would read it whole and then
+		// "binary" hands the body over unread; "string" would read it whole and then
 		// round-trip it through json.Marshal, several copies of whatever size the server sent.
 		BodyType: dara.String("binary"),
 	}
@@ -494,12 +494,12 @@ func isTransportFailure(err error) bool {
 // many jobs, not JSON, cut short.
 func badResponse(err error, status int, scrub func(string) string) *Error {
 	msg := err.Error()
-	// Note: errDecode only marks the failure; its text would say it twice.
+	// ErrDecode only marks the failure; its text would say it twice.
 	msg = strings.TrimPrefix(msg, errDecode.Error()+": ")
 	e := &Error{Kind: KindBadResponse, HTTPStatus: status, Message: scrub(msg)}
 	var tooLarge *bodyTooLargeError
 	if errors.As(err, &tooLarge) {
-		// Note: a fixed text; nothing of the body is quoted.
+		// A fixed text; nothing of the body is quoted.
 		e.Message = tooLarge.Error()
 	}
 	return e
@@ -559,7 +559,7 @@ func (h *recordingHTTPClient) Call(req *http.Request, _ *http.Transport) (*http.
 		rec.status = resp.StatusCode
 	}
 	if isRedirect(resp.StatusCode) {
-		// Note: the 3xx answer itself (followNoRedirect); its body is of no use.
+		// The 3xx answer itself (followNoRedirect); its body is of no use.
 		_ = resp.Body.Close()
 		return nil, &redirectError{status: resp.StatusCode, location: resp.Header.Get("Location")}
 	}
@@ -647,7 +647,7 @@ type countingBody struct {
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	if b.limit > 0 && (b.declared > b.limit || b.remaining < 0) {
-		// Note: close early so the connection is not kept busy draining what we refuse; the
+		// Close early so the connection is not kept busy draining what we refuse; the
 		// SDK's error path does not close a body whose read failed.
 		_ = b.ReadCloser.Close()
 		return 0, &bodyTooLargeError{limit: b.limit}

@@ -31,11 +31,11 @@ type envelope struct {
 // than maxJobs elements is refused as soon as element maxJobs+1 starts, so a hostile page of
 // 200,000 tiny jobs costs the allocation of maxJobs jobs, not of 200,000.
 //
-// Note: the body is walked with encoding/json's token stream and each job is handed to the
+// The body is walked with encoding/json's token stream and each job is handed to the
 // SDK's lenient decoder on its own; only the three envelope fields the API defines are kept, and
 // every other value is skipped token by token without being held.
 func decodeListJobs(r io.Reader, maxJobs int) (resp *ListJobsResponse, err error) {
-	// Note: the lenient decoder is reflection- and unsafe-based; a panic on a hostile body must
+	// The lenient decoder is reflection- and unsafe-based; a panic on a hostile body must
 	// become an error, never a crashed manager.
 	defer func() {
 		if r := recover(); r != nil {
@@ -151,7 +151,7 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 		return invalidJSON(err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != want {
-		// Note: the token itself is not quoted: error texts never carry body content.
+		// The token itself is not quoted: error texts never carry body content.
 		return fmt.Errorf("decoding ListJobs response: want %q", want)
 	}
 	return nil

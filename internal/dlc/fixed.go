@@ -25,7 +25,7 @@ type FilterRule struct {
 // at creation qualify. Where the reference is silent on whether a value can change, the rule is
 // conservative: the filter is not fixed.
 //
-// Note: a field missing from this table counts as not fixed, so a parameter added to
+// A field missing from this table counts as not fixed, so a parameter added to
 // ListJobsRequest later disables incremental listing until someone classifies it here.
 var FilterRules = []FilterRule{
 	// Identity and creation facts.
@@ -90,7 +90,7 @@ func MutableFilters(req *ListJobsRequest, seesPrivateJobs bool) []string {
 	for i := range t.NumField() {
 		name := t.Field(i).Name
 		if v.Field(i).IsZero() {
-			// Note: IsZero is nil for pointers, maps and slices: only parameters that are sent count.
+			// IsZero is nil for pointers, maps and slices: only parameters that are sent count.
 			continue
 		}
 		rule, ok := filterRuleByField[name]
@@ -105,7 +105,7 @@ func MutableFilters(req *ListJobsRequest, seesPrivateJobs bool) []string {
 	if req.TimeRangeField != nil && *req.TimeRangeField != "" && *req.TimeRangeField != SortByCreateTime {
 		out = append(out, "TimeRangeField")
 	}
-	// Note: a PRIVATE job is listed only to its owner and to admins. Unless the request asks for
+	// A PRIVATE job is listed only to its owner and to admins. Unless the request asks for
 	// the caller's own jobs, a job of someone else that UpdateJob turns from PRIVATE to PUBLIC
 	// enters the result set of a caller who is not an admin: the visibility is mutable.
 	if !seesPrivateJobs && (req.ShowOwn == nil || !*req.ShowOwn) {

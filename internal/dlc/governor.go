@@ -26,7 +26,7 @@ type GovernorConfig struct {
 }
 
 // GovernorKey names what one rate limiter and breaker govern: one credential at one endpoint
-// of one region. Note: keying by credential alone let one namespace's endpoint that refuses a
+// of one region. Keying by credential alone let one namespace's endpoint that refuses a
 // shared (ambient) credential open the breaker of every query using that credential.
 type GovernorKey struct {
 	// Credential is CredentialKey of the credential ("ambient" for the default chain).
@@ -59,7 +59,7 @@ type Governors struct {
 	by       map[GovernorKey]*Governor
 	limiters map[GovernorKey]*rate.Limiter
 	// states are the breakers that are not closed, for OnBreakerChange's summary by name.
-	// Note: a lock of its own, never held while a breaker's methods run: a breaker reports a
+	// A lock of its own, never held while a breaker's methods run: a breaker reports a
 	// change while holding its own lock.
 	statesMu sync.Mutex
 	states   map[GovernorKey]gobreaker.State
@@ -146,7 +146,7 @@ func (g *Governors) stateChanged(key GovernorKey, to gobreaker.State) {
 			worst = st
 		}
 	}
-	// Note: reported under the lock, so that two tenants' changes for one name reach the
+	// Reported under the lock, so that two tenants' changes for one name reach the
 	// callback in the order they were summarised (it must not call back into the governors).
 	if g.cfg.OnBreakerChange != nil {
 		g.cfg.OnBreakerChange(key.Name(), worst)
@@ -156,7 +156,7 @@ func (g *Governors) stateChanged(key GovernorKey, to gobreaker.State) {
 
 // sweep forgets the governors no pooled client uses whose breaker is not open (closed, or
 // half-open after its cooldown: a fresh breaker lets calls through as a half-open one does), and
-// the rate limiters no governor left uses. Note: an open breaker is kept, as a fresh one would let
+// the rate limiters no governor left uses. An open breaker is kept, as a fresh one would let
 // calls through before the cooldown is over; a later sweep forgets it once its cooldown passed.
 func (g *Governors) sweep(inUse func(GovernorKey) bool) {
 	g.mu.Lock()

@@ -9,7 +9,7 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// Note: a listing is written only once it is known complete and consistent, so every job of it
+// A listing is written only once it is known complete and consistent, so every job of it
 // is held until then: decoded, about 4.7 KiB each as dlcsim generates them (10,000 jobs: the
 // largest part of a manager's peak during a first sync; 100,000: more than the chart's default
 // memory limit). Held as the job's JSON, compressed with a dictionary made of the first jobs of
@@ -40,7 +40,7 @@ type packer struct {
 // packDictBytes is how much of the first page's JSON makes the dictionary.
 const packDictBytes = 16 << 10
 
-// learn makes the dictionary from the first jobs of a page, once per walk. Note: at most
+// learn makes the dictionary from the first jobs of a page, once per walk. At most
 // packDictBytes are copied, whatever size the jobs are: the dictionary lives as long as the
 // last packed job, and a huge first job must not stay in memory that long.
 func (p *packer) learn(raw [][]byte) {
@@ -87,23 +87,23 @@ func Unpack(job *JobItem) (out JobItem, err error) {
 	} else {
 		raw, err = s2.Decode(nil, p.data)
 	}
-	// Note: every failure is ErrUnpack itself: the decoder's own error text would quote the
+	// Every failure is ErrUnpack itself: the decoder's own error text would quote the
 	// job's data, and the caller names the job (the skipped list prefixes each error with its ID).
 	if err != nil {
 		return JobItem{}, ErrUnpack
 	}
-	// Note: as in decodeListJobs, a panic of the reflection-based decoder is an error.
+	// As in decodeListJobs, a panic of the reflection-based decoder is an error.
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = JobItem{}, ErrUnpack
 		}
 	}()
-	// Note: as a json.RawMessage, as decodeJobs passes it (a []byte would be taken as base64).
+	// As a json.RawMessage, as decodeJobs passes it (a []byte would be taken as base64).
 	if err := dara.Convert(json.RawMessage(raw), &out); err != nil {
 		return JobItem{}, ErrUnpack
 	}
 	if out.JobID != job.JobID {
-		// Note: the snapshot's name comes from the header's ID; data of another job must
+		// The snapshot's name comes from the header's ID; data of another job must
 		// never be written under it.
 		return JobItem{}, ErrUnpack
 	}

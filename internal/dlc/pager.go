@@ -94,7 +94,7 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 	walkOrder := userOrder
 	limit, topK := opts.MaxJobs, 0
 	if userSort != SortByCreateTime {
-		// Note: another sort key (Status, DisplayName, ...) can move a job between pages while
+		// Another sort key (Status, DisplayName, ...) can move a job between pages while
 		// we walk; read everything by creation time and keep the first MaxJobs here instead.
 		walkOrder, limit, topK = "desc", 0, opts.MaxJobs
 	}
@@ -106,7 +106,7 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 	for stats.Walks < opts.MaxWalks {
 		stats.Walks++
 		if w != nil {
-			// Note: the jobs of an inconsistent walk are dropped; a new walk starts from none.
+			// The jobs of an inconsistent walk are dropped; a new walk starts from none.
 			w.keep.drop()
 		}
 		w = &walk{lister: lister, base: walkReq, stats: &stats, limit: limit, bound: filterBound(walkReq),
@@ -131,7 +131,7 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 		for i := range jobs[opts.MaxJobs:] {
 			opts.Memory.Forget(&jobs[opts.MaxJobs+i])
 		}
-		// Note: cleared, so that their data goes with them, not with the whole array.
+		// Cleared, so that their data goes with them, not with the whole array.
 		clear(jobs[opts.MaxJobs:])
 		jobs = jobs[:opts.MaxJobs]
 	}
@@ -160,7 +160,7 @@ func (o PageOptions) withDefaults() PageOptions {
 // pinWindow copies req with an absolute window that ends before now.
 func pinWindow(req *ListJobsRequest, opts PageOptions) *ListJobsRequest {
 	out := req.Clone()
-	// Note: times have a resolution of one second and EndTime is inclusive, so a window ending
+	// Times have a resolution of one second and EndTime is inclusive, so a window ending
 	// at the current second would still admit jobs created while we walk; end a second earlier.
 	// They are listed by the next sync.
 	now := opts.Now().Add(-time.Second)
@@ -171,7 +171,7 @@ func pinWindow(req *ListJobsRequest, opts PageOptions) *ListJobsRequest {
 		out.EndTime = Ptr(FormatTime(now))
 	}
 	if out.StartTime == nil {
-		// Note: an end without a start would leave the start to the API's default (now − 7 days),
+		// An end without a start would leave the start to the API's default (now − 7 days),
 		// an empty or inverted window once the end is older than that, which lists nothing and
 		// looks complete. Admission refuses such a window now; one stored before means
 		// [end − Within, end].
@@ -222,11 +222,11 @@ func (w *walk) run(ctx context.Context) error {
 		return err
 	}
 	w.total, w.complete = res.total, res.reachedEnd || res.stoppedByLimit
-	// Note: jobs sent without an ID are counted by the API too; they cannot be told apart, so
+	// Jobs sent without an ID are counted by the API too; they cannot be told apart, so
 	// each one counts as a job of its own.
 	unique := int64(w.keep.unique()) + int64(w.withoutID)
 	if w.inconsistency == "" && unique < w.total && (res.reachedEnd || res.duplicates > 0) {
-		// Note: fewer distinct jobs than counted after reading every page, or jobs read twice
+		// Fewer distinct jobs than counted after reading every page, or jobs read twice
 		// before MaxJobs stopped the walk: two requests may have ordered the jobs of one
 		// creation second differently. Read each straddling second on its own, then count again.
 		if err := w.repairTies(ctx, res.straddling); err != nil {
@@ -296,7 +296,7 @@ func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add f
 		if page == 1 {
 			res.total = resp.TotalCount
 			if r, ok := w.keep.(interface{ reserve(int) }); ok && main && w.limit > 0 && resp.TotalCount > 0 {
-				// Note: room for every job the walk will keep, at once: growing a slice of 10,000
+				// Room for every job the walk will keep, at once: growing a slice of 10,000
 				// jobs by doubling leaves as much garbage as it keeps. Bounded by MaxJobs and by
 				// what one filter can page through, so a TotalCount that lies costs no more than
 				// a listing that does not.
@@ -311,7 +311,7 @@ func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add f
 		if len(resp.Jobs) > 0 && prevLast != "" && resp.Jobs[0].GmtCreateTime == prevLast {
 			res.straddling = append(res.straddling, prevLast)
 		}
-		// Note: only a Lister that kept each job's JSON (the Client) can have its jobs packed.
+		// Only a Lister that kept each job's JSON (the Client) can have its jobs packed.
 		packing := w.pack != nil && len(resp.raw) == len(resp.Jobs)
 		if packing {
 			w.pack.learn(resp.raw)

@@ -179,7 +179,7 @@ func (p *Pool) evict(now time.Time) {
 }
 
 // forget lets go of evicted clients: the governors no pooled client uses any more, and the idle
-// connections of a transport no pooled client shares. Note: a sync still holding such a client
+// connections of a transport no pooled client shares. A sync still holding such a client
 // finishes with it; only the pool forgets it.
 func (p *Pool) forget(evicted []*pooled) {
 	for _, c := range evicted {

@@ -127,7 +127,7 @@ func (g *generator) job(created, now time.Time, userID string) Job {
 }
 
 // jobLocked generates one job created at created, as seen at now, submitted by userID (or a
-// random user). Note: the random draws happen in a fixed order, so a seed always generates the
+// random user). The random draws happen in a fixed order, so a seed always generates the
 // same jobs; keep the order when changing a part.
 func (g *generator) jobLocked(created, now time.Time, userID string) Job {
 	g.seq++

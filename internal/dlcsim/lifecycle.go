@@ -78,7 +78,7 @@ func (s *Server) Step() int {
 			life.nextAt[j.JobID] = next
 		}
 		// A long Step (or a large clock jump) may pass several transitions at once.
-		// Note: the history is shared with the stored job; setStatus writes into it.
+		// The history is shared with the stored job; setStatus writes into it.
 		j.StatusHistory = slices.Clone(j.StatusHistory)
 		moved := false
 		for !dlc.IsTerminal(j.Status) && !next.After(now) {

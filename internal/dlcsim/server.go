@@ -249,7 +249,7 @@ func (s *Server) Patch(id string, change func(*Job)) bool {
 	if !ok {
 		return false
 	}
-	// Note: a deep copy, so that change cannot touch the stored job's slices and pointers.
+	// A deep copy, so that change cannot touch the stored job's slices and pointers.
 	j = cloneJob(j)
 	change(&j)
 	s.store.upsert(j)
@@ -261,7 +261,7 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults, s.faultSeq, s.mutations = f, 0, 0
-	// Note: requests held by Hang end when the faults change, so a demo can lift a hang.
+	// Requests held by Hang end when the faults change, so a demo can lift a hang.
 	if s.hangRelease != nil {
 		close(s.hangRelease)
 	}
@@ -454,7 +454,7 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, page *pageBod
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	w.Header().Set("x-acs-request-id", page.requestID)
 	if page.streamed() {
-		// Note: a padded or huge page is written as it is produced, in bounded chunks.
+		// A padded or huge page is written as it is produced, in bounded chunks.
 		_ = page.writeTo(&delayedWriter{w: w, ctx: r.Context(), after: 32 << 10, delay: delay})
 		return
 	}

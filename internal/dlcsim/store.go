@@ -22,7 +22,7 @@ type Job struct {
 }
 
 // record is a job with everything a filter or a sort needs precomputed, so that a ListJobs over
-// 100,000 jobs is a scan of cheap comparisons. Note: the fields the scan reads first sit together
+// 100,000 jobs is a scan of cheap comparisons. The fields the scan reads first sit together
 // at the top, as numbers where possible; the job itself is behind a pointer, so a scan touches
 // one or two cache lines per job instead of the whole JobItem.
 type record struct {

@@ -32,7 +32,7 @@ type Role struct {
 }
 
 // stsAction reports whether a request is an STS RPC call: POST or GET on / with an Action.
-// Note: STS is its own host (sts[-vpc].<region>.aliyuncs.com) in Alibaba Cloud; the simulator
+// STS is its own host (sts[-vpc].<region>.aliyuncs.com) in Alibaba Cloud; the simulator
 // answers it on the same address as ListJobs, told apart by path and style, so that one server
 // (one TLS certificate) serves both to a manager started with --sts-endpoint.
 func stsAction(r *http.Request) bool {

@@ -95,7 +95,7 @@ func (p Policy) Check(endpoint string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %q is not a URL", ErrNotAllowed, endpoint)
 	}
-	// Note: userinfo turns "https://pai-dlc.cn-hangzhou.aliyuncs.com:443@evil.example" into a
+	// Userinfo turns "https://pai-dlc.cn-hangzhou.aliyuncs.com:443@evil.example" into a
 	// request to evil.example; admission rejects it too, this is the second line.
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || (u.Path != "" && u.Path != "/") {
 		return fmt.Errorf("%w: %q must be scheme://host[:port] without user, path, query or fragment", ErrNotAllowed, endpoint)
@@ -152,7 +152,7 @@ func (p Policy) String() string {
 // SameSource reports whether two spec.endpoint values reach the same PAI-DLC service for one
 // region: "" and every official host (regional, central, VPC) are the service itself; other
 // endpoints compare by scheme, host (case-insensitive) and port, a scheme's default port given
-// or not, a trailing "/" or not. Note: snapshots record the endpoint of their first writer, and a
+// or not, a trailing "/" or not. Snapshots record the endpoint of their first writer, and a
 // raw comparison made every snapshot foreign after an edit as harmless as adding ":443".
 func SameSource(a, b string) bool { return sourceOf(a) == sourceOf(b) }
 

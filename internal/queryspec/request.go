@@ -59,7 +59,7 @@ func Request(spec *dlcv1alpha1.JobQuerySpec) (*dlc.ListJobsRequest, time.Duratio
 		req.Tags = f.Tags
 	}
 	if req.ShowOwn == nil {
-		// Note: the API requires ShowOwn=true with FromAllWorkspaces (and its metadata defaults
+		// The API requires ShowOwn=true with FromAllWorkspaces (and its metadata defaults
 		// ShowOwn to true), so a query that sets only fromAllWorkspaces means its own jobs.
 		req.ShowOwn = dlc.Ptr(f.FromAllWorkspaces != nil && *f.FromAllWorkspaces)
 	}

@@ -34,7 +34,7 @@ import (
 // cache. Sharing is safe because cached objects are never modified: the cache hands out deep
 // copies.
 //
-// Note: the trade-off is that a reader of the manager's cache sees these fields only; nothing
+// The trade-off is that a reader of the manager's cache sees these fields only; nothing
 // but the JobQuery reconciler reads it.
 func ForCache(s *dlcv1alpha1.DLCJobSnapshot) *dlcv1alpha1.DLCJobSnapshot {
 	out := &dlcv1alpha1.DLCJobSnapshot{
@@ -73,7 +73,7 @@ func ownAnnotation(key string) bool {
 }
 
 // interned holds the canonical copy of each interned string, up to maxInternedBytes of them; a
-// string beyond that, or longer than maxInternedLen, is kept as it is. Note: unique.Make would drop
+// string beyond that, or longer than maxInternedLen, is kept as it is. Unique.Make would drop
 // a canonical copy once no handle refers to it, so strings decoded after the next GC would get
 // copies of their own.
 var interned struct {
@@ -152,7 +152,7 @@ func sharedMap(in map[string]string, keep func(key string) bool) map[string]stri
 		return nil
 	}
 	slices.Sort(keys)
-	// Note: each key and value is prefixed by its length, so no two different sets share an
+	// Each key and value is prefixed by its length, so no two different sets share an
 	// id whatever bytes their values hold (annotation values are not validated).
 	var id strings.Builder
 	for _, k := range keys {

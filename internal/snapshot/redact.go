@@ -217,7 +217,7 @@ func eachString(v reflect.Value, f stringFuncs) {
 		if v.Len() == 0 {
 			return
 		}
-		// Note: keys may change too, so the map is rebuilt; two keys that became equal (only
+		// Keys may change too, so the map is rebuilt; two keys that became equal (only
 		// possible when both were cut or scrubbed) keep the later value.
 		out := reflect.MakeMapWithSize(v.Type(), v.Len())
 		iter := v.MapRange()

@@ -69,7 +69,7 @@ const userHashLen = 8
 //     digits of the SHA-256 of the exact username, e.g. alice_1234.onaliyun.com-5f0c2a1b for
 //     alice@1234.onaliyun.com, or user-<8 hex> when nothing of it is left (a name of non-ASCII letters only).
 //
-// Note: the hash keeps two users apart whose names sanitise alike (a@b and a_b), so that a
+// The hash keeps two users apart whose names sanitise alike (a@b and a_b), so that a
 // selector never mixes their jobs; the readable prefix keeps the label recognisable.
 func UserLabelValue(username string) string {
 	if username == "" {
@@ -94,7 +94,7 @@ func UserLabelValue(username string) string {
 var LabelKeys = []string{dlcv1alpha1.LabelStatus, dlcv1alpha1.LabelJobType, dlcv1alpha1.LabelWorkspaceID, dlcv1alpha1.LabelRegion,
 	dlcv1alpha1.LabelUser, dlcv1alpha1.LabelOutcome}
 
-// Labels are the labels a snapshot carries, for selectors. Note: values pass the URL userinfo
+// Labels are the labels a snapshot carries, for selectors. Values pass the URL userinfo
 // scrub that every string of the snapshot's data passes: labels are as readable as the status.
 func Labels(job *dlc.JobItem, regionID string) map[string]string {
 	labels := map[string]string{}
@@ -130,11 +130,11 @@ func ConvertJob(job *dlc.JobItem, opts Options) (*dlcv1alpha1.JobItem, error) {
 	if err := copyByName(reflect.ValueOf(out).Elem(), reflect.ValueOf(job).Elem()); err != nil {
 		return nil, fmt.Errorf("converting job %s: %w", job.JobID, err)
 	}
-	// Note: redaction first (a value hidden need not be cleaned or counted), then userinfo
+	// Redaction first (a value hidden need not be cleaned or counted), then userinfo
 	// scrubbing before any cut, so that a cut never leaves half a password before its '@'.
 	Redact(out, opts)
 	if !dlc.IsTerminal(job.Status) {
-		// Note: the API may report a running job's Duration as it grows (dlcsim's LiveDuration),
+		// The API may report a running job's Duration as it grows (dlcsim's LiveDuration),
 		// which would make every sync of every running job a write. It is mirrored once the job
 		// has ended, when it is final; until then readers derive it from gmtRunningTime.
 		out.Duration = nil
@@ -158,7 +158,7 @@ func Hash(job *dlcv1alpha1.JobItem) string {
 		// A JobItem holds only JSON-encodable values; keep the signature simple for callers.
 		panic(fmt.Sprintf("encoding a JobItem: %v", err))
 	}
-	// Note: the version of the derived status is hashed too, so that a dlcsync that computes
+	// The version of the derived status is hashed too, so that a dlcsync that computes
 	// the status differently (conditions, redaction) rewrites every snapshot once, even those
 	// whose job did not change.
 	sum := sha256.Sum256(append([]byte(statusVersion), data...))

@@ -70,7 +70,7 @@ func controllerManager(cfg *rest.Config, dir, controllers string, extra ...strin
 	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
 		return nil, err
 	}
-	// Note: --secure-port=0 serves nothing, so no port can clash between parallel test binaries
+	// --secure-port=0 serves nothing, so no port can clash between parallel test binaries
 	// and no authentication or authorization delegation is configured; no leader election (one
 	// instance); no service-account credentials (envtest signs no tokens): every controller acts
 	// as the kubeconfig's user, envtest's admin.

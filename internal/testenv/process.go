@@ -35,7 +35,7 @@ func StartProcess(cmd *exec.Cmd) (*Process, error) {
 	p := &Process{name: filepath.Base(cmd.Path), cmd: cmd, log: &LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if cmd.WaitDelay == 0 {
-		// Note: a child of the process that keeps its output open must not hold Wait (and so
+		// A child of the process that keeps its output open must not hold Wait (and so
 		// Stop) forever once the process itself has ended.
 		cmd.WaitDelay = 10 * time.Second
 	}

@@ -200,7 +200,7 @@ func (b *bencher) size(ctx context.Context, env *envtest.Environment, n, runs, b
 	if b.opts.MemoryOnly {
 		runs = 0
 	}
-	// Note: the first writes of a process to a fresh apiserver are slower (connections, caches,
+	// The first writes of a process to a fresh apiserver are slower (connections, caches,
 	// the CRD's first objects); a warm-up keeps that out of whichever phase would come first.
 	warmup, err := b.namespace(ctx, "warmup")
 	if err != nil {
@@ -252,7 +252,7 @@ func (b *bencher) sizeRun(ctx context.Context, w *workload, res *SizeResult, run
 		{writerOurs, func() error { return b.ours(ctx, w, res, record) }},
 	}
 	for i := range phases {
-		// Note: every phase leaves its objects in etcd until the store is cleared, and the
+		// Every phase leaves its objects in etcd until the store is cleared, and the
 		// first phase after a clear may find the apiserver's heap in a different state; the order
 		// rotates from run to run so that no writer always goes first.
 		p := phases[(i+run-1)%len(phases)]
@@ -322,7 +322,7 @@ func (b *bencher) namespace(ctx context.Context, prefix string) (string, error) 
 func benchQuery(namespace, endpoint string) *dlcv1alpha1.JobQuery {
 	q := testenv.JobQuery(namespace, queryName, endpoint)
 	q.Spec.RegionID, q.Spec.MaxJobs, q.Spec.Interval.Duration = regionID, 10000, time.Minute
-	// Note: the caller's own jobs (all of the workload's): a filter that is fixed at a job's
+	// The caller's own jobs (all of the workload's): a filter that is fixed at a job's
 	// creation, so quiet syncs list incrementally. With showOwn false another user's job can
 	// become visible later (UpdateJob makes it public) and every sync lists in full
 	// (dlc.FilterRules).
@@ -410,7 +410,7 @@ func (o *oursRun) sync(ctx context.Context) (Phase, error) {
 		return p, fmt.Errorf("sync did not succeed: %+v", c)
 	}
 	p.Mode = lastMode(modesBefore)
-	// Note: events are sent asynchronously; give them a moment to reach the counter.
+	// Events are sent asynchronously; give them a moment to reach the counter.
 	time.Sleep(500 * time.Millisecond)
 	delta := b.counter.Snapshot().Since(before)
 	p.APICalls = o.w.apiCalls() - calls
@@ -424,7 +424,7 @@ func (o *oursRun) sync(ctx context.Context) (Phase, error) {
 // as the manager sees them.
 func (o *oursRun) cachedCurrent(ctx context.Context) (int, error) {
 	var list dlcv1alpha1.DLCJobSnapshotList
-	// Note: counted in place, without the copy of every object a List otherwise makes: the
+	// Counted in place, without the copy of every object a List otherwise makes: the
 	// series samples it four times a second during the sync it measures.
 	if err := o.mgr.GetClient().List(ctx, &list, client.InNamespace(o.ns), client.UnsafeDisableDeepCopy); err != nil {
 		return 0, err

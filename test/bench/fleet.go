@@ -119,7 +119,7 @@ func fleetWorkload(o FleetOptions) (*dlcsim.Server, []string, *httptest.Server) 
 		}
 	}
 	sim.Upsert(jobs...)
-	// Note: running jobs report a Duration that grows at every call, as the service may do; the
+	// Running jobs report a Duration that grows at every call, as the service may do; the
 	// quiet and churn targets then also show that it costs no write per sync.
 	sim.SetFaults(dlcsim.Faults{LiveDuration: true})
 	return sim, running, httptest.NewServer(sim.Handler())
@@ -183,7 +183,7 @@ func (b *bencher) fleet(ctx context.Context, env *envtest.Environment) (*FleetRe
 	res := &FleetResult{Options: o}
 	sim, running, srv := fleetWorkload(o)
 	defer srv.Close()
-	// Note: the fleet's manager watches every namespace: the queries of the phases before,
+	// The fleet's manager watches every namespace: the queries of the phases before,
 	// whose simulators are gone, would fail and retry beside the fleet's, adding syncs, events
 	// and JobQuery writes to its intervals.
 	if err := b.removeQueries(ctx); err != nil {
@@ -223,7 +223,7 @@ func (b *bencher) fleet(ctx context.Context, env *envtest.Environment) (*FleetRe
 	if err := b.fleetFullStore(ctx, env, o, all, res); err != nil {
 		return nil, err
 	}
-	// Note: the fleet is the last scenario, and the control plane stops with it: its 100,000
+	// The fleet is the last scenario, and the control plane stops with it: its 100,000
 	// snapshots are left in place rather than deleted.
 	return res, nil
 }
@@ -312,13 +312,13 @@ func (b *bencher) removeQueries(ctx context.Context) error {
 // fleetFullStore measures, with the fleet's snapshots still stored and its manager stopped,
 // the bare client's write limit again and a manager that caches every snapshot.
 //
-// Note: the fleet's first syncs grow the store from none to every snapshot, and an apiserver's
+// The fleet's first syncs grow the store from none to every snapshot, and an apiserver's
 // cost per write may grow with its store (its watch cache and heap do), so the limit is measured
 // on both; the faster of the two counts (FleetResult.limit).
 func (b *bencher) fleetFullStore(ctx context.Context, env *envtest.Environment, o FleetOptions, all []dlcsim.Job,
 	res *FleetResult) error {
 	raw := jobItems(all[len(all)-min(o.RawJobs, len(all)):])
-	// Note: the reference goes first here, the bare client first on the empty store; no clear
+	// The reference goes first here, the bare client first on the empty store; no clear
 	// between them, since a few thousand snapshots more hardly change a store of the fleet's size.
 	for _, w := range []struct {
 		name  string
@@ -380,7 +380,7 @@ func jobItems(jobs []dlcsim.Job) []dlc.JobItem {
 }
 
 // limit is the fleet's write limit: the faster of the bare client's rates on the empty store and
-// on the full one (fleetFullStore). Note: the two have differed both ways, by up to half, from
+// on the full one (fleetFullStore). The two have differed both ways, by up to half, from
 // run to run on this machine (266/223, 242/209, 211/254, 218/123 objects/s), more than the
 // store's size explains; the faster one never flatters the fleet with a slow measurement.
 func (f *FleetResult) limit() float64 {
@@ -620,7 +620,7 @@ func (b *bencher) fleetInterval(ctx context.Context, sim *dlcsim.Server, o Fleet
 		return FleetPhase{}, fmt.Errorf("%s: %w", name, err)
 	}
 	p := FleetPhase{Duration: time.Since(start), FirstSync: first}
-	// Note: events are sent asynchronously; give them a moment to reach the counter.
+	// Events are sent asynchronously; give them a moment to reach the counter.
 	time.Sleep(time.Second)
 	p.Syncs, p.Incremental = syncs()
 	delta := b.counter.Snapshot().Since(before)

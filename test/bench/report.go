@@ -215,7 +215,7 @@ func sizeChecks(s SizeResult) []Check {
 		{fmt.Sprintf("%d jobs: first sync writes 1.00 snapshot write per job (one create, status included)", s.Jobs),
 			fmt.Sprintf("max %.2f (%s)", maxOf(s.Initial, snapshotWrites)/float64(s.Jobs), answersText(sumAnswers(s.Initial))),
 			len(s.Initial) > 0 && maxOf(s.Initial, snapshotWrites) <= float64(s.Jobs)},
-		// Note: the hourly full listing may write the JobQuery status once, to record its time
+		// The hourly full listing may write the JobQuery status once, to record its time
 		// in status.incremental (what a restarted manager needs); never a snapshot or an event.
 		{fmt.Sprintf("%d jobs: quiet sync makes 0 snapshot writes and 0 events; JobQuery status at most once per %s of clock (freshness), the full listing at most its status write", s.Jobs, statusRefresh),
 			fmt.Sprintf("max %v snapshot writes, %v other writes, %v events; %v JobQuery writes in %d quiet syncs; full listing %v writes, %v snapshot writes",

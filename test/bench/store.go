@@ -17,7 +17,7 @@ import (
 // clear deletes the snapshots every earlier phase left, and waits until the apiserver no longer
 // lists any.
 //
-// Note: a store that grows from phase to phase makes later phases slower (the apiserver's watch
+// A store that grows from phase to phase makes later phases slower (the apiserver's watch
 // cache and heap grow with it), which would favour whichever side runs first; each phase starts
 // from the same empty store instead. The snapshots are deleted in etcd directly, without the
 // apiserver's work per object (admission, finalizer checks, encoding, audit): through the
@@ -61,7 +61,7 @@ type etcdKV struct {
 	hc  *http.Client
 }
 
-// deletePrefix deletes every key under prefix and returns how many there were. Note: a range
+// deletePrefix deletes every key under prefix and returns how many there were. A range
 // of keys at a time (deleteChunk), in one request each: a request per key took 8 s for 10,000
 // keys, the whole prefix in one request 0.1 s but as one watch event batch of every deleted
 // object for the apiserver; chunks keep both small.

@@ -43,7 +43,7 @@ type applyBody struct {
 	Status     *dlcv1alpha1.DLCJobSnapshotStatus `json:"status,omitempty"`
 }
 
-// apply server-side applies body to the object. Note: snapshots have no status subresource, so
+// apply server-side applies body to the object. Snapshots have no status subresource, so
 // a status in the body is written like any other field.
 func apply(ctx context.Context, c client.Client, body applyBody, owner string) error {
 	body.APIVersion, body.Kind = dlcv1alpha1.GroupVersion.String(), "DLCJobSnapshot"
@@ -77,7 +77,7 @@ func oneWrite(ctx context.Context, c client.Client, namespace string, job *dlc.J
 }
 
 // twoWrites is the protocol dlcsync used while snapshots had a status subresource: a create
-// without status, then the status applied. Note: with the subresource gone the status is
+// without status, then the status applied. With the subresource gone the status is
 // applied to the object itself, which costs the apiserver what a status write cost (a second
 // write of the whole object).
 func twoWrites(ctx context.Context, c client.Client, namespace string, job *dlc.JobItem) error {
@@ -132,7 +132,7 @@ func baselineInterval(ctx context.Context, c client.Client, lister dlc.Lister, n
 		return 0, walk.APICalls, err
 	}
 	err = eachJob(ctx, jobs, writers, func(ctx context.Context, job *dlc.JobItem) error {
-		// Note: times from the job, not the clock, so that an unchanged job applies an
+		// Times from the job, not the clock, so that an unchanged job applies an
 		// identical status (a fair baseline: the apiserver then skips the etcd write).
 		modified, _ := time.Parse(dlc.TimeLayout, job.GmtModifiedTime)
 		status, err := desiredStatus(job, modified)

@@ -103,7 +103,7 @@ func (l *Lister) match(req *dlc.ListJobsRequest) []dlc.JobItem {
 		if ids != nil && !ids[j.JobID] {
 			continue
 		}
-		// Note: both bounds are inclusive, as the pager assumes and the simulator implements.
+		// Both bounds are inclusive, as the pager assumes and the simulator implements.
 		if req.StartTime != nil && j.GmtCreateTime < *req.StartTime || req.EndTime != nil && j.GmtCreateTime > *req.EndTime {
 			continue
 		}

@@ -240,7 +240,7 @@ type Pod struct {
 // Process is a running entrypoint.
 type Process = testenv.Process
 
-// Run starts the entrypoint. Note: as root, it runs chrooted into the image's root as the image's
+// Run starts the entrypoint. As root, it runs chrooted into the image's root as the image's
 // user, so a missing file (CA bundle, /etc/passwd, a writable folder) fails here as in a pod;
 // without root it runs the extracted binary directly, and says so in the test log.
 func Run(t testing.TB, p Pod) *Process {
@@ -286,7 +286,7 @@ func Run(t testing.TB, p Pod) *Process {
 		cmd = exec.Command(filepath.Join(p.Root, p.Config.Entrypoint[0]), append(p.Config.Entrypoint[1:], p.Args...)...)
 	}
 	cmd.Env = env
-	// Note: stopped with SIGTERM, as the kubelet does; a manager that had exited already was
+	// Stopped with SIGTERM, as the kubelet does; a manager that had exited already was
 	// reported where it mattered.
 	return testenv.RunProcess(t, "manager ("+p.Config.Entrypoint[0]+")", cmd, stopGrace, false)
 }
