@@ -191,13 +191,9 @@ func serve(ctx context.Context, f *simFlags, sim *dlcsim.Server, identities []dl
 	return nil
 }
 
-// loadIdentities reads --credentials-file, or builds the one admin identity of the key flags, or
-// falls back to the well-known test key of the API reference's examples.
-// loadRoles reads --roles-file: the RAM roles the simulated STS hands out credentials for.
-func loadRoles(file string) ([]dlcsim.Role, error) {
-	if file == "" {
-		return nil, nil
-	}
+// readList reads a YAML or JSON list of T from file (what names the items in errors), and
+// checks each with valid.
+func readList[T any](file, what string, valid func(T) error) ([]T, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
@@ -206,39 +202,42 @@ func loadRoles(file string) ([]dlcsim.Role, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	var roles []dlcsim.Role
-	if err := json.Unmarshal(jsonData, &roles); err != nil {
-		return nil, fmt.Errorf("%s: want a list of roles: %w", file, err)
+	var items []T
+	if err := json.Unmarshal(jsonData, &items); err != nil {
+		return nil, fmt.Errorf("%s: want a list, each item a %s: %w", file, what, err)
 	}
-	for i, r := range roles {
-		if !strings.HasPrefix(r.Arn, "acs:ram::") {
-			return nil, fmt.Errorf("%s: role %d needs an arn acs:ram::<account>:role/<name>", file, i)
+	for i, item := range items {
+		if err := valid(item); err != nil {
+			return nil, fmt.Errorf("%s: %s %d %w", file, what, i, err)
 		}
 	}
-	return roles, nil
+	return items, nil
 }
 
+// loadRoles reads --roles-file: the RAM roles the simulated STS hands out credentials for.
+func loadRoles(file string) ([]dlcsim.Role, error) {
+	if file == "" {
+		return nil, nil
+	}
+	return readList(file, "role", func(r dlcsim.Role) error {
+		if !strings.HasPrefix(r.Arn, "acs:ram::") {
+			return errors.New("needs an arn acs:ram::<account>:role/<name>")
+		}
+		return nil
+	})
+}
+
+// loadIdentities reads --credentials-file, or builds the one admin identity of the key flags, or
+// falls back to the well-known test key of the API reference's examples.
 func loadIdentities(file, akID, secret, userID string) ([]dlcsim.Identity, error) {
 	switch {
 	case file != "":
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		jsonData, err := yaml.YAMLToJSON(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
-		var ids []dlcsim.Identity
-		if err := json.Unmarshal(jsonData, &ids); err != nil {
-			return nil, fmt.Errorf("%s: want a list of identities: %w", file, err)
-		}
-		for i, id := range ids {
+		return readList(file, "identity", func(id dlcsim.Identity) error {
 			if id.AccessKeyID == "" || id.AccessKeySecret == "" {
-				return nil, fmt.Errorf("%s: identity %d needs accessKeyId and accessKeySecret", file, i)
+				return errors.New("needs accessKeyId and accessKeySecret")
 			}
-		}
-		return ids, nil
+			return nil
+		})
 	case akID != "" || secret != "":
 		if akID == "" || secret == "" {
 			return nil, errors.New("--access-key-id and --access-key-secret go together")
