@@ -247,3 +247,22 @@ func TestTheChartPassesIdentityAndPodValues(t *testing.T) {
 	}
 	applyDryRun(t, objs)
 }
+
+// A new RRSA role on the ServiceAccount changes the pod template (a checksum of its
+// annotations), so that helm upgrade replaces the pods: the webhook sets a pod's identity only
+// when the pod is created.
+func TestANewServiceAccountRoleReplacesThePods(t *testing.T) {
+	checksum := func(args ...string) string {
+		dep := deploymentOf(t, decodeAll(t, helm(t, append([]string{"template", "dlcsync", "charts/dlcsync"}, args...)...)))
+		return dep.Spec.Template.Annotations["checksum/serviceaccount-annotations"]
+	}
+	none := checksum()
+	reader := checksum("--set", `serviceAccount.annotations.pod-identity\.alibabacloud\.com/role-name=dlcsync-reader`)
+	writer := checksum("--set", `serviceAccount.annotations.pod-identity\.alibabacloud\.com/role-name=dlcsync-writer`)
+	if none == "" || none == reader || reader == writer {
+		t.Errorf("pod template checksums: none %q, reader %q, writer %q: a new role would not replace the pods", none, reader, writer)
+	}
+	if again := checksum("--set", `serviceAccount.annotations.pod-identity\.alibabacloud\.com/role-name=dlcsync-reader`); again != reader {
+		t.Errorf("the same annotations gave checksums %q and %q: every upgrade would restart the manager", reader, again)
+	}
+}
