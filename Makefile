@@ -219,7 +219,10 @@ HELM_VERSION ?= v3.22.0
 HELM_DOCS_VERSION ?= v1.14.2
 KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
-GOLANGCI_LINT_VERSION ?= v2.15.0
+# golangci-lint and the Kube API Linter it is built with are pinned in hack/lint/go.mod (bump with
+# `go -C hack/lint get <module>@<version> && go -C hack/lint mod tidy`); the binary's name carries both.
+GOLANGCI_LINT_VERSION ?= $(shell awk '$$1 == "github.com/golangci/golangci-lint/v2" {print $$2}' hack/lint/go.mod)
+KUBE_API_LINTER_VERSION ?= $(shell awk '$$1 == "sigs.k8s.io/kube-api-linter" {print $$2}' hack/lint/go.mod)
 ENVTEST_K8S_VERSION ?= 1.37.2
 export ENVTEST_K8S_VERSION
 
@@ -259,9 +262,16 @@ setup-envtest: ## Build kube-apiserver, etcd, kube-controller-manager (the garba
 kubectl: setup-envtest ## Build kubectl (with the control plane) if necessary.
 
 .PHONY: golangci-lint
-golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.
+golangci-lint: $(GOLANGCI_LINT) ## Build golangci-lint with the Kube API Linter (hack/lint) locally if necessary.
 $(GOLANGCI_LINT): $(LOCALBIN)
-	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+	@# Note: what `golangci-lint custom` would build, built from the module proxy (see hack/lint/README.md).
+	@bin="$(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION)-kal-$(KUBE_API_LINTER_VERSION)"; \
+	[ -f "$$bin" ] && [ "$$(readlink -- "$(GOLANGCI_LINT)" 2>/dev/null)" = "$$bin" ] || { \
+	  set -e; echo "Building golangci-lint $(GOLANGCI_LINT_VERSION) with kube-api-linter $(KUBE_API_LINTER_VERSION)"; \
+	  rm -f "$(GOLANGCI_LINT)"; \
+	  go build -C hack/lint -ldflags "-s -w -X 'main.version=$(GOLANGCI_LINT_VERSION:v%=%)-kal-$(KUBE_API_LINTER_VERSION)'" -o "$$bin" . ; \
+	}; \
+	ln -sf "$$bin" "$(GOLANGCI_LINT)"
 
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
 # $1 - target path with name of binary
