@@ -461,13 +461,13 @@ func compareSorted(aValue, aID, bValue, bID string, desc bool) int {
 // the API reference, so a mistake here shows in the tests instead of being shared.
 func SortValue(j *JobItem, sortBy string) string {
 	switch sortBy {
-	case "DisplayName":
+	case SortByDisplayName:
 		return j.DisplayName
-	case "JobType":
+	case SortByJobType:
 		return j.JobType
-	case "Status":
+	case SortByStatus:
 		return j.Status
-	case "GmtFinishTime":
+	case SortByFinishTime:
 		return j.GmtFinishTime
 	default:
 		return j.GmtCreateTime
