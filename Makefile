@@ -89,8 +89,9 @@ fmt: ## Run go fmt against code.
 vet: ## Run go vet against code.
 	go vet ./...
 
+# Note: lint before the tests, so that CI (.ci/run is `make test`) fails on a finding, and soon.
 .PHONY: test
-test: verify-generated fmt vet setup-envtest helm ## Run every test (unit and envtest) against a real kube-apiserver and etcd.
+test: verify-generated fmt vet lint setup-envtest helm ## Run lint and every test (unit and envtest) against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" HELM="$(HELM)" go test ./... -count=1 -timeout 20m $(TEST_ARGS)
 
 # The quick look: one size, one run, a small fleet.
@@ -108,7 +109,7 @@ bench: setup-envtest ## Run the benchmarks and write docs/benchmarks.md (speed a
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" bin/bench --manager bin/manager --out docs/benchmarks.md $(BENCH_ARGS)
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
+lint: golangci-lint ## Run golangci-lint, with the Kube API Linter on api/ (make test runs it).
 	"$(GOLANGCI_LINT)" run
 
 .PHONY: lint-fix
