@@ -263,9 +263,9 @@ setup-envtest: ## Build kube-apiserver, etcd, kube-controller-manager (the garba
 kubectl: setup-envtest ## Build kubectl (with the control plane) if necessary.
 
 .PHONY: golangci-lint
-golangci-lint: $(GOLANGCI_LINT) ## Build golangci-lint with the Kube API Linter (hack/lint) locally if necessary.
-$(GOLANGCI_LINT): $(LOCALBIN)
+golangci-lint: $(LOCALBIN) ## Build golangci-lint with the Kube API Linter (hack/lint) locally if necessary.
 	@# Note: what `golangci-lint custom` would build, built from the module proxy (see hack/lint/README.md).
+	@# Checked at every run (not a file target), so that a version bump in hack/lint/go.mod rebuilds it.
 	@bin="$(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION)-kal-$(KUBE_API_LINTER_VERSION)"; \
 	[ -f "$$bin" ] && [ "$$(readlink -- "$(GOLANGCI_LINT)" 2>/dev/null)" = "$$bin" ] || { \
 	  set -e; echo "Building golangci-lint $(GOLANGCI_LINT_VERSION) with kube-api-linter $(KUBE_API_LINTER_VERSION)"; \
