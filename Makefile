@@ -89,8 +89,9 @@ fmt: ## Run go fmt against code.
 vet: ## Run go vet against code.
 	go vet ./...
 
+# Note: lint before the tests, so that CI (.ci/run is `make test`) fails on a finding, and soon.
 .PHONY: test
-test: verify-generated fmt vet setup-envtest helm ## Run every test (unit and envtest) against a real kube-apiserver and etcd.
+test: verify-generated fmt vet lint setup-envtest helm ## Run lint and every test (unit and envtest) against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" HELM="$(HELM)" go test ./... -count=1 -timeout 20m $(TEST_ARGS)
 
 # The quick look: one size, one run, a small fleet.
@@ -108,7 +109,7 @@ bench: setup-envtest ## Run the benchmarks and write docs/benchmarks.md (speed a
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" bin/bench --manager bin/manager --out docs/benchmarks.md $(BENCH_ARGS)
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
+lint: golangci-lint ## Run golangci-lint, with the Kube API Linter on api/ (make test runs it).
 	"$(GOLANGCI_LINT)" run
 
 .PHONY: lint-fix
@@ -238,7 +239,10 @@ HELM_VERSION ?= v3.22.0
 HELM_DOCS_VERSION ?= v1.14.2
 KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
-GOLANGCI_LINT_VERSION ?= v2.15.0
+# golangci-lint and the Kube API Linter it is built with are pinned in hack/lint/go.mod (bump with
+# `go -C hack/lint get <module>@<version> && go -C hack/lint mod tidy`); the binary's name carries both.
+GOLANGCI_LINT_VERSION ?= $(shell awk '$$1 == "github.com/golangci/golangci-lint/v2" {print $$2}' hack/lint/go.mod)
+KUBE_API_LINTER_VERSION ?= $(shell awk '$$1 == "sigs.k8s.io/kube-api-linter" {print $$2}' hack/lint/go.mod)
 ENVTEST_K8S_VERSION ?= 1.37.2
 export ENVTEST_K8S_VERSION
 
@@ -278,9 +282,16 @@ setup-envtest: ## Build kube-apiserver, etcd, kube-controller-manager (the garba
 kubectl: setup-envtest ## Build kubectl (with the control plane) if necessary.
 
 .PHONY: golangci-lint
-golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.
-$(GOLANGCI_LINT): $(LOCALBIN)
-	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+golangci-lint: $(LOCALBIN) ## Build golangci-lint with the Kube API Linter (hack/lint) locally if necessary.
+	@# Note: what `golangci-lint custom` would build, built from the module proxy (see hack/lint/README.md).
+	@# Checked at every run (not a file target), so that a version bump in hack/lint/go.mod rebuilds it.
+	@bin="$(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION)-kal-$(KUBE_API_LINTER_VERSION)"; \
+	[ -f "$$bin" ] && [ "$$(readlink -- "$(GOLANGCI_LINT)" 2>/dev/null)" = "$$bin" ] || { \
+	  set -e; echo "Building golangci-lint $(GOLANGCI_LINT_VERSION) with kube-api-linter $(KUBE_API_LINTER_VERSION)"; \
+	  rm -f "$(GOLANGCI_LINT)"; \
+	  go build -C hack/lint -ldflags "-s -w -X 'main.version=$(GOLANGCI_LINT_VERSION:v%=%)-kal-$(KUBE_API_LINTER_VERSION)'" -o "$$bin" . ; \
+	}; \
+	ln -sf "$$bin" "$(GOLANGCI_LINT)"
 
 # go-install-tool will 'go install' any package with custom target and name of binary, if it doesn't exist
 # $1 - target path with name of binary

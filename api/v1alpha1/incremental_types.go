@@ -14,12 +14,14 @@ type IncrementalState struct {
 	// state was built under. A manager trusts the state only while both are unchanged; otherwise
 	// its next sync lists in full.
 	// +kubebuilder:validation:MaxLength=64
+	// +required
 	Fingerprint string `json:"fingerprint"`
 
 	// lastFullListingTime is when the last complete full listing ran, or up to half of
 	// spec.fullResyncInterval earlier: it is rewritten only when it would otherwise fall further
 	// behind, so that a sync that changes nothing writes nothing. A restarted manager lists in
 	// full once spec.fullResyncInterval has passed since this time.
+	// +required
 	LastFullListingTime metav1.Time `json:"lastFullListingTime"`
 
 	// watermark is the creation time of the newest job the query keeps, in the API's layout

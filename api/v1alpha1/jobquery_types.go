@@ -528,6 +528,7 @@ type JobQueryStatus struct {
 	// +optional
 	LastSyncStats *SyncStats `json:"lastSyncStats,omitempty"`
 	// incremental is what incremental listing needs after a manager restart (IncrementalState).
+	// +optional
 	Incremental *IncrementalState `json:"incremental,omitempty"`
 
 	// consecutiveFailures counts the syncs that failed since the last success; retries back off
@@ -610,19 +611,25 @@ type CloudEventsStatus struct {
 // SyncStats counts the work of one sync.
 type SyncStats struct {
 	// apiCalls is the number of ListJobs requests sent, retries included.
+	// +required
 	APICalls int32 `json:"apiCalls"`
 	// pages is the number of result pages read.
+	// +required
 	Pages int32 `json:"pages"`
 	// retries is the number of requests that were retried.
 	// +optional
 	Retries int32 `json:"retries,omitempty"`
 	// created is the number of snapshots created.
+	// +required
 	Created int32 `json:"created"`
 	// updated is the number of snapshots whose content changed.
+	// +required
 	Updated int32 `json:"updated"`
 	// deleted is the number of snapshots deleted (or released by this query).
+	// +required
 	Deleted int32 `json:"deleted"`
 	// unchanged is the number of snapshots left as they were.
+	// +required
 	Unchanged int32 `json:"unchanged"`
 	// mode is how the sync listed: Full (every matching job) or Incremental (new jobs and jobs
 	// not yet terminal).
@@ -631,6 +638,7 @@ type SyncStats struct {
 	Mode string `json:"mode,omitempty"`
 	// duration is how long the sync took.
 	// +kubebuilder:validation:Type=string
+	// +required
 	Duration metav1.Duration `json:"duration"`
 }
 

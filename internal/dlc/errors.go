@@ -86,6 +86,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.cause }
 
+// codeSignatureNonceUsed is the one unauthorized code that Retryable retries.
+const codeSignatureNonceUsed = "SignatureNonceUsed"
+
 // Retryable reports whether the same call may succeed later without any change by the user.
 func (e *Error) Retryable() bool {
 	switch e.Kind {
@@ -93,7 +96,7 @@ func (e *Error) Retryable() bool {
 		return true
 	}
 	// A replayed nonce is fixed by the next attempt, which signs with a fresh nonce.
-	return e.Code == "SignatureNonceUsed"
+	return e.Code == codeSignatureNonceUsed
 }
 
 // AuthFailure reports whether the failure is the credentials' or the RAM policy's fault, which
@@ -121,7 +124,7 @@ func kindForCode(code string) (Kind, bool) {
 		strings.HasPrefix(code, "InvalidTimeStamp"),
 		code == "InvalidCredentials",
 		code == "MissingSecurityToken",
-		code == "SignatureNonceUsed":
+		code == codeSignatureNonceUsed:
 		return KindUnauthorized, true
 	case strings.HasPrefix(code, "Forbidden"), code == "NoPermission":
 		return KindForbidden, true

@@ -55,7 +55,8 @@ var FilterRules = []FilterRule{
 	// State, and what UpdateJob or the scheduler change.
 	{"Status", "Status", false, "the status moves through the lifecycle"},
 	{"ReasonSearch", "ReasonSearch", false, "the reason changes with the status"},
-	{"NumericRangeField", "NumericRangeField", false, "Duration grows, Priority is changed by UpdateJob, RequestGPU/RequestCPU derive from JobSpecs"},
+	{"NumericRangeField", "NumericRangeField", false,
+		"Duration grows, Priority is changed by UpdateJob, RequestGPU/RequestCPU derive from JobSpecs"},
 	{"NumericRangeMin", "NumericRangeMin", false, "as NumericRangeField"},
 	{"NumericRangeMax", "NumericRangeMax", false, "as NumericRangeField"},
 	{"Accessibility", "Accessibility", false, "UpdateJob changes a job's accessibility"},
@@ -69,7 +70,8 @@ var FilterRules = []FilterRule{
 	{"Username", "Username", false, "a user name can be renamed (the user ID cannot); the reference is silent"},
 	{"Tags", "Tags", false, "what the filter matches is only presumed (JobSettings.Tags) and tags may be edited; the reference is silent"},
 	{"Description", "Description", false, "not documented at all"},
-	{"UserCommandSearch", "UserCommandSearch", false, "a full-text index with an undocumented analyser; the reference does not say the command is fixed"},
+	{"UserCommandSearch", "UserCommandSearch", false,
+		"a full-text index with an undocumented analyser; the reference does not say the command is fixed"},
 }
 
 var filterRuleByField = func() map[string]FilterRule {

@@ -272,86 +272,117 @@ func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add f
 			// The API serves at most MaxPageNumber pages: the rest is out of reach of one filter.
 			return res, nil
 		}
-		r := req.Clone()
-		r.PageNumber = Ptr(page)
-		resp, err := w.lister.ListJobs(ctx, r)
+		resp, err := w.fetchPage(ctx, req, page)
 		if err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				w.stats.APICalls += e.Attempts
-			}
-			return res, fmt.Errorf("listing page %d: %w", page, err)
+			return res, err
 		}
-		w.stats.Pages++
-		w.stats.APICalls += resp.Call.Attempts
-		w.stats.Throttled += resp.Call.Throttled
-		w.stats.Bytes += resp.Call.Bytes
-
-		switch {
-		case !resp.HasTotalCount:
-			w.note(fmt.Sprintf("page %d carried no TotalCount", page))
-		case resp.TotalCount < 0:
-			w.note(fmt.Sprintf("page %d carried a negative TotalCount %d", page, resp.TotalCount))
-		}
-		if page == 1 {
-			res.total = resp.TotalCount
-			if r, ok := w.keep.(interface{ reserve(int) }); ok && main && w.limit > 0 && resp.TotalCount > 0 {
-				// Room for every job the walk will keep, at once: growing a slice of 10,000
-				// jobs by doubling leaves as much garbage as it keeps. Bounded by MaxJobs and by
-				// what one filter can page through, so a TotalCount that lies costs no more than
-				// a listing that does not.
-				r.reserve(int(min(resp.TotalCount, int64(w.limit), int64(MaxPageNumber)*int64(pageSize))))
-			}
-		} else if resp.TotalCount != res.total {
-			w.note(fmt.Sprintf("TotalCount changed from %d to %d during the walk", res.total, resp.TotalCount))
-		}
-		if len(resp.Jobs) > pageSize {
-			w.note(fmt.Sprintf("page %d held %d jobs, more than the %d asked for", page, len(resp.Jobs), pageSize))
-		}
+		w.checkPage(&res, resp, page, pageSize, main)
 		if len(resp.Jobs) > 0 && prevLast != "" && resp.Jobs[0].GmtCreateTime == prevLast {
 			res.straddling = append(res.straddling, prevLast)
 		}
-		// Only a Lister that kept each job's JSON (the Client) can have its jobs packed.
-		packing := w.pack != nil && len(resp.raw) == len(resp.Jobs)
-		if packing {
-			w.pack.learn(resp.raw)
-		}
-		for i, job := range resp.Jobs {
-			if packing {
-				job = w.pack.pack(job, resp.raw[i])
-			}
-			if job.JobID == "" {
-				if main {
-					w.withoutID++
-				}
-				continue
-			}
-			dup, err := add(job)
-			switch {
-			case err != nil:
-				return res, fmt.Errorf("holding the jobs of page %d: %w", page, err)
-			case dup:
-				res.duplicates++
-			default:
-				res.distinct++
-			}
+		if err := w.holdJobs(&res, resp, main, add); err != nil {
+			return res, fmt.Errorf("holding the jobs of page %d: %w", page, err)
 		}
 		if n := len(resp.Jobs); n > 0 {
 			prevLast = resp.Jobs[n-1].GmtCreateTime
 		}
-		switch {
-		case len(resp.Jobs) < pageSize:
-			res.reachedEnd = true
-			return res, nil
-		case main && w.bound > 0 && res.distinct >= w.bound:
-			// Every job the filter can match was read: a further page cannot add one.
-			res.reachedEnd = true
-			return res, nil
-		case main && w.limit > 0 && res.distinct >= w.limit:
-			res.stoppedByLimit = true
+		if w.lastPage(&res, len(resp.Jobs), pageSize, main) {
 			return res, nil
 		}
 	}
+}
+
+// fetchPage reads one page of req and counts the calls, retries included, in the walk's stats.
+func (w *walk) fetchPage(ctx context.Context, req *ListJobsRequest, page int32) (*ListJobsResponse, error) {
+	r := req.Clone()
+	r.PageNumber = Ptr(page)
+	resp, err := w.lister.ListJobs(ctx, r)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			w.stats.APICalls += e.Attempts
+		}
+		return nil, fmt.Errorf("listing page %d: %w", page, err)
+	}
+	w.stats.Pages++
+	w.stats.APICalls += resp.Call.Attempts
+	w.stats.Throttled += resp.Call.Throttled
+	w.stats.Bytes += resp.Call.Bytes
+	return resp, nil
+}
+
+// checkPage notes what is wrong with one page on its own (its TotalCount, its size) and takes
+// the count from the first page, reserving room for the jobs a main walk will keep.
+func (w *walk) checkPage(res *pagesResult, resp *ListJobsResponse, page int32, pageSize int, main bool) {
+	switch {
+	case !resp.HasTotalCount:
+		w.note(fmt.Sprintf("page %d carried no TotalCount", page))
+	case resp.TotalCount < 0:
+		w.note(fmt.Sprintf("page %d carried a negative TotalCount %d", page, resp.TotalCount))
+	}
+	if page == 1 {
+		res.total = resp.TotalCount
+		if r, ok := w.keep.(interface{ reserve(int) }); ok && main && w.limit > 0 && resp.TotalCount > 0 {
+			// Room for every job the walk will keep, at once: growing a slice of 10,000
+			// jobs by doubling leaves as much garbage as it keeps. Bounded by MaxJobs and by
+			// what one filter can page through, so a TotalCount that lies costs no more than
+			// a listing that does not.
+			r.reserve(int(min(resp.TotalCount, int64(w.limit), int64(MaxPageNumber)*int64(pageSize))))
+		}
+	} else if resp.TotalCount != res.total {
+		w.note(fmt.Sprintf("TotalCount changed from %d to %d during the walk", res.total, resp.TotalCount))
+	}
+	if len(resp.Jobs) > pageSize {
+		w.note(fmt.Sprintf("page %d held %d jobs, more than the %d asked for", page, len(resp.Jobs), pageSize))
+	}
+}
+
+// holdJobs hands each job of a page that has an ID to add (packed first when the walk packs),
+// counting distinct and duplicate jobs; a main walk counts the jobs without ID.
+func (w *walk) holdJobs(res *pagesResult, resp *ListJobsResponse, main bool, add func(JobItem) (bool, error)) error {
+	// Only a Lister that kept each job's JSON (the Client) can have its jobs packed.
+	packing := w.pack != nil && len(resp.raw) == len(resp.Jobs)
+	if packing {
+		w.pack.learn(resp.raw)
+	}
+	for i, job := range resp.Jobs {
+		if packing {
+			job = w.pack.pack(job, resp.raw[i])
+		}
+		if job.JobID == "" {
+			if main {
+				w.withoutID++
+			}
+			continue
+		}
+		dup, err := add(job)
+		switch {
+		case err != nil:
+			return err
+		case dup:
+			res.duplicates++
+		default:
+			res.distinct++
+		}
+	}
+	return nil
+}
+
+// lastPage reports whether the walk ends after a page of n jobs, recording why in res.
+func (w *walk) lastPage(res *pagesResult, n, pageSize int, main bool) bool {
+	switch {
+	case n < pageSize:
+		res.reachedEnd = true
+		return true
+	case main && w.bound > 0 && res.distinct >= w.bound:
+		// Every job the filter can match was read: a further page cannot add one.
+		res.reachedEnd = true
+		return true
+	case main && w.limit > 0 && res.distinct >= w.limit:
+		res.stoppedByLimit = true
+		return true
+	}
+	return false
 }
 
 // repairTies reads every straddling creation second again with a window of that second alone
@@ -430,13 +461,13 @@ func compareSorted(aValue, aID, bValue, bID string, desc bool) int {
 // the API reference, so a mistake here shows in the tests instead of being shared.
 func SortValue(j *JobItem, sortBy string) string {
 	switch sortBy {
-	case "DisplayName":
+	case SortByDisplayName:
 		return j.DisplayName
-	case "JobType":
+	case SortByJobType:
 		return j.JobType
-	case "Status":
+	case SortByStatus:
 		return j.Status
-	case "GmtFinishTime":
+	case SortByFinishTime:
 		return j.GmtFinishTime
 	default:
 		return j.GmtCreateTime

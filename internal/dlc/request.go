@@ -242,3 +242,11 @@ const (
 
 // SortByCreateTime is the default sort field, and the default TimeRangeField.
 const SortByCreateTime = "GmtCreateTime"
+
+// The other ListJobs sort fields (SortBy).
+const (
+	SortByDisplayName = "DisplayName"
+	SortByJobType     = "JobType"
+	SortByStatus      = "Status"
+	SortByFinishTime  = "GmtFinishTime"
+)

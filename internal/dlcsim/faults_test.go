@@ -287,7 +287,10 @@ func TestAHangingEndpointAnswersOnlyWhenTheClientGivesUp(t *testing.T) {
 	}
 	e.sim.SetFaults(dlcsim.Faults{})
 	select {
-	case <-done:
+	case err := <-done:
+		// Note: the hang sends nothing, so how the request ends (an empty answer or an error)
+		// is not the point, only that it ends; logged for whoever reads a -v run.
+		t.Logf("the held request ended when the faults changed (error: %v)", err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the held request was not released when the faults changed")
 	}

@@ -222,7 +222,7 @@ func (g *generator) addSettingsAndQuota(it *dlc.JobItem, user genUser) {
 	if g.pick(4) > 0 {
 		q := quotas[g.pick(len(quotas))]
 		it.ResourceID, it.ResourceQuotaName, it.ResourceName = q.id, q.name, q.name
-		it.Settings.OversoldType = []string{"ForbiddenQuotaOverSold", "AcceptQuotaOverSold", "ForceQuotaOverSold"}[g.pick(3)]
+		it.Settings.OversoldType = oversoldTypes[g.pick(len(oversoldTypes))]
 		used := g.pick(2) == 0
 		it.UseOversoldResource = &used
 	}
@@ -230,7 +230,7 @@ func (g *generator) addSettingsAndQuota(it *dlc.JobItem, user genUser) {
 
 // jobSpecs is one spec per role of the job type; jobs without a quota may run on spot instances.
 func (g *generator) jobSpecs(jt genJobType, onQuota bool, cpu int64, gpu string) []dlc.JobSpec {
-	var specs []dlc.JobSpec
+	specs := make([]dlc.JobSpec, 0, len(jt.roles))
 	for _, role := range jt.roles {
 		pods := int64(1 + g.pick(4))
 		spec := dlc.JobSpec{Type: role, Image: jt.image, PodCount: &pods, EcsSpec: "ecs.gn7i-c32g1.8xlarge",

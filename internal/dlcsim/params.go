@@ -137,7 +137,8 @@ var listParams = []param{
 	{name: "DisplayName", kind: kindString, maxLen: 1024, set: func(q *listQuery, v paramValue) {
 		q.displayNameRaw, q.displayName = v.str, strings.ToLower(v.str)
 	}},
-	{name: "DisplayNameSearchMode", kind: kindEnum, allowed: knownSearchModes, set: func(q *listQuery, v paramValue) { q.displayNameMode = v.str }},
+	{name: "DisplayNameSearchMode", kind: kindEnum, allowed: knownSearchModes,
+		set: func(q *listQuery, v paramValue) { q.displayNameMode = v.str }},
 	{name: "Description", kind: kindString, maxLen: 1024, set: func(q *listQuery, v paramValue) { q.description = strings.ToLower(v.str) }},
 	{name: "JobType", kind: kindEnum, allowed: knownJobTypes, set: func(q *listQuery, v paramValue) { q.jobType = v.str }},
 	{name: "Status", kind: kindEnum, allowed: knownStatuses, set: func(q *listQuery, v paramValue) { q.status = v.str }},
@@ -240,7 +241,8 @@ var listParams = []param{
 			}
 			return nil
 		}},
-	{name: "EnableAssignNode", kind: kindEnum, allowed: set("true", "false"), set: func(q *listQuery, v paramValue) { q.enableAssignNode = v.str }},
+	{name: "EnableAssignNode", kind: kindEnum, allowed: set("true", "false"),
+		set: func(q *listQuery, v paramValue) { q.enableAssignNode = v.str }},
 	{name: "TemplateId", kind: kindString, maxLen: 128, set: func(q *listQuery, v paramValue) { q.templateID = v.str }},
 }
 

@@ -127,7 +127,8 @@ func (s *Server) verifyRPC(r *http.Request) (*Identity, *apiError) {
 	switch {
 	case id.SecurityToken == "" && token == "":
 	case token != id.SecurityToken:
-		return nil, &apiError{status: 400, code: "InvalidSecurityToken.MismatchWithAccessKey", message: "The security token does not match the access key."}
+		return nil, &apiError{status: 400, code: "InvalidSecurityToken.MismatchWithAccessKey",
+			message: "The security token does not match the access key."}
 	case id.TokenExpiresAt != nil && s.auth.now().After(*id.TokenExpiresAt):
 		return nil, &apiError{status: 400, code: "InvalidSecurityToken.Expired", message: "Specified SecurityToken is expired."}
 	}
@@ -158,7 +159,8 @@ func (s *Server) assumeRole(caller *Identity, form url.Values) (issued, *apiErro
 			message: "You are not authorized to do this action. You should be authorized by RAM."}
 	}
 	session := form.Get("RoleSessionName")
-	if len(session) < 2 || len(session) > 64 || strings.Trim(session, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.@-_") != "" {
+	const sessionNameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.@-_"
+	if len(session) < 2 || len(session) > 64 || strings.Trim(session, sessionNameChars) != "" {
 		return issued{}, &apiError{status: 400, code: "InvalidParameter.RoleSessionName",
 			message: "The parameter RoleSessionName is wrongly formed."}
 	}

@@ -40,6 +40,7 @@ func (u *JobUpdate) validate() error {
 	return nil
 }
 
+// oversoldTypes are the OversoldType values of the API: UpdateJob accepts them, generated jobs use them.
 var oversoldTypes = []string{"ForbiddenQuotaOverSold", "AcceptQuotaOverSold", "ForceQuotaOverSold"}
 
 // apply changes the job (which the caller owns: see cloneJob) as UpdateJob would at t.

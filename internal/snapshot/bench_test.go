@@ -139,7 +139,7 @@ func servedSnapshot(b *testing.B, job *dlc.JobItem, i int) []byte {
 	entry := func(manager, op, subresource string, part map[string]any) metav1.ManagedFieldsEntry {
 		raw, _ := json.Marshal(fieldSet(part))
 		return metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationType(op), APIVersion: "dlc.dlcsync.io/v1alpha1",
-			Time: &now, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: raw}, Subresource: subresource}
+			Time: &now, FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(string(raw)), Subresource: subresource}
 	}
 	s.ManagedFields = []metav1.ManagedFieldsEntry{
 		entry("dlcsync", "Update", "", map[string]any{"metadata": fields["metadata"], "spec": fields["spec"]}),

@@ -49,8 +49,9 @@ func ForCache(s *dlcv1alpha1.DLCJobSnapshot) *dlcv1alpha1.DLCJobSnapshot {
 	}
 	st := &s.Status
 	out.Status = dlcv1alpha1.DLCJobSnapshotStatus{
-		Phase: intern(st.Phase), CreatedAt: st.CreatedAt, FinishedAt: st.FinishedAt, ObservedAt: st.ObservedAt, MatchedBy: internAll(st.MatchedBy),
-		Matching: st.Matching, ContentHash: st.ContentHash, Conditions: internConditions(st.Conditions),
+		Phase: intern(st.Phase), CreatedAt: st.CreatedAt, FinishedAt: st.FinishedAt, ObservedAt: st.ObservedAt,
+		MatchedBy: internAll(st.MatchedBy), Matching: st.Matching, ContentHash: st.ContentHash,
+		Conditions: internConditions(st.Conditions),
 		Revealed: internEach(st.Revealed, func(g dlcv1alpha1.RevealGroup) dlcv1alpha1.RevealGroup {
 			return dlcv1alpha1.RevealGroup(intern(string(g)))
 		}),
@@ -61,7 +62,8 @@ func ForCache(s *dlcv1alpha1.DLCJobSnapshot) *dlcv1alpha1.DLCJobSnapshot {
 	if len(st.PreviousTransitions) > 0 {
 		out.Status.PreviousTransitions = make([]dlcv1alpha1.PhaseTransition, len(st.PreviousTransitions))
 		for i, tr := range st.PreviousTransitions {
-			out.Status.PreviousTransitions[i] = dlcv1alpha1.PhaseTransition{Phase: intern(tr.Phase), From: intern(tr.From), SeenAt: tr.SeenAt, Key: tr.Key}
+			out.Status.PreviousTransitions[i] = dlcv1alpha1.PhaseTransition{Phase: intern(tr.Phase), From: intern(tr.From),
+				SeenAt: tr.SeenAt, Key: tr.Key}
 		}
 	}
 	return out

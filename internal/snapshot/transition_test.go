@@ -5,6 +5,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
@@ -21,8 +22,12 @@ func TestEventsConditionsAndOutcomesAgree(t *testing.T) {
 		for _, c := range Conditions(phase, "", "") {
 			want := map[string]string{dlcv1alpha1.ConditionComplete: OutcomeSucceeded, dlcv1alpha1.ConditionFailed: OutcomeFailed,
 				dlcv1alpha1.ConditionStopped: OutcomeStopped}[c.Type]
-			if want != "" {
-				g.Expect(string(c.Status) == "True").To(Equal(outcome == want), "%s: condition %s", phase, c.Type)
+			switch {
+			case want == "":
+			case outcome == want:
+				g.Expect(c.Status).To(Equal(metav1.ConditionTrue), "%s: condition %s", phase, c.Type)
+			default:
+				g.Expect(c.Status).NotTo(Equal(metav1.ConditionTrue), "%s: condition %s", phase, c.Type)
 			}
 		}
 		g.Expect(Labels(&dlc.JobItem{Status: phase}, "cn-hangzhou")[dlcv1alpha1.LabelOutcome]).To(Equal(outcome), "%s: outcome label", phase)

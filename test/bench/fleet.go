@@ -128,7 +128,7 @@ func fleetWorkload(o FleetOptions) (*dlcsim.Server, []string, *httptest.Server) 
 // fleetQueries are the JobQueries of the fleet and the number of distinct snapshots they keep.
 func fleetQueries(o FleetOptions, namespaces []string, endpoint string) ([]*dlcv1alpha1.JobQuery, map[string]int32, int) {
 	per := int32(o.Jobs / o.Queries)
-	var out []*dlcv1alpha1.JobQuery
+	out := make([]*dlcv1alpha1.JobQuery, 0, o.Queries)
 	want := map[string]int32{}
 	distinct := 0
 	for i := range o.Queries {

@@ -33,7 +33,8 @@ type managerProcess struct {
 // startManager runs the manager binary as an envtest user, with the bench's client settings and
 // the simulator's loopback endpoints allowed, plus args and the environment variables vars. It
 // stops when ctx ends or stop is called.
-func (b *bencher) startManager(ctx context.Context, env *envtest.Environment, vars []string, args ...string) (*managerProcess, func(), error) {
+func (b *bencher) startManager(ctx context.Context, env *envtest.Environment, vars []string,
+	args ...string) (*managerProcess, func(), error) {
 	dir, err := os.MkdirTemp("", "dlcsync-bench")
 	if err != nil {
 		return nil, nil, err
@@ -174,7 +175,8 @@ func (b *bencher) cachedMemory(ctx context.Context, env *envtest.Environment, me
 	mem := &Memory{InitialSync: time.Since(start)}
 	time.Sleep(settle)
 	if b.opts.ProfileDir != "" {
-		if err := saveProfile(p.pprofBase+"/heap?gc=1", filepath.Join(b.opts.ProfileDir, fmt.Sprintf("manager-heap-fleet-cache-%d.pprof", memoryLimit))); err != nil {
+		name := fmt.Sprintf("manager-heap-fleet-cache-%d.pprof", memoryLimit)
+		if err := saveProfile(p.pprofBase+"/heap?gc=1", filepath.Join(b.opts.ProfileDir, name)); err != nil {
 			return nil, err
 		}
 	}

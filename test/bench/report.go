@@ -217,8 +217,10 @@ func sizeChecks(s SizeResult) []Check {
 			len(s.Initial) > 0 && maxOf(s.Initial, snapshotWrites) <= float64(s.Jobs)},
 		// The hourly full listing may write the JobQuery status once, to record its time
 		// in status.incremental (what a restarted manager needs); never a snapshot or an event.
-		{fmt.Sprintf("%d jobs: quiet sync makes 0 snapshot writes and 0 events; JobQuery status at most once per %s of clock (freshness), the full listing at most its status write", s.Jobs, statusRefresh),
-			fmt.Sprintf("max %v snapshot writes, %v other writes, %v events; %v JobQuery writes in %d quiet syncs; full listing %v writes, %v snapshot writes",
+		{fmt.Sprintf("%d jobs: quiet sync makes 0 snapshot writes and 0 events; JobQuery status at most once per %s of clock "+
+			"(freshness), the full listing at most its status write", s.Jobs, statusRefresh),
+			fmt.Sprintf("max %v snapshot writes, %v other writes, %v events; %v JobQuery writes in %d quiet syncs; "+
+				"full listing %v writes, %v snapshot writes",
 				maxOf(s.Steady, snapshotWrites), maxOf(s.Steady, otherWrites), maxOf(s.Steady, events), sumOf(s.Steady, queryWrites),
 				len(s.Steady), maxOf(s.SteadyFull, writes), maxOf(s.SteadyFull, snapshotWrites)),
 			maxOf(s.Steady, snapshotWrites) == 0 && maxOf(s.Steady, otherWrites) == 0 && maxOf(s.Steady, events) == 0 &&
@@ -332,7 +334,8 @@ const howToRead = `
 - A quiet sync (3) reads only the jobs created since the last sync and the running ones (by
   JobIds, 100 per call) and writes no snapshot and no event; it writes the JobQuery status only
   to refresh its freshness (` + "`lastSyncTime`" + `), at most once per ` + "`--status-refresh-interval`" + ` (5m) of clock
-  (the benchmark's clock moves 2 minutes per quiet sync). Every ` + "`fullResyncInterval`" + ` (default 1h) it lists every job instead (3b), writing no snapshot and
+  (the benchmark's clock moves 2 minutes per quiet sync). Every ` + "`fullResyncInterval`" +
+	` (default 1h) it lists every job instead (3b), writing no snapshot and
   at most the JobQuery status once, to record the listing's time in ` + "`status.incremental`" + ` for a restarted
   manager.
 - Churn (4): a changed job costs one JSON patch (RFC 6902) carrying its labels and ` + "`replace /status`" + `,

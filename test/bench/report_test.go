@@ -167,7 +167,7 @@ func TestPrefixEndBoundsTheNamespacesKeys(t *testing.T) {
 	}
 	end := string(prefixEnd(prefix))
 	for _, key := range []string{prefix + "dlc1", prefix + "zzz"} {
-		if !(key >= prefix && key < end) {
+		if key < prefix || key >= end {
 			t.Errorf("%s is outside [%s, %s)", key, prefix, end)
 		}
 	}

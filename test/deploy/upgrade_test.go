@@ -51,8 +51,8 @@ func TestHelmUpgradeFromThePreviousChartUpgradesTheCRDs(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	g.Expect(os.WriteFile(kubeconfig, kubeconfigData, 0o600)).To(Succeed())
-	helmOn := func(args ...string) []byte {
-		return helm(t, append(args, "--kubeconfig", kubeconfig, "--namespace", "dlcsync-system")...)
+	helmOn := func(args ...string) {
+		helm(t, append(args, "--kubeconfig", kubeconfig, "--namespace", "dlcsync-system")...)
 	}
 	for _, path := range prometheusOperatorCRDs(t) {
 		data, err := os.ReadFile(path)

@@ -385,52 +385,71 @@ func checkColumns(k *known, file string, lines []mdLine) []problem {
 			continue
 		}
 		wide := wideRE.MatchString(m[3])
-		var tables [][]column
-		switch {
-		case m[1] != "" && pluginResources[m[2]]:
-			tables = k.plugin
-		case m[1] == "" && k.crdColumns[m[2]] != nil:
-			tables = [][]column{k.crdColumns[m[2]]}
-		default:
+		tables, ok := columnTables(k, m[1], m[2])
+		if !ok {
 			continue
 		}
 		header := lines[i+1].text
 		names := regexp.MustCompile(`\S+(?: \S+)*`).FindAllStringIndex(header, -1)
-		var missing []string
-		best := -1
-		for t, table := range tables {
-			var miss []string
-			for _, n := range names {
-				name := header[n[0]:n[1]]
-				mentions["column"]++
-				if name == "NAME" || name == "NAMESPACE" {
-					continue
-				}
-				if !hasColumn(table, name, wide) {
-					miss = append(miss, name)
-				}
-			}
-			if best < 0 || len(miss) < len(missing) {
-				best, missing = t, miss
-			}
-		}
-		for _, name := range missing {
+		for _, name := range missingColumns(tables, header, names, wide) {
 			out = append(out, problem{file: file, line: lines[i+1].n, kind: "column", name: name,
 				why: "is not a column " + strings.TrimSpace("kubectl "+m[1]+"get "+m[2]) + " prints" + map[bool]string{false: " without -o wide"}[wide]})
 		}
-		// The REASON of each row is a reason.
+		out = append(out, checkReasonColumn(k, file, lines[i+2:], header, names)...)
+	}
+	return out
+}
+
+// columnTables are the column sets `kubectl [plugin] get resource` may print: the plugin's
+// tables, or the CRD's printer columns; false for a resource neither knows.
+func columnTables(k *known, plugin, resource string) ([][]column, bool) {
+	switch {
+	case plugin != "" && pluginResources[resource]:
+		return k.plugin, true
+	case plugin == "" && k.crdColumns[resource] != nil:
+		return [][]column{k.crdColumns[resource]}, true
+	}
+	return nil, false
+}
+
+// missingColumns are the header's columns (but NAME and NAMESPACE) that the table matching the
+// header best does not print.
+func missingColumns(tables [][]column, header string, names [][]int, wide bool) []string {
+	var missing []string
+	best := -1
+	for t, table := range tables {
+		var miss []string
 		for _, n := range names {
-			if header[n[0]:n[1]] != "REASON" {
+			name := header[n[0]:n[1]]
+			mentions["column"]++
+			if name == "NAME" || name == "NAMESPACE" {
 				continue
 			}
-			for _, row := range lines[i+2:] {
-				if !row.fenced || strings.HasPrefix(row.text, "$") || strings.TrimSpace(row.text) == "" || len(row.text) <= n[0] {
-					break
-				}
-				value := strings.Fields(row.text[n[0]:])[0]
-				if !k.reasons[value] && value != "<none>" {
-					out = append(out, problem{file: file, line: row.n, kind: "reason", name: value, why: "is not a reason of the API or an event"})
-				}
+			if !hasColumn(table, name, wide) {
+				miss = append(miss, name)
+			}
+		}
+		if best < 0 || len(miss) < len(missing) {
+			best, missing = t, miss
+		}
+	}
+	return missing
+}
+
+// checkReasonColumn checks that the REASON of each row printed under header is a reason.
+func checkReasonColumn(k *known, file string, rows []mdLine, header string, names [][]int) []problem {
+	var out []problem
+	for _, n := range names {
+		if header[n[0]:n[1]] != "REASON" {
+			continue
+		}
+		for _, row := range rows {
+			if !row.fenced || strings.HasPrefix(row.text, "$") || strings.TrimSpace(row.text) == "" || len(row.text) <= n[0] {
+				break
+			}
+			value := strings.Fields(row.text[n[0]:])[0]
+			if !k.reasons[value] && value != "<none>" {
+				out = append(out, problem{file: file, line: row.n, kind: "reason", name: value, why: "is not a reason of the API or an event"})
 			}
 		}
 	}

@@ -56,8 +56,8 @@ func (w *writeRecorder) objects(namespace, resource string) map[string]int {
 	prefix := "/namespaces/" + namespace + "/" + resource + "/"
 	out := map[string]int{}
 	for _, p := range w.paths {
-		if _, rest, ok := strings.Cut(p, prefix); ok {
-			name, _, _ := strings.Cut(rest, "/")
+		if _, tail, ok := strings.Cut(p, prefix); ok {
+			name, _, _ := strings.Cut(tail, "/")
 			out[name]++
 		}
 	}
@@ -111,7 +111,7 @@ func TestShardedManagersNeverTouchEachOthersQueries(t *testing.T) {
 	ns := newNamespace(t)
 	aIDs, bIDs := addJobs("dlcsharda", 10), addJobs("dlcshardb", 10)
 	one := startManagerWith(t, "one", managerOptions{watchLabelSelector: shardKey + "=one"})
-	rest := startManagerWith(t, "rest", managerOptions{watchLabelSelector: "!" + shardKey})
+	restShard := startManagerWith(t, "rest", managerOptions{watchLabelSelector: "!" + shardKey})
 
 	// alpha and wide are shard one's; beta, unlabelled, the rest's. wide shares beta's jobs.
 	for _, q := range []*dlcv1alpha1.JobQuery{newQuery(ns, "alpha", "dlcsharda"), newQuery(ns, "wide", "dlcshard"),
@@ -140,22 +140,22 @@ func TestShardedManagersNeverTouchEachOthersQueries(t *testing.T) {
 		return names
 	}
 	g.Expect(queriesOf(one)).To(Equal([]string{"alpha", "wide"}), "shard one wrote a query it does not own")
-	g.Expect(queriesOf(rest)).To(Equal([]string{"beta"}), "the rest wrote a query of shard one")
+	g.Expect(queriesOf(restShard)).To(Equal([]string{"beta"}), "the rest wrote a query of shard one")
 	aNames := map[string]bool{}
 	for _, id := range aIDs {
 		aNames[snapshot.Name(id)] = true
 	}
-	for name := range rest.paths.objects(ns, "dlcjobsnapshots") {
+	for name := range restShard.paths.objects(ns, "dlcjobsnapshots") {
 		g.Expect(aNames).NotTo(HaveKey(name), "the rest wrote a snapshot only shard one's queries match")
 	}
 
 	// Quiet syncs on both sides, in turn: no snapshot write at all, so neither undoes the other.
-	oneBefore, restBefore := one.paths.objects(ns, "dlcjobsnapshots"), rest.paths.objects(ns, "dlcjobsnapshots")
+	oneBefore, restBefore := one.paths.objects(ns, "dlcjobsnapshots"), restShard.paths.objects(ns, "dlcjobsnapshots")
 	syncNow(t, ns, "beta", 10)
 	syncNow(t, ns, "wide", 20)
 	syncNow(t, ns, "beta", 10)
 	g.Expect(since(one.paths.objects(ns, "dlcjobsnapshots"), oneBefore)).To(BeEmpty())
-	g.Expect(since(rest.paths.objects(ns, "dlcjobsnapshots"), restBefore)).To(BeEmpty())
+	g.Expect(since(restShard.paths.objects(ns, "dlcjobsnapshots"), restBefore)).To(BeEmpty())
 
 	// wide stops matching beta's jobs: after two complete listings shard one releases its claim
 	// on them and leaves beta's, which the rest then finds current (no write).
@@ -164,14 +164,14 @@ func TestShardedManagersNeverTouchEachOthersQueries(t *testing.T) {
 	expectClaims(g, ns, bIDs, "beta", "wide") // the first listing without them only marks them
 	syncNow(t, ns, "wide", 10)
 	expectClaims(g, ns, bIDs, "beta")
-	restBefore = rest.paths.objects(ns, "dlcjobsnapshots")
+	restBefore = restShard.paths.objects(ns, "dlcjobsnapshots")
 	syncNow(t, ns, "beta", 10)
-	g.Expect(since(rest.paths.objects(ns, "dlcjobsnapshots"), restBefore)).To(BeEmpty())
+	g.Expect(since(restShard.paths.objects(ns, "dlcjobsnapshots"), restBefore)).To(BeEmpty())
 	expectRight(g, ns, append(aIDs, bIDs...))
 
 	// alpha loses its label: it moves to the rest, and shard one no longer writes it.
 	oneAlpha := one.paths.objects(ns, "jobqueries")["alpha"]
-	restAlpha := rest.paths.objects(ns, "jobqueries")["alpha"]
+	restAlpha := restShard.paths.objects(ns, "jobqueries")["alpha"]
 	setQuery(g, ns, "alpha", func(q *dlcv1alpha1.JobQuery) {
 		q.Labels = nil
 		q.Annotations = map[string]string{dlcv1alpha1.AnnotationRequestedAt: "moved"}
@@ -179,7 +179,7 @@ func TestShardedManagersNeverTouchEachOthersQueries(t *testing.T) {
 	waitSynced(t, ns, "alpha", 10)
 	syncNow(t, ns, "alpha", 10)
 	syncNow(t, ns, "wide", 10)
-	g.Expect(rest.paths.objects(ns, "jobqueries")["alpha"]).To(BeNumerically(">", restAlpha), "the rest did not take alpha over")
+	g.Expect(restShard.paths.objects(ns, "jobqueries")["alpha"]).To(BeNumerically(">", restAlpha), "the rest did not take alpha over")
 	g.Expect(one.paths.objects(ns, "jobqueries")["alpha"]).To(Equal(oneAlpha), "shard one still wrote alpha")
 	expectClaims(g, ns, aIDs, "alpha", "wide")
 	expectRight(g, ns, append(aIDs, bIDs...))
@@ -220,7 +220,7 @@ func TestShardsKeepEachOthersOrphanClaims(t *testing.T) {
 	ns := newNamespace(t)
 	ids := addJobs("dlcorphanshard", 5)
 	one := startManagerWith(t, "one", managerOptions{watchLabelSelector: shardKey + "=one"})
-	rest := startManagerWith(t, "rest", managerOptions{watchLabelSelector: "!" + shardKey})
+	restShard := startManagerWith(t, "rest", managerOptions{watchLabelSelector: "!" + shardKey})
 
 	keep := newQuery(ns, "keep", "dlcorphanshard")
 	keep.Labels = map[string]string{shardKey: "one"}
@@ -248,13 +248,13 @@ func TestShardsKeepEachOthersOrphanClaims(t *testing.T) {
 	NewWithT(t).Eventually(func(g Gomega) { uids = heldBy(g) }).WithTimeout(30 * time.Second).Should(Succeed())
 
 	// Quiet syncs of both, in turn: nobody rewrites a shared snapshot.
-	oneBefore, restBefore := one.paths.objects(ns, "dlcjobsnapshots"), rest.paths.objects(ns, "dlcjobsnapshots")
+	oneBefore, restBefore := one.paths.objects(ns, "dlcjobsnapshots"), restShard.paths.objects(ns, "dlcjobsnapshots")
 	for range 2 {
 		syncNow(t, ns, "beta", 5)
 		syncNow(t, ns, "keep", 5)
 	}
 	g.Expect(since(one.paths.objects(ns, "dlcjobsnapshots"), oneBefore)).To(BeEmpty(), "shard one rewrote shared snapshots")
-	g.Expect(since(rest.paths.objects(ns, "dlcjobsnapshots"), restBefore)).To(BeEmpty(), "the rest rewrote shared snapshots")
+	g.Expect(since(restShard.paths.objects(ns, "dlcjobsnapshots"), restBefore)).To(BeEmpty(), "the rest rewrote shared snapshots")
 	g.Expect(heldBy(g)).To(Equal(uids))
 
 	// beta stops matching: two complete listings later it has released its claim, and every
