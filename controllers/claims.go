@@ -16,6 +16,9 @@ import (
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 )
 
+// kindJobQuery is the kind of the JobQuery owner references and holders.
+const kindJobQuery = "JobQuery"
+
 // holdersAnnotation lists, as comma-separated name/uid pairs, the JobQueries that claim a
 // snapshot without an owner reference. A snapshot that a query with deletionPolicy Orphan
 // claims carries no JobQuery owner reference at all, every claim is listed here instead; one that
@@ -37,7 +40,7 @@ func holdersOf(obj client.Object) []metav1.OwnerReference {
 	for _, pair := range strings.Split(value, ",") {
 		name, uid, ok := strings.Cut(strings.TrimSpace(pair), "/")
 		if ok && name != "" && uid != "" {
-			out = append(out, metav1.OwnerReference{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "JobQuery",
+			out = append(out, metav1.OwnerReference{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: kindJobQuery,
 				Name: name, UID: types.UID(uid)})
 		}
 	}
@@ -156,11 +159,11 @@ func claimsCurrent(s *dlcv1alpha1.DLCJobSnapshot, owners, holders []metav1.Owner
 }
 
 func isQueryRef(ref metav1.OwnerReference) bool {
-	return ref.Kind == "JobQuery" && ref.APIVersion == dlcv1alpha1.GroupVersion.String()
+	return ref.Kind == kindJobQuery && ref.APIVersion == dlcv1alpha1.GroupVersion.String()
 }
 
 func queryRef(q *dlcv1alpha1.JobQuery) metav1.OwnerReference {
-	return metav1.OwnerReference{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "JobQuery", Name: q.Name, UID: q.UID}
+	return metav1.OwnerReference{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: kindJobQuery, Name: q.Name, UID: q.UID}
 }
 
 // onlyClaimedBy reports whether q is the snapshot's one claimant: then a change of q's endpoint

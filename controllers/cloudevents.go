@@ -369,7 +369,8 @@ func (e *cloudEvents) report(q *dlcv1alpha1.JobQuery, refused error) {
 	switch {
 	case s.overflowing:
 		set(metav1.ConditionFalse, dlcv1alpha1.ReasonBacklogOverflowed, fmt.Sprintf(
-			"The backlog of %d transitions is full: %d transitions were dropped (status.cloudEvents.dropped); their snapshots still carry status.transition",
+			"The backlog of %d transitions is full: %d transitions were dropped (status.cloudEvents.dropped); "+
+				"their snapshots still carry status.transition",
 			e.limit, s.dropped))
 	case s.failure != "":
 		set(metav1.ConditionFalse, dlcv1alpha1.ReasonDeliveryFailing, s.failure)
@@ -383,7 +384,8 @@ func (e *cloudEvents) refusedEvent(r *JobQueryReconciler, q *dlcv1alpha1.JobQuer
 	if refused == nil {
 		return
 	}
-	if c := meta.FindStatusCondition(before, dlcv1alpha1.ConditionCloudEventsDelivered); c != nil && c.Reason == dlcv1alpha1.ReasonSinkNotAllowed {
+	c := meta.FindStatusCondition(before, dlcv1alpha1.ConditionCloudEventsDelivered)
+	if c != nil && c.Reason == dlcv1alpha1.ReasonSinkNotAllowed {
 		return
 	}
 	r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, dlcv1alpha1.ReasonSinkNotAllowed, "CloudEvents", "%s", cut(refused.Error(), 900))

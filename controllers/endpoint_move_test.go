@@ -19,14 +19,14 @@ import (
 )
 
 // setEndpoint changes a query's spec.endpoint and waits for the sync of the new generation.
-func setEndpoint(t *testing.T, ns, name, endpoint string) *dlcv1alpha1.JobQuery {
+func setEndpoint(t *testing.T, ns, name, endpoint string) {
 	t.Helper()
 	g := NewWithT(t)
 	q := getQuery(g, ns, name)
 	patch := client.MergeFrom(q.DeepCopy())
 	q.Spec.Endpoint = endpoint
 	g.Expect(k8s.Patch(testCtx, q, patch)).To(Succeed())
-	return waitReady(t, ns, name, dlcv1alpha1.ReasonSynced)
+	waitReady(t, ns, name, dlcv1alpha1.ReasonSynced)
 }
 
 // Changing a query's endpoint keeps its snapshots in step (issue 23, finding 3): the same
@@ -43,7 +43,7 @@ func TestAQueryMovesItsOwnSnapshotsToItsNewEndpoint(t *testing.T) {
 	waitReady(t, ns, "mover", dlcv1alpha1.ReasonSynced)
 
 	before := resourceVersions(g, ns)
-	q = setEndpoint(t, ns, "mover", simURL+"/")
+	setEndpoint(t, ns, "mover", simURL+"/")
 	g.Expect(resourceVersions(g, ns)).To(Equal(before), "a cosmetic endpoint change rewrote snapshots")
 	g.Expect(sim.Patch(ids[0], func(j *dlcsim.Job) { j.Status = dlc.StatusStopped })).To(BeTrue())
 	q = resync(t, ns, "mover", dlcv1alpha1.ReasonSynced)

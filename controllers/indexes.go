@@ -29,8 +29,9 @@ func secretNameOf(obj client.Object) []string {
 const ownerIndexKey = ".metadata.ownerReferences.jobQueryUID"
 
 func ownerUIDsOf(obj client.Object) []string {
-	var uids []string
-	for _, ref := range append(queryOwners(obj.GetOwnerReferences()), holdersOf(obj)...) {
+	refs := append(queryOwners(obj.GetOwnerReferences()), holdersOf(obj)...)
+	uids := make([]string, 0, len(refs))
+	for _, ref := range refs {
 		uids = append(uids, string(ref.UID))
 	}
 	return uids

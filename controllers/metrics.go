@@ -12,6 +12,7 @@ import (
 const (
 	labelNamespace = "namespace"
 	labelQuery     = "query"
+	labelResult    = "result"
 )
 
 // Metrics of dlcsync, served by the controller-runtime metrics server. docs/operating.md ("Metrics") lists them.
@@ -20,7 +21,7 @@ var (
 		Name:    "dlcsync_sync_duration_seconds",
 		Help:    "Duration of JobQuery syncs (listing and snapshot writes), by result and listing mode (Full, Incremental).",
 		Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
-	}, []string{"result", "mode"})
+	}, []string{labelResult, "mode"})
 	lastSyncTimestamp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dlcsync_last_sync_timestamp_seconds",
 		Help: "Unix time at which the last sync of a JobQuery ended, successful or not. A sync that changes " +
@@ -29,7 +30,7 @@ var (
 	syncsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dlcsync_syncs_total",
 		Help: "JobQuery syncs by namespace, query and result (success or the failure reason).",
-	}, []string{labelNamespace, labelQuery, "result"})
+	}, []string{labelNamespace, labelQuery, labelResult})
 	apiRequestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dlcsync_dlc_api_requests_total",
 		Help: "PAI-DLC ListJobs HTTP requests by answer: 200, a known error code or failure kind, or other.",
@@ -62,7 +63,7 @@ var (
 	cloudEventsSentTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dlcsync_cloudevents_sent_total",
 		Help: "CloudEvents delivery attempts, by result: delivered (the sink answered 2xx) or failed (retried with backoff).",
-	}, []string{"result"})
+	}, []string{labelResult})
 	cloudEventsBacklog = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dlcsync_cloudevents_backlog",
 		Help: "Transitions waiting for delivery to a JobQuery's CloudEvents sink.",

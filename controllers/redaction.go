@@ -51,7 +51,9 @@ func (r *redactionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	keep := slices.DeleteFunc(slices.Clone(cached.Status.Revealed), func(g dlcv1alpha1.RevealGroup) bool { return !slices.Contains(allowed, g) })
+	keep := slices.DeleteFunc(slices.Clone(cached.Status.Revealed), func(g dlcv1alpha1.RevealGroup) bool {
+		return !slices.Contains(allowed, g)
+	})
 	if len(keep) == len(cached.Status.Revealed) {
 		return ctrl.Result{}, nil
 	}
@@ -82,12 +84,12 @@ func redactionPatch(s *dlcv1alpha1.DLCJobSnapshot, keep []dlcv1alpha1.RevealGrou
 	p := newSnapshotPatch(s)
 	if job := s.Status.Job; job != nil {
 		snapshot.Redact(job, snapshot.Options{Reveal: keep})
-		p.ops = append(p.ops, patchOp{Op: "add", Path: "/status/job", Value: job},
-			patchOp{Op: "add", Path: "/status/contentHash", Value: snapshot.Hash(job)})
+		p.ops = append(p.ops, patchOp{Op: opAdd, Path: "/status/job", Value: job},
+			patchOp{Op: opAdd, Path: "/status/contentHash", Value: snapshot.Hash(job)})
 	}
 	// Add, also of an empty list: a remove of a field the stored object no longer has
 	// (the cache was behind) would fail the whole patch.
-	p.ops = append(p.ops, patchOp{Op: "add", Path: "/status/revealed", Value: append([]dlcv1alpha1.RevealGroup{}, keep...)})
+	p.ops = append(p.ops, patchOp{Op: opAdd, Path: "/status/revealed", Value: append([]dlcv1alpha1.RevealGroup{}, keep...)})
 	body, err := json.Marshal(p.ops)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the redaction of snapshot %s: %w", klog.KObj(s), err)

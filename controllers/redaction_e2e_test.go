@@ -63,7 +63,7 @@ func TestNoSecretOfAJobReachesLogsEventsMetricsOrStatusUnlessRevealed(t *testing
 	t.Cleanup(srv.Close)
 	job, markers := leakJob("dlcleake2e0001", "leake2e")
 	own.Upsert(job)
-	g.Expect(len(markers)).To(Equal(len(snapshottest.SecretFields)), "a secret field was not seeded")
+	g.Expect(markers).To(HaveLen(len(snapshottest.SecretFields)), "a secret field was not seeded")
 
 	plain := newNamespace(t)
 	reveal := newNamedNamespace(t, revealAllowed)

@@ -33,6 +33,13 @@ import (
 // release owned through /status (a different field manager), and it costs the apiserver more
 // per write (docs/benchmarks.md, "Write methods").
 
+// The RFC 6902 operations the snapshot patches use.
+const (
+	opAdd     = "add"
+	opRemove  = "remove"
+	opReplace = "replace"
+)
+
 // patchOp is one RFC 6902 operation.
 type patchOp struct {
 	Op    string
@@ -43,7 +50,7 @@ type patchOp struct {
 // MarshalJSON writes the operation, with a value for every op but remove (a value that is
 // false or empty must still be sent, which omitempty would drop).
 func (o patchOp) MarshalJSON() ([]byte, error) {
-	if o.Op == "remove" {
+	if o.Op == opRemove {
 		return json.Marshal(struct {
 			Op   string `json:"op"`
 			Path string `json:"path"`
@@ -69,7 +76,7 @@ type snapshotPatch struct {
 // newSnapshotPatch starts a patch of existing, guarded by its resourceVersion.
 func newSnapshotPatch(existing *dlcv1alpha1.DLCJobSnapshot) *snapshotPatch {
 	return &snapshotPatch{existing: existing, ops: []patchOp{
-		{Op: "replace", Path: "/metadata/resourceVersion", Value: existing.ResourceVersion},
+		{Op: opReplace, Path: "/metadata/resourceVersion", Value: existing.ResourceVersion},
 	}}
 }
 
@@ -87,7 +94,7 @@ func (p *snapshotPatch) labels(want map[string]string) {
 	if len(have) == 0 {
 		// The object has no labels at all (the cache keeps every label): the map is new.
 		if len(want) > 0 {
-			p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/labels", Value: want})
+			p.ops = append(p.ops, patchOp{Op: opAdd, Path: "/metadata/labels", Value: want})
 		}
 		return
 	}
@@ -96,9 +103,9 @@ func (p *snapshotPatch) labels(want map[string]string) {
 		haveValue, had := have[k]
 		switch {
 		case wanted && (!had || haveValue != wantValue):
-			p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/labels/" + jsonPointer(k), Value: wantValue})
+			p.ops = append(p.ops, patchOp{Op: opAdd, Path: "/metadata/labels/" + jsonPointer(k), Value: wantValue})
 		case !wanted && had:
-			p.ops = append(p.ops, patchOp{Op: "remove", Path: "/metadata/labels/" + jsonPointer(k)})
+			p.ops = append(p.ops, patchOp{Op: opRemove, Path: "/metadata/labels/" + jsonPointer(k)})
 		}
 	}
 }
@@ -114,9 +121,9 @@ func (p *snapshotPatch) claims(owners, holders []metav1.OwnerReference, annotate
 		refs = append(refs, owners...)
 		switch {
 		case len(refs) > 0:
-			p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/ownerReferences", Value: refs})
+			p.ops = append(p.ops, patchOp{Op: opAdd, Path: "/metadata/ownerReferences", Value: refs})
 		case len(s.OwnerReferences) > 0:
-			p.ops = append(p.ops, patchOp{Op: "remove", Path: "/metadata/ownerReferences"})
+			p.ops = append(p.ops, patchOp{Op: opRemove, Path: "/metadata/ownerReferences"})
 		}
 	}
 	have, had := s.Annotations[holdersAnnotation]
@@ -124,11 +131,11 @@ func (p *snapshotPatch) claims(owners, holders []metav1.OwnerReference, annotate
 	path := "/metadata/annotations/" + jsonPointer(holdersAnnotation)
 	switch {
 	case want != "" && !annotated:
-		p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/annotations", Value: map[string]string{holdersAnnotation: want}})
+		p.ops = append(p.ops, patchOp{Op: opAdd, Path: "/metadata/annotations", Value: map[string]string{holdersAnnotation: want}})
 	case want != "" && (!had || have != want):
-		p.ops = append(p.ops, patchOp{Op: "add", Path: path, Value: want})
+		p.ops = append(p.ops, patchOp{Op: opAdd, Path: path, Value: want})
 	case want == "" && had:
-		p.ops = append(p.ops, patchOp{Op: "remove", Path: path})
+		p.ops = append(p.ops, patchOp{Op: opRemove, Path: path})
 	}
 }
 
@@ -136,7 +143,7 @@ func (p *snapshotPatch) claims(owners, holders []metav1.OwnerReference, annotate
 func (p *snapshotPatch) status(status *dlcv1alpha1.DLCJobSnapshotStatus) {
 	// Add, not replace: it also writes a status where the object has none (one made by
 	// hand), and it replaces an existing one whole.
-	p.ops = append(p.ops, patchOp{Op: "add", Path: "/status", Value: status})
+	p.ops = append(p.ops, patchOp{Op: opAdd, Path: "/status", Value: status})
 	p.hash, p.revealed = status.ContentHash, len(status.Revealed)
 }
 
@@ -146,12 +153,12 @@ func (p *snapshotPatch) matches(matchedBy []string) {
 	st := &p.existing.Status
 	switch {
 	case len(matchedBy) > 0 && !slices.Equal(st.MatchedBy, matchedBy):
-		p.ops = append(p.ops, patchOp{Op: "add", Path: "/status/matchedBy", Value: matchedBy})
+		p.ops = append(p.ops, patchOp{Op: opAdd, Path: "/status/matchedBy", Value: matchedBy})
 	case len(matchedBy) == 0 && len(st.MatchedBy) > 0:
-		p.ops = append(p.ops, patchOp{Op: "remove", Path: "/status/matchedBy"})
+		p.ops = append(p.ops, patchOp{Op: opRemove, Path: "/status/matchedBy"})
 	}
 	if len(matchedBy) == 0 && st.Matching {
-		p.ops = append(p.ops, patchOp{Op: "remove", Path: "/status/matching"})
+		p.ops = append(p.ops, patchOp{Op: opRemove, Path: "/status/matching"})
 	}
 }
 
@@ -230,7 +237,8 @@ func (r *JobQueryReconciler) patchClaims(ctx context.Context, p *snapshotPatch, 
 // createSnapshot creates a new snapshot whole: labels, annotations, owners, spec and status in
 // one request. It fails with AlreadyExists when the cache has not yet seen another
 // query's snapshot; the sync retries a second later and then updates that one.
-func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace string, want *desiredSnapshot) (*dlcv1alpha1.DLCJobSnapshot, error) {
+func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace string,
+	want *desiredSnapshot) (*dlcv1alpha1.DLCJobSnapshot, error) {
 	annotations := map[string]string{dlcv1alpha1.AnnotationEndpoint: want.endpoint}
 	if len(want.holders) > 0 {
 		annotations[holdersAnnotation] = formatHolders(want.holders)
@@ -262,7 +270,7 @@ func (r *JobQueryReconciler) patchSnapshot(ctx context.Context, existing *dlcv1a
 			return err
 		}
 		if want.moveEndpoint {
-			p.ops = append(p.ops, patchOp{Op: "add", Path: "/metadata/annotations/" + jsonPointer(dlcv1alpha1.AnnotationEndpoint),
+			p.ops = append(p.ops, patchOp{Op: opAdd, Path: "/metadata/annotations/" + jsonPointer(dlcv1alpha1.AnnotationEndpoint),
 				Value: want.endpoint})
 		}
 	}

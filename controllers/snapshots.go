@@ -46,8 +46,8 @@ func (e *foreignSnapshotError) Error() string { return e.msg }
 // Such a job is skipped and reported; the other jobs of the sync go on.
 func jobProblem(err error) bool {
 	var foreign *foreignSnapshotError
-	return errors.As(err, &foreign) || errors.Is(err, dlc.ErrUnpack) || apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) ||
-		apierrors.IsBadRequest(err) || strings.Contains(err.Error(), "request is too large")
+	return errors.As(err, &foreign) || errors.Is(err, dlc.ErrUnpack) || apierrors.IsInvalid(err) ||
+		apierrors.IsRequestEntityTooLargeError(err) || apierrors.IsBadRequest(err) || strings.Contains(err.Error(), "request is too large")
 }
 
 // desiredSnapshot is what one snapshot should be.
@@ -342,7 +342,8 @@ func revealedGroups(opts snapshot.Options) []dlcv1alpha1.RevealGroup {
 // groups every matching query reveals, no more. The most redacting query wins, and every
 // writer computes the same set from the same matchedBy, so overlapping queries that disagree
 // converge instead of rewriting the snapshot on each other's syncs.
-func (r *JobQueryReconciler) sharedOptions(ctx context.Context, q *dlcv1alpha1.JobQuery, existing *dlcv1alpha1.DLCJobSnapshot) snapshot.Options {
+func (r *JobQueryReconciler) sharedOptions(ctx context.Context, q *dlcv1alpha1.JobQuery,
+	existing *dlcv1alpha1.DLCJobSnapshot) snapshot.Options {
 	opts := snapshot.OptionsFor(q.Spec.Snapshot)
 	if existing == nil || len(opts.Reveal) == 0 {
 		return opts

@@ -109,7 +109,8 @@ func (r *JobQueryReconciler) listJobs(ctx context.Context, sc *syncScope) error 
 func (r *JobQueryReconciler) writeSnapshots(ctx context.Context, sc *syncScope) error {
 	written, err := r.reconcileSnapshots(ctx, sc)
 	sc.written = written
-	sc.stats.Created, sc.stats.Updated, sc.stats.Deleted, sc.stats.Unchanged = written.created, written.updated, written.deleted, written.unchanged
+	sc.stats.Created, sc.stats.Updated = written.created, written.updated
+	sc.stats.Deleted, sc.stats.Unchanged = written.deleted, written.unchanged
 	if err != nil {
 		return kubernetesError(err)
 	}

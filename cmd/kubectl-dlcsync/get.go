@@ -142,7 +142,7 @@ func (g *getOptions) run(ctx context.Context, args []string) error {
 		if !g.allNamespaces {
 			where = "in namespace " + g.namespace
 		}
-		fmt.Fprintf(g.root.streams.ErrOut, "No %s found %s.\n", res.kind, where)
+		_, _ = fmt.Fprintf(g.root.streams.ErrOut, "No %s found %s.\n", res.kind, where)
 	}
 	if !g.watch {
 		return nil
@@ -175,7 +175,8 @@ func (g *getOptions) listOptions(args []string) ([]client.ListOption, error) {
 }
 
 // read prints the current objects and returns the resourceVersion a watch continues from.
-func (g *getOptions) read(ctx context.Context, c client.Client, res resource, args []string, opts []client.ListOption, out *output) (string, error) {
+func (g *getOptions) read(ctx context.Context, c client.Client, res resource, args []string, opts []client.ListOption,
+	out *output) (string, error) {
 	if len(args) == 2 {
 		obj := res.newObject()
 		key := client.ObjectKey{Namespace: g.namespace, Name: args[1]}
@@ -272,8 +273,8 @@ type output struct {
 func (g *getOptions) newOutput(res resource) (*output, error) {
 	o := &output{res: res, root: g.root}
 	switch format := *g.print.OutputFormat; format {
-	case "", "wide":
-		o.table = newTablePrinter(printers.PrintOptions{Wide: format == "wide", WithNamespace: g.allNamespaces,
+	case "", outputWide:
+		o.table = newTablePrinter(printers.PrintOptions{Wide: format == outputWide, WithNamespace: g.allNamespaces,
 			NoHeaders: g.noHeaders})
 	default:
 		p, err := g.print.ToPrinter()

@@ -86,12 +86,12 @@ func newPreviewCommand(root *rootOptions) *cobra.Command {
 	f.BoolVar(&p.local, "local", false, "Do not contact the cluster: use the manifest as written, without the CRD's defaults")
 	f.DurationVar(&p.timeout, "timeout", 2*time.Minute, "How long the whole listing may take")
 	_ = cmd.MarkFlagRequired("filename")
-	p.output = addObjectOutput(cmd, "the DLCJobSnapshots a sync would write (a v1 List)", "wide")
+	p.output = addObjectOutput(cmd, "the DLCJobSnapshots a sync would write (a v1 List)", outputWide)
 	return cmd
 }
 
 func (p *previewOptions) run(ctx context.Context) error {
-	printer, err := p.output.printer("wide")
+	printer, err := p.output.printer(outputWide)
 	if err != nil {
 		return err
 	}
@@ -212,12 +212,12 @@ func (p *previewOptions) print(q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stat
 			orNone(j.WorkspaceName), orNone(j.ReasonCode)}}
 	}
 	if len(rows) > 0 {
-		table := newTablePrinter(printers.PrintOptions{Wide: *p.output.flags.OutputFormat == "wide"})
+		table := newTablePrinter(printers.PrintOptions{Wide: *p.output.flags.OutputFormat == outputWide})
 		if err := table.PrintObj(&metav1.Table{ColumnDefinitions: previewColumns, Rows: rows}, out); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintln(out)
+	_, _ = fmt.Fprintln(out)
 	p.summary(out, q, len(jobs), stats)
 	return nil
 }
@@ -225,7 +225,8 @@ func (p *previewOptions) print(q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stat
 // printObjects prints the snapshots a sync would write, built from the jobs by the functions the
 // controller writes them with (snapshot.ConvertJob, Labels, Status), as a v1 List on stdout; the
 // summary goes to stderr, so that stdout parses.
-func (p *previewOptions) printObjects(printer printers.ResourcePrinter, q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem, stats dlc.WalkStats) error {
+func (p *previewOptions) printObjects(printer printers.ResourcePrinter, q *dlcv1alpha1.JobQuery, jobs []dlc.JobItem,
+	stats dlc.WalkStats) error {
 	now := metav1.NewTime(p.root.now())
 	// Redacted as the query asks; the manager may redact more (it reveals a group only in
 	// the namespaces its --reveal-namespaces allows), never less.
@@ -254,16 +255,16 @@ func (p *previewOptions) printObjects(printer printers.ResourcePrinter, q *dlcv1
 
 // summary says how many jobs a sync would mirror, what the listing cost and whether it can be trusted.
 func (p *previewOptions) summary(out io.Writer, q *dlcv1alpha1.JobQuery, n int, stats dlc.WalkStats) {
-	fmt.Fprintf(out, "%d jobs would be mirrored as DLCJobSnapshots by JobQuery %s; the API matched %d", n, q.Name,
+	_, _ = fmt.Fprintf(out, "%d jobs would be mirrored as DLCJobSnapshots by JobQuery %s; the API matched %d", n, q.Name,
 		stats.TotalCount)
 	if stats.Truncated {
-		fmt.Fprintf(out, ", more than maxJobs (%d): the first %d by %s %s are kept", q.Spec.MaxJobs, n,
+		_, _ = fmt.Fprintf(out, ", more than maxJobs (%d): the first %d by %s %s are kept", q.Spec.MaxJobs, n,
 			orDefault(q.Spec.SortBy, dlc.SortByCreateTime), orDefault(q.Spec.Order, "desc"))
 	}
-	fmt.Fprintf(out, ".\nWindow %s to %s; %d API calls, %d pages. Nothing was written to the cluster.\n",
+	_, _ = fmt.Fprintf(out, ".\nWindow %s to %s; %d API calls, %d pages. Nothing was written to the cluster.\n",
 		stats.StartTime, stats.EndTime, stats.APICalls, stats.Pages)
 	if !stats.Complete || !stats.Consistent {
-		fmt.Fprintf(out, "Warning: the listing was not complete and consistent (%s); a sync would neither prune nor trust it.\n",
+		_, _ = fmt.Fprintf(out, "Warning: the listing was not complete and consistent (%s); a sync would neither prune nor trust it.\n",
 			orDefault(stats.Inconsistency, "the API's page limit cut it short"))
 	}
 }

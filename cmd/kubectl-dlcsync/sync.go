@@ -153,7 +153,7 @@ func requestSync(ctx context.Context, root *rootOptions, name string, change fun
 	if printer != nil {
 		progress = root.streams.ErrOut
 	}
-	fmt.Fprintf(progress, "Sync of JobQuery %s requested (%s=%s)\n", key, dlcv1alpha1.AnnotationRequestedAt, requested)
+	_, _ = fmt.Fprintf(progress, "Sync of JobQuery %s requested (%s=%s)\n", key, dlcv1alpha1.AnnotationRequestedAt, requested)
 	if !w.wait {
 		if printer != nil {
 			return printObject(printer, q, out)
@@ -180,7 +180,8 @@ func requestSync(ctx context.Context, root *rootOptions, name string, change fun
 // that a timeout can tell a manager that is not running from one that failed before it could
 // record the request (a reconcile error ahead of the sync): then the Ready condition moved, or
 // is False with a reason, and the error says what it says.
-func waitForSync(ctx context.Context, c client.Client, key client.ObjectKey, requested string, before *metav1.Condition, timeout time.Duration) (*dlcv1alpha1.JobQuery, error) {
+func waitForSync(ctx context.Context, c client.Client, key client.ObjectKey, requested string, before *metav1.Condition,
+	timeout time.Duration) (*dlcv1alpha1.JobQuery, error) {
 	var last *dlcv1alpha1.JobQuery
 	err := wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
 		cur := &dlcv1alpha1.JobQuery{}
@@ -229,11 +230,11 @@ func printSyncResult(out io.Writer, key client.ObjectKey, q *dlcv1alpha1.JobQuer
 	if ready == nil {
 		return fmt.Errorf("JobQuery %s has no Ready condition after its sync", key)
 	}
-	fmt.Fprintf(out, "Ready=%s %s: %s\n", ready.Status, ready.Reason, ready.Message)
+	_, _ = fmt.Fprintf(out, "Ready=%s %s: %s\n", ready.Status, ready.Reason, ready.Message)
 	if s := q.Status.LastSyncStats; s != nil {
-		fmt.Fprintln(out, syncStatsLine(s))
+		_, _ = fmt.Fprintln(out, syncStatsLine(s))
 	}
-	fmt.Fprintf(out, "Snapshots: %d (the API matched %d)\n", q.Status.Snapshots, q.Status.MatchedJobs)
+	_, _ = fmt.Fprintf(out, "Snapshots: %d (the API matched %d)\n", q.Status.Snapshots, q.Status.MatchedJobs)
 	if ready.Status != metav1.ConditionTrue {
 		return errors.New("JobQuery " + key.String() + " is not ready: " + ready.Reason)
 	}

@@ -16,6 +16,9 @@ import (
 // none is what a cell shows for a value that is not known (kubectl's convention).
 const none = "<none>"
 
+// outputWide is the -o value that adds the columns of Priority 1, as kubectl's.
+const outputWide = "wide"
+
 // Columns with Priority 1 appear only with -o wide (cli-runtime's table printer hides them).
 var queryColumns = []metav1.TableColumnDefinition{
 	{Name: "Name", Type: "string", Format: "name"},

@@ -132,7 +132,7 @@ func runWait(ctx context.Context, root *rootOptions, args []string, o waitOption
 			return false, err
 		case err != nil:
 			// A long wait outlives an apiserver restart or a throttled read; say so, go on.
-			fmt.Fprintf(root.streams.ErrOut, "Warning: %v; trying again\n", err)
+			_, _ = fmt.Fprintf(root.streams.ErrOut, "Warning: %v; trying again\n", err)
 			return false, nil
 		}
 		last = snaps
@@ -231,7 +231,7 @@ func outcome(root *rootOptions, snaps []dlcv1alpha1.DLCJobSnapshot, forWhat stri
 			}
 		}
 		if printLines {
-			fmt.Fprintln(root.streams.Out, line)
+			_, _ = fmt.Fprintln(root.streams.Out, line)
 		}
 		if forWhat != forTerminal && st.Phase == forWhat {
 			continue
@@ -249,7 +249,7 @@ func outcome(root *rootOptions, snaps []dlcv1alpha1.DLCJobSnapshot, forWhat stri
 			if forWhat != forTerminal {
 				// Succeeded without being seen in the phase waited for (it may have passed it
 				// between two syncs): its end's code, 0, and a note.
-				fmt.Fprintf(root.streams.ErrOut, "Note: job %s ended without being seen %s\n", s.Spec.JobID, forWhat)
+				_, _ = fmt.Fprintf(root.streams.ErrOut, "Note: job %s ended without being seen %s\n", s.Spec.JobID, forWhat)
 			}
 		}
 	}

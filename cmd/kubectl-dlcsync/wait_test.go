@@ -94,9 +94,10 @@ func TestWaitExitsWithHowTheJobEnded(t *testing.T) {
 	// Usage errors are 1: no job, an unknown phase, a query that does not exist.
 	_, _, err = runCLI(testCtx, "wait", "-n", ns)
 	g.Expect(exitCode(err)).To(Equal(1))
-	_, _, err = runCLI(testCtx, "wait", jobs["slow"], "-n", ns, "--for", "Runing")
+	// A phase misspelt on purpose, as a user would.
+	_, _, err = runCLI(testCtx, "wait", jobs["slow"], "-n", ns, "--for", "Runing") //nolint:misspell // the typo is the test
 	g.Expect(exitCode(err)).To(Equal(1))
-	g.Expect(err.Error()).To(ContainSubstring(`--for "Runing"`))
+	g.Expect(err.Error()).To(ContainSubstring(`--for "Runing"`)) //nolint:misspell // the typo is the test
 	_, _, err = runCLI(testCtx, "wait", "--query", "nosuchquery", "-n", ns, "--timeout", "10s")
 	g.Expect(exitCode(err)).To(Equal(1), "%v", err)
 }

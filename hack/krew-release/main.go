@@ -78,7 +78,7 @@ func main() {
 // run writes one archive per platform directory, then the manifest, and returns the manifest's path.
 func (o *options) run(platformDirs []string) (string, error) {
 	if o.tag == "" || len(platformDirs) == 0 {
-		return "", errors.New("usage: krew-release --tag vX.Y.Z [flags] <os>_<arch>...")
+		return "", errors.New("usage: krew-release --tag vX.Y.Z [flags] <os>_<arch> [<os>_<arch> ...]")
 	}
 	archives := map[string]string{} // file name -> sha256
 	for _, dir := range platformDirs {

@@ -382,7 +382,7 @@ func (b *bencher) startOurs(ctx context.Context, w *workload) (*oursRun, error) 
 	o.r.Now = o.clock.Now
 	q := benchQuery(ns, w.url)
 	o.key = types.NamespacedName{Namespace: ns, Name: q.Name}
-	// Err, not a new one scoped to the if, so that a failed create or wait ends the run.
+	// The outer err, not one scoped to the if, so that a failed create or wait ends the run.
 	if err = b.k8s.Create(ctx, q); err == nil {
 		err = waitFor(ctx, func() (bool, error) { return mgr.GetClient().Get(ctx, o.key, &dlcv1alpha1.JobQuery{}) == nil, nil })
 	}
