@@ -121,56 +121,8 @@ func (run syncRun) do(t *testing.T, exact bool) syncResult {
 	for step := 1; step <= run.steps; step++ {
 		clock.SetTime(clock.Now().Add(time.Duration(10+rng.IntN(110)) * time.Second))
 		sim.Step()
-		// Disturb: delete a few jobs (terminal or not), and add a job that became visible late,
-		// created 20-50 s before the newest one: a copy of a job the query lists, so that it
-		// matches the filter.
-		ids := slices.Sorted(maps.Keys(view))
-		for range rng.IntN(3) {
-			if len(ids) < 3 {
-				break
-			}
-			victim, ok := sim.Job(ids[rng.IntN(len(ids))])
-			if !ok {
-				continue
-			}
-			if dlc.IsTerminal(victim.Status) {
-				if !run.terminalDeletes {
-					continue
-				}
-				deletedTerminal[victim.JobID] = true
-			}
-			sim.Delete(victim.JobID)
-		}
-		if rng.IntN(3) == 0 && len(ids) > 0 {
-			if late, ok := sim.Job(ids[rng.IntN(len(ids))]); ok {
-				late.JobID = fmt.Sprintf("dlclate%03d", step)
-				late.GmtCreateTime = dlc.FormatTime(clock.Now().Add(-time.Duration(20+rng.IntN(30)) * time.Second))
-				sim.Upsert(late)
-			}
-		}
-
-		known := make([]dlc.KnownJob, 0, len(view))
-		for _, j := range view {
-			known = append(known, dlc.KnownJob{JobID: j.JobID, GmtCreateTime: j.GmtCreateTime, Status: j.Status})
-		}
-		changes, err := dlc.ListChanges(ctx, client, req, known, dlc.ChangeOptions{PageOptions: pageOpts})
-		if err != nil || !changes.Stats.Consistent || !changes.Stats.Complete {
-			t.Fatalf("step %d: %v %+v", step, err, changes.Stats)
-		}
-		res.calls += changes.Stats.APICalls
-		res.syncs++
-		res.moved += len(changes.Jobs)
-		res.gone += len(changes.Gone)
-		for _, j := range changes.Jobs {
-			if old, ok := view[j.JobID]; ok && mutableOf(old) != mutableOf(j) {
-				res.updated++
-			}
-			view[j.JobID] = j
-		}
-		for _, id := range changes.Gone {
-			delete(view, id)
-		}
-
+		run.disturb(sim, rng, clock.Now(), step, view, deletedTerminal)
+		applyChanges(t, client, req, pageOpts, view, &res, step)
 		want := full()
 		if problem := diffViews(view, want, deletedTerminal); problem != "" {
 			if exact {
@@ -199,6 +151,64 @@ func (run syncRun) do(t *testing.T, exact bool) syncResult {
 	return res
 }
 
+// disturb deletes a few jobs (terminal or not, noting the terminal ones), and adds a job that
+// became visible late, created 20-50 s before now: a copy of a job the query lists, so that it
+// matches the filter.
+func (run syncRun) disturb(sim *dlcsim.Server, rng *mathrand.Rand, now time.Time, step int, view map[string]dlc.JobItem,
+	deletedTerminal map[string]bool) {
+	ids := slices.Sorted(maps.Keys(view))
+	for range rng.IntN(3) {
+		if len(ids) < 3 {
+			break
+		}
+		victim, ok := sim.Job(ids[rng.IntN(len(ids))])
+		if !ok {
+			continue
+		}
+		if dlc.IsTerminal(victim.Status) {
+			if !run.terminalDeletes {
+				continue
+			}
+			deletedTerminal[victim.JobID] = true
+		}
+		sim.Delete(victim.JobID)
+	}
+	if rng.IntN(3) == 0 && len(ids) > 0 {
+		if late, ok := sim.Job(ids[rng.IntN(len(ids))]); ok {
+			late.JobID = fmt.Sprintf("dlclate%03d", step)
+			late.GmtCreateTime = dlc.FormatTime(now.Add(-time.Duration(20+rng.IntN(30)) * time.Second))
+			sim.Upsert(late)
+		}
+	}
+}
+
+// applyChanges lists what changed since view and applies it to view, counting into res.
+func applyChanges(t *testing.T, client dlc.Lister, req *dlc.ListJobsRequest, pageOpts dlc.PageOptions,
+	view map[string]dlc.JobItem, res *syncResult, step int) {
+	t.Helper()
+	known := make([]dlc.KnownJob, 0, len(view))
+	for _, j := range view {
+		known = append(known, dlc.KnownJob{JobID: j.JobID, GmtCreateTime: j.GmtCreateTime, Status: j.Status})
+	}
+	changes, err := dlc.ListChanges(context.Background(), client, req, known, dlc.ChangeOptions{PageOptions: pageOpts})
+	if err != nil || !changes.Stats.Consistent || !changes.Stats.Complete {
+		t.Fatalf("step %d: %v %+v", step, err, changes.Stats)
+	}
+	res.calls += changes.Stats.APICalls
+	res.syncs++
+	res.moved += len(changes.Jobs)
+	res.gone += len(changes.Gone)
+	for _, j := range changes.Jobs {
+		if old, ok := view[j.JobID]; ok && mutableOf(old) != mutableOf(j) {
+			res.updated++
+		}
+		view[j.JobID] = j
+	}
+	for _, id := range changes.Gone {
+		delete(view, id)
+	}
+}
+
 // diffViews says how the incremental view differs from the full listing: a job missing, a job with
 // other data, or a job too many that is not one of the deleted terminal jobs a full listing has not
 // yet removed. It returns "" when they agree.
@@ -225,45 +235,49 @@ func diffViews(view, full map[string]dlc.JobItem, deletedTerminal map[string]boo
 // user 1557702098194904).
 var alice = dlcsim.Identity{AccessKeyID: "alice-key", AccessKeySecret: "alice-secret-0123456789", UserID: "1557702098194904", Username: "alice"}
 
-// TestListChangesEqualsAFullListingForEveryFilterFixedAtCreation runs the workload once per
-// parameter FilterRules calls fixed, with jobs whose mutable fields change under it: for each,
-// the incremental view equals the full listing after every sync. A fixed rule without a case
-// here fails the test, so a parameter newly declared fixed is proven before it is trusted.
-func TestListChangesEqualsAFullListingForEveryFilterFixedAtCreation(t *testing.T) {
-	now := time.Now().UTC()
-	adminReq := func(r dlc.ListJobsRequest) *dlc.ListJobsRequest {
-		r.ShowOwn = dlc.Ptr(false)
-		return &r
-	}
-	own := func(r dlc.ListJobsRequest) *dlc.ListJobsRequest {
-		r.ShowOwn = dlc.Ptr(true)
-		return &r
-	}
-	// Values the generator of internal/dlcsim produces.
-	type filterCase struct {
-		req    *dlc.ListJobsRequest
-		caller dlcsim.Identity
-	}
-	const filterJobs = 800
-	cases := map[string]filterCase{
-		"JobType":               {adminReq(dlc.ListJobsRequest{JobType: dlc.Ptr("TFJob")}), admin},
-		"WorkspaceId":           {adminReq(dlc.ListJobsRequest{WorkspaceID: dlc.Ptr("1024")}), admin},
-		"FromAllWorkspaces":     {own(dlc.ListJobsRequest{FromAllWorkspaces: dlc.Ptr(true), WorkspaceID: dlc.Ptr("268")}), alice},
-		"ShowOwn":               {own(dlc.ListJobsRequest{}), alice},
-		"UserIdForFilter":       {adminReq(dlc.ListJobsRequest{UserIDForFilter: dlc.Ptr("1557702098194905")}), admin},
-		"DisplayName":           {adminReq(dlc.ListJobsRequest{DisplayName: dlc.Ptr("b")}), admin},
-		"DisplayNameSearchMode": {adminReq(dlc.ListJobsRequest{DisplayName: dlc.Ptr("qwen"), DisplayNameSearchMode: dlc.Ptr("prefix")}), admin},
-		"TemplateId":            {adminReq(dlc.ListJobsRequest{TemplateID: dlc.Ptr("tml1a2b3c")}), admin},
-		"Caller":                {adminReq(dlc.ListJobsRequest{Caller: dlc.Ptr("console")}), admin},
-		"BusinessUserId":        {adminReq(dlc.ListJobsRequest{BusinessUserID: dlc.Ptr("bu-1557702098194905")}), admin},
-		"StartTime":             {adminReq(dlc.ListJobsRequest{StartTime: dlc.Ptr(dlc.FormatTime(now.Add(-3 * time.Hour)))}), admin},
-		"EndTime": {adminReq(dlc.ListJobsRequest{StartTime: dlc.Ptr(dlc.FormatTime(now.Add(-5 * time.Hour))),
+// fixedFilterCase is a listing whose filter is fixed at creation, and who lists.
+type fixedFilterCase struct {
+	req    *dlc.ListJobsRequest
+	caller dlcsim.Identity
+}
+
+// filterJobs is the size of the workload of the fixed-filter cases.
+const filterJobs = 800
+
+// asAdmin lists with ShowOwn=false (every job the admin sees); asOwner lists the caller's own.
+func asAdmin(r dlc.ListJobsRequest) *dlc.ListJobsRequest {
+	r.ShowOwn = dlc.Ptr(false)
+	return &r
+}
+
+func asOwner(r dlc.ListJobsRequest) *dlc.ListJobsRequest {
+	r.ShowOwn = dlc.Ptr(true)
+	return &r
+}
+
+// fixedFilterCases are the cases of every filter fixed at creation, with values the generator of
+// internal/dlcsim produces; the job ID and pipeline cases come from a probe of the workload.
+func fixedFilterCases(t *testing.T, now time.Time) map[string]fixedFilterCase {
+	t.Helper()
+	cases := map[string]fixedFilterCase{
+		"JobType":               {asAdmin(dlc.ListJobsRequest{JobType: dlc.Ptr("TFJob")}), admin},
+		"WorkspaceId":           {asAdmin(dlc.ListJobsRequest{WorkspaceID: dlc.Ptr("1024")}), admin},
+		"FromAllWorkspaces":     {asOwner(dlc.ListJobsRequest{FromAllWorkspaces: dlc.Ptr(true), WorkspaceID: dlc.Ptr("268")}), alice},
+		"ShowOwn":               {asOwner(dlc.ListJobsRequest{}), alice},
+		"UserIdForFilter":       {asAdmin(dlc.ListJobsRequest{UserIDForFilter: dlc.Ptr("1557702098194905")}), admin},
+		"DisplayName":           {asAdmin(dlc.ListJobsRequest{DisplayName: dlc.Ptr("b")}), admin},
+		"DisplayNameSearchMode": {asAdmin(dlc.ListJobsRequest{DisplayName: dlc.Ptr("qwen"), DisplayNameSearchMode: dlc.Ptr("prefix")}), admin},
+		"TemplateId":            {asAdmin(dlc.ListJobsRequest{TemplateID: dlc.Ptr("tml1a2b3c")}), admin},
+		"Caller":                {asAdmin(dlc.ListJobsRequest{Caller: dlc.Ptr("console")}), admin},
+		"BusinessUserId":        {asAdmin(dlc.ListJobsRequest{BusinessUserID: dlc.Ptr("bu-1557702098194905")}), admin},
+		"StartTime":             {asAdmin(dlc.ListJobsRequest{StartTime: dlc.Ptr(dlc.FormatTime(now.Add(-3 * time.Hour)))}), admin},
+		"EndTime": {asAdmin(dlc.ListJobsRequest{StartTime: dlc.Ptr(dlc.FormatTime(now.Add(-5 * time.Hour))),
 			EndTime: dlc.Ptr(dlc.FormatTime(now.Add(-time.Hour)))}), admin},
-		"TimeRangeField": {adminReq(dlc.ListJobsRequest{TimeRangeField: dlc.Ptr("GmtCreateTime"), ResourceQuotaName: nil, JobType: dlc.Ptr("RayJob")}), admin},
-		"PageNumber":     {adminReq(dlc.ListJobsRequest{PageNumber: dlc.Ptr(int32(2)), JobType: dlc.Ptr("XGBoostJob")}), admin},
-		"PageSize":       {adminReq(dlc.ListJobsRequest{PageSize: dlc.Ptr(int32(7)), JobType: dlc.Ptr("MPIJob")}), admin},
-		"SortBy":         {adminReq(dlc.ListJobsRequest{SortBy: dlc.Ptr("Status"), JobType: dlc.Ptr("ElasticBatchJob")}), admin},
-		"Order":          {adminReq(dlc.ListJobsRequest{Order: dlc.Ptr("asc"), WorkspaceID: dlc.Ptr("4096")}), admin},
+		"TimeRangeField": {asAdmin(dlc.ListJobsRequest{TimeRangeField: dlc.Ptr("GmtCreateTime"), ResourceQuotaName: nil, JobType: dlc.Ptr("RayJob")}), admin},
+		"PageNumber":     {asAdmin(dlc.ListJobsRequest{PageNumber: dlc.Ptr(int32(2)), JobType: dlc.Ptr("XGBoostJob")}), admin},
+		"PageSize":       {asAdmin(dlc.ListJobsRequest{PageSize: dlc.Ptr(int32(7)), JobType: dlc.Ptr("MPIJob")}), admin},
+		"SortBy":         {asAdmin(dlc.ListJobsRequest{SortBy: dlc.Ptr("Status"), JobType: dlc.Ptr("ElasticBatchJob")}), admin},
+		"Order":          {asAdmin(dlc.ListJobsRequest{Order: dlc.Ptr("asc"), WorkspaceID: dlc.Ptr("4096")}), admin},
 	}
 	// Job IDs and a pipeline of the workload's recent jobs: the generator is deterministic under
 	// the seed, the number of jobs and the identities, so a probe generates the same jobs.
@@ -276,15 +290,24 @@ func TestListChangesEqualsAFullListingForEveryFilterFixedAtCreation(t *testing.T
 		}
 		recent = append(recent, j.JobID)
 		if j.Settings != nil && j.Settings.PipelineID != "" {
-			cases["PipelineId"] = filterCase{adminReq(dlc.ListJobsRequest{PipelineID: dlc.Ptr(j.Settings.PipelineID)}), admin}
+			cases["PipelineId"] = fixedFilterCase{asAdmin(dlc.ListJobsRequest{PipelineID: dlc.Ptr(j.Settings.PipelineID)}), admin}
 		}
 	}
 	if len(recent) < 20 {
 		t.Fatalf("only %d recent jobs in the probe", len(recent))
 	}
-	cases["JobId"] = filterCase{adminReq(dlc.ListJobsRequest{JobID: dlc.Ptr(recent[0])}), admin}
-	cases["JobIds"] = filterCase{adminReq(dlc.ListJobsRequest{JobIDs: recent[:20]}), admin}
+	cases["JobId"] = fixedFilterCase{asAdmin(dlc.ListJobsRequest{JobID: dlc.Ptr(recent[0])}), admin}
+	cases["JobIds"] = fixedFilterCase{asAdmin(dlc.ListJobsRequest{JobIDs: recent[:20]}), admin}
+	return cases
+}
 
+// TestListChangesEqualsAFullListingForEveryFilterFixedAtCreation runs the workload once per
+// parameter FilterRules calls fixed, with jobs whose mutable fields change under it: for each,
+// the incremental view equals the full listing after every sync. A fixed rule without a case
+// here fails the test, so a parameter newly declared fixed is proven before it is trusted.
+func TestListChangesEqualsAFullListingForEveryFilterFixedAtCreation(t *testing.T) {
+	now := time.Now().UTC()
+	cases := fixedFilterCases(t, now)
 	updated := 0
 	for _, rule := range dlc.FilterRules {
 		if !rule.Fixed {
