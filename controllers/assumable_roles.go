@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -22,8 +23,9 @@ func ParseRolePolicy(flag string) (RolePolicy, error) {
 			continue
 		}
 		namespace, pattern, ok := strings.Cut(pair, "=")
-		if !ok || namespace == "" || !strings.HasPrefix(pattern, "acs:ram::") {
-			return nil, fmt.Errorf("--assumable-roles: %q is not namespace=acs:ram::<account>:role/<name pattern>", pair)
+		if !ok || namespace == "" || !rolePattern.MatchString(pattern) {
+			return nil, fmt.Errorf("--assumable-roles: %q is not namespace=acs:ram::<account ID>:role/<name pattern>: "+
+				"the account is digits, the name letters, digits, '.', '-' and '*'", pair)
 		}
 		parts := strings.Split(pattern, "*")
 		for i := range parts {
@@ -37,6 +39,24 @@ func ParseRolePolicy(flag string) (RolePolicy, error) {
 		policy[namespace] = append(policy[namespace], re)
 	}
 	return policy, nil
+}
+
+// rolePattern is what --assumable-roles accepts as a role: the account written out, so that no
+// pattern reaches another account's roles, and * only in the role's name.
+var rolePattern = regexp.MustCompile(`^acs:ram::[0-9]+:role/[A-Za-z0-9.*-]+$`)
+
+// ValidateSTSEndpoint checks --sts-endpoint: a host[:port] (credentials-go always calls it over
+// HTTPS), nothing else, so that a scheme or a path typed into it stops the manager at start
+// instead of failing every assumed role's sync.
+func ValidateSTSEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return nil
+	}
+	u, err := url.Parse("https://" + endpoint)
+	if err != nil || u.Host != endpoint || u.User != nil || u.Hostname() == "" {
+		return fmt.Errorf("--sts-endpoint %q: want host[:port], e.g. sts-vpc.cn-hangzhou.aliyuncs.com", endpoint)
+	}
+	return nil
 }
 
 // Allows reports whether a JobQuery of namespace may assume the role arn.

@@ -27,9 +27,24 @@ func TestTheRolePolicyAllowsOnlyTheListedNamespacesRoles(t *testing.T) {
 			t.Errorf("Allows(%s, %s) = %v, want %v", c.namespace, c.arn, got, c.allowed)
 		}
 	}
-	for _, bad := range []string{"ml-team", "=acs:ram::1:role/x", "ml-team=role/x"} {
+	for _, bad := range []string{"ml-team", "=acs:ram::1:role/x", "ml-team=role/x",
+		"ml-team=acs:ram::*:role/ml-team", "ml-team=acs:ram::1*:role/x", "ml-team=acs:ram::1:role/x/y"} {
 		if _, err := ParseRolePolicy(bad); err == nil {
 			t.Errorf("ParseRolePolicy(%q) accepted", bad)
+		}
+	}
+}
+
+func TestTheSTSEndpointIsAHostAndPortOnly(t *testing.T) {
+	for _, good := range []string{"", "sts.aliyuncs.com", "sts-vpc.cn-hangzhou.aliyuncs.com", "127.0.0.1:8443"} {
+		if err := ValidateSTSEndpoint(good); err != nil {
+			t.Errorf("%q refused: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"https://sts.aliyuncs.com", "sts.aliyuncs.com/path", "user@sts.aliyuncs.com", "sts.aliyuncs.com?x=1",
+		"sts.aliyuncs.com#f", ":443"} {
+		if err := ValidateSTSEndpoint(bad); err == nil {
+			t.Errorf("%q accepted", bad)
 		}
 	}
 }

@@ -191,7 +191,7 @@ func due(q *dlcv1alpha1.JobQuery, state *queryState, seen bool, credVersion stri
 		return 0, true
 	case isStalled(st.Conditions) && !seen:
 		// A new process may run with other flags (--allowed-endpoints, --reveal-namespaces,
-		// --ambient-credentials-namespaces): look again once.
+		// --ambient-credentials-namespaces, --assumable-roles): look again once.
 		return 0, true
 	case isStalled(st.Conditions):
 		// Nothing in the cluster changed since a failure that only a change can fix; but a RAM

@@ -113,8 +113,9 @@ func fullResyncEvery(q *dlcv1alpha1.JobQuery) time.Duration {
 // status.incremental. Whether the latter still applies is decided at the sync: a fingerprint of
 // another spec or other credentials never matches fullKey, and the snapshots must agree with it
 // (restoredAgrees).
-// Incremental state built under the operator's ambient credentials is not restored: a new
-// process may run with another identity, which may see other jobs, and nothing records which.
+// Incremental state built under the operator's own identity, or a role assumed with it, is not
+// restored: a new process may run with another identity (or the role another policy), which may
+// see other jobs, and nothing records which.
 func restoreState(state *queryState, q *dlcv1alpha1.JobQuery, now time.Time) {
 	state.nextSync = restoredNextSync(&q.Status, q.Spec.Interval.Duration, now)
 	inc := q.Status.Incremental
@@ -288,7 +289,7 @@ func cheaperThanFull(known []dlc.KnownJob) bool {
 func knownJobs(owned map[string]*dlcv1alpha1.DLCJobSnapshot) []dlc.KnownJob {
 	out := make([]dlc.KnownJob, 0, len(owned))
 	for _, s := range owned {
-		// Status.job is not cached (TrimForCache); createdAt holds the creation time.
+		// status.job is not cached (TrimForCache); createdAt holds the creation time.
 		if !s.Status.Matching || s.Status.CreatedAt == nil {
 			continue
 		}

@@ -96,6 +96,9 @@ func NewReconciler(mgr ctrl.Manager, o Options) (*JobQueryReconciler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ValidateSTSEndpoint(o.STSEndpoint); err != nil {
+		return nil, err
+	}
 	governors := dlc.NewGovernors(dlc.GovernorConfig{QPS: o.DLCQPS, Burst: o.DLCBurst, OnBreakerChange: ObserveBreaker})
 	return &JobQueryReconciler{
 		events:                events,

@@ -177,7 +177,7 @@ type AmbientCredentials struct {
 	// the operator's own identity, allowed by --ambient-credentials-namespaces.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:Pattern=`^acs:ram::[0-9]+:role/[A-Za-z0-9.@_/-]+$`
+	// +kubebuilder:validation:Pattern=`^acs:ram::[0-9]+:role/[A-Za-z0-9.-]{1,64}$`
 	RoleArn string `json:"roleArn,omitempty"`
 }
 

@@ -116,7 +116,12 @@ func (p *previewOptions) run(ctx context.Context) error {
 		return fmt.Errorf("creating the PAI-DLC client: %w", err)
 	}
 	// The same request and pager as a full sync of the controller: what is listed here is what
-	// a sync would mirror.
+	// a sync would mirror, seen with the caller's credentials. A query that assumes a RAM role
+	// lists as that role, which the plugin never assumes: say that the answer may differ.
+	if c := q.Spec.Credentials.Ambient; c != nil && c.RoleArn != "" {
+		_, _ = fmt.Fprintf(p.root.streams.ErrOut, "Warning: JobQuery %s lists as RAM role %s, which the preview does not assume: "+
+			"it lists with your credentials, and may see other jobs than the role does\n", q.Name, c.RoleArn)
+	}
 	req, within := queryspec.Request(&q.Spec)
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()

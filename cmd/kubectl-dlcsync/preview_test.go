@@ -166,3 +166,21 @@ func TestPreviewTakesNoSecretOnTheCommandLine(t *testing.T) {
 	g.Expect(out).To(ContainSubstring("--access-key-secret-file"))
 	g.Expect(out).NotTo(ContainSubstring("--access-key-secret "))
 }
+
+// A query that assumes a RAM role lists as that role, which the preview never assumes: it says
+// so, and lists with the caller's credentials.
+func TestPreviewOfARoleQuerySaysItListsWithTheCallersCredentials(t *testing.T) {
+	g := NewWithT(t)
+	prefix := "previewrole" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	seedJobs(prefix)
+	doc := strings.NewReplacer("%ENDPOINT%", simURL, "%PREFIX%", prefix,
+		"    secretRef:\n      name: dlc-credentials", "    ambient: {roleArn: \"acs:ram::1557702098194903:role/ml-team-dlc\"}").Replace(previewYAML)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	g.Expect(os.WriteFile(secretFile, []byte(simAdmin.AccessKeySecret), 0o600)).To(Succeed())
+	out, errOut, err := runCLI(testCtx, "preview", "-f", previewManifest(t, doc), "--local", "--endpoint", simURL,
+		"--access-key-id", simAdmin.AccessKeyID, "--access-key-secret-file", secretFile, "--server", "https://127.0.0.1:1")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(errOut).To(ContainSubstring("role/ml-team-dlc, which the preview does not assume"))
+	_, rows := tableRows(t, strings.SplitN(out, "\n\n", 2)[0])
+	g.Expect(rows).To(HaveLen(2))
+}

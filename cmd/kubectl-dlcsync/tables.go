@@ -58,7 +58,8 @@ var jobColumns = []metav1.TableColumnDefinition{
 // shows (`kubectl get jq|djs`, config/crd/bases), that printer column's JSONPath: the same thing
 // goes by the same name in both, and TestColumnsAreNamedAsTheCRDsNameThem holds them to it. A
 // column the plugin computes differently still counts as the same thing when it answers the same
-// question (DURATION: the CRD's is as of the last write, the plugin's up to now).
+// question (DURATION: the CRD's is a job's final running time, empty until it ends; the plugin's
+// also counts a running job's time up to now).
 var (
 	readyCondition    = `.status.conditions[?(@.type=="Ready")]`
 	queryColumnFields = map[string]string{

@@ -86,7 +86,7 @@ type Config struct {
 
 // DefaultMaxBodyBytes is the default Config.MaxBodyBytes. The reference's example job with every
 // field set is 11 KiB, so a full page of 100 such jobs is about 1.1 MiB: 8 MiB leaves a wide
-// margin. Encoding/json's stream decoder holds one whole value while reading it and grows
+// margin. The stream decoder of encoding/json decoder holds one whole value while reading it and grows
 // its buffer by doubling, so a body made of one huge value costs up to about four times the
 // limit in allocations (measured: 64 MiB for 16 MiB); 8 MiB keeps that under 32 MiB.
 const DefaultMaxBodyBytes = 8 << 20
@@ -277,11 +277,11 @@ func newCredential(c Config) (credential.Credential, func(string) string, error)
 		return credential.FromCredentialsProvider("ram_role_arn", &serialProvider{provider: assume}), scrubber(), nil
 	}
 	if static == nil {
-		cred, err := credential.NewCredential(nil)
-		if err != nil {
-			return nil, nil, fmt.Errorf("creating the default credential chain: %w", err)
-		}
-		return cred, scrubber(), nil
+		// The default chain, as credential.NewCredential(nil) builds it, one caller at a time:
+		// its providers keep their sessions (OIDC, ECS RAM role) in fields without a lock, and
+		// every namespace allowed the ambient credentials shares it.
+		return credential.FromCredentialsProvider("default", &serialProvider{provider: providers.NewDefaultCredentialsProvider()}),
+			scrubber(), nil
 	}
 	scrub := scrubber(static.AccessKeySecret, static.SecurityToken)
 	if static.AccessKeyID == "" || static.AccessKeySecret == "" {
@@ -303,8 +303,8 @@ func newCredential(c Config) (credential.Credential, func(string) string, error)
 
 const protocolHTTPS = "https"
 
-// serialProvider calls a credentials-go provider one caller at a time: the RAM role provider
-// keeps its session in fields without a lock, and the clients of one role share it.
+// serialProvider calls a credentials-go provider one caller at a time: the RAM role provider and
+// the default chain keep their sessions in fields without a lock, and clients share them.
 type serialProvider struct {
 	mu       sync.Mutex
 	provider providers.CredentialsProvider
@@ -494,7 +494,7 @@ func isTransportFailure(err error) bool {
 // many jobs, not JSON, cut short.
 func badResponse(err error, status int, scrub func(string) string) *Error {
 	msg := err.Error()
-	// ErrDecode only marks the failure; its text would say it twice.
+	// errDecode only marks the failure; its text would say it twice.
 	msg = strings.TrimPrefix(msg, errDecode.Error()+": ")
 	e := &Error{Kind: KindBadResponse, HTTPStatus: status, Message: scrub(msg)}
 	var tooLarge *bodyTooLargeError

@@ -321,9 +321,19 @@ func scrubber(secrets ...string) func(string) string {
 			olds = append(olds, s, "[REDACTED]")
 		}
 	}
-	if len(olds) == 0 {
-		return func(s string) string { return s }
-	}
 	r := strings.NewReplacer(olds...)
-	return r.Replace
+	return func(s string) string {
+		s = securityTokenInText.ReplaceAllString(r.Replace(s), "${1}[REDACTED]")
+		return encodedSecurityTokenInText.ReplaceAllString(s, "${1}[REDACTED]")
+	}
 }
+
+// securityTokenInText finds an STS token a server quotes back, e.g. in the canonical request of a
+// SignatureDoesNotMatch answer: the token of the operator's own chain or of an assumed role is
+// not known to the scrubber by value (credentials-go renews it), so it is found by its header or
+// parameter name.
+var securityTokenInText = regexp.MustCompile(`(?i)(x-acs-security-token:\s*|SecurityToken=)[^\s&"\\]+`)
+
+// encodedSecurityTokenInText finds it percent-encoded in an RPC string to sign, up to the
+// encoded & (%26) that ends the parameter.
+var encodedSecurityTokenInText = regexp.MustCompile(`(?i)(SecurityToken%3D)(?:[^%\s&]|%(?:[013-9A-F][0-9A-F]|2[0-57-9A-F]))+`)

@@ -92,7 +92,7 @@ func MutableFilters(req *ListJobsRequest, seesPrivateJobs bool) []string {
 	for i := range t.NumField() {
 		name := t.Field(i).Name
 		if v.Field(i).IsZero() {
-			// IsZero is nil for pointers, maps and slices: only parameters that are sent count.
+			// IsZero means nil for pointers, maps and slices: only parameters that are sent count.
 			continue
 		}
 		rule, ok := filterRuleByField[name]

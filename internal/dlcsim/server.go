@@ -168,6 +168,8 @@ type Stats struct {
 	JobsServed         int64            `json:"jobsServed"`
 	SignaturesRejected int64            `json:"signaturesRejected"`
 	Throttled          int64            `json:"throttled"`
+	// STSRequests counts the requests to the simulated STS, answered or refused.
+	STSRequests int64 `json:"stsRequests"`
 	// RolesAssumed counts the AssumeRole calls answered with credentials.
 	RolesAssumed int64 `json:"rolesAssumed"`
 	Jobs         int   `json:"jobs"`

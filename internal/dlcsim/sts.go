@@ -50,6 +50,7 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.stats.Requests++
+	s.stats.STSRequests++
 	s.stats.ByAccessKey[r.URL.Query().Get("AccessKeyId")]++
 	s.mu.Unlock()
 	params := r.URL.Query()

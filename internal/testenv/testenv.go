@@ -44,7 +44,7 @@ func Scheme() *k8sruntime.Scheme {
 	return s
 }
 
-// ControlPlaneStartTimeout is how long etcd and kube-apiserver may take to start. Envtest's
+// ControlPlaneStartTimeout is how long etcd and kube-apiserver may take to start. The envtest
 // default, 20 s, is not enough on 2 cores while another package's test loads the machine
 // (go test runs two packages at once there).
 const ControlPlaneStartTimeout = 2 * time.Minute

@@ -86,13 +86,15 @@ func TestHelmUpgradeFromThePreviousChartUpgradesTheCRDs(t *testing.T) {
 		"--namespace", "dlcsync-system"}, monitoringOn...)...)
 	g.Expect(err).To(HaveOccurred(), "an upgrade without --take-ownership adopted CRDs helm did not own:\n%s", out)
 	g.Expect(out).To(ContainSubstring("invalid ownership metadata"))
-	helmOn(append([]string{"upgrade", "dlcsync", "charts/dlcsync", "--take-ownership"}, monitoringOn...)...)
+	// As docs/release.md says: the release's values kept (0.1.0's have no crds key).
+	helmOn(append([]string{"upgrade", "dlcsync", "charts/dlcsync", "--reuse-values", "--take-ownership"}, monitoringOn...)...)
 
 	checkUpgraded(t, c, currentCRDs, query)
 	checkUserRoles(t, cfg, c, "ml-team")
 
 	// Later upgrades need no flag: the release owns the CRDs now.
 	helmOn("upgrade", "dlcsync", "charts/dlcsync", "--reuse-values", "--set", "logLevel=debug")
+	checkASecondReleaseLeavesTheCRDsToTheFirst(t, kubeconfig)
 
 	helmOn("uninstall", "dlcsync")
 	g.Expect(serverCRDs(t, c)).To(Equal(currentCRDs), "helm uninstall removed the CRDs it was told to keep")
@@ -127,6 +129,20 @@ func checkUpgraded(t *testing.T, c client.Client, currentCRDs map[string]apiexte
 		obj.SetGroupVersionKind(schema.GroupVersionKind{Group: o.group, Version: o.version, Kind: o.kind})
 		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "dlcsync-system", Name: o.name}, obj)).To(Succeed(), o.kind)
 	}
+}
+
+// checkASecondReleaseLeavesTheCRDsToTheFirst: a release per shard (docs/operating.md, Sharding)
+// shares the CRDs of the first; installing them again is refused, naming the owner, and
+// crds.install=false installs.
+func checkASecondReleaseLeavesTheCRDsToTheFirst(t *testing.T, kubeconfig string) {
+	t.Helper()
+	shard := []string{"install", "shard2", "charts/dlcsync", "--kubeconfig", kubeconfig, "--namespace", "dlcsync-shard2",
+		"--create-namespace", "--set", "watchLabelSelector=sharding.dlcsync.io/key=shard2",
+		"--set", "snapshotWritersPolicy.extraWriters={system:serviceaccount:dlcsync-system:dlcsync}"}
+	if out, err := helmCommand(shard...); err == nil || !strings.Contains(out, "dlcsync") {
+		t.Errorf("a second release installed the CRDs the first owns, or did not name the owner: %v\n%s", err, out)
+	}
+	helm(t, append(shard, "--set", "crds.install=false")...)
 }
 
 // prometheusOperatorCRDs are the Prometheus Operator's CRDs make manifests generates for the tests.

@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 
 const (
 	mlRole      = "acs:ram::1557702098194903:role/ml-team-dlc"
+	cvRole      = "acs:ram::1557702098194903:role/cv-team-dlc"
 	missingRole = "acs:ram::1557702098194903:role/ml-team-gone"
 )
 
@@ -51,7 +52,11 @@ func TestAQueryAssumesItsTeamsRoleWithTheOperatorsIdentity(t *testing.T) {
 		AllowListJobs: dlc.Ptr(false)}
 	owner := dlcsim.Identity{AccessKeyID: "ak-owner", AccessKeySecret: "sk-owner-secret", UserID: "2002", Username: "ml-user"}
 	sim := dlcsim.New(dlcsim.Options{Identities: []dlcsim.Identity{operator, owner}, ShowOwnDefault: dlc.Ptr(false), Seed: 25,
-		Roles: []dlcsim.Role{{Arn: mlRole, UserID: "3001", Username: "ml-team-dlc", Admin: true, TrustedAccessKeys: []string{operator.AccessKeyID}}}})
+		Roles: []dlcsim.Role{
+			{Arn: mlRole, UserID: "3001", Username: "ml-team-dlc", Admin: true, TrustedAccessKeys: []string{operator.AccessKeyID}},
+			// Exists and trusts the operator, but --assumable-roles does not allow it anywhere.
+			{Arn: cvRole, UserID: "3002", Username: "cv-team-dlc", TrustedAccessKeys: []string{operator.AccessKeyID}},
+		}})
 	sim.Generate(12)
 	// STS is HTTPS only: the simulator serves both APIs over TLS, and the manager trusts its
 	// certificate as it would a private CA, through SSL_CERT_FILE.
@@ -102,14 +107,20 @@ func TestAQueryAssumesItsTeamsRoleWithTheOperatorsIdentity(t *testing.T) {
 	}
 	g.Expect(asRole).To(BeNumerically(">", 0), "ListJobs was called with the temporary identity: %v", stats.ByAccessKey)
 
+	// Another team's role, and a role nobody is allowed: refused before any STS call (a role
+	// of its own, so that no cached session could hide a call).
+	stsCalls := sim.Stats().STSRequests
 	roleQuery("cv-team", "borrowed", mlRole)
 	refused := waitReady("cv-team", "borrowed", dlcv1alpha1.ReasonRoleNotAllowed)
 	g.Expect(meta.FindStatusCondition(refused.Status.Conditions, dlcv1alpha1.ConditionReady).Message).To(
 		ContainSubstring("--assumable-roles"))
+	roleQuery("cv-team", "own-role", cvRole)
+	waitReady("cv-team", "own-role", dlcv1alpha1.ReasonRoleNotAllowed)
+	g.Expect(sim.Stats().STSRequests).To(Equal(stsCalls), "a refused role caused an STS call")
 
 	roleQuery("ml-team", "missing-role", missingRole)
 	missing := waitReady("ml-team", "missing-role", dlcv1alpha1.ReasonUnauthorized)
 	g.Expect(meta.FindStatusCondition(missing.Status.Conditions, dlcv1alpha1.ConditionReady).Message).To(
 		ContainSubstring("EntityNotExist.Role"))
-	g.Expect(sim.Stats().RolesAssumed).To(BeEquivalentTo(1), "the refused namespace caused no AssumeRole")
+	g.Expect(sim.Stats().RolesAssumed).To(BeEquivalentTo(1), "only ml-team's role was assumed")
 }
