@@ -57,7 +57,7 @@ func newFlagSet(f *simFlags) *pflag.FlagSet {
 		"YAML or JSON list of identities: accessKeyId, accessKeySecret, securityToken (optional), userId, username, admin, allowListJobs")
 	fs.StringVar(&f.rolesFile, "roles-file", "",
 		"YAML or JSON list of RAM roles the simulated STS (AssumeRole on /, served on the same address; use --tls-cert, STS is HTTPS only) "+
-			"lets identities assume: arn, userId, username, admin, workspaces, trustedAccessKeys, maxSessionDurationSeconds")
+			"lets identities assume: arn, userId, username, admin, workspaces, trustedAccessKeys, trustedRoles, maxSessionDurationSeconds")
 	fs.StringVar(&f.accessKeyID, "access-key-id", "", "AccessKey ID of a single admin identity (with --access-key-secret)")
 	fs.StringVar(&f.accessKeySecret, "access-key-secret", "", "AccessKey secret of that identity")
 	fs.StringVar(&f.userID, "user-id", "1557702098194903", "user ID of the --access-key-id identity")

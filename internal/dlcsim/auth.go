@@ -34,8 +34,8 @@ type Identity struct {
 	// does. Listings without a WorkspaceId are not restricted.
 	Workspaces []string `json:"workspaces,omitempty"`
 	// source is the AccessKey ID of the identity that assumed the role this temporary identity
-	// was issued for (the simulated STS sets it).
-	source string
+	// was issued for, and role that role's ARN (the simulated STS sets both).
+	source, role string
 }
 
 func (id *Identity) mayList() bool { return id.AllowListJobs == nil || *id.AllowListJobs }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +26,11 @@ type Role struct {
 	// Workspaces restrict the temporary identity as Identity.Workspaces does.
 	Workspaces []string `json:"workspaces,omitempty"`
 	// TrustedAccessKeys are the AccessKey IDs (of Identities) whose callers may assume the role,
-	// as the role's trust policy names its principals; empty trusts every identity.
+	// as the role's trust policy names its principals; TrustedRoles are the roles whose sessions
+	// may (role chaining: under RRSA the operator is itself a role's session). Both empty trusts
+	// every identity.
 	TrustedAccessKeys []string `json:"trustedAccessKeys,omitempty"`
+	TrustedRoles      []string `json:"trustedRoles,omitempty"`
 	// MaxSessionDurationSeconds bounds DurationSeconds (default 3600, RAM's default).
 	MaxSessionDurationSeconds int `json:"maxSessionDurationSeconds,omitempty"`
 }
@@ -155,7 +159,7 @@ func (s *Server) assumeRole(caller *Identity, form url.Values) (issued, *apiErro
 	if role == nil {
 		return issued{}, &apiError{status: 404, code: "EntityNotExist.Role", message: "The role not exists: " + arn + "."}
 	}
-	if len(role.TrustedAccessKeys) > 0 && !contains(role.TrustedAccessKeys, caller.sourceAccessKeyID()) {
+	if !role.trusts(caller) {
 		return issued{}, &apiError{status: 403, code: "NoPermission",
 			message: "You are not authorized to do this action. You should be authorized by RAM."}
 	}
@@ -189,9 +193,22 @@ func (s *Server) assumeRole(caller *Identity, form url.Values) (issued, *apiErro
 		Admin:           role.Admin,
 		Workspaces:      role.Workspaces,
 		source:          caller.sourceAccessKeyID(),
+		role:            role.Arn,
 	}
 	s.auth.add(id)
 	return issued{identity: id, role: role}, nil
+}
+
+// trusts reports whether the role's trust policy names the caller: a long-term key by its ID, a
+// role's session by that role, as RAM judges the immediate caller.
+func (r *Role) trusts(caller *Identity) bool {
+	if len(r.TrustedAccessKeys) == 0 && len(r.TrustedRoles) == 0 {
+		return true
+	}
+	if caller.role != "" {
+		return slices.ContainsFunc(r.TrustedRoles, func(arn string) bool { return strings.EqualFold(arn, caller.role) })
+	}
+	return contains(r.TrustedAccessKeys, caller.AccessKeyID)
 }
 
 // sourceAccessKeyID is the long-term AccessKey behind an identity: its own, or that of the
