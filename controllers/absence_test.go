@@ -73,8 +73,7 @@ func TestAListingThatShowsTheJobsRefutesAnAbsenceEvenWhenWritesFail(t *testing.T
 	q := query(ns, "refute")
 	q.Spec.Endpoint = proxy.URL
 	q.Spec.Filter.DisplayName = "dlcrefute"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "refute", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(3)) }).WithTimeout(10 * time.Second).Should(Succeed())
 
 	// A glitch: one complete-looking empty answer marks every job absent.

@@ -38,8 +38,7 @@ func TestARunningJobsGrowingDurationCostsNoWritePerSync(t *testing.T) {
 
 	q := query(ns, "live")
 	q.Spec.Filter.DisplayName = "dlclive"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "live", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	snaps := snapshots(g, ns)
 	g.Expect(snaps).To(HaveLen(2))
 	g.Expect(snaps[snapshot.Name(running)].Status.Duration).To(BeZero(), "a running job's duration is not mirrored")

@@ -39,8 +39,7 @@ func TestAQueryMovesItsOwnSnapshotsToItsNewEndpoint(t *testing.T) {
 	ids := addJobs("dlcmove", 3, "PyTorchJob")
 	q := query(ns, "mover")
 	q.Spec.Filter.DisplayName = "dlcmove"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "mover", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 
 	before := resourceVersions(g, ns)
 	setEndpoint(t, ns, "mover", simURL+"/")

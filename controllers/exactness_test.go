@@ -50,8 +50,7 @@ func TestOneEmptyAnswerDeletesNothingAndAGoneJobNeedsTwoListings(t *testing.T) {
 	q := query(ns, "exact")
 	q.Spec.Endpoint = proxy.URL
 	q.Spec.Filter.DisplayName = "dlcexact"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "exact", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(5)) }).WithTimeout(10 * time.Second).Should(Succeed())
 
 	// One complete-looking empty answer: nothing is deleted, and the status says why.
@@ -176,8 +175,7 @@ func TestHostileAnswersChangeNoSnapshot(t *testing.T) {
 	defer sim.SetFaults(dlcsim.Faults{})
 	q := query(ns, "hostile")
 	q.Spec.Filter.DisplayName = "dlchostile"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "hostile", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(250)) }).WithTimeout(20 * time.Second).Should(Succeed())
 	before := resourceVersions(g, ns)
 
@@ -221,8 +219,7 @@ func TestPruneNeverDeletesASnapshotAnotherObjectOwns(t *testing.T) {
 	ids := addJobs("dlcforeign", 2, "TFJob")
 	q := query(ns, "foreign")
 	q.Spec.Filter.DisplayName = "dlcforeign"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "foreign", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	holder := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "holder"}}
 	g.Expect(k8s.Create(testCtx, holder)).To(Succeed())
 	var s dlcv1alpha1.DLCJobSnapshot
@@ -300,8 +297,7 @@ func TestAJobThatStartsOrStopsMatchingAMutableFilterIsSeen(t *testing.T) {
 	q.Spec.Filter.DisplayName = "dlcmutable"
 	q.Spec.Filter.ShowOwn = dlc.Ptr(true)
 	q.Spec.Filter.Accessibility = dlc.AccessibilityPublic
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "public", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(2)) }).WithTimeout(10 * time.Second).Should(Succeed())
 
 	public := dlc.AccessibilityPublic

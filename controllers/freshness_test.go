@@ -131,8 +131,7 @@ func TestAQuietQueryShowsItsFreshnessWithoutSnapshotWrites(t *testing.T) {
 	q := query(ns, "fresh")
 	q.Spec.Filter.DisplayName, q.Spec.Filter.JobType, q.Spec.Filter.ShowOwn = "dlcfresh", "ElasticBatchJob", dlc.Ptr(true)
 	q.Spec.Interval = metav1.Duration{Duration: 10 * time.Second}
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	q = waitReady(t, ns, "fresh", dlcv1alpha1.ReasonSynced)
+	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Expect(q.Status.LastSyncStats.Created).To(Equal(int32(120)))
 	first, firstVersion := q.Status.LastSyncTime.Time, q.ResourceVersion
 	snapshotVersions, eventCount := resourceVersions(g, ns), len(events(g, ns))

@@ -71,8 +71,7 @@ func deletionRightAfterASwitch(t *testing.T, to string) {
 	if to == dlcv1alpha1.DeletionPolicyDelete {
 		q.Spec.Snapshot.DeletionPolicy = dlcv1alpha1.DeletionPolicyOrphan
 	}
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	q = waitReady(t, ns, "switched", dlcv1alpha1.ReasonSynced)
+	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(2)) }).WithTimeout(10 * time.Second).Should(Succeed())
 	witness := ownedWitness(t, ns, "switched")
 
@@ -135,8 +134,7 @@ func deletionPolicyUnderPropagation(t *testing.T, policy string, propagation met
 	q := query(ns, "q")
 	q.Spec.Filter.DisplayName = prefix
 	q.Spec.Snapshot.DeletionPolicy = policy
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "q", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Expect(snapshots(g, ns)).To(HaveLen(len(ids)))
 	witness := ownedWitness(t, ns, "q")
 
@@ -235,8 +233,7 @@ func policySwitchConvertsClaims(t *testing.T) {
 	q := query(ns, "switch")
 	q.Spec.Filter.DisplayName = "gcswitch"
 	q.Spec.Snapshot.PrunePolicy = dlcv1alpha1.PrunePolicyRetain
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	q = waitReady(t, ns, "switch", dlcv1alpha1.ReasonSynced)
+	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	// Job 0 leaves the API; two listings later its snapshot is retained, no longer matching.
 	sim.Delete(ids[0])
 	resync(t, ns, "switch", dlcv1alpha1.ReasonSynced)
@@ -439,8 +436,7 @@ func TestAClaimOfADeletedQueryIsDroppedWithoutTheGarbageCollector(t *testing.T) 
 	ids := addJobs("dlcghost", 2, "TFJob")
 	q := query(ns, "survivor")
 	q.Spec.Filter.DisplayName = "dlcghost"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	q = waitReady(t, ns, q.Name, dlcv1alpha1.ReasonSynced)
+	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(2)) }).WithTimeout(10 * time.Second).Should(Succeed())
 
 	// As a deleted Delete query leaves them until the collector comes by.

@@ -32,8 +32,7 @@ func TestIncrementalSyncsReadOnlyNewAndMovingJobs(t *testing.T) {
 	q.Spec.Filter.JobType = "XGBoostJob"
 	// The caller's own jobs: fixed at creation (another user's job can turn public later).
 	q.Spec.Filter.ShowOwn = dlc.Ptr(true)
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	q = waitReady(t, ns, "incr", dlcv1alpha1.ReasonSynced)
+	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Expect(q.Status.LastSyncStats.Mode).To(Equal(dlcv1alpha1.SyncModeFull))
 	g.Expect(q.Status.Snapshots).To(Equal(int32(250)))
 
@@ -121,8 +120,7 @@ func TestAQueryOfOtherUsersJobsAlwaysListsInFull(t *testing.T) {
 	addJobs("dlcfullvis", 250, "OneFlowJob")
 	q := query(ns, "visible")
 	q.Spec.Filter.DisplayName = "dlcfullvis"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "visible", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	q = resync(t, ns, "visible", dlcv1alpha1.ReasonSynced)
 	g.Expect(q.Status.LastSyncStats.Mode).To(Equal(dlcv1alpha1.SyncModeFull))
 	g.Expect(q.Status.Snapshots).To(Equal(int32(250)))
@@ -136,8 +134,7 @@ func TestAStatusFilterAlwaysListsInFull(t *testing.T) {
 	q := query(ns, "running")
 	q.Spec.Filter.DisplayName = "dlcfullst"
 	q.Spec.Filter.Status = dlc.StatusRunning
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "running", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	q = resync(t, ns, "running", dlcv1alpha1.ReasonSynced)
 	g.Expect(q.Status.LastSyncStats.Mode).To(Equal(dlcv1alpha1.SyncModeFull))
 	g.Expect(q.Status.Snapshots).To(Equal(int32(5)))
@@ -152,8 +149,7 @@ func TestAPeriodicSyncWithoutChangeWritesNothing(t *testing.T) {
 	q := query(ns, "quiet")
 	q.Spec.Filter.DisplayName = "dlcquiet"
 	q.Spec.Interval = metav1.Duration{Duration: 10 * time.Second}
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	q = waitReady(t, ns, "quiet", dlcv1alpha1.ReasonSynced)
+	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	synced := func() float64 { return testutil.ToFloat64(lastSyncTimestamp.WithLabelValues(ns, "quiet")) }
 	firstSync, queryVersion, snapshotVersions := synced(), q.ResourceVersion, resourceVersions(g, ns)
 	eventCount := len(events(g, ns))

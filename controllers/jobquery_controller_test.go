@@ -70,8 +70,7 @@ func TestAJobChangeFlowsThroughWithOneEventAndANoChangeSyncWritesNothing(t *test
 	ids := addJobs("dlcflow", 6, "TFJob")
 	q := query(ns, "flow")
 	q.Spec.Filter.DisplayName = "dlcflow"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "flow", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 
 	// A sync with no change in the API writes no snapshot and emits no event.
 	before := resourceVersions(g, ns)
@@ -197,8 +196,7 @@ func TestInjectedAPIFailuresSetTheirReasonAndKeepSnapshots(t *testing.T) {
 	addJobs("dlcpartial", 450, "XGBoostJob")
 	q := query(ns, "partial")
 	q.Spec.Filter.DisplayName = "dlcpartial"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "partial", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	before := resourceVersions(g, ns)
 	g.Expect(before).To(HaveLen(450))
 
@@ -313,8 +311,7 @@ func TestMaxJobsKeepsTheNewestAndSaysSo(t *testing.T) {
 	q := query(ns, "max")
 	q.Spec.Filter.DisplayName = "dlcmax"
 	q.Spec.MaxJobs = 10
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	q = waitReady(t, ns, "max", dlcv1alpha1.ReasonSynced)
+	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Expect(q.Status.Truncated).To(BeTrue())
 	g.Expect(q.Status.MatchedJobs).To(Equal(int64(30)))
 	snaps := snapshots(g, ns)
@@ -338,8 +335,7 @@ func TestSuspendAndResume(t *testing.T) {
 	q := query(ns, "s")
 	q.Spec.Filter.DisplayName = "dlcsuspend"
 	q.Spec.Suspend = true
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "s", dlcv1alpha1.ReasonSuspended)
+	createReady(t, q, dlcv1alpha1.ReasonSuspended)
 	g.Expect(snapshots(g, ns)).To(BeEmpty())
 
 	q = getQuery(g, ns, "s")
@@ -387,8 +383,7 @@ func TestSecretRotationTriggersASync(t *testing.T) {
 	q := query(ns, "r")
 	q.Spec.Filter.DisplayName = "dlcrotate"
 	q.Spec.Credentials.SecretRef.Name = "rotating"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "r", dlcv1alpha1.ReasonUnauthorized)
+	createReady(t, q, dlcv1alpha1.ReasonUnauthorized)
 
 	var secret corev1.Secret
 	g.Expect(k8s.Get(testCtx, types.NamespacedName{Namespace: ns, Name: "rotating"}, &secret)).To(Succeed())
@@ -440,8 +435,7 @@ func TestAJobIDThatIsNotAValidNameGetsASanitisedName(t *testing.T) {
 		UserID: "1001", Accessibility: "PUBLIC", GmtCreateTime: dlc.FormatTime(time.Now().Add(-time.Minute))}})
 	q := query(ns, "odd")
 	q.Spec.Filter.DisplayName = "dlcoddname"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "odd", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	snaps := snapshots(g, ns)
 	g.Expect(snaps).To(HaveLen(1))
 	s := snaps[snapshot.Name("DLC_Odd/ID")]
@@ -465,8 +459,7 @@ func TestAThousandJobs(t *testing.T) {
 	before := writes()
 	q := query(ns, "thousand")
 	q.Spec.Filter.DisplayName = "dlcthousand"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	q = waitReady(t, ns, "thousand", dlcv1alpha1.ReasonSynced)
+	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	first := q.Status.LastSyncStats
 	firstWrites := writes() - before
 	g.Expect(first.APICalls).To(Equal(int32(10)))
@@ -493,8 +486,7 @@ func TestRepeatedAuthFailuresOpenTheCircuitBreaker(t *testing.T) {
 		AccessKeySecret: "breaker-wrong-secret"}))).To(Succeed())
 	q := query(ns, "b")
 	q.Spec.Credentials.SecretRef.Name = "breaker"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "b", dlcv1alpha1.ReasonUnauthorized)
+	createReady(t, q, dlcv1alpha1.ReasonUnauthorized)
 	resync(t, ns, "b", dlcv1alpha1.ReasonUnauthorized)
 	resync(t, ns, "b", dlcv1alpha1.ReasonUnauthorized)
 	before := sim.Stats().ByAccessKey[breakerKey]
@@ -513,8 +505,7 @@ func TestAThrottlingStormIsMetWithBackoff(t *testing.T) {
 	q := query(ns, "storm")
 	q.Spec.Filter.DisplayName = "dlcstorm"
 	q.Spec.Interval = metav1.Duration{Duration: 10 * time.Second}
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "storm", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	before := resourceVersions(g, ns)
 
 	fail := make([]int, 1000)

@@ -65,8 +65,7 @@ func TestMalformedAPIDataIsMirroredSafelyOrReported(t *testing.T) {
 	})
 	q := query(ns, "odd")
 	q.Spec.Endpoint = url
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	q = waitReady(t, ns, "odd", dlcv1alpha1.ReasonJobsSkipped)
+	q = createReady(t, q, dlcv1alpha1.ReasonJobsSkipped)
 	ready := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
 	g.Expect(ready.Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(ready.Message).To(ContainSubstring("skipped 1 job(s) the API sent without a JobId"))
@@ -128,8 +127,7 @@ func TestASkippedListLongerThanTheConditionIsReportedOnce(t *testing.T) {
 	q.Spec.Endpoint = fixedAPI(t, func() string {
 		return fmt.Sprintf(`{"TotalCount":%d,"RequestId":"r","Jobs":[%s]}`, len(jobs), strings.Join(jobs, ","))
 	})
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	got := waitReady(t, ns, "skipping", dlcv1alpha1.ReasonJobsSkipped)
+	got := createReady(t, q, dlcv1alpha1.ReasonJobsSkipped)
 	g.Expect(meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady).Message).
 		To(ContainSubstring("could not write the snapshot of 3 job(s): dlcskip0"))
 	// Note: the event recorder turns a repeat of an event into a series on it (count 2 and up)

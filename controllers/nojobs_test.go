@@ -24,8 +24,7 @@ func TestAQueryThatMatchesNoJobSaysWhatToCheck(t *testing.T) {
 	q.Spec.RegionID = "cn-beijing"
 	q.Spec.Endpoint = otherRegion.URL
 	q.Spec.Filter.DisplayName = "dlcnowhere"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	q = waitReady(t, ns, "elsewhere", dlcv1alpha1.ReasonSynced)
+	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	c := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
 	g.Expect(c.Message).To(ContainSubstring("Keeping 0 matching jobs: the complete listing of region cn-beijing at " + otherRegion.URL))
 	g.Expect(c.Message).To(ContainSubstring("spec.regionId"))

@@ -72,8 +72,7 @@ func TestNoSecretOfAJobReachesLogsEventsMetricsOrStatusUnlessRevealed(t *testing
 		q.Spec.Endpoint = srv.URL
 		q.Spec.Filter.DisplayName = "leake2e"
 		q.Spec.Snapshot.Reveal = groups
-		g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-		waitReady(t, ns, "leak", dlcv1alpha1.ReasonSynced)
+		createReady(t, q, dlcv1alpha1.ReasonSynced)
 	}
 	// The job fails (a phase change: an event that names the job and its reason), and the next
 	// request fails with a made-up code: counted, but never a label of its own.

@@ -23,8 +23,7 @@ func TestADroppedRevealIsWithdrawnFromRetainedSnapshotsToo(t *testing.T) {
 	q.Spec.Filter.DisplayName = "dlcdropreveal"
 	q.Spec.Snapshot.Reveal = []dlcv1alpha1.RevealGroup{dlcv1alpha1.RevealEnvValues}
 	q.Spec.Snapshot.PrunePolicy = dlcv1alpha1.PrunePolicyRetain
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, q.Name, dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) {
 		for _, id := range ids {
 			s := snapshotOf(g, ns, id)
@@ -55,8 +54,7 @@ func TestRevealWithdrawnByTheAdministratorIsRedactedEverywhere(t *testing.T) {
 	q := query(ns, "was-allowed")
 	q.Spec.Filter.DisplayName = "dlcwithdrawn"
 	q.Spec.Snapshot.Reveal = []dlcv1alpha1.RevealGroup{dlcv1alpha1.RevealEnvValues, dlcv1alpha1.RevealCommands}
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, q.Name, dlcv1alpha1.ReasonRevealNotAllowed)
+	createReady(t, q, dlcv1alpha1.ReasonRevealNotAllowed)
 	q = getQuery(g, ns, q.Name)
 
 	// As the earlier manager, allowed to reveal here, left them.

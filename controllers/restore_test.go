@@ -128,8 +128,7 @@ func TestARetainedSnapshotIsNotTrackedAsAbsentAgain(t *testing.T) {
 	q.Spec.Filter.DisplayName = "dlcretainedabsent"
 	q.Spec.Snapshot.PrunePolicy = dlcv1alpha1.PrunePolicyRetain
 	q.Spec.FullResyncInterval = &metav1.Duration{}
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "retain", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	sim.Delete(ids[0])
 	resync(t, ns, "retain", dlcv1alpha1.ReasonSynced)
 	resync(t, ns, "retain", dlcv1alpha1.ReasonSynced)

@@ -179,6 +179,14 @@ func getQuery(g Gomega, namespace, name string) *dlcv1alpha1.JobQuery {
 	return q
 }
 
+// createReady creates the JobQuery and waits until its Ready condition has the reason: the
+// create-then-wait-for-the-first-sync preamble of most tests.
+func createReady(t *testing.T, q *dlcv1alpha1.JobQuery, reason string) *dlcv1alpha1.JobQuery {
+	t.Helper()
+	NewWithT(t).Expect(k8s.Create(testCtx, q)).To(Succeed())
+	return waitReady(t, q.Namespace, q.Name, reason)
+}
+
 // waitReady waits until the query's last sync handled the current generation and annotation
 // and Ready has the given reason.
 func waitReady(t *testing.T, namespace, name, reason string) *dlcv1alpha1.JobQuery {

@@ -45,8 +45,7 @@ func TestEveryTransitionIsOneEventAndOneKey(t *testing.T) {
 	endJob(g, ids[2], dlc.StatusSucceededReserving, "")
 	q := query(ns, "transitions")
 	q.Spec.Filter.DisplayName = "dlctransition"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "transitions", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 
 	snaps := snapshots(g, ns)
 	for i, phase := range []string{"Running", "Failed", "SucceededReserving"} {
@@ -116,8 +115,7 @@ func TestFirstSeenEventsAreBoundedPerSync(t *testing.T) {
 	}
 	q := query(ns, "history")
 	q.Spec.Filter.DisplayName = "dlcfirstseen"
-	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
-	waitReady(t, ns, "history", dlcv1alpha1.ReasonSynced)
+	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	NewWithT(t).Eventually(func(g Gomega) {
 		var perJob int
 		var summary []string
