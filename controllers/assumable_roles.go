@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"net/url"
+	"path"
 	"regexp"
 	"strings"
 )
@@ -10,7 +11,7 @@ import (
 // RolePolicy says which RAM roles the JobQueries of each namespace may assume with the
 // operator's own credentials. The operator's identity is trusted by every team's role, so
 // without it any namespace could name another team's role and read its jobs.
-type RolePolicy map[string][]*regexp.Regexp
+type RolePolicy map[string][]string
 
 // ParseRolePolicy reads --assumable-roles: comma-separated namespace=pattern pairs, a pattern
 // being a role ARN in which * matches any run of characters (acs:ram::123456789012:role/ml-*).
@@ -27,16 +28,8 @@ func ParseRolePolicy(flag string) (RolePolicy, error) {
 			return nil, fmt.Errorf("--assumable-roles: %q is not namespace=acs:ram::<account ID>:role/<name pattern>: "+
 				"the account is digits, the name letters, digits, '.', '-' and '*'", pair)
 		}
-		parts := strings.Split(pattern, "*")
-		for i := range parts {
-			parts[i] = regexp.QuoteMeta(parts[i])
-		}
-		// RAM matches role names without regard to case, and ARNs name roles in lower case.
-		re, err := regexp.Compile("(?i)^" + strings.Join(parts, ".*") + "$")
-		if err != nil {
-			return nil, fmt.Errorf("--assumable-roles: %q: %w", pair, err)
-		}
-		policy[namespace] = append(policy[namespace], re)
+		// Lower case, as Allows compares: RAM matches role names without regard to case.
+		policy[namespace] = append(policy[namespace], strings.ToLower(pattern))
 	}
 	return policy, nil
 }
@@ -59,10 +52,14 @@ func ValidateSTSEndpoint(endpoint string) error {
 	return nil
 }
 
-// Allows reports whether a JobQuery of namespace may assume the role arn.
+// Allows reports whether a JobQuery of namespace may assume the role arn. path.Match's *
+// stops at '/', which neither a pattern's nor a roleArn's role name may contain (rolePattern and
+// the CRD's pattern), so it matches any run of the name's characters; a malformed pattern, the
+// only error, cannot pass rolePattern.
 func (p RolePolicy) Allows(namespace, arn string) bool {
-	for _, re := range p[namespace] {
-		if re.MatchString(arn) {
+	arn = strings.ToLower(arn)
+	for _, pattern := range p[namespace] {
+		if ok, _ := path.Match(pattern, arn); ok {
 			return true
 		}
 	}

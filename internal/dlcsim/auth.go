@@ -200,7 +200,7 @@ func verifyV3(r *http.Request, body []byte, auth string, cfg *authConfig, nonces
 		return nil, &apiError{status: 400, code: codeSignatureDoesNotMatch,
 			message: "Specified signature does not match our calculation. server string to sign is:" + canonicalRequest}
 	}
-	if apiErr := checkToken(r, id, signed, cfg); apiErr != nil {
+	if apiErr := checkToken(r.Header.Get("x-acs-security-token"), id, signed, cfg); apiErr != nil {
 		return nil, apiErr
 	}
 	return id, nil
@@ -243,7 +243,7 @@ func verifyROA(r *http.Request, auth string, cfg *authConfig, nonces *nonceCache
 		return nil, &apiError{status: 400, code: codeSignatureDoesNotMatch,
 			message: "Specified signature does not match our calculation. server string to sign is:" + sb.String()}
 	}
-	if apiErr := checkToken(r, id, nil, cfg); apiErr != nil {
+	if apiErr := checkToken(r.Header.Get("x-acs-security-token"), id, nil, cfg); apiErr != nil {
 		return nil, apiErr
 	}
 	return id, nil
@@ -288,10 +288,10 @@ func checkFreshness(date time.Time, nonce string, cfg *authConfig, nonces *nonce
 	return nil
 }
 
-// checkToken enforces STS tokens: an STS identity needs its token, signed; a plain AccessKey
-// must not carry one.
-func checkToken(r *http.Request, id *Identity, signedV3 []string, cfg *authConfig) *apiError {
-	token := r.Header.Get("x-acs-security-token")
+// checkToken enforces STS tokens: an STS identity needs its token (signed, for V3), a plain
+// AccessKey must not carry one. token is what the request presented: the x-acs-security-token
+// header of ListJobs, the SecurityToken parameter of an RPC call to STS.
+func checkToken(token string, id *Identity, signedV3 []string, cfg *authConfig) *apiError {
 	switch {
 	case id.SecurityToken == "" && token == "":
 		return nil

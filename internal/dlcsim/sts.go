@@ -128,14 +128,8 @@ func (s *Server) verifyRPC(r *http.Request) (*Identity, *apiError) {
 		return nil, &apiError{status: 400, code: codeSignatureDoesNotMatch,
 			message: "Specified signature is not matched with our calculation. server string to sign is:" + stringToSign}
 	}
-	token := query.Get("SecurityToken")
-	switch {
-	case id.SecurityToken == "" && token == "":
-	case token != id.SecurityToken:
-		return nil, &apiError{status: 400, code: "InvalidSecurityToken.MismatchWithAccessKey",
-			message: "The security token does not match the access key."}
-	case id.TokenExpiresAt != nil && s.auth.now().After(*id.TokenExpiresAt):
-		return nil, &apiError{status: 400, code: "InvalidSecurityToken.Expired", message: "Specified SecurityToken is expired."}
+	if apiErr := checkToken(query.Get("SecurityToken"), id, nil, s.auth); apiErr != nil {
+		return nil, apiErr
 	}
 	return id, nil
 }

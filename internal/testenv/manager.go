@@ -38,6 +38,14 @@ func ManagerBinary() (string, error) {
 	return managerBuild.binary, managerBuild.err
 }
 
+// RunRemovingManagerBinary is the TestMain body of a package whose tests run the manager binary:
+// it runs the tests, then deletes the binary, and returns the exit code.
+func RunRemovingManagerBinary(m *testing.M) int {
+	code := m.Run()
+	RemoveManagerBinary()
+	return code
+}
+
 // RemoveManagerBinary deletes the binary ManagerBinary built, if any.
 func RemoveManagerBinary() {
 	if managerBuild.dir != "" {

@@ -49,11 +49,7 @@ func TestMain(m *testing.M) {
 // PrometheusRule against their schemas.
 func TestHelmInstallRunsTheImageAndSyncs(t *testing.T) {
 	var objs []*unstructured.Unstructured
-	crds, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "test", "deploy", "testdata", "prometheus-operator-crds", "*.yaml"))
-	if err != nil || len(crds) != 2 {
-		t.Fatalf("the Prometheus Operator CRDs: %v %v", crds, err)
-	}
-	for _, path := range crds {
+	for _, path := range prometheusOperatorCRDs(t) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

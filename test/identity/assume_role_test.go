@@ -25,11 +25,7 @@ import (
 	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.RemoveManagerBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunRemovingManagerBinary(m)) }
 
 const (
 	mlRole      = "acs:ram::1557702098194903:role/ml-team-dlc"

@@ -95,11 +95,7 @@ func createQuery(ctx context.Context, t *testing.T, k8s client.Client, namespace
 // manager is the real manager binary running against the test's control plane.
 type manager struct{ *testenv.Process }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.RemoveManagerBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunRemovingManagerBinary(m)) }
 
 // startManager runs cmd/manager as the chart's Deployment does, the container's limit in
 // DLCSYNC_MEMORY_LIMIT (the manager sets its Go soft limit from it).

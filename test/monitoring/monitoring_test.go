@@ -33,11 +33,7 @@ import (
 	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.RemoveManagerBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunRemovingManagerBinary(m)) }
 
 var (
 	admin  = dlcsim.Identity{AccessKeyID: "mon-admin", AccessKeySecret: "mon-admin-secret", UserID: "1001", Username: "admin", Admin: true}
