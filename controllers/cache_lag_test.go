@@ -11,7 +11,6 @@ import (
 	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
@@ -70,21 +69,13 @@ func TestAReconcileOnALaggingCacheNeitherSyncsAgainNorOverwritesTheStatus(t *tes
 // it (as an informer does until the write's watch event arrives), and an honest lister of 3 jobs.
 func laggingCache(t *testing.T) (cache, stored client.Client, lister *dlcfake.Lister) {
 	t.Helper()
-	q := testenv.JobQuery("team", "lagging", "http://127.0.0.1:1")
-	q.Generation = 1
-	secret := testenv.CredentialsSecret("team", testenv.CredentialsSecretName, "id", "secret")
-	secret.Data = map[string][]byte{"accessKeyId": []byte("id"), "accessKeySecret": []byte("secret")}
+	_, base := fakeCluster("team", "lagging")
 	created := time.Now().Add(-time.Hour).UTC().Format(dlc.TimeLayout)
 	var jobs []dlc.JobItem
 	for i := range 3 {
 		jobs = append(jobs, dlc.JobItem{JobID: fmt.Sprintf("dlclag%d", i), GmtCreateTime: created, Status: dlc.StatusSucceeded})
 	}
 	var lagging *dlcv1alpha1.JobQuery
-	base := fake.NewClientBuilder().WithScheme(testenv.Scheme()).
-		WithObjects(q, secret).
-		WithStatusSubresource(q).
-		WithIndex(&dlcv1alpha1.DLCJobSnapshot{}, ownerIndexKey, ownerUIDsOf).
-		Build()
 	cache = interceptor.NewClient(base, interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			if got, ok := obj.(*dlcv1alpha1.JobQuery); ok && lagging != nil {

@@ -13,7 +13,6 @@ import (
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
-	"github.com/dlcsync/dlcsync/internal/endpoints"
 	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
@@ -21,6 +20,22 @@ import (
 type fixedListers struct{ lister dlc.Lister }
 
 func (f fixedListers) Lister(dlc.Config) (dlc.Lister, error) { return f.lister, nil }
+
+// fakeCluster is a fake client holding a query and its credentials Secret, with the index a sync
+// reads its snapshots by: for tests that run Reconcile with a lister of their own.
+func fakeCluster(namespace, name string) (*dlcv1alpha1.JobQuery, client.WithWatch) {
+	q := testenv.JobQuery(namespace, name, "http://127.0.0.1:1")
+	q.Generation = 1
+	secret := testenv.CredentialsSecret(namespace, testenv.CredentialsSecretName, "id", "secret")
+	// The fake client does not turn stringData into data as the apiserver does.
+	secret.Data = map[string][]byte{"accessKeyId": []byte("id"), "accessKeySecret": []byte("secret")}
+	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).
+		WithObjects(q, secret).
+		WithStatusSubresource(q).
+		WithIndex(&dlcv1alpha1.DLCJobSnapshot{}, ownerIndexKey, ownerUIDsOf).
+		Build()
+	return q, c
+}
 
 // hangingLister answers only when the caller gives up, as an endpoint that accepts the
 // connection and never replies.
@@ -36,21 +51,10 @@ func (h *hangingLister) ListJobs(ctx context.Context, _ *dlc.ListJobsRequest) (*
 // it does not hold a sync worker for as long as the endpoint likes.
 func TestASyncEndsAtItsDeadline(t *testing.T) {
 	g := NewWithT(t)
-	q := testenv.JobQuery("team", "slow", "http://127.0.0.1:1")
-	q.Generation = 1
-	secret := testenv.CredentialsSecret("team", testenv.CredentialsSecretName, "id", "secret")
-	// The fake client does not turn stringData into data as the apiserver does.
-	secret.Data = map[string][]byte{"accessKeyId": []byte("id"), "accessKeySecret": []byte("secret")}
-	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).
-		WithObjects(q, secret).
-		WithStatusSubresource(q).
-		WithIndex(&dlcv1alpha1.DLCJobSnapshot{}, ownerIndexKey, ownerUIDsOf).
-		Build()
-	policy, err := endpoints.ParsePatterns(testenv.LoopbackEndpoints)
-	g.Expect(err).NotTo(HaveOccurred())
+	q, c := fakeCluster("team", "slow")
 	lister := &hangingLister{}
 	r := &JobQueryReconciler{Client: c, APIReader: c, Recorder: clientevents.NewFakeRecorder(10), Listers: fixedListers{lister},
-		Endpoints: policy, SyncTimeout: 200 * time.Millisecond}
+		Endpoints: loopbackPolicy(t), SyncTimeout: 200 * time.Millisecond}
 
 	start := time.Now()
 	result, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(q)})

@@ -302,7 +302,7 @@ func knownJobs(owned map[string]*dlcv1alpha1.DLCJobSnapshot) []dlc.KnownJob {
 type listing struct {
 	mode string
 	// jobs are the listed jobs: every kept job (Full) or the new and moving ones (Incremental).
-	jobs []dlc.JobItem
+	jobs []dlc.Held
 	// gone are the snapshot names of jobs no longer listed (Incremental).
 	gone map[string]bool
 	walk dlc.WalkStats

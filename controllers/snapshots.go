@@ -42,7 +42,7 @@ func (e *foreignSnapshotError) Error() string { return e.msg }
 
 // jobProblem says whether a snapshot write failed because of the job's own data or name, which
 // no retry fixes: the apiserver rejected the object (invalid, too large), the name is taken, or
-// the job's packed data could not be restored (dlc.ErrUnpack).
+// the job's held data could not be restored (dlc.ErrUnpack).
 // Such a job is skipped and reported; the other jobs of the sync go on.
 func jobProblem(err error) bool {
 	var foreign *foreignSnapshotError
@@ -104,14 +104,13 @@ func (r *JobQueryReconciler) writeListed(ctx context.Context, sc *syncScope) (wr
 		existing := owned[name]
 		group.Go(func() error {
 			var local writeCounts
-			whole, err := dlc.Unpack(job)
+			whole, err := job.Job()
 			if err == nil {
 				err = r.syncSnapshot(groupCtx, sc, &whole, name, existing, &local)
 			}
 			// After its write, a job is only counted (listing.kept): its data goes,
 			// so that a large first sync holds less and less of its listing as it writes.
-			sc.memory.Forget(job)
-			*job = dlc.JobItem{JobID: job.JobID, GmtCreateTime: job.GmtCreateTime, Status: job.Status}
+			job.Release(sc.memory)
 			if err != nil && jobProblem(err) {
 				local.skipped = append(local.skipped, job.JobID+": "+err.Error())
 				if existing == nil {

@@ -2,19 +2,26 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
+	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	clientevents "k8s.io/client-go/tools/events"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
+	"github.com/dlcsync/dlcsync/internal/dlc/dlcfake"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
@@ -235,4 +242,44 @@ func TestAPatchThatNoLongerAppliesIsAConflict(t *testing.T) {
 		t.Fatalf("a patch from a copy whose label is already gone: %v (conflict %v, job problem %v), want a conflict",
 			err, apierrors.IsConflict(err), jobProblem(err))
 	}
+}
+
+// A job whose held data does not restore (dlc.ErrUnpack: its packed JSON is another job's) is
+// skipped and named, as a job the apiserver refuses is; the other jobs of the sync are mirrored.
+func TestAJobWhoseHeldDataDoesNotRestoreIsSkippedAndTheOthersMirrored(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	q, c := fakeCluster("team", "unpack")
+	created := dlc.FormatTime(time.Now().Add(-time.Hour))
+	var jobs []dlc.JobItem
+	for i := range 3 {
+		jobs = append(jobs, dlc.JobItem{JobID: fmt.Sprintf("dlcunpack%d", i), GmtCreateTime: created, Status: dlc.StatusRunning})
+	}
+	lister := &dlcfake.Lister{Jobs: jobs, JSON: func(job *dlc.JobItem) []byte {
+		if job.JobID == "dlcunpack1" {
+			return []byte(`{"JobId":"dlcunpack0","Status":"Running"}`)
+		}
+		data, err := json.Marshal(job)
+		g.Expect(err).NotTo(HaveOccurred())
+		return data
+	}}
+	r := &JobQueryReconciler{Client: c, APIReader: c, Recorder: clientevents.NewFakeRecorder(10), Listers: fixedListers{lister},
+		Endpoints: loopbackPolicy(t)}
+	_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(q)})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	got := &dlcv1alpha1.JobQuery{}
+	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(q), got)).To(Succeed())
+	ready := meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady)
+	g.Expect(ready).NotTo(BeNil())
+	g.Expect(ready.Reason).To(Equal(dlcv1alpha1.ReasonJobsSkipped))
+	g.Expect(ready.Message).To(ContainSubstring("dlcunpack1: " + dlc.ErrUnpack.Error()))
+	var list dlcv1alpha1.DLCJobSnapshotList
+	g.Expect(c.List(ctx, &list, client.InNamespace("team"))).To(Succeed())
+	var mirrored []string
+	for _, s := range list.Items {
+		mirrored = append(mirrored, s.Spec.JobID)
+	}
+	g.Expect(mirrored).To(ConsistOf("dlcunpack0", "dlcunpack2"))
+	g.Expect(got.Status.Snapshots).To(BeEquivalentTo(2))
 }

@@ -194,7 +194,7 @@ func (r *JobQueryReconciler) list(ctx context.Context, sc *syncScope) (*listing,
 	lister = sc.requestIDs.wrap(lister)
 	req, within := queryspec.Request(&q.Spec)
 	// Every listing is held packed until it is known complete and consistent (a third of
-	// its decoded size; reconcileSnapshots unpacks each job as it writes it), within the memory
+	// its decoded size; writeListed restores each job as it writes it), within the memory
 	// budget of all listings.
 	opts := dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within, Now: r.now, Pack: true, Memory: sc.memory}
 	var spent dlc.WalkStats

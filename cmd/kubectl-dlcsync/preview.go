@@ -125,7 +125,11 @@ func (p *previewOptions) run(ctx context.Context) error {
 	req, within := queryspec.Request(&q.Spec)
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	jobs, stats, err := dlc.ListAll(ctx, lister, req, dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within})
+	held, stats, err := dlc.ListAll(ctx, lister, req, dlc.PageOptions{MaxJobs: int(q.Spec.MaxJobs), Within: within})
+	if err != nil {
+		return fmt.Errorf("listing jobs for JobQuery %s: %w", q.Name, err)
+	}
+	jobs, err := dlc.Jobs(held)
 	if err != nil {
 		return fmt.Errorf("listing jobs for JobQuery %s: %w", q.Name, err)
 	}

@@ -83,9 +83,6 @@ func (r *Reservation) give(n int64) {
 	r.budget.sem.Release(n)
 }
 
-// Forget returns what job held: the caller dropped it.
-func (r *Reservation) Forget(job *JobItem) { r.give(heldBytes(job)) }
-
 // Held is what the reservation holds now.
 func (r *Reservation) Held() int64 {
 	if r == nil {
@@ -104,18 +101,21 @@ func (r *Reservation) Release() {
 	r.give(r.Held())
 }
 
-// unpackedJobBytes is what a job held decoded costs, about (see packed.go): a Lister that keeps no
-// JSON (not the Client) hands out decoded jobs, which cannot be packed.
+// unpackedJobBytes is what a job held decoded costs, about (see packed.go): a walk that does not
+// pack, or a Lister that keeps no JSON, holds decoded jobs.
 const unpackedJobBytes = 5 << 10
 
-// packedOverhead is what a packed job costs besides its compressed data: the JobItem that keeps
-// its ID, status and sort fields, and the collector's entries.
-const packedOverhead = 1 << 10
+// packedOverhead is what a packed job costs besides its compressed data: its Held with the
+// header's strings, and the collector's entries.
+const packedOverhead = 384
 
-// heldBytes is what a walk's collector holds for job.
-func heldBytes(job *JobItem) int64 {
-	if p := job.packed; p != nil {
-		return int64(len(p.data)) + packedOverhead
+// bytes is what a walk's collector holds for the job.
+func (h *Held) bytes() int64 {
+	switch {
+	case h.packed != nil:
+		return int64(len(h.packed.data)) + packedOverhead
+	case h.whole != nil:
+		return unpackedJobBytes
 	}
-	return unpackedJobBytes
+	return 0
 }

@@ -41,7 +41,7 @@ func TestAListingStopsAtTheMemoryBudgetOfAllListings(t *testing.T) {
 	if _, _, err := dlc.ListAll(ctx, lister, &dlc.ListJobsRequest{}, opts); !errors.As(err, &over) || over.Alone {
 		t.Fatalf("200 more while 200 are held: %v; want an OverBudgetError of other listings", err)
 	}
-	first.Forget(&jobs[0])
+	jobs[0].Release(first)
 	first.Release()
 	if _, _, err := dlc.ListAll(ctx, lister, &dlc.ListJobsRequest{}, opts); err != nil {
 		t.Fatalf("200 jobs once the other listing released its own: %v", err)

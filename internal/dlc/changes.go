@@ -18,8 +18,8 @@ type KnownJob struct {
 
 // Changes is the difference between the jobs a caller knows and what the API lists now.
 type Changes struct {
-	// Jobs are the new jobs and the fresh data of every known job that was not terminal.
-	Jobs []JobItem
+	// Jobs are the new jobs and the fresh data of every known job that was not terminal, held.
+	Jobs []Held
 	// Gone are the IDs of known jobs the API no longer lists: deleted, or out of the time window.
 	// Empty unless Stats is both Complete and Consistent.
 	Gone []string
@@ -69,7 +69,7 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 	var out Changes
 	out.Stats = WalkStats{StartTime: from, EndTime: to, Complete: true, Consistent: true}
 	walkOpts := PageOptions{PageSize: page.PageSize, MaxWalks: page.MaxWalks, Now: page.Now, Pack: page.Pack, Memory: page.Memory}
-	collect := func(r *ListJobsRequest, maxJobs int) ([]JobItem, error) {
+	collect := func(r *ListJobsRequest, maxJobs int) ([]Held, error) {
 		// The creation-time order of ListAll is kept by clearing the user's sort; the
 		// caller sorts and cuts.
 		r.SortBy, r.Order, r.PageNumber, r.PageSize = nil, nil, nil, nil
@@ -153,7 +153,7 @@ func sortKnown(known []KnownJob, from, to, since string, seen map[string]bool) (
 
 // rereadByID lists the moving jobs by ID, pageSize IDs per listing: a job not seen yet joins
 // out.Jobs, one the listing does not return joins out.Gone.
-func rereadByID(moving []string, pageSize int, window *ListJobsRequest, collect func(*ListJobsRequest, int) ([]JobItem, error),
+func rereadByID(moving []string, pageSize int, window *ListJobsRequest, collect func(*ListJobsRequest, int) ([]Held, error),
 	seen map[string]bool, memory *Reservation, out *Changes) error {
 	for batch := range slices.Chunk(moving, pageSize) {
 		r := window.Clone()
@@ -169,7 +169,7 @@ func rereadByID(moving []string, pageSize int, window *ListJobsRequest, collect 
 			got[j.JobID] = true
 			if seen[j.JobID] {
 				// Read already as a new job: this copy is dropped.
-				memory.Forget(&jobs[i])
+				jobs[i].Release(memory)
 				continue
 			}
 			seen[j.JobID] = true

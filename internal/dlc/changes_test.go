@@ -107,7 +107,7 @@ func (run syncRun) do(t *testing.T, exact bool) syncResult {
 			t.Fatalf("full listing: %v %+v", err, stats)
 		}
 		out := map[string]dlc.JobItem{}
-		for _, j := range jobs {
+		for _, j := range wholeJobs(t, jobs) {
 			out[j.JobID] = j
 		}
 		return out
@@ -198,7 +198,7 @@ func applyChanges(t *testing.T, client dlc.Lister, req *dlc.ListJobsRequest, pag
 	res.syncs++
 	res.moved += len(changes.Jobs)
 	res.gone += len(changes.Gone)
-	for _, j := range changes.Jobs {
+	for _, j := range wholeJobs(t, changes.Jobs) {
 		if old, ok := view[j.JobID]; ok && mutableOf(old) != mutableOf(j) {
 			res.updated++
 		}

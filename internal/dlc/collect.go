@@ -10,13 +10,13 @@ import (
 // data then replaces the earlier copy (a later page is fresher). What it keeps is charged to its
 // memory reservation, and add refuses (an *OverBudgetError) a job the reservation cannot hold.
 type collector interface {
-	add(job JobItem) (dup bool, err error)
+	add(job Held) (dup bool, err error)
 	// drop returns to the reservation what the collector holds (a walk started again).
 	drop()
 	// unique is the number of distinct job IDs added, kept or not.
 	unique() int
 	// result returns the kept jobs, in no particular order.
-	result() []JobItem
+	result() []Held
 }
 
 // newCollector keeps every job, or with k > 0 only the first k by sortBy and order, charging mem.
@@ -36,13 +36,13 @@ type charge struct {
 }
 
 // swap charges the collector for holding in instead of out (either may be nil).
-func (c *charge) swap(in, out *JobItem) error {
+func (c *charge) swap(in, out *Held) error {
 	var delta int64
 	if in != nil {
-		delta += heldBytes(in)
+		delta += in.bytes()
 	}
 	if out != nil {
-		delta -= heldBytes(out)
+		delta -= out.bytes()
 	}
 	switch {
 	case delta > 0:
@@ -62,12 +62,12 @@ func (c *charge) drop() {
 }
 
 type allJobs struct {
-	jobs []JobItem
+	jobs []Held
 	seen map[string]int
 	charge
 }
 
-func (a *allJobs) add(job JobItem) (bool, error) {
+func (a *allJobs) add(job Held) (bool, error) {
 	if i, ok := a.seen[job.JobID]; ok {
 		if err := a.swap(&job, &a.jobs[i]); err != nil {
 			return true, err
@@ -90,8 +90,8 @@ func (a *allJobs) reserve(n int) {
 	}
 }
 
-func (a *allJobs) unique() int       { return len(a.seen) }
-func (a *allJobs) result() []JobItem { return a.jobs }
+func (a *allJobs) unique() int    { return len(a.seen) }
+func (a *allJobs) result() []Held { return a.jobs }
 
 // topJobs keeps the first k jobs in a sort order while jobs stream in: a heap whose root is the
 // last of the kept jobs, so memory stays at k jobs however many are read.
@@ -106,7 +106,7 @@ type topJobs struct {
 }
 
 type ranked struct {
-	job   JobItem
+	job   Held
 	key   string
 	index int
 }
@@ -116,18 +116,18 @@ func (t *topJobs) before(a, b *ranked) bool {
 	return compareSorted(a.key, a.job.JobID, b.key, b.job.JobID, t.desc) < 0
 }
 
-func (t *topJobs) add(job JobItem) (bool, error) {
+func (t *topJobs) add(job Held) (bool, error) {
 	r, dup := t.seen[job.JobID]
 	if r != nil {
 		// Kept already: new data may move it.
 		if err := t.swap(&job, &r.job); err != nil {
 			return true, err
 		}
-		r.job, r.key = job, SortValue(&job, t.sortBy)
+		r.job, r.key = job, job.sortValue(t.sortBy)
 		heap.Fix(&t.heap, r.index)
 		return true, nil
 	}
-	r = &ranked{job: job, key: SortValue(&job, t.sortBy)}
+	r = &ranked{job: job, key: job.sortValue(t.sortBy)}
 	t.seen[job.JobID] = nil
 	switch {
 	case len(t.heap.items) < t.k:
@@ -153,8 +153,8 @@ func (t *topJobs) add(job JobItem) (bool, error) {
 
 func (t *topJobs) unique() int { return len(t.seen) }
 
-func (t *topJobs) result() []JobItem {
-	out := make([]JobItem, len(t.heap.items))
+func (t *topJobs) result() []Held {
+	out := make([]Held, len(t.heap.items))
 	for i, r := range t.heap.items {
 		out[i] = r.job
 	}

@@ -53,7 +53,7 @@ func everything() *dlc.ListJobsRequest {
 	return &dlc.ListJobsRequest{StartTime: dlc.Ptr(dlc.FormatTime(time.Now().Add(-31 * 24 * time.Hour)))}
 }
 
-func ids(jobs []dlc.JobItem) []string {
+func ids(jobs []dlc.Held) []string {
 	out := make([]string, len(jobs))
 	for i, j := range jobs {
 		out[i] = j.JobID
@@ -230,7 +230,7 @@ func TestMaxJobsKeepsTheFirstJobsInTheRequestedOrder(t *testing.T) {
 		all = append(all, j.JobItem)
 	}
 	dlc.SortJobs(all, "GmtCreateTime", "desc")
-	if !slices.Equal(ids(jobs), ids(all[:250])) {
+	if !slices.Equal(itemIDs(wholeJobs(t, jobs)), itemIDs(all[:250])) {
 		t.Fatal("the kept jobs are not the 250 newest")
 	}
 
@@ -243,17 +243,28 @@ func TestMaxJobsKeepsTheFirstJobsInTheRequestedOrder(t *testing.T) {
 	}
 	dlc.SortJobs(all, "DisplayName", "asc")
 	// Ten full pages and the empty eleventh that proves the end.
-	if stats.Pages != 11 || !slices.Equal(jobIDsInOrder(jobs), jobIDsInOrder(all[:100])) {
+	if stats.Pages != 11 || !slices.Equal(itemIDs(wholeJobs(t, jobs)), itemIDs(all[:100])) {
 		t.Fatalf("pages %d; want every page read and the first 100 by DisplayName", stats.Pages)
 	}
 }
 
-func jobIDsInOrder(jobs []dlc.JobItem) []string {
+// itemIDs is the IDs of jobs, in their order.
+func itemIDs(jobs []dlc.JobItem) []string {
 	out := make([]string, len(jobs))
 	for i, j := range jobs {
 		out[i] = j.JobID
 	}
 	return out
+}
+
+// wholeJobs is the whole jobs of a listing.
+func wholeJobs(t testing.TB, held []dlc.Held) []dlc.JobItem {
+	t.Helper()
+	jobs, err := dlc.Jobs(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
 }
 
 func TestTheCircuitBreakerStopsCallingAfterRepeatedAuthFailures(t *testing.T) {

@@ -132,10 +132,6 @@ type JobItem struct {
 	TemplateName string `json:"TemplateName,omitempty"`
 	// supportedProfilingTypes lists the supported profiling types, e.g. sysom.
 	SupportedProfilingTypes string `json:"supportedProfilingTypes,omitempty"`
-
-	// packed, when set, holds the job's JSON compressed and the fields above are only the
-	// ones a walk decides with (see Unpack). Not part of the API.
-	packed *packedJob
 }
 
 // StatusTransitionItem is one status a job went through.

@@ -27,8 +27,8 @@ func TestTheDictionaryCopiesNoMoreThanItsSample(t *testing.T) {
 		t.Errorf("the dictionary holds %d bytes", n)
 	}
 	// And a job packed with it comes back whole.
-	packed := p.pack(JobItem{JobID: "dlc-huge"}, huge)
-	got, err := Unpack(&packed)
+	packed := p.pack(&JobItem{JobID: "dlc-huge"}, huge)
+	got, err := packed.Job()
 	if err != nil || len(got.DisplayName) != 4<<20 {
 		t.Errorf("unpacked %d bytes of DisplayName, %v", len(got.DisplayName), err)
 	}
@@ -41,8 +41,8 @@ func TestAPackedJobWhoseDataIsAnotherJobsDoesNotUnpack(t *testing.T) {
 	p := &packer{}
 	raw := []byte(`{"JobId":"dlc-b","DisplayName":"b"}`)
 	p.learn([][]byte{raw})
-	packed := p.pack(JobItem{JobID: "dlc-a"}, raw)
-	if _, err := Unpack(&packed); !errors.Is(err, ErrUnpack) {
-		t.Errorf("Unpack of dlc-a holding dlc-b's data: %v", err)
+	packed := p.pack(&JobItem{JobID: "dlc-a"}, raw)
+	if _, err := packed.Job(); !errors.Is(err, ErrUnpack) {
+		t.Errorf("the job of dlc-a holding dlc-b's data: %v", err)
 	}
 }

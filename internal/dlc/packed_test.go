@@ -2,22 +2,22 @@ package dlc_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"reflect"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/dlcsync/dlcsync/internal/dlc/dlcfake"
 	"github.com/dlcsync/dlcsync/internal/dlcsim"
-	"github.com/dlcsync/dlcsync/internal/snapshot"
 )
 
 // listBoth lists req twice through the real client, whole and packed, with the simulator's
 // faults set afresh before each walk so that both see the same answers.
 func listBoth(t *testing.T, sim *dlcsim.Server, c *dlc.Client, req *dlc.ListJobsRequest, opts dlc.PageOptions,
-	faults dlcsim.Faults) (whole, packed []dlc.JobItem) {
+	faults dlcsim.Faults) (whole []dlc.JobItem, packed []dlc.Held) {
 	t.Helper()
 	for _, pack := range []bool{false, true} {
 		sim.SetFaults(faults)
@@ -29,14 +29,14 @@ func listBoth(t *testing.T, sim *dlcsim.Server, c *dlc.Client, req *dlc.ListJobs
 		if pack {
 			packed = jobs
 		} else {
-			whole = jobs
+			whole = wholeJobs(t, jobs)
 		}
 	}
 	return whole, packed
 }
 
-// A packed listing holds the same jobs in the same order, each restored by Unpack exactly as
-// the unpacked listing decoded it: for the creation-time walk, for a top-k by another field, and
+// A packed listing holds the same jobs in the same order, each restored by Job exactly as the
+// unpacked listing decoded it: for the creation-time walk, for a top-k by another field, and
 // for a walk whose ties the API orders differently on every request (jobs read twice, a repair).
 func TestAPackedListingUnpacksToTheListingAsRead(t *testing.T) {
 	sim, url := startSim(t, 700)
@@ -60,7 +60,7 @@ func TestAPackedListingUnpacksToTheListingAsRead(t *testing.T) {
 				if !packed[i].IsPacked() {
 					t.Fatalf("job %d (%s) is not packed", i, packed[i].JobID)
 				}
-				got, err := dlc.Unpack(&packed[i])
+				got, err := packed[i].Job()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -77,37 +77,49 @@ func withSort(req *dlc.ListJobsRequest, sortBy, order string) *dlc.ListJobsReque
 	return req
 }
 
-// A packed job cannot be mirrored by mistake: converted before Unpack, it is refused instead of
-// becoming a snapshot of an empty job. A Lister that does not keep what it read (the in-process
-// fake) returns whole jobs even when asked to pack.
-func TestAPackedJobIsRefusedByTheConversionAndAFakeListerReturnsWholeJobs(t *testing.T) {
-	_, url := startSim(t, 20)
-	jobs, _, err := dlc.ListAll(context.Background(), newClient(t, url, dlc.Config{}), everything(), dlc.PageOptions{Pack: true})
-	if err != nil || len(jobs) == 0 {
-		t.Fatalf("%d jobs, %v", len(jobs), err)
+// An in-process Lister that keeps each job's JSON, as the fake does, has its jobs packed like the
+// Client's. A job whose data restores as another job's is refused by Job alone (ErrUnpack); the
+// listing and its other jobs are not affected. A released job gives nothing.
+func TestAFakeListingPacksAndAJobWhoseDataIsAnotherJobsIsRefused(t *testing.T) {
+	created := dlc.FormatTime(time.Now().Add(-time.Hour))
+	jobs := []dlc.JobItem{{JobID: "dlc-1", GmtCreateTime: created, DisplayName: "a", UserID: "1001"},
+		{JobID: "dlc-2", GmtCreateTime: created, DisplayName: "b", UserID: "1002", Priority: dlc.Ptr(int32(3))}}
+	fake := &dlcfake.Lister{Jobs: jobs, JSON: func(job *dlc.JobItem) []byte {
+		if job.JobID == "dlc-2" {
+			return []byte(`{"JobId":"dlc-1","UserId":"1001"}`)
+		}
+		data, _ := json.Marshal(job)
+		return data
+	}}
+	held, stats, err := dlc.ListAll(context.Background(), fake, everything(), dlc.PageOptions{Pack: true})
+	if err != nil || len(held) != 2 || !stats.Consistent {
+		t.Fatalf("fake listing with Pack: %d jobs, %v, %+v", len(held), err, stats)
 	}
-	if _, err := snapshot.ConvertJob(&jobs[0], snapshot.Options{}); err == nil || !strings.Contains(err.Error(), "packed") {
-		t.Errorf("converting a packed job: %v", err)
+	byID := map[string]*dlc.Held{}
+	for i := range held {
+		if !held[i].IsPacked() {
+			t.Errorf("%s is not packed", held[i].JobID)
+		}
+		byID[held[i].JobID] = &held[i]
 	}
-	whole, err := dlc.Unpack(&jobs[0])
-	if err != nil {
-		t.Fatal(err)
+	if got, err := byID["dlc-1"].Job(); err != nil || !reflect.DeepEqual(got, jobs[0]) {
+		t.Errorf("dlc-1 restored as %+v, %v; want %+v", got, err, jobs[0])
 	}
-	if _, err := snapshot.ConvertJob(&whole, snapshot.Options{}); err != nil {
-		t.Errorf("converting the unpacked job: %v", err)
+	if byID["dlc-2"].Status != "" || byID["dlc-2"].DisplayName != "b" {
+		t.Errorf("dlc-2's header: %+v; want the header of its decoded job", *byID["dlc-2"])
 	}
-
-	fake := &dlcfake.Lister{Jobs: []dlc.JobItem{{JobID: "dlc-1", GmtCreateTime: dlc.FormatTime(time.Now().Add(-time.Hour)), DisplayName: "a",
-		UserID: "1001"}}}
-	got, _, err := dlc.ListAll(context.Background(), fake, everything(), dlc.PageOptions{Pack: true})
-	if err != nil || len(got) != 1 || got[0].IsPacked() || got[0].UserID != "1001" {
-		t.Errorf("fake listing with Pack: %+v, %v", got, err)
+	if got, err := byID["dlc-2"].Job(); !errors.Is(err, dlc.ErrUnpack) {
+		t.Errorf("dlc-2 holding dlc-1's data restored as %+v, %v; want ErrUnpack", got, err)
+	}
+	byID["dlc-1"].Release(nil)
+	if _, err := byID["dlc-1"].Job(); !errors.Is(err, dlc.ErrReleased) {
+		t.Errorf("a released job: %v; want ErrReleased", err)
 	}
 }
 
 // BenchmarkHeldListing10000 reports the heap a listing of 10,000 jobs holds once ListAll has
 // returned it, whole and packed (what a first sync holds until its listing is known complete
-// and consistent), and the time of the walk.
+// and consistent), what the memory budget charges for it, and the time of the walk.
 func BenchmarkHeldListing10000(b *testing.B) {
 	_, url := startSim(b, 10_000)
 	c := newClient(b, url, dlc.Config{})
@@ -118,11 +130,13 @@ func BenchmarkHeldListing10000(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			var held uint64
+			var charged int64
 			for b.Loop() {
 				var before, after runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&before)
-				jobs, _, err := dlc.ListAll(context.Background(), c, everything(), dlc.PageOptions{Pack: pack})
+				mem := dlc.NewMemoryBudget(1 << 40).Reserve()
+				jobs, _, err := dlc.ListAll(context.Background(), c, everything(), dlc.PageOptions{Pack: pack, Memory: mem})
 				if err != nil || len(jobs) != 10_000 {
 					b.Fatalf("%d jobs, %v", len(jobs), err)
 				}
@@ -130,8 +144,13 @@ func BenchmarkHeldListing10000(b *testing.B) {
 				runtime.ReadMemStats(&after)
 				held = after.HeapAlloc - before.HeapAlloc
 				runtime.KeepAlive(jobs)
+				charged = mem.Held()
+				mem.Release()
 			}
 			b.ReportMetric(float64(held)/(1<<20), "MiB-held")
+			// What the memory budget charges for it (--listing-memory): an estimate that
+			// should not be below what is held.
+			b.ReportMetric(float64(charged)/(1<<20), "MiB-charged")
 		})
 	}
 }

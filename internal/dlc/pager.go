@@ -22,10 +22,9 @@ type PageOptions struct {
 	Within time.Duration
 	// Now returns the current time (tests pin it).
 	Now func() time.Time
-	// Pack holds each job compressed until the caller calls Unpack on it, for a caller that
-	// keeps a large listing while it writes it; only the ID, status and sort fields are set on
-	// the jobs returned. Jobs of a Lister that does not keep the JSON it read (not the Client)
-	// are returned whole.
+	// Pack holds each job as its compressed JSON until the caller calls Held.Job, for a caller
+	// that keeps a large listing while it writes it. Jobs of a Lister that does not keep the
+	// JSON it read are held decoded.
 	Pack bool
 	// Memory, if set, is charged for every job the listing holds; a job it cannot hold stops
 	// the listing with an *OverBudgetError. The caller releases it when it drops the jobs.
@@ -69,7 +68,8 @@ type WalkStats struct {
 	StartTime, EndTime string
 }
 
-// ListAll walks every page of the filter in req and returns each matching job once.
+// ListAll walks every page of the filter in req and returns each matching job once, held
+// (Jobs gives the whole jobs of a listing).
 //
 // The window is pinned before the first page (a relative window becomes absolute), so jobs
 // created during the walk cannot shift pages. Pages are read in creation-time order, a key that
@@ -79,7 +79,7 @@ type WalkStats struct {
 // WalkStats) is repeated up to MaxWalks times and reported with Consistent false if it never
 // settles. Paging continues while pages are full, so a listing whose last page is full costs
 // one more request, which must come back empty.
-func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts PageOptions) ([]JobItem, WalkStats, error) {
+func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts PageOptions) ([]Held, WalkStats, error) {
 	start := time.Now()
 	opts = opts.withDefaults()
 	walkReq := pinWindow(req, opts)
@@ -126,10 +126,10 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 		}
 	}
 	jobs := w.keep.result()
-	SortJobs(jobs, userSort, userOrder)
+	sortHeld(jobs, userSort, userOrder)
 	if opts.MaxJobs > 0 && len(jobs) > opts.MaxJobs {
 		for i := range jobs[opts.MaxJobs:] {
-			opts.Memory.Forget(&jobs[opts.MaxJobs+i])
+			jobs[opts.MaxJobs+i].Release(opts.Memory)
 		}
 		// Cleared, so that their data goes with them, not with the whole array.
 		clear(jobs[opts.MaxJobs:])
@@ -263,7 +263,7 @@ type pagesResult struct {
 // pages walks the pages of req, handing each job with an ID to add (which reports a job it
 // already had), and checks each page on its own. main is false for a tie repair, which neither
 // stops at MaxJobs nor counts jobs without ID twice.
-func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add func(JobItem) (bool, error)) (pagesResult, error) {
+func (w *walk) pages(ctx context.Context, req *ListJobsRequest, main bool, add func(Held) (bool, error)) (pagesResult, error) {
 	var res pagesResult
 	pageSize := int(*req.PageSize)
 	prevLast := ""
@@ -339,23 +339,28 @@ func (w *walk) checkPage(res *pagesResult, resp *ListJobsResponse, page int32, p
 
 // holdJobs hands each job of a page that has an ID to add (packed first when the walk packs),
 // counting distinct and duplicate jobs; a main walk counts the jobs without ID.
-func (w *walk) holdJobs(res *pagesResult, resp *ListJobsResponse, main bool, add func(JobItem) (bool, error)) error {
+func (w *walk) holdJobs(res *pagesResult, resp *ListJobsResponse, main bool, add func(Held) (bool, error)) error {
 	// Only a Lister that kept each job's JSON (the Client) can have its jobs packed.
 	packing := w.pack != nil && len(resp.raw) == len(resp.Jobs)
 	if packing {
 		w.pack.learn(resp.raw)
 	}
-	for i, job := range resp.Jobs {
-		if packing {
-			job = w.pack.pack(job, resp.raw[i])
-		}
-		if job.JobID == "" {
+	for i := range resp.Jobs {
+		if resp.Jobs[i].JobID == "" {
 			if main {
 				w.withoutID++
 			}
 			continue
 		}
-		dup, err := add(job)
+		var held Held
+		if packing {
+			held = w.pack.pack(&resp.Jobs[i], resp.raw[i])
+		} else {
+			// A copy: a pointer into the page would keep the whole page.
+			job := resp.Jobs[i]
+			held = holdWhole(&job)
+		}
+		dup, err := add(held)
 		switch {
 		case err != nil:
 			return err
@@ -400,10 +405,10 @@ func (w *walk) repairTies(ctx context.Context, straddling []string) error {
 		}
 		req := w.base.Clone()
 		req.StartTime, req.EndTime = Ptr(second), Ptr(second)
-		var got []JobItem
+		var got []Held
 		seen := map[string]bool{}
 		before := w.inconsistency
-		res, err := w.pages(ctx, req, false, func(j JobItem) (bool, error) {
+		res, err := w.pages(ctx, req, false, func(j Held) (bool, error) {
 			dup := seen[j.JobID]
 			seen[j.JobID] = true
 			got = append(got, j)
@@ -433,18 +438,27 @@ func (w *walk) note(problem string) {
 	}
 }
 
-// SortJobs sorts jobs by a ListJobs SortBy field and order, with the job ID as tie-break so the
-// order is total and stable. Times compare as strings (the API's layout sorts chronologically);
-// a job without the field sorts as the empty string.
+// SortJobs sorts jobs as ListAll orders a listing: by a ListJobs SortBy field and order, with the
+// job ID as tie-break so the order is total and stable. Times compare as strings (the API's
+// layout sorts chronologically); a job without the field sorts as the empty string.
 func SortJobs(jobs []JobItem, sortBy, order string) {
 	desc := strings.EqualFold(order, "desc")
 	slices.SortStableFunc(jobs, func(a, b JobItem) int {
-		return compareSorted(SortValue(&a, sortBy), a.JobID, SortValue(&b, sortBy), b.JobID, desc)
+		ha, hb := headerOf(&a), headerOf(&b)
+		return compareSorted(ha.sortValue(sortBy), a.JobID, hb.sortValue(sortBy), b.JobID, desc)
+	})
+}
+
+// sortHeld is SortJobs for a listing.
+func sortHeld(jobs []Held, sortBy, order string) {
+	desc := strings.EqualFold(order, "desc")
+	slices.SortStableFunc(jobs, func(a, b Held) int {
+		return compareSorted(a.sortValue(sortBy), a.JobID, b.sortValue(sortBy), b.JobID, desc)
 	})
 }
 
 // compareSorted orders two jobs by their sort values, then by ID so that the order is total,
-// reversed for a descending order. SortJobs and the pager's bounded top-k share it.
+// reversed for a descending order. The sorts and the pager's bounded top-k share it.
 func compareSorted(aValue, aID, bValue, bID string, desc bool) int {
 	c := strings.Compare(aValue, bValue)
 	if c == 0 {
@@ -454,24 +468,6 @@ func compareSorted(aValue, aID, bValue, bID string, desc bool) int {
 		return -c
 	}
 	return c
-}
-
-// SortValue is the value a job sorts by for a ListJobs SortBy field (GmtCreateTime when the
-// field is unknown). The simulator has its own ordering (internal/dlcsim/order.go), written from
-// the API reference, so a mistake here shows in the tests instead of being shared.
-func SortValue(j *JobItem, sortBy string) string {
-	switch sortBy {
-	case SortByDisplayName:
-		return j.DisplayName
-	case SortByJobType:
-		return j.JobType
-	case SortByStatus:
-		return j.Status
-	case SortByFinishTime:
-		return j.GmtFinishTime
-	default:
-		return j.GmtCreateTime
-	}
 }
 
 func deref(p *string) string {

@@ -203,9 +203,14 @@ type ListJobsResponse struct {
 	Call CallStats `json:"-"`
 
 	// raw holds the JSON of each of Jobs as the body carried it, for a walk that packs its
-	// jobs (PageOptions.Pack); set by the Client's decoder only.
+	// jobs (PageOptions.Pack).
 	raw [][]byte
 }
+
+// SetJobsJSON records the JSON each of Jobs was decoded from, one per job, as the Client's
+// decoder does: a walk that packs (PageOptions.Pack) holds each job as its JSON, compressed.
+// A Lister that sets none has its jobs held decoded.
+func (r *ListJobsResponse) SetJobsJSON(raw [][]byte) { r.raw = raw }
 
 // CallStats counts what one ListJobs call cost.
 type CallStats struct {

@@ -122,10 +122,6 @@ func Labels(job *dlc.JobItem, regionID string) map[string]string {
 // (MaxStringBytes each, MaxJobBytes together) so that the apiserver accepts every job. The
 // input is not changed.
 func ConvertJob(job *dlc.JobItem, opts Options) (*dlcv1alpha1.JobItem, error) {
-	if job.IsPacked() {
-		// Only its ID, status and sort fields are set: converted, it would mirror an empty job.
-		return nil, fmt.Errorf("converting job %s: the job is packed (dlc.Unpack it first)", job.JobID)
-	}
 	out := &dlcv1alpha1.JobItem{}
 	if err := copyByName(reflect.ValueOf(out).Elem(), reflect.ValueOf(job).Elem()); err != nil {
 		return nil, fmt.Errorf("converting job %s: %w", job.JobID, err)

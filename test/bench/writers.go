@@ -127,7 +127,11 @@ func rawCreate(ctx context.Context, c client.Client, namespace string, jobs []dl
 func baselineInterval(ctx context.Context, c client.Client, lister dlc.Lister, namespace string, writers int) (time.Duration, int, error) {
 	const owner = "bench-baseline"
 	start := time.Now()
-	jobs, walk, err := dlc.ListAll(ctx, lister, &dlc.ListJobsRequest{ShowOwn: dlc.Ptr(false)}, dlc.PageOptions{})
+	held, walk, err := dlc.ListAll(ctx, lister, &dlc.ListJobsRequest{ShowOwn: dlc.Ptr(false)}, dlc.PageOptions{})
+	if err != nil {
+		return 0, walk.APICalls, err
+	}
+	jobs, err := dlc.Jobs(held)
 	if err != nil {
 		return 0, walk.APICalls, err
 	}

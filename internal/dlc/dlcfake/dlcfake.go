@@ -6,6 +6,8 @@ package dlcfake
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -33,6 +35,10 @@ type Lister struct {
 	Seed uint64
 	// Func, if set, answers every call instead (after the request is recorded).
 	Func func(ctx context.Context, req *dlc.ListJobsRequest) (*dlc.ListJobsResponse, error)
+	// JSON, if set, is the JSON sent for each job instead of the job's own (a job whose held
+	// data does not restore). As the Client does, the fake keeps each job's JSON, so that a
+	// walk that packs holds its jobs packed.
+	JSON func(job *dlc.JobItem) []byte
 
 	mu       sync.Mutex
 	requests []dlc.ListJobsRequest
@@ -77,6 +83,9 @@ func (l *Lister) ListJobs(ctx context.Context, req *dlc.ListJobsRequest) (*dlc.L
 	for i := range l.Extra {
 		resp.Jobs = append(resp.Jobs, dlc.JobItem{JobID: "extra-" + strconv.Itoa(i), GmtCreateTime: "2000-01-01T00:00:00Z"})
 	}
+	if err := l.keepJSON(resp); err != nil {
+		return nil, err
+	}
 	if l.TotalCount != nil {
 		resp.TotalCount, resp.HasTotalCount = l.TotalCount(page, resp.TotalCount)
 		if !resp.HasTotalCount {
@@ -84,6 +93,24 @@ func (l *Lister) ListJobs(ctx context.Context, req *dlc.ListJobsRequest) (*dlc.L
 		}
 	}
 	return resp, nil
+}
+
+// keepJSON records the JSON of each job of resp, as the Client's decoder does.
+func (l *Lister) keepJSON(resp *dlc.ListJobsResponse) error {
+	raw := make([][]byte, len(resp.Jobs))
+	for i := range resp.Jobs {
+		if l.JSON != nil {
+			raw[i] = l.JSON(&resp.Jobs[i])
+			continue
+		}
+		data, err := json.Marshal(&resp.Jobs[i])
+		if err != nil {
+			return fmt.Errorf("encoding job %s: %w", resp.Jobs[i].JobID, err)
+		}
+		raw[i] = data
+	}
+	resp.SetJobsJSON(raw)
+	return nil
 }
 
 // match filters and orders the jobs for req.

@@ -57,7 +57,7 @@ func seed(v reflect.Value, path string, stack map[reflect.Type]int, value func(p
 		defer func() { stack[v.Type()]-- }()
 		for i := 0; i < v.NumField(); i++ {
 			if !v.Type().Field(i).IsExported() {
-				continue // not part of the API (dlc.JobItem's packed form)
+				continue // not part of the API
 			}
 			name := v.Type().Field(i).Name
 			if path != "" {
