@@ -91,8 +91,12 @@ vet: ## Run go vet against code.
 
 # Note: lint before the tests, so that CI (.ci/run is `make test`) fails on a finding, and soon.
 .PHONY: test
+# The manager binary is built once here for every package that runs it (test/memory, test/monitoring,
+# test/identity), instead of once per package.
 test: verify-generated fmt vet lint setup-envtest helm ## Run lint and every test (unit and envtest) against a real kube-apiserver and etcd.
-	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" HELM="$(HELM)" go test ./... -count=1 -timeout 20m $(TEST_ARGS)
+	go build -o bin/manager-for-tests ./cmd/manager
+	KUBEBUILDER_ASSETS="$$($(ENVTEST_SETUP) 2>/dev/null)" HELM="$(HELM)" DLCSYNC_TEST_MANAGER_BINARY="$(CURDIR)/bin/manager-for-tests" \
+	  go test ./... -count=1 -timeout 20m $(TEST_ARGS)
 
 # The quick look: one size, one run, a small fleet.
 BENCH_QUICK_ARGS = --sizes 1000 --runs 1 --baseline-runs 1 --fleet small

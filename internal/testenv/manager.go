@@ -19,10 +19,23 @@ var managerBuild struct {
 	err         error
 }
 
-// ManagerBinary builds cmd/manager once per test process; RemoveManagerBinary (from TestMain)
-// deletes it.
+// ManagerBinaryEnv names a manager binary built before the tests: make test builds cmd/manager
+// once for every package of the run (a go test of its own builds per package: each test
+// binary is its own process).
+const ManagerBinaryEnv = "DLCSYNC_TEST_MANAGER_BINARY"
+
+// ManagerBinary returns the binary ManagerBinaryEnv names, or builds cmd/manager once per test
+// process; RemoveManagerBinary (from TestMain) deletes what it built.
 func ManagerBinary() (string, error) {
 	managerBuild.once.Do(func() {
+		if prebuilt := os.Getenv(ManagerBinaryEnv); prebuilt != "" {
+			if _, err := os.Stat(prebuilt); err != nil {
+				managerBuild.err = fmt.Errorf("%s: %w", ManagerBinaryEnv, err)
+				return
+			}
+			managerBuild.binary = prebuilt
+			return
+		}
 		if managerBuild.dir, managerBuild.err = os.MkdirTemp("", "dlcsync-manager-"); managerBuild.err != nil {
 			return
 		}
