@@ -12,65 +12,13 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	. "github.com/onsi/gomega"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
-	"github.com/dlcsync/dlcsync/internal/dlcsim"
-	"github.com/dlcsync/dlcsync/internal/snapshot"
+	"github.com/dlcsync/dlcsync/internal/endpoints"
 	"github.com/dlcsync/dlcsync/internal/testenv"
 )
-
-// testCloudEventsBacklog is the suite manager's --cloudevents-backlog.
-const testCloudEventsBacklog = 8
-
-var allTransitionKinds = []string{snapshot.TransitionSucceeded, snapshot.TransitionFailed, snapshot.TransitionStopped,
-	snapshot.TransitionRunning, snapshot.TransitionPhaseChanged}
-
-// eventsQuery is a query of the jobs named prefix* that sends every kind of transition to
-// sinkURI and lists every job at every sync (a full listing each time).
-func eventsQuery(ns, name, prefix, sinkURI string) *dlcv1alpha1.JobQuery {
-	q := query(ns, name)
-	q.Spec.Filter.DisplayName = prefix
-	q.Spec.FullResyncInterval = &metav1.Duration{}
-	q.Spec.CloudEvents = &dlcv1alpha1.CloudEventsSpec{Sink: dlcv1alpha1.Sink{URI: sinkURI}, Types: allTransitionKinds}
-	return q
-}
-
-// sinceOf waits for the query's sink to be configured and returns since, not before a second
-// has passed after it: a sync lists the jobs created up to the second before it starts.
-func sinceOf(t *testing.T, ns, name string) time.Time {
-	var since time.Time
-	NewWithT(t).Eventually(func(g Gomega) {
-		st := getQuery(g, ns, name).Status.CloudEvents
-		g.Expect(st).NotTo(BeNil())
-		g.Expect(st.Since).NotTo(BeNil())
-		since = st.Since.Time
-	}).WithTimeout(10 * time.Second).Should(Succeed())
-	time.Sleep(time.Until(since.Add(2 * time.Second)))
-	return since
-}
-
-// addNewJob adds a job created (and, if ended, finished) at the given time, in the given phase.
-func addNewJob(id, phase string, at time.Time) {
-	j := dlcsim.Job{JobItem: dlc.JobItem{JobID: id, DisplayName: id, JobType: "PyTorchJob", Status: phase, WorkspaceID: "268",
-		UserID: "1001", Username: "admin", GmtCreateTime: dlc.FormatTime(at)}}
-	if dlc.IsTerminal(phase) { // as dlcsim does: a reservation period has no finish time yet
-		j.GmtFinishTime = dlc.FormatTime(at)
-	}
-	sim.Upsert(j)
-}
-
-func setPhase(g Gomega, id, phase string) {
-	g.Expect(sim.Patch(id, func(j *dlcsim.Job) {
-		j.Status = phase
-		if dlc.IsTerminal(phase) {
-			j.GmtFinishTime = dlc.FormatTime(time.Now())
-		}
-	})).To(BeTrue())
-}
 
 // transitionKeys reads the transition key of every snapshot of the namespace, by job ID.
 func transitionKeys(g Gomega, ns string) map[string]string {
@@ -81,12 +29,6 @@ func transitionKeys(g Gomega, ns string) map[string]string {
 		}
 	}
 	return out
-}
-
-func cloudEventsCondition(g Gomega, ns, name string) *metav1.Condition {
-	c := meta.FindStatusCondition(getQuery(g, ns, name).Status.Conditions, dlcv1alpha1.ConditionCloudEventsDelivered)
-	g.Expect(c).NotTo(BeNil())
-	return c
 }
 
 // N phase changes in dlcsim are N CloudEvents with N distinct ids, each the transition key of its
@@ -157,65 +99,6 @@ func TestEveryPhaseChangeIsOneCloudEvent(t *testing.T) {
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 }
 
-// A sink that is down never delays the mirror: the snapshots follow dlcsim at every sync while
-// the transitions wait (DeliveryFailing); what does not fit the backlog is dropped, counted in
-// the status and a metric, and shown (BacklogOverflowed); once the sink is back the backlog
-// arrives, oldest first.
-func TestADeadSinkNeitherDelaysTheMirrorNorLosesEventsSilently(t *testing.T) {
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	rcv := testenv.StartReceiver(t, "127.0.0.1:0")
-	rcv.SetDown(true)
-	g.Expect(k8s.Create(testCtx, eventsQuery(ns, "outage", "dlcceoutage"+ns, rcv.URL))).To(Succeed())
-	waitReady(t, ns, "outage", dlcv1alpha1.ReasonSynced)
-	since := sinceOf(t, ns, "outage")
-	ids := make([]string, 4)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("dlcceoutage%s-%d", ns, i)
-		addNewJob(ids[i], dlc.StatusQueuing, since)
-	}
-	var keys []string
-	for _, phase := range []string{"", dlc.StatusRunning, dlc.StatusSucceeded} {
-		for _, id := range ids {
-			if phase != "" {
-				setPhase(g, id, phase)
-			}
-		}
-		resync(t, ns, "outage", dlcv1alpha1.ReasonSynced)
-		snaps := snapshots(g, ns)
-		for _, id := range ids {
-			job, _ := sim.Job(id)
-			g.Expect(snaps[id].Status.Phase).To(Equal(job.Status), "the mirror waited for the sink")
-			keys = append(keys, snaps[id].Status.Transition.Key)
-		}
-	}
-	// 12 transitions, a backlog of 8: the 4 newest are dropped.
-	NewWithT(t).Eventually(func(g Gomega) {
-		q := getQuery(g, ns, "outage")
-		g.Expect(q.Status.CloudEvents.Dropped).To(Equal(int64(4)))
-		g.Expect(q.Status.CloudEvents.Backlog).To(Equal(int32(testCloudEventsBacklog)))
-		c := cloudEventsCondition(g, ns, "outage")
-		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(c.Reason).To(Equal(dlcv1alpha1.ReasonBacklogOverflowed))
-	}).WithTimeout(20 * time.Second).Should(Succeed())
-	g.Expect(testutil.ToFloat64(cloudEventsDroppedTotal.WithLabelValues(ns, "outage"))).To(Equal(4.0))
-	g.Expect(rcv.Requests()).To(BeNumerically(">", 0), "the sink was tried")
-	g.Expect(rcv.Events()).To(BeEmpty())
-
-	rcv.SetDown(false)
-	NewWithT(t).Eventually(rcv.IDs).WithTimeout(30 * time.Second).Should(HaveLen(testCloudEventsBacklog))
-	var got []string
-	for _, ev := range rcv.Events() {
-		got = append(got, ev.ID())
-	}
-	g.Expect(got).To(ConsistOf(keys[:testCloudEventsBacklog]), "the oldest transitions, each once")
-	NewWithT(t).Eventually(func(g Gomega) {
-		c := cloudEventsCondition(g, ns, "outage")
-		g.Expect(c.Reason).To(Equal(dlcv1alpha1.ReasonDelivering))
-		g.Expect(getQuery(g, ns, "outage").Status.CloudEvents.Dropped).To(Equal(int64(4)))
-	}).WithTimeout(20 * time.Second).Should(Succeed())
-}
-
 // A sink outside the manager's --allowed-sinks gets no request: the query says why in its
 // condition and a Warning; a sink that redirects is not followed.
 func TestSinksAreTheAdministratorsDecisionAndRedirectsAreNotFollowed(t *testing.T) {
@@ -256,4 +139,29 @@ func TestSinksAreTheAdministratorsDecisionAndRedirectsAreNotFollowed(t *testing.
 	resync(t, ns, "outside", dlcv1alpha1.ReasonSynced)
 	g.Expect(outside.Requests()).To(BeZero(), "a refused sink was sent a request")
 	g.Expect(target.Requests()).To(BeZero(), "a redirect was followed")
+}
+
+// A query that joins a snapshot another query wrote (it adds itself to matchedBy; the key does
+// not change) gets the snapshot's transition even when its W has passed it, unless the transition
+// happened before its sink existed; an add (an informer's replay after a restart) is taken only
+// after W.
+func TestAQueryJoiningASnapshotGetsItsTransition(t *testing.T) {
+	g := NewWithT(t)
+	t0 := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	e, err := newCloudEvents(endpoints.SinkPolicy{}, nil, 10, func() time.Time { return t0.Add(2 * time.Hour) })
+	g.Expect(err).NotTo(HaveOccurred())
+	joiner := testSink(e, "a", t0, t0.Add(time.Hour))
+
+	e.onSnapshot(nil, sharedSnapshot(t0.Add(10*time.Minute), "b", "a"))
+	g.Expect(joiner.pending).To(BeEmpty(), "a replayed add before W was sent again")
+
+	before, after := sharedSnapshot(t0.Add(10*time.Minute), "b"), sharedSnapshot(t0.Add(10*time.Minute), "b", "a")
+	e.onSnapshot(before, after)
+	g.Expect(joiner.pending).To(HaveLen(1), "the joined snapshot's transition")
+
+	old, joined := sharedSnapshot(t0.Add(-time.Minute), "b"), sharedSnapshot(t0.Add(-time.Minute), "b", "a")
+	old.Name, joined.Name = "dlc2", "dlc2"
+	old.Status.Transition.Key, joined.Status.Transition.Key = "dlc2/old", "dlc2/old"
+	e.onSnapshot(old, joined)
+	g.Expect(joiner.pending).To(HaveLen(1), "a transition from before the sink existed")
 }

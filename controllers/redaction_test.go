@@ -6,7 +6,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlcsim"
@@ -77,13 +76,6 @@ func TestRevealWithdrawnByTheAdministratorIsRedactedEverywhere(t *testing.T) {
 	}
 	expectRedacted(t, ns, held.Spec.JobID, orphaned.Spec.JobID)
 	g.Expect(snapshotOf(g, ns, held.Spec.JobID).Status.Job.UserCommand).To(Equal(snapshot.Redacted))
-}
-
-// snapshotOf is the snapshot of a job, read from the apiserver.
-func snapshotOf(g Gomega, namespace, jobID string) *dlcv1alpha1.DLCJobSnapshot {
-	var s dlcv1alpha1.DLCJobSnapshot
-	g.Expect(k8s.Get(testCtx, client.ObjectKey{Namespace: namespace, Name: snapshot.Name(jobID)}, &s)).To(Succeed())
-	return &s
 }
 
 // expectRedacted waits until the snapshots of the jobs reveal nothing: no status.revealed, env

@@ -97,33 +97,6 @@ func deletionRightAfterASwitch(t *testing.T, to string) {
 	}).WithTimeout(2 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
 }
 
-// TestAnUpgradedManagerPutsOrphanClaimsInHolderForm: snapshots that an earlier release wrote
-// with owner references for an Orphan query (and its legacy finalizer) are converted by the
-// first reconcile of a new process, although the query's generation has not changed, so that a
-// foreground deletion can no longer collect them.
-func TestAnUpgradedManagerPutsOrphanClaimsInHolderForm(t *testing.T) {
-	g := NewWithT(t)
-	q := &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "old", UID: "uid-old", Generation: 3,
-		Finalizers: []string{legacyOrphanFinalizer}}}
-	q.Spec.Snapshot.DeletionPolicy = dlcv1alpha1.DeletionPolicyOrphan
-	q.Status.ObservedGeneration = 3
-	legacy := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "dlc1",
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "JobQuery", Name: "old", UID: "uid-old"}}}}
-	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(q, legacy).
-		WithIndex(&dlcv1alpha1.DLCJobSnapshot{}, ownerIndexKey, ownerUIDsOf).Build()
-	r := &JobQueryReconciler{Client: c, APIReader: c}
-	ctx := context.Background()
-	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(q), q)).To(Succeed())
-
-	g.Expect(r.reconcileDeletionPolicy(ctx, q)).To(Succeed())
-	var got dlcv1alpha1.DLCJobSnapshot
-	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(legacy), &got)).To(Succeed())
-	g.Expect(got.OwnerReferences).To(BeEmpty())
-	g.Expect(got.Annotations).To(HaveKeyWithValue(holdersAnnotation, "old/uid-old"))
-	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(q), q)).To(Succeed())
-	g.Expect(q.Finalizers).To(Equal([]string{snapshotsFinalizer}))
-}
-
 // deletionPolicyUnderPropagation: Delete removes the query's snapshots, Orphan keeps them whole
 // and released, whatever the propagation of the query's deletion.
 func deletionPolicyUnderPropagation(t *testing.T, policy string, propagation metav1.DeletionPropagation) {

@@ -16,8 +16,6 @@ import (
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/dlcsync/dlcsync/internal/dlc/dlcfake"
-	"github.com/dlcsync/dlcsync/internal/endpoints"
-	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
 // A reconcile woken right after a sync (a Secret's add event arriving late, as in
@@ -97,13 +95,4 @@ func laggingCache(t *testing.T) (cache, stored client.Client, lister *dlcfake.Li
 		},
 	})
 	return cache, base, &dlcfake.Lister{Jobs: jobs}
-}
-
-func loopbackPolicy(t *testing.T) endpoints.Policy {
-	t.Helper()
-	policy, err := endpoints.ParsePatterns(testenv.LoopbackEndpoints)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return policy
 }
