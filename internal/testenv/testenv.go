@@ -13,7 +13,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -166,4 +168,38 @@ func RequestSync(ctx context.Context, c client.Client, namespace, name string) (
 		return "", fmt.Errorf("requesting a sync of JobQuery %s/%s: %w", namespace, name, err)
 	}
 	return value, nil
+}
+
+// WaitReady waits until the JobQuery's last sync handled the requestedAt value handled ("" for a
+// query never asked) and, unless reason is empty, its Ready condition has that reason; it returns
+// the query as last read. On timeout the error says what the query showed last.
+func WaitReady(ctx context.Context, c client.Client, namespace, name, reason, handled string,
+	timeout time.Duration) (*dlcv1alpha1.JobQuery, error) {
+	q := &dlcv1alpha1.JobQuery{}
+	last := "not read yet"
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, q); err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		ready := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
+		switch {
+		case q.Status.LastHandledReconcileAt != handled:
+			last = fmt.Sprintf("lastHandledReconcileAt %q", q.Status.LastHandledReconcileAt)
+		case reason == "":
+			return true, nil
+		case ready == nil:
+			last = "no Ready condition"
+		case ready.Reason != reason:
+			last = fmt.Sprintf("Ready reason %s: %s", ready.Reason, ready.Message)
+		default:
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return q, fmt.Errorf("waiting for JobQuery %s/%s to be Ready with reason %q after request %q: %w; last seen: %s",
+			namespace, name, reason, handled, err, last)
+	}
+	return q, nil
 }

@@ -16,7 +16,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
@@ -69,14 +68,9 @@ func TestAQueryAssumesItsTeamsRoleWithTheOperatorsIdentity(t *testing.T) {
 		"--assumable-roles", "ml-team=acs:ram::1557702098194903:role/ml-team-*")
 	waitReady := func(namespace, name, reason string) *dlcv1alpha1.JobQuery {
 		t.Helper()
-		var q dlcv1alpha1.JobQuery
-		NewWithT(t).Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &q)).To(Succeed())
-			ready := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
-			g.Expect(ready).NotTo(BeNil())
-			g.Expect(ready.Reason).To(Equal(reason), ready.Message)
-		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200*time.Millisecond).Should(Succeed(), func() string { return mgr.Tail(30) })
-		return &q
+		q, err := testenv.WaitReady(ctx, k8s, namespace, name, reason, "", time.Minute)
+		g.Expect(err).NotTo(HaveOccurred(), mgr.Tail(30))
+		return q
 	}
 	roleQuery := func(namespace, name, arn string) {
 		t.Helper()

@@ -22,8 +22,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	sigsyaml "sigs.k8s.io/yaml"
 
@@ -148,16 +146,8 @@ func requestSync(ctx context.Context, t *testing.T, k8s client.Client, namespace
 // reason is set, its Ready condition has that reason.
 func waitReason(ctx context.Context, t *testing.T, k8s client.Client, mgr *testenv.Process, namespace, name, reason, handled string) {
 	t.Helper()
-	NewWithT(t).Eventually(func(g Gomega) {
-		var q dlcv1alpha1.JobQuery
-		g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &q)).To(Succeed())
-		g.Expect(q.Status.LastHandledReconcileAt).To(Equal(handled))
-		if reason != "" {
-			ready := meta.FindStatusCondition(q.Status.Conditions, dlcv1alpha1.ConditionReady)
-			g.Expect(ready).NotTo(BeNil())
-			g.Expect(ready.Reason).To(Equal(reason), ready.Message)
-		}
-	}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200*time.Millisecond).Should(Succeed(), func() string { return mgr.Tail(30) })
+	_, err := testenv.WaitReady(ctx, k8s, namespace, name, reason, handled, time.Minute)
+	NewWithT(t).Expect(err).NotTo(HaveOccurred(), mgr.Tail(30))
 }
 
 // scrape reads the metric families of a /metrics endpoint: each family's label names, with le
