@@ -5,11 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 )
@@ -35,43 +39,99 @@ func (r *JobQueryReconciler) concurrency() int {
 	return r.MaxConcurrentSyncs
 }
 
-// fairnessWait is how long a query waits when its namespace already uses its share of workers.
+// fairnessWait is how long a query refused a sync slot waits at most: a release wakes it as
+// soon as a slot it may take is free, and this is the fallback when that wake is lost.
 const fairnessWait = 2 * time.Second
 
 // namespaceSlots counts the running syncs per namespace, so that no namespace holds more than
-// its share of the sync workers.
+// its share of the sync workers, and wakes the queries it refused when a slot frees.
 type namespaceSlots struct {
 	mu      sync.Mutex
 	running map[string]int
 	total   int
+	// waiting are the queries refused a slot, in the order they were refused. Without the
+	// wake, a freed slot stayed idle until the refused query's fairnessWait was over: with
+	// syncs of a few seconds, a fleet's first syncs ran at about half the workers.
+	waiting []types.NamespacedName
+	queued  sets.Set[types.NamespacedName]
+	// wake receives the queries to reconcile again (nil: no wakes, the fairnessWait only).
+	wake chan event.GenericEvent
 }
 
-// acquire takes a sync slot of a namespace: at most half of the workers (at least one) per
-// namespace, and, for a namespace that already runs a sync, never the last free one: that one is
-// kept for a namespace that runs none, so two slow namespaces cannot hold every worker (with as
-// many slow namespaces as workers, the syncs' deadline is the bound). It returns false when the
-// namespace may not start a sync now.
-func (s *namespaceSlots) acquire(namespace string, workers int) (release func(), ok bool) {
-	limit := max(1, workers/2)
+// slotsWakeBuffer is the room of namespaceSlots.wake; a wake that does not fit is left to the
+// query's fairnessWait.
+const slotsWakeBuffer = 1024
+
+// admits is the rule of acquire: at most half of the workers (at least one) per namespace, and,
+// for a namespace that already runs a sync, never the last free one.
+func admits(mine, total, workers int) bool {
+	return mine < max(1, workers/2) && total < workers && (mine == 0 || total < workers-1)
+}
+
+// acquire takes a sync slot for the query in its namespace: at most half of the workers (at
+// least one) per namespace, and, for a namespace that already runs a sync, never the last free
+// one: that one is kept for a namespace that runs none, so two slow namespaces cannot hold every
+// worker (with as many slow namespaces as workers, the syncs' deadline is the bound). It returns
+// false when the namespace may not start a sync now; the query is then woken by the release that
+// frees a slot it may take.
+func (s *namespaceSlots) acquire(query types.NamespacedName, workers int) (release func(), ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running == nil {
-		s.running = map[string]int{}
+		s.running, s.queued = map[string]int{}, sets.New[types.NamespacedName]()
 	}
-	mine := s.running[namespace]
-	if mine >= limit || s.total >= workers || (mine > 0 && s.total >= workers-1) {
+	if !admits(s.running[query.Namespace], s.total, workers) {
+		if !s.queued.Has(query) {
+			s.queued.Insert(query)
+			s.waiting = append(s.waiting, query)
+		}
 		return nil, false
 	}
-	s.running[namespace]++
+	if s.queued.Has(query) {
+		s.queued.Delete(query)
+		s.waiting = slices.DeleteFunc(s.waiting, func(k types.NamespacedName) bool { return k == query })
+	}
+	s.running[query.Namespace]++
 	s.total++
 	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.total--
-		if s.running[namespace]--; s.running[namespace] <= 0 {
-			delete(s.running, namespace)
+		if s.running[query.Namespace]--; s.running[query.Namespace] <= 0 {
+			delete(s.running, query.Namespace)
 		}
+		s.wakeLocked(workers)
 	}, true
+}
+
+// wakeLocked wakes, in the order they were refused, as many waiting queries as the free slots
+// admit, counting each woken one as if it had its slot already.
+func (s *namespaceSlots) wakeLocked(workers int) {
+	woken := map[string]int{}
+	total := s.total
+	kept := s.waiting[:0]
+	for _, query := range s.waiting {
+		if admits(s.running[query.Namespace]+woken[query.Namespace], total, workers) && s.send(query) {
+			woken[query.Namespace]++
+			total++
+			s.queued.Delete(query)
+			continue
+		}
+		kept = append(kept, query)
+	}
+	clear(s.waiting[len(kept):])
+	s.waiting = kept
+}
+
+// send asks for a reconcile of the query without blocking; false when it could not.
+func (s *namespaceSlots) send(query types.NamespacedName) bool {
+	select {
+	case s.wake <- event.GenericEvent{Object: &dlcv1alpha1.JobQuery{ObjectMeta: metav1.ObjectMeta{Namespace: query.Namespace,
+		Name: query.Name}}}:
+		return true
+	default:
+		return false
+	}
 }
 
 // conflictDelay is the wait after the n-th consecutive sync that met a concurrent writer: 1s

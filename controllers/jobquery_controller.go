@@ -167,7 +167,7 @@ func (r *JobQueryReconciler) reconcileSync(ctx context.Context, q *dlcv1alpha1.J
 	}
 	// One namespace may hold at most half of the sync workers, so a tenant whose endpoint
 	// hangs cannot starve the others; its queries wait their turn without a status write.
-	release, ok := r.fairness.acquire(q.Namespace, r.concurrency())
+	release, ok := r.fairness.acquire(types.NamespacedName{Namespace: q.Namespace, Name: q.Name}, r.concurrency())
 	if !ok {
 		return ctrl.Result{RequeueAfter: fairnessWait}, nil
 	}

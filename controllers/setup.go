@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -258,6 +259,9 @@ func (r *JobQueryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 		For(&dlcv1alpha1.JobQuery{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{}))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.queriesOfSecret))
+	// A query refused a sync slot is woken through this channel when one frees.
+	r.fairness.wake = make(chan event.GenericEvent, slotsWakeBuffer)
+	bld = bld.WatchesRawSource(source.Channel(r.fairness.wake, &handler.EnqueueRequestForObject{}))
 	if r.events != nil {
 		if err := r.setupCloudEvents(ctx, mgr); err != nil {
 			return err
