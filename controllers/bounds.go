@@ -54,6 +54,10 @@ type namespaceSlots struct {
 	// syncs of a few seconds, a fleet's first syncs ran at about half the workers.
 	waiting []types.NamespacedName
 	queued  sets.Set[types.NamespacedName]
+	// woken are the queries woken and not back yet, each counted as holding the slot it was
+	// woken for until it asks again (or its fairnessWait passed), so that two releases in a
+	// row do not wake more queries than there are free slots.
+	woken map[types.NamespacedName]time.Time
 	// wake receives the queries to reconcile again (nil: no wakes, the fairnessWait only).
 	wake chan event.GenericEvent
 }
@@ -78,8 +82,9 @@ func (s *namespaceSlots) acquire(query types.NamespacedName, workers int) (relea
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running == nil {
-		s.running, s.queued = map[string]int{}, sets.New[types.NamespacedName]()
+		s.running, s.queued, s.woken = map[string]int{}, sets.New[types.NamespacedName](), map[types.NamespacedName]time.Time{}
 	}
+	delete(s.woken, query)
 	if !admits(s.running[query.Namespace], s.total, workers) {
 		if !s.queued.Has(query) {
 			s.queued.Insert(query)
@@ -105,16 +110,26 @@ func (s *namespaceSlots) acquire(query types.NamespacedName, workers int) (relea
 }
 
 // wakeLocked wakes, in the order they were refused, as many waiting queries as the free slots
-// admit, counting each woken one as if it had its slot already.
+// admit, counting each woken one (of this release or an earlier one) as if it had its slot.
 func (s *namespaceSlots) wakeLocked(workers int) {
+	now := time.Now()
 	woken := map[string]int{}
 	total := s.total
+	for query, at := range s.woken {
+		if now.Sub(at) > fairnessWait {
+			delete(s.woken, query)
+			continue
+		}
+		woken[query.Namespace]++
+		total++
+	}
 	kept := s.waiting[:0]
 	for _, query := range s.waiting {
 		if admits(s.running[query.Namespace]+woken[query.Namespace], total, workers) && s.send(query) {
 			woken[query.Namespace]++
 			total++
 			s.queued.Delete(query)
+			s.woken[query] = now
 			continue
 		}
 		kept = append(kept, query)

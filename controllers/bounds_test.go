@@ -140,6 +140,25 @@ func TestAReleasedSlotWakesTheRefusedQueriesItAdmits(t *testing.T) {
 	releaseB1()
 	g.Expect(woken()).To(Equal([]string{"b/2"}))
 
+	// Two releases before the first woken query is back: the second wakes only what the
+	// slots admit with the first one counted, and the refused keep their order.
+	s = &namespaceSlots{wake: make(chan event.GenericEvent, 10)}
+	var releases []func()
+	for _, q := range []types.NamespacedName{query("a", "1"), query("a", "2"), query("b", "1"), query("c", "1")} {
+		release, ok := s.acquire(q, 4)
+		g.Expect(ok).To(BeTrue(), q.String())
+		releases = append(releases, release)
+	}
+	for _, q := range []types.NamespacedName{query("d", "1"), query("d", "2"), query("e", "1")} {
+		_, ok := s.acquire(q, 4)
+		g.Expect(ok).To(BeFalse(), q.String())
+	}
+	releases[0]()
+	g.Expect(woken()).To(Equal([]string{"d/1"}))
+	releases[1]()
+	g.Expect(woken()).To(Equal([]string{"e/1"}), "d/1 is counted in the slot it was woken for")
+	g.Expect(s.waiting).To(Equal([]types.NamespacedName{query("d", "2")}))
+
 	// Without a wake channel (a reconciler not set up with a manager) a release neither
 	// blocks nor loses the waiting query.
 	quiet := &namespaceSlots{}

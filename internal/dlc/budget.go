@@ -105,17 +105,25 @@ func (r *Reservation) Release() {
 // pack, or a Lister that keeps no JSON, holds decoded jobs.
 const unpackedJobBytes = 5 << 10
 
-// packedOverhead is what a packed job costs besides its compressed data: its Held with the
-// header's strings, and the collector's entries.
+// packedOverhead is what a packed job costs besides its compressed data and its header's
+// strings: its Held, and the collector's entries.
 const packedOverhead = 384
 
-// bytes is what a walk's collector holds for the job.
+// bytes is what a walk's collector holds for the job. The header's strings count as they are:
+// they are kept uncompressed, and an endpoint may send a DisplayName of megabytes that
+// compresses to nothing.
 func (h *Held) bytes() int64 {
+	header := h.headerBytes()
 	switch {
 	case h.packed != nil:
-		return int64(len(h.packed.data)) + packedOverhead
+		return int64(len(h.packed.data)) + packedOverhead + header
 	case h.whole != nil:
-		return unpackedJobBytes
+		return max(unpackedJobBytes, header)
 	}
 	return 0
+}
+
+// headerBytes is what the header's strings hold.
+func (h *Held) headerBytes() int64 {
+	return int64(len(h.JobID) + len(h.DisplayName) + len(h.JobType) + len(h.Status) + len(h.GmtCreateTime) + len(h.GmtFinishTime))
 }

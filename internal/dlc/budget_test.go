@@ -3,6 +3,7 @@ package dlc_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,62 @@ func TestListChangesReadsABurstOfNewJobsOnlyUpToMaxJobs(t *testing.T) {
 	}
 	if len(changes.Jobs) != 301 || mem.Held() != 301*5<<10 {
 		t.Fatalf("a burst of 1,900 new jobs with maxJobs 300: %d jobs read, %d bytes held; want 301", len(changes.Jobs), mem.Held())
+	}
+}
+
+// A job's header is kept as read, uncompressed, until the listing is dropped: it is charged at
+// its size, so an endpoint sending names of kilobytes that compress to nothing cannot hold more
+// than the budget says. Releasing a written job gives back its data, not its header.
+func TestAHeldJobsHeaderIsChargedAtItsSize(t *testing.T) {
+	jobs := fakeJobs(200, 1)
+	for i := range jobs {
+		jobs[i].DisplayName = strings.Repeat("n", 8<<10)
+	}
+	mem := dlc.NewMemoryBudget(1 << 30).Reserve()
+	opts := fakeOpts()
+	opts.Pack, opts.Memory = true, mem
+	held, _, err := dlc.ListAll(context.Background(), &dlcfake.Lister{Jobs: jobs}, &dlc.ListJobsRequest{}, opts)
+	if err != nil || len(held) != 200 || !held[0].IsPacked() {
+		t.Fatalf("%d jobs, %v", len(held), err)
+	}
+	if names := int64(200 * 8 << 10); mem.Held() < names {
+		t.Fatalf("%d bytes charged for 200 held names of 8 KiB (%d bytes)", mem.Held(), names)
+	}
+	for i := range held {
+		held[i].Release(mem)
+	}
+	if names := int64(200 * 8 << 10); mem.Held() < names {
+		t.Errorf("%d bytes charged after the jobs' release, while their names of 8 KiB (%d bytes) are kept", mem.Held(), names)
+	}
+}
+
+// The jobs of ListChanges, read in one listing of new jobs and batches of 100 moving ones, are
+// packed with one dictionary, which is charged: a dictionary (up to 16 KiB of sample and its
+// 32 KiB table) per batch held more than the batch's jobs, and none of it was charged.
+func TestListChangesPacksWithOneChargedDictionary(t *testing.T) {
+	jobs := fakeJobs(1000, 1)
+	var known []dlc.KnownJob
+	for _, j := range jobs {
+		known = append(known, dlc.KnownJob{JobID: j.JobID, GmtCreateTime: j.GmtCreateTime, Status: dlc.StatusRunning})
+	}
+	mem := dlc.NewMemoryBudget(1 << 30).Reserve()
+	opts := fakeOpts()
+	opts.Pack, opts.Memory, opts.PageSize, opts.Within = true, mem, 100, 30*24*time.Hour
+	changes, err := dlc.ListChanges(context.Background(), &dlcfake.Lister{Jobs: jobs}, &dlc.ListJobsRequest{}, known,
+		dlc.ChangeOptions{PageOptions: opts})
+	if err != nil || len(changes.Jobs) != 1000 || changes.Stats.Pages < 10 {
+		t.Fatalf("%d jobs in %d pages, %v", len(changes.Jobs), changes.Stats.Pages, err)
+	}
+	var headers int64
+	for i := range changes.Jobs {
+		h := &changes.Jobs[i]
+		headers += int64(len(h.JobID) + len(h.DisplayName) + len(h.JobType) + len(h.Status) + len(h.GmtCreateTime) + len(h.GmtFinishTime))
+		h.Release(mem)
+	}
+	// What is left once every job's data is released: the headers and the dictionaries.
+	dictionaries := mem.Held() - headers
+	if dictionaries <= 32<<10 || dictionaries > 48<<10 {
+		t.Errorf("%d bytes charged for the dictionaries; want one dictionary, more than its 32 KiB table and at most 48 KiB",
+			dictionaries)
 	}
 }

@@ -69,6 +69,11 @@ func ListChanges(ctx context.Context, lister Lister, req *ListJobsRequest, known
 	var out Changes
 	out.Stats = WalkStats{StartTime: from, EndTime: to, Complete: true, Consistent: true}
 	walkOpts := PageOptions{PageSize: page.PageSize, MaxWalks: page.MaxWalks, Now: page.Now, Pack: page.Pack, Memory: page.Memory}
+	if page.Pack {
+		// One dictionary for the listing of new jobs and every batch of moving ones: a
+		// dictionary per batch of 100 cost more than the jobs it packed.
+		walkOpts.packer = &packer{mem: page.Memory}
+	}
 	collect := func(r *ListJobsRequest, maxJobs int) ([]Held, error) {
 		// The creation-time order of ListAll is kept by clearing the user's sort; the
 		// caller sorts and cuts.
@@ -169,7 +174,7 @@ func rereadByID(moving []string, pageSize int, window *ListJobsRequest, collect 
 			got[j.JobID] = true
 			if seen[j.JobID] {
 				// Read already as a new job: this copy is dropped.
-				jobs[i].Release(memory)
+				jobs[i].discard(memory)
 				continue
 			}
 			seen[j.JobID] = true

@@ -54,11 +54,22 @@ func (h *Held) Job() (JobItem, error) {
 // IsPacked reports whether the job is held as its compressed JSON.
 func (h *Held) IsPacked() bool { return h.packed != nil }
 
-// Release drops the job's data, keeping the header, and returns what it held to mem (nil: no
-// budget): a caller that wrote the job keeps only what it counts with.
+// Release drops the job's data, keeping the header, and returns what the data held to mem (nil:
+// no budget): a caller that wrote the job keeps only what it counts with. The header's strings
+// stay charged until the reservation is released.
 func (h *Held) Release(mem *Reservation) {
-	mem.give(h.bytes())
+	if h.whole == nil && h.packed == nil {
+		return
+	}
+	mem.give(h.bytes() - h.headerBytes())
 	h.whole, h.packed = nil, nil
+}
+
+// discard drops the job whole, header included, and returns all it held to mem: a listing's
+// job that its caller never sees (cut by MaxJobs, or read twice).
+func (h *Held) discard(mem *Reservation) {
+	mem.give(h.bytes())
+	*h = Held{}
 }
 
 // Jobs returns the whole jobs of a listing, in its order.

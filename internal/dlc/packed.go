@@ -29,8 +29,11 @@ type packedJob struct {
 	data []byte
 }
 
-// packer compresses the jobs of one walk, one at a time.
+// packer compresses the jobs of one listing, one at a time: every walk of a ListAll, and every
+// ListAll of a ListChanges, so that one dictionary serves them all.
 type packer struct {
+	// mem is charged for the dictionary, which lives as long as the last job packed with it.
+	mem  *Reservation
 	dict *s2.Dict
 	// scratch is the encoder's output buffer: s2 sizes its output for the worst case (more than
 	// the input), so each job keeps an exact copy.
@@ -40,20 +43,30 @@ type packer struct {
 // packDictBytes is how much of the first page's JSON makes the dictionary.
 const packDictBytes = 16 << 10
 
-// learn makes the dictionary from the first jobs of a page, once per walk. At most
-// packDictBytes are copied, whatever size the jobs are: the dictionary lives as long as the
-// last packed job, and a huge first job must not stay in memory that long.
-func (p *packer) learn(raw [][]byte) {
+// dictTableBytes is the table an s2 dictionary makes at its first Encode (s2.Dict's fastTable,
+// 1<<14 uint16), held as long as the dictionary.
+const dictTableBytes = 1 << 14 * 2
+
+// learn makes the dictionary from the first jobs of a page, once per listing, and charges it to
+// the listing's reservation. At most packDictBytes are copied, whatever size the jobs are: the
+// dictionary lives as long as the last packed job, and a huge first job must not stay in memory
+// that long.
+func (p *packer) learn(raw [][]byte) error {
 	if p.dict != nil {
-		return
+		return nil
 	}
 	sample := make([]byte, 0, packDictBytes+16)
 	for _, r := range raw {
 		sample = append(sample, r[:min(len(r), packDictBytes-len(sample))]...)
 	}
-	if len(sample) >= s2.MinDictSize {
-		p.dict = s2.MakeDict(sample, nil)
+	if len(sample) < s2.MinDictSize {
+		return nil
 	}
+	if err := p.mem.take(int64(len(sample)) + dictTableBytes); err != nil {
+		return err
+	}
+	p.dict = s2.MakeDict(sample, nil)
+	return nil
 }
 
 // pack holds the job with its JSON compressed; Held.Job restores the rest.

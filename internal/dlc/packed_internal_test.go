@@ -15,7 +15,9 @@ func TestTheDictionaryCopiesNoMoreThanItsSample(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	p := &packer{}
-	p.learn([][]byte{huge, []byte(`{"JobId":"dlc-2"}`)})
+	if err := p.learn([][]byte{huge, []byte(`{"JobId":"dlc-2"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	runtime.ReadMemStats(&after)
 	if p.dict == nil {
 		t.Fatal("no dictionary made")
@@ -40,7 +42,9 @@ func TestTheDictionaryCopiesNoMoreThanItsSample(t *testing.T) {
 func TestAPackedJobWhoseDataIsAnotherJobsDoesNotUnpack(t *testing.T) {
 	p := &packer{}
 	raw := []byte(`{"JobId":"dlc-b","DisplayName":"b"}`)
-	p.learn([][]byte{raw})
+	if err := p.learn([][]byte{raw}); err != nil {
+		t.Fatal(err)
+	}
 	packed := p.pack(&JobItem{JobID: "dlc-a"}, raw)
 	if _, err := packed.Job(); !errors.Is(err, ErrUnpack) {
 		t.Errorf("the job of dlc-a holding dlc-b's data: %v", err)

@@ -29,6 +29,10 @@ type PageOptions struct {
 	// Memory, if set, is charged for every job the listing holds; a job it cannot hold stops
 	// the listing with an *OverBudgetError. The caller releases it when it drops the jobs.
 	Memory *Reservation
+
+	// packer, when set, packs instead of a packer of this listing's own (ListChanges shares
+	// one across its listings).
+	packer *packer
 }
 
 // WalkStats describes a walk.
@@ -102,6 +106,11 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 	walkReq.PageSize = Ptr(opts.PageSize)
 
 	stats := WalkStats{StartTime: deref(walkReq.StartTime), EndTime: deref(walkReq.EndTime)}
+	// One packer for every walk: a walk started again packs with the dictionary of the first.
+	pack := opts.packer
+	if opts.Pack && pack == nil {
+		pack = &packer{mem: opts.Memory}
+	}
 	var w *walk
 	for stats.Walks < opts.MaxWalks {
 		stats.Walks++
@@ -112,7 +121,7 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 		w = &walk{lister: lister, base: walkReq, stats: &stats, limit: limit, bound: filterBound(walkReq),
 			keep: newCollector(topK, userSort, userOrder, opts.Memory)}
 		if opts.Pack {
-			w.pack = &packer{}
+			w.pack = pack
 		}
 		if err := w.run(ctx); err != nil {
 			w.keep.drop()
@@ -129,7 +138,7 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 	sortHeld(jobs, userSort, userOrder)
 	if opts.MaxJobs > 0 && len(jobs) > opts.MaxJobs {
 		for i := range jobs[opts.MaxJobs:] {
-			jobs[opts.MaxJobs+i].Release(opts.Memory)
+			jobs[opts.MaxJobs+i].discard(opts.Memory)
 		}
 		// Cleared, so that their data goes with them, not with the whole array.
 		clear(jobs[opts.MaxJobs:])
@@ -343,7 +352,9 @@ func (w *walk) holdJobs(res *pagesResult, resp *ListJobsResponse, main bool, add
 	// Only a Lister that kept each job's JSON (the Client) can have its jobs packed.
 	packing := w.pack != nil && len(resp.raw) == len(resp.Jobs)
 	if packing {
-		w.pack.learn(resp.raw)
+		if err := w.pack.learn(resp.raw); err != nil {
+			return err
+		}
 	}
 	for i := range resp.Jobs {
 		if resp.Jobs[i].JobID == "" {

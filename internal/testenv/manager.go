@@ -76,6 +76,10 @@ func StartManager(t testing.TB, env *envtest.Environment, environ []string, args
 	if err != nil {
 		t.Fatal(err)
 	}
+	if os.Getenv(ManagerBinaryEnv) != "" {
+		// Said, so that a binary older than the code under test is noticed.
+		t.Logf("running the manager binary %s (%s)", binary, ManagerBinaryEnv)
+	}
 	kubeconfigPath := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := WriteKubeconfig(env, "dlcsync-manager", kubeconfigPath); err != nil {
 		t.Fatal(err)

@@ -178,6 +178,8 @@ func WaitReady(ctx context.Context, c client.Client, namespace, name, reason, ha
 	q := &dlcv1alpha1.JobQuery{}
 	last := "not read yet"
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		// A fresh object each time: the client does not clear fields a newer version lacks.
+		*q = dlcv1alpha1.JobQuery{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, q); err != nil {
 			last = err.Error()
 			return false, nil

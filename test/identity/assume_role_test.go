@@ -69,7 +69,7 @@ func TestAQueryAssumesItsTeamsRoleWithTheOperatorsIdentity(t *testing.T) {
 	waitReady := func(namespace, name, reason string) *dlcv1alpha1.JobQuery {
 		t.Helper()
 		q, err := testenv.WaitReady(ctx, k8s, namespace, name, reason, "", time.Minute)
-		g.Expect(err).NotTo(HaveOccurred(), mgr.Tail(30))
+		g.Expect(err).NotTo(HaveOccurred(), func() string { return mgr.Tail(30) })
 		return q
 	}
 	roleQuery := func(namespace, name, arn string) {

@@ -147,7 +147,7 @@ func requestSync(ctx context.Context, t *testing.T, k8s client.Client, namespace
 func waitReason(ctx context.Context, t *testing.T, k8s client.Client, mgr *testenv.Process, namespace, name, reason, handled string) {
 	t.Helper()
 	_, err := testenv.WaitReady(ctx, k8s, namespace, name, reason, handled, time.Minute)
-	NewWithT(t).Expect(err).NotTo(HaveOccurred(), mgr.Tail(30))
+	NewWithT(t).Expect(err).NotTo(HaveOccurred(), func() string { return mgr.Tail(30) })
 }
 
 // scrape reads the metric families of a /metrics endpoint: each family's label names, with le

@@ -36,8 +36,10 @@ type Lister struct {
 	// Func, if set, answers every call instead (after the request is recorded).
 	Func func(ctx context.Context, req *dlc.ListJobsRequest) (*dlc.ListJobsResponse, error)
 	// JSON, if set, is the JSON sent for each job instead of the job's own (a job whose held
-	// data does not restore). As the Client does, the fake keeps each job's JSON, so that a
-	// walk that packs holds its jobs packed.
+	// data does not restore); not used with Func. As the Client does, the fake keeps each
+	// job's JSON, so that a walk that packs holds its jobs packed. The job's own JSON is
+	// encoding/json's: invalid UTF-8 becomes U+FFFD, and empty slices and maps come back nil,
+	// so a test of such data goes through the Client and an HTTP answer instead.
 	JSON func(job *dlc.JobItem) []byte
 
 	mu       sync.Mutex
