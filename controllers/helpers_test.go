@@ -223,9 +223,11 @@ type fixedListers struct{ lister dlc.Lister }
 
 func (f fixedListers) Lister(dlc.Config) (dlc.Lister, error) { return f.lister, nil }
 
-// fakeCluster is a fake client holding a query and its credentials Secret, with the index a sync
-// reads its snapshots by: for tests that run Reconcile with a lister of their own.
-func fakeCluster(namespace, name string) (*dlcv1alpha1.JobQuery, client.WithWatch) {
+// fakeCluster is a fake client holding a query of namespace team and its credentials Secret,
+// with the index a sync reads its snapshots by: for tests that run Reconcile with a lister of
+// their own.
+func fakeCluster(name string) (*dlcv1alpha1.JobQuery, client.WithWatch) {
+	const namespace = "team"
 	q := testenv.JobQuery(namespace, name, "http://127.0.0.1:1")
 	q.Generation = 1
 	secret := testenv.CredentialsSecret(namespace, testenv.CredentialsSecretName, "id", "secret")

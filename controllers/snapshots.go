@@ -202,23 +202,55 @@ func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, sc *syncScope, jo
 			return fmt.Errorf("reading snapshot %s/%s: %w", q.Namespace, name, err)
 		}
 	}
-	if existing != nil && existing.Spec.JobID != job.JobID {
+	moved, err := mayWrite(q, job, name, existing)
+	if err != nil {
+		return err
+	}
+	err = r.writeSnapshot(ctx, sc, job, existing, moved, counts)
+	if !errors.Is(err, errCreatedMeanwhile) {
+		return err
+	}
+	// Another writer (an overlapping query's first sync, as a rule) created it after the
+	// cache was read: join it now, from the apiserver, instead of failing the whole sync with
+	// SnapshotConflict and listing every job again.
+	var stored dlcv1alpha1.DLCJobSnapshot
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: q.Namespace, Name: name}, &stored); err != nil {
+		if apierrors.IsNotFound(err) {
+			counts.conflicts++
+			return nil
+		}
+		return fmt.Errorf("reading snapshot %s/%s created meanwhile: %w", q.Namespace, name, err)
+	}
+	if moved, err = mayWrite(q, job, name, &stored); err != nil {
+		return err
+	}
+	return r.writeSnapshot(ctx, sc, job, &stored, moved, counts)
+}
+
+// errCreatedMeanwhile: a create found the snapshot created by another writer since the cache
+// was read.
+var errCreatedMeanwhile = errors.New("the snapshot was created meanwhile")
+
+// mayWrite checks that the query may write the job's snapshot over existing (nil: none), and
+// whether the snapshot moves to the query's endpoint.
+func mayWrite(q *dlcv1alpha1.JobQuery, job *dlc.JobItem, name string, existing *dlcv1alpha1.DLCJobSnapshot) (moved bool, err error) {
+	if existing == nil {
+		return false, nil
+	}
+	if existing.Spec.JobID != job.JobID {
 		// Two IDs cannot share a name (the sanitised form carries a hash of the ID); a foreign
 		// object with our name is left alone.
-		return &foreignSnapshotError{fmt.Sprintf("snapshot %s/%s belongs to job %q", q.Namespace, name, existing.Spec.JobID)}
+		return false, &foreignSnapshotError{fmt.Sprintf("snapshot %s/%s belongs to job %q", q.Namespace, name, existing.Spec.JobID)}
 	}
-	var moved bool
-	if existing != nil {
-		// The first query to write a snapshot fixes its source; a query of another region
-		// or endpoint that lists the same ID is not allowed to overwrite it.
-		endpoint, recorded := existing.Annotations[dlcv1alpha1.AnnotationEndpoint]
-		moved = recorded && !endpoints.SameSource(endpoint, q.Spec.Endpoint)
-		if existing.Spec.RegionID != q.Spec.RegionID || (moved && !onlyClaimedBy(existing, q)) {
-			return &foreignSnapshotError{fmt.Sprintf("snapshot %s/%s holds job %q of region %s from endpoint %q", q.Namespace, name,
-				existing.Spec.JobID, existing.Spec.RegionID, endpoint)}
-		}
+	// The first query to write a snapshot fixes its source; a query of another region
+	// or endpoint that lists the same ID is not allowed to overwrite it.
+	endpoint, recorded := existing.Annotations[dlcv1alpha1.AnnotationEndpoint]
+	moved = recorded && !endpoints.SameSource(endpoint, q.Spec.Endpoint)
+	if existing.Spec.RegionID != q.Spec.RegionID || (moved && !onlyClaimedBy(existing, q)) {
+		return false, &foreignSnapshotError{fmt.Sprintf("snapshot %s/%s holds job %q of region %s from endpoint %q", q.Namespace, name,
+			existing.Spec.JobID, existing.Spec.RegionID, endpoint)}
 	}
-	return r.writeSnapshot(ctx, sc, job, existing, moved, counts)
+	return moved, nil
 }
 
 // ownedSnapshots lists the snapshots of the query's namespace that the query owns, by name.
@@ -293,6 +325,9 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, sc *syncScope, j
 	var created *dlcv1alpha1.DLCJobSnapshot
 	if existing == nil {
 		created, err = r.createSnapshot(ctx, q.Namespace, &want)
+		if apierrors.IsAlreadyExists(err) {
+			return errCreatedMeanwhile
+		}
 	} else {
 		err = r.patchSnapshot(ctx, existing, &want, objectCurrent, statusCurrent)
 	}

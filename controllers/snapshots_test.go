@@ -16,16 +16,19 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	dlcv1alpha1 "github.com/dlcsync/dlcsync/api/v1alpha1"
 	"github.com/dlcsync/dlcsync/internal/dlc"
 	"github.com/dlcsync/dlcsync/internal/dlc/dlcfake"
 	"github.com/dlcsync/dlcsync/internal/dlcsim"
 	"github.com/dlcsync/dlcsync/internal/snapshot"
+	"github.com/dlcsync/dlcsync/internal/testenv"
 )
 
 // A job whose held data does not restore (dlc.ErrUnpack: its packed JSON is another job's) is
@@ -33,7 +36,7 @@ import (
 func TestAJobWhoseHeldDataDoesNotRestoreIsSkippedAndTheOthersMirrored(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	q, c := fakeCluster("team", "unpack")
+	q, c := fakeCluster("unpack")
 	created := dlc.FormatTime(time.Now().Add(-time.Hour))
 	var jobs []dlc.JobItem
 	for i := range 3 {
@@ -335,4 +338,49 @@ func TestMalformedAPIDataIsMirroredSafelyOrReported(t *testing.T) {
 	mode.Store(2)
 	resync(t, ns, "odd", dlcv1alpha1.ReasonInconsistentListing)
 	g.Expect(resourceVersions(g, ns)).To(Equal(before))
+}
+
+// Two overlapping queries' first syncs race to create a shared job's snapshot: the one whose
+// cache has not seen the other's create gets AlreadyExists. It joins the snapshot within its
+// sync, read from the apiserver, instead of failing the whole sync with SnapshotConflict (a
+// Warning event and every job listed again a second later: what make demo showed first).
+func TestACreateThatMeetsAnOverlappingQuerysSnapshotJoinsIt(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	q, stored := fakeCluster("joiner")
+	first := testenv.JobQuery("team", "first", q.Spec.Endpoint)
+	first.UID = "uid-first"
+	g.Expect(stored.Create(ctx, first)).To(Succeed())
+	created := dlc.FormatTime(time.Now().Add(-time.Hour))
+	job := dlc.JobItem{JobID: "dlcjoin0", GmtCreateTime: created, Status: dlc.StatusRunning}
+	name := snapshot.Name(job.JobID)
+	theirs := &dlcv1alpha1.DLCJobSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: name,
+		Annotations:     map[string]string{dlcv1alpha1.AnnotationEndpoint: q.Spec.Endpoint},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: dlcv1alpha1.GroupVersion.String(), Kind: "JobQuery", Name: "first", UID: "uid-first"}}},
+		Spec: dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: q.Spec.RegionID}}
+	theirs.Status.MatchedBy, theirs.Status.Matching, theirs.Status.Phase = []string{"first"}, true, dlc.StatusRunning
+	g.Expect(stored.Create(ctx, theirs)).To(Succeed())
+	// The cache has not seen that create yet.
+	cache := interceptor.NewClient(stored, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*dlcv1alpha1.DLCJobSnapshot); ok {
+				return apierrors.NewNotFound(dlcv1alpha1.GroupVersion.WithResource("dlcjobsnapshots").GroupResource(), key.Name)
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	r := &JobQueryReconciler{Client: cache, APIReader: stored, Recorder: clientevents.NewFakeRecorder(10),
+		Listers: fixedListers{&dlcfake.Lister{Jobs: []dlc.JobItem{job}}}, Endpoints: loopbackPolicy(t)}
+	_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(q)})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	got := &dlcv1alpha1.JobQuery{}
+	g.Expect(stored.Get(ctx, client.ObjectKeyFromObject(q), got)).To(Succeed())
+	ready := meta.FindStatusCondition(got.Status.Conditions, dlcv1alpha1.ConditionReady)
+	g.Expect(ready).NotTo(BeNil())
+	g.Expect(ready.Reason).To(Equal(dlcv1alpha1.ReasonSynced), ready.Message)
+	joined := &dlcv1alpha1.DLCJobSnapshot{}
+	g.Expect(stored.Get(ctx, types.NamespacedName{Namespace: "team", Name: name}, joined)).To(Succeed())
+	g.Expect(joined.Status.MatchedBy).To(ConsistOf("first", "joiner"))
+	g.Expect(got.Status.LastSyncStats.Updated).To(BeEquivalentTo(1))
 }

@@ -67,7 +67,7 @@ func TestAReconcileOnALaggingCacheNeitherSyncsAgainNorOverwritesTheStatus(t *tes
 // it (as an informer does until the write's watch event arrives), and an honest lister of 3 jobs.
 func laggingCache(t *testing.T) (cache, stored client.Client, lister *dlcfake.Lister) {
 	t.Helper()
-	_, base := fakeCluster("team", "lagging")
+	_, base := fakeCluster("lagging")
 	created := time.Now().Add(-time.Hour).UTC().Format(dlc.TimeLayout)
 	var jobs []dlc.JobItem
 	for i := range 3 {

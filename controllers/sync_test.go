@@ -64,7 +64,7 @@ func (h *hangingLister) ListJobs(ctx context.Context, _ *dlc.ListJobsRequest) (*
 // it does not hold a sync worker for as long as the endpoint likes.
 func TestASyncEndsAtItsDeadline(t *testing.T) {
 	g := NewWithT(t)
-	q, c := fakeCluster("team", "slow")
+	q, c := fakeCluster("slow")
 	lister := &hangingLister{}
 	r := &JobQueryReconciler{Client: c, APIReader: c, Recorder: clientevents.NewFakeRecorder(10), Listers: fixedListers{lister},
 		Endpoints: loopbackPolicy(t), SyncTimeout: 200 * time.Millisecond}
