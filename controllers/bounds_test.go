@@ -58,8 +58,7 @@ func TestHangingEndpointsOfOneNamespaceDoNotStarveAnother(t *testing.T) {
 
 	healthy := newNamespace(t)
 	addJobs("dlcfair", 2, "TFJob")
-	q := query(healthy, "healthy")
-	q.Spec.Filter.DisplayName = "dlcfair"
+	q := queryFor(healthy, "healthy", "dlcfair")
 	created := time.Now()
 	g.Expect(k8s.Create(testCtx, q)).To(Succeed())
 	g.Eventually(func(g Gomega) {
@@ -81,8 +80,7 @@ func TestALongRequestedAtAndManyUnknownStatusesDoNotWedgeTheStatus(t *testing.T)
 			GmtCreateTime: dlc.FormatTime(time.Now().Add(-time.Duration(i+1) * time.Minute))}}
 	}
 	sim.Upsert(jobs...)
-	q := query(ns, "weird")
-	q.Spec.Filter.DisplayName = "dlcweird"
+	q := queryFor(ns, "weird", "dlcweird")
 	long := strings.Repeat("é", 300) // 600 bytes, more than status.lastHandledReconcileAt holds
 	q.Annotations = map[string]string{dlcv1alpha1.AnnotationRequestedAt: long}
 	g.Expect(k8s.Create(testCtx, q)).To(Succeed())

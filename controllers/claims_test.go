@@ -203,8 +203,7 @@ func policySwitchConvertsClaims(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	ids := addJobs("gcswitch", 3, "TFJob")
-	q := query(ns, "switch")
-	q.Spec.Filter.DisplayName = "gcswitch"
+	q := queryFor(ns, "switch", "gcswitch")
 	q.Spec.Snapshot.PrunePolicy = dlcv1alpha1.PrunePolicyRetain
 	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	// Job 0 leaves the API; two listings later its snapshot is retained, no longer matching.
@@ -407,8 +406,7 @@ func TestAClaimOfADeletedQueryIsDroppedWithoutTheGarbageCollector(t *testing.T) 
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	ids := addJobs("dlcghost", 2, "TFJob")
-	q := query(ns, "survivor")
-	q.Spec.Filter.DisplayName = "dlcghost"
+	q := queryFor(ns, "survivor", "dlcghost")
 	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(2)) }).WithTimeout(10 * time.Second).Should(Succeed())
 

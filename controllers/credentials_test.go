@@ -114,8 +114,7 @@ func TestSecretRotationTriggersASync(t *testing.T) {
 	ns := newNamespace(t)
 	addJobs("dlcrotate", 2, "TFJob")
 	g.Expect(k8s.Create(testCtx, credentialsSecret(ns, "rotating", dlcsim.Identity{AccessKeyID: simAdmin.AccessKeyID, AccessKeySecret: "old-wrong"}))).To(Succeed())
-	q := query(ns, "r")
-	q.Spec.Filter.DisplayName = "dlcrotate"
+	q := queryFor(ns, "r", "dlcrotate")
 	q.Spec.Credentials.SecretRef.Name = "rotating"
 	createReady(t, q, dlcv1alpha1.ReasonUnauthorized)
 

@@ -54,6 +54,13 @@ func query(namespace, name string) *dlcv1alpha1.JobQuery {
 	return q
 }
 
+// queryFor is query filtered on a display name: the jobs addJobs added with that prefix.
+func queryFor(namespace, name, displayName string) *dlcv1alpha1.JobQuery {
+	q := query(namespace, name)
+	q.Spec.Filter.DisplayName = displayName
+	return q
+}
+
 // addJobs adds n jobs to the simulator with IDs prefix-0..n-1, created within the last hours,
 // with the given type; it returns their IDs.
 func addJobs(prefix string, n int, jobType string) []string {

@@ -82,8 +82,7 @@ func TestAJobChangeFlowsThroughWithOneEventAndANoChangeSyncWritesNothing(t *test
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	ids := addJobs("dlcflow", 6, "TFJob")
-	q := query(ns, "flow")
-	q.Spec.Filter.DisplayName = "dlcflow"
+	q := queryFor(ns, "flow", "dlcflow")
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 
 	// A sync with no change in the API writes no snapshot and emits no event.
@@ -135,8 +134,7 @@ func TestSuspendAndResume(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	addJobs("dlcsuspend", 3, "TFJob")
-	q := query(ns, "s")
-	q.Spec.Filter.DisplayName = "dlcsuspend"
+	q := queryFor(ns, "s", "dlcsuspend")
 	q.Spec.Suspend = true
 	createReady(t, q, dlcv1alpha1.ReasonSuspended)
 	g.Expect(snapshots(g, ns)).To(BeEmpty())
@@ -182,8 +180,7 @@ func TestDeletionPolicies(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	addJobs("dlcdelete", 3, "TFJob")
-	orphan := query(ns, "orphan")
-	orphan.Spec.Filter.DisplayName = "dlcdelete"
+	orphan := queryFor(ns, "orphan", "dlcdelete")
 	orphan.Spec.Snapshot.DeletionPolicy = dlcv1alpha1.DeletionPolicyOrphan
 	g.Expect(k8s.Create(testCtx, orphan)).To(Succeed())
 	waitReady(t, ns, "orphan", dlcv1alpha1.ReasonSynced)
@@ -203,8 +200,7 @@ func TestDeletionPolicies(t *testing.T) {
 
 	// With Delete, the snapshots carry the query as owner, so garbage collection removes them
 	// (envtest runs no garbage collector: the owner reference is what this test can prove).
-	del := query(ns, "delete")
-	del.Spec.Filter.DisplayName = "dlcdelete"
+	del := queryFor(ns, "delete", "dlcdelete")
 	g.Expect(k8s.Create(testCtx, del)).To(Succeed())
 	del = waitReady(t, ns, "delete", dlcv1alpha1.ReasonSynced)
 	for _, s := range snapshots(g, ns) {
@@ -227,8 +223,7 @@ func TestAThousandJobs(t *testing.T) {
 		return total
 	}
 	before := writes()
-	q := query(ns, "thousand")
-	q.Spec.Filter.DisplayName = "dlcthousand"
+	q := queryFor(ns, "thousand", "dlcthousand")
 	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	first := q.Status.LastSyncStats
 	firstWrites := writes() - before

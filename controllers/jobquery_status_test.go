@@ -234,8 +234,7 @@ func TestAPeriodicSyncWithoutChangeWritesNothing(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	addJobs("dlcquiet", 120, "MPIJob")
-	q := query(ns, "quiet")
-	q.Spec.Filter.DisplayName = "dlcquiet"
+	q := queryFor(ns, "quiet", "dlcquiet")
 	q.Spec.Interval = metav1.Duration{Duration: 10 * time.Second}
 	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	synced := func() float64 { return testutil.ToFloat64(lastSyncTimestamp.WithLabelValues(ns, "quiet")) }

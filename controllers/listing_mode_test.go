@@ -25,8 +25,7 @@ func TestAJobThatStartsOrStopsMatchingAMutableFilterIsSeen(t *testing.T) {
 	_, ok, err := sim.UpdateJob(ids[2], dlcsim.JobUpdate{Accessibility: &private})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(ok).To(BeTrue())
-	q := query(ns, "public")
-	q.Spec.Filter.DisplayName = "dlcmutable"
+	q := queryFor(ns, "public", "dlcmutable")
 	q.Spec.Filter.ShowOwn = dlc.Ptr(true)
 	q.Spec.Filter.Accessibility = dlc.AccessibilityPublic
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
@@ -56,8 +55,7 @@ func TestIncrementalSyncsReadOnlyNewAndMovingJobs(t *testing.T) {
 	for _, id := range ids[50:] {
 		g.Expect(sim.Patch(id, func(j *dlcsim.Job) { j.Status = dlc.StatusSucceeded })).To(BeTrue())
 	}
-	q := query(ns, "incr")
-	q.Spec.Filter.DisplayName = "dlcincr"
+	q := queryFor(ns, "incr", "dlcincr")
 	q.Spec.Filter.JobType = "XGBoostJob"
 	// The caller's own jobs: fixed at creation (another user's job can turn public later).
 	q.Spec.Filter.ShowOwn = dlc.Ptr(true)
@@ -147,8 +145,7 @@ func TestAQueryOfOtherUsersJobsAlwaysListsInFull(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	addJobs("dlcfullvis", 250, "OneFlowJob")
-	q := query(ns, "visible")
-	q.Spec.Filter.DisplayName = "dlcfullvis"
+	q := queryFor(ns, "visible", "dlcfullvis")
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	q = resync(t, ns, "visible", dlcv1alpha1.ReasonSynced)
 	g.Expect(q.Status.LastSyncStats.Mode).To(Equal(dlcv1alpha1.SyncModeFull))
@@ -160,8 +157,7 @@ func TestAStatusFilterAlwaysListsInFull(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	addJobs("dlcfullst", 5, "OneFlowJob")
-	q := query(ns, "running")
-	q.Spec.Filter.DisplayName = "dlcfullst"
+	q := queryFor(ns, "running", "dlcfullst")
 	q.Spec.Filter.Status = dlc.StatusRunning
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	q = resync(t, ns, "running", dlcv1alpha1.ReasonSynced)

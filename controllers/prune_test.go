@@ -160,8 +160,7 @@ func TestPruneNeverDeletesASnapshotAnotherObjectOwns(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	ids := addJobs("dlcforeign", 2, "TFJob")
-	q := query(ns, "foreign")
-	q.Spec.Filter.DisplayName = "dlcforeign"
+	q := queryFor(ns, "foreign", "dlcforeign")
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	holder := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "holder"}}
 	g.Expect(k8s.Create(testCtx, holder)).To(Succeed())
@@ -212,10 +211,8 @@ func TestPruneRetainAndOverlappingQueries(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	ids := addJobs("dlcprune", 6, "PyTorchJob")
-	broad := query(ns, "broad")
-	broad.Spec.Filter.DisplayName = "dlcprune"
-	narrow := query(ns, "narrow")
-	narrow.Spec.Filter.DisplayName = "dlcprune"
+	broad := queryFor(ns, "broad", "dlcprune")
+	narrow := queryFor(ns, "narrow", "dlcprune")
 	narrow.Spec.Filter.NumericRange = &dlcv1alpha1.NumericRange{Field: "RequestGPU", Min: dlc.Ptr(int64(2))}
 	narrow.Spec.Snapshot.PrunePolicy = dlcv1alpha1.PrunePolicyRetain
 	g.Expect(k8s.Create(testCtx, broad)).To(Succeed())
@@ -281,8 +278,7 @@ func TestARetainedSnapshotIsNotTrackedAsAbsentAgain(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	ids := addJobs("dlcretainedabsent", 3, "TFJob")
-	q := query(ns, "retain")
-	q.Spec.Filter.DisplayName = "dlcretainedabsent"
+	q := queryFor(ns, "retain", "dlcretainedabsent")
 	q.Spec.Snapshot.PrunePolicy = dlcv1alpha1.PrunePolicyRetain
 	q.Spec.FullResyncInterval = &metav1.Duration{}
 	createReady(t, q, dlcv1alpha1.ReasonSynced)

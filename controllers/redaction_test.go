@@ -18,8 +18,7 @@ func TestADroppedRevealIsWithdrawnFromRetainedSnapshotsToo(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamedNamespace(t, revealAllowed)
 	ids := addJobs("dlcdropreveal", 3, "PyTorchJob")
-	q := query(ns, "drop-reveal")
-	q.Spec.Filter.DisplayName = "dlcdropreveal"
+	q := queryFor(ns, "drop-reveal", "dlcdropreveal")
 	q.Spec.Snapshot.Reveal = []dlcv1alpha1.RevealGroup{dlcv1alpha1.RevealEnvValues}
 	q.Spec.Snapshot.PrunePolicy = dlcv1alpha1.PrunePolicyRetain
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
@@ -50,8 +49,7 @@ func TestADroppedRevealIsWithdrawnFromRetainedSnapshotsToo(t *testing.T) {
 func TestRevealWithdrawnByTheAdministratorIsRedactedEverywhere(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	q := query(ns, "was-allowed")
-	q.Spec.Filter.DisplayName = "dlcwithdrawn"
+	q := queryFor(ns, "was-allowed", "dlcwithdrawn")
 	q.Spec.Snapshot.Reveal = []dlcv1alpha1.RevealGroup{dlcv1alpha1.RevealEnvValues, dlcv1alpha1.RevealCommands}
 	createReady(t, q, dlcv1alpha1.ReasonRevealNotAllowed)
 	q = getQuery(g, ns, q.Name)

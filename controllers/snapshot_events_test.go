@@ -43,8 +43,7 @@ func TestEveryTransitionIsOneEventAndOneKey(t *testing.T) {
 	ids := addJobs("dlctransition", 3, "PyTorchJob")
 	endJob(g, ids[1], dlc.StatusFailed, "JobFailed")
 	endJob(g, ids[2], dlc.StatusSucceededReserving, "")
-	q := query(ns, "transitions")
-	q.Spec.Filter.DisplayName = "dlctransition"
+	q := queryFor(ns, "transitions", "dlctransition")
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 
 	snaps := snapshots(g, ns)
@@ -72,8 +71,7 @@ func TestEveryTransitionIsOneEventAndOneKey(t *testing.T) {
 	// A quiet sync changes no key, nor a write that changes no phase (a second query that matches
 	// the same jobs adds itself to matchedBy: the patch carries the transition over from the cache).
 	resync(t, ns, "transitions", dlcv1alpha1.ReasonSynced)
-	also := query(ns, "also")
-	also.Spec.Filter.DisplayName = "dlctransition"
+	also := queryFor(ns, "also", "dlctransition")
 	g.Expect(k8s.Create(testCtx, also)).To(Succeed())
 	waitReady(t, ns, "also", dlcv1alpha1.ReasonSynced)
 	for id, s := range snapshots(g, ns) {
@@ -113,8 +111,7 @@ func TestFirstSeenEventsAreBoundedPerSync(t *testing.T) {
 	for _, id := range ids {
 		endJob(g, id, dlc.StatusFailed, "JobFailed")
 	}
-	q := query(ns, "history")
-	q.Spec.Filter.DisplayName = "dlcfirstseen"
+	q := queryFor(ns, "history", "dlcfirstseen")
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	NewWithT(t).Eventually(func(g Gomega) {
 		var perJob int

@@ -94,8 +94,7 @@ func TestARunningJobsGrowingDurationCostsNoWritePerSync(t *testing.T) {
 		return total
 	}
 
-	q := query(ns, "live")
-	q.Spec.Filter.DisplayName = "dlclive"
+	q := queryFor(ns, "live", "dlclive")
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	snaps := snapshots(g, ns)
 	g.Expect(snaps).To(HaveLen(2))
@@ -144,8 +143,7 @@ func TestAQueryMovesItsOwnSnapshotsToItsNewEndpoint(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	ids := addJobs("dlcmove", 3, "PyTorchJob")
-	q := query(ns, "mover")
-	q.Spec.Filter.DisplayName = "dlcmove"
+	q := queryFor(ns, "mover", "dlcmove")
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 
 	before := resourceVersions(g, ns)
@@ -210,8 +208,7 @@ func TestOverlappingQueriesThatDisagreeConverge(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamedNamespace(t, revealAllowed)
 	ids := addJobs("dlcoverlap", 3, "TFJob")
-	revealing := query(ns, "revealing")
-	revealing.Spec.Filter.DisplayName = "dlcoverlap"
+	revealing := queryFor(ns, "revealing", "dlcoverlap")
 	revealing.Spec.Snapshot.Reveal = []dlcv1alpha1.RevealGroup{dlcv1alpha1.RevealEnvValues}
 	g.Expect(k8s.Create(testCtx, revealing)).To(Succeed())
 	waitReady(t, ns, "revealing", dlcv1alpha1.ReasonSynced)
@@ -219,8 +216,7 @@ func TestOverlappingQueriesThatDisagreeConverge(t *testing.T) {
 		g.Expect(snapshots(g, ns)[ids[0]].Status.Job.Envs).To(HaveKeyWithValue("API_TOKEN", "very-secret-value"))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 
-	redacting := query(ns, "redacting")
-	redacting.Spec.Filter.DisplayName = "dlcoverlap"
+	redacting := queryFor(ns, "redacting", "dlcoverlap")
 	g.Expect(k8s.Create(testCtx, redacting)).To(Succeed())
 	waitReady(t, ns, "redacting", dlcv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) {
@@ -239,8 +235,7 @@ func TestOverlappingQueriesThatDisagreeConverge(t *testing.T) {
 	// Another endpoint that lists the same IDs (with other data) cannot overwrite them.
 	other := httptest.NewServer(sim.Handler())
 	defer other.Close()
-	impostor := query(ns, "impostor")
-	impostor.Spec.Filter.DisplayName = "dlcoverlap"
+	impostor := queryFor(ns, "impostor", "dlcoverlap")
 	impostor.Spec.Endpoint = other.URL + "/"
 	g.Expect(k8s.Create(testCtx, impostor)).To(Succeed())
 	got := waitReady(t, ns, "impostor", dlcv1alpha1.ReasonJobsSkipped)
@@ -253,8 +248,7 @@ func TestAJobIDThatIsNotAValidNameGetsASanitisedName(t *testing.T) {
 	ns := newNamespace(t)
 	sim.Upsert(dlcsim.Job{JobItem: dlc.JobItem{JobID: "DLC_Odd/ID", DisplayName: "dlcoddname", JobType: "TFJob", Status: "Running",
 		UserID: "1001", Accessibility: "PUBLIC", GmtCreateTime: dlc.FormatTime(time.Now().Add(-time.Minute))}})
-	q := query(ns, "odd")
-	q.Spec.Filter.DisplayName = "dlcoddname"
+	q := queryFor(ns, "odd", "dlcoddname")
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	snaps := snapshots(g, ns)
 	g.Expect(snaps).To(HaveLen(1))

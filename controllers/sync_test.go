@@ -96,8 +96,7 @@ func TestHostileAnswersChangeNoSnapshot(t *testing.T) {
 	}
 	sim.Upsert(jobs...)
 	defer sim.SetFaults(dlcsim.Faults{})
-	q := query(ns, "hostile")
-	q.Spec.Filter.DisplayName = "dlchostile"
+	q := queryFor(ns, "hostile", "dlchostile")
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) { g.Expect(snapshots(g, ns)).To(HaveLen(250)) }).WithTimeout(20 * time.Second).Should(Succeed())
 	before := resourceVersions(g, ns)
@@ -139,8 +138,7 @@ func TestInjectedAPIFailuresSetTheirReasonAndKeepSnapshots(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	addJobs("dlcpartial", 450, "XGBoostJob")
-	q := query(ns, "partial")
-	q.Spec.Filter.DisplayName = "dlcpartial"
+	q := queryFor(ns, "partial", "dlcpartial")
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	before := resourceVersions(g, ns)
 	g.Expect(before).To(HaveLen(450))
@@ -186,8 +184,7 @@ func TestMaxJobsKeepsTheNewestAndSaysSo(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	ids := addJobs("dlcmax", 30, "PyTorchJob")
-	q := query(ns, "max")
-	q.Spec.Filter.DisplayName = "dlcmax"
+	q := queryFor(ns, "max", "dlcmax")
 	q.Spec.MaxJobs = 10
 	q = createReady(t, q, dlcv1alpha1.ReasonSynced)
 	g.Expect(q.Status.Truncated).To(BeTrue())
@@ -232,8 +229,7 @@ func TestAThrottlingStormIsMetWithBackoff(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	addJobs("dlcstorm", 30, "TFJob")
-	q := query(ns, "storm")
-	q.Spec.Filter.DisplayName = "dlcstorm"
+	q := queryFor(ns, "storm", "dlcstorm")
 	q.Spec.Interval = metav1.Duration{Duration: 10 * time.Second}
 	createReady(t, q, dlcv1alpha1.ReasonSynced)
 	before := resourceVersions(g, ns)
