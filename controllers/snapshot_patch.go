@@ -236,7 +236,7 @@ func (r *JobQueryReconciler) patchClaims(ctx context.Context, p *snapshotPatch, 
 
 // createSnapshot creates a new snapshot whole: labels, annotations, owners, spec and status in
 // one request. It fails with AlreadyExists when the cache has not yet seen another
-// query's snapshot; the sync retries a second later and then updates that one.
+// query's snapshot; syncSnapshot then reads that one from the apiserver and joins it.
 func (r *JobQueryReconciler) createSnapshot(ctx context.Context, namespace string,
 	want *desiredSnapshot) (*dlcv1alpha1.DLCJobSnapshot, error) {
 	annotations := map[string]string{dlcv1alpha1.AnnotationEndpoint: want.endpoint}
