@@ -117,40 +117,61 @@ func TestAFakeListingPacksAndAJobWhoseDataIsAnotherJobsIsRefused(t *testing.T) {
 	}
 }
 
-// BenchmarkHeldListing10000 reports the heap a listing of 10,000 jobs holds once ListAll has
-// returned it, whole and packed (what a first sync holds until its listing is known complete
-// and consistent), what the memory budget charges for it, and the time of the walk.
+// BenchmarkHeldListing10000 reports the heap a listing of 10,000 jobs holds once it has returned
+// (what a sync holds until its listing is known complete and consistent), what the memory
+// budget charges for it, and the time of the walk: ListAll whole and packed, and ListChanges
+// re-reading every job as a moving one (100 batches of 100 IDs, packed).
 func BenchmarkHeldListing10000(b *testing.B) {
 	_, url := startSim(b, 10_000)
 	c := newClient(b, url, dlc.Config{})
-	for _, pack := range []bool{false, true} {
-		name := "whole"
-		if pack {
-			name = "packed"
-		}
-		b.Run(name, func(b *testing.B) {
-			var held uint64
-			var charged int64
-			for b.Loop() {
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				mem := dlc.NewMemoryBudget(1 << 40).Reserve()
-				jobs, _, err := dlc.ListAll(context.Background(), c, everything(), dlc.PageOptions{Pack: pack, Memory: mem})
-				if err != nil || len(jobs) != 10_000 {
-					b.Fatalf("%d jobs, %v", len(jobs), err)
-				}
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				held = after.HeapAlloc - before.HeapAlloc
-				runtime.KeepAlive(jobs)
-				charged = mem.Held()
-				mem.Release()
-			}
-			b.ReportMetric(float64(held)/(1<<20), "MiB-held")
-			// What the memory budget charges for it (--listing-memory): an estimate that
-			// should not be below what is held.
-			b.ReportMetric(float64(charged)/(1<<20), "MiB-charged")
-		})
+	all, _, err := dlc.ListAll(context.Background(), c, everything(), dlc.PageOptions{})
+	if err != nil || len(all) != 10_000 {
+		b.Fatalf("%d jobs, %v", len(all), err)
 	}
+	known := make([]dlc.KnownJob, len(all))
+	for i, j := range all {
+		known[i] = dlc.KnownJob{JobID: j.JobID, GmtCreateTime: j.GmtCreateTime, Status: dlc.StatusRunning}
+	}
+	listAll := func(pack bool) func(*dlc.Reservation) ([]dlc.Held, error) {
+		return func(mem *dlc.Reservation) ([]dlc.Held, error) {
+			jobs, _, err := dlc.ListAll(context.Background(), c, everything(), dlc.PageOptions{Pack: pack, Memory: mem})
+			return jobs, err
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		list func(*dlc.Reservation) ([]dlc.Held, error)
+	}{{"whole", listAll(false)}, {"packed", listAll(true)}, {"changes", func(mem *dlc.Reservation) ([]dlc.Held, error) {
+		changes, err := dlc.ListChanges(context.Background(), c, everything(), known,
+			dlc.ChangeOptions{PageOptions: dlc.PageOptions{Pack: true, Memory: mem}})
+		return changes.Jobs, err
+	}}} {
+		b.Run(tc.name, func(b *testing.B) { benchmarkHeld(b, tc.list) })
+	}
+}
+
+// benchmarkHeld measures one way of listing for BenchmarkHeldListing10000.
+func benchmarkHeld(b *testing.B, list func(*dlc.Reservation) ([]dlc.Held, error)) {
+	var held uint64
+	var charged int64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		mem := dlc.NewMemoryBudget(1 << 40).Reserve()
+		jobs, err := list(mem)
+		if err != nil || len(jobs) != 10_000 {
+			b.Fatalf("%d jobs, %v", len(jobs), err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held = after.HeapAlloc - before.HeapAlloc
+		runtime.KeepAlive(jobs)
+		charged = mem.Held()
+		mem.Release()
+	}
+	b.ReportMetric(float64(held)/(1<<20), "MiB-held")
+	// What the memory budget charges for it (--listing-memory): an estimate that should not
+	// be below what is held.
+	b.ReportMetric(float64(charged)/(1<<20), "MiB-charged")
 }
