@@ -85,7 +85,10 @@ func (s *namespaceSlots) acquire(query types.NamespacedName, workers int) (relea
 		s.running, s.queued, s.woken = map[string]int{}, sets.New[types.NamespacedName](), map[types.NamespacedName]time.Time{}
 	}
 	delete(s.woken, query)
-	if !admits(s.running[query.Namespace], s.total, workers) {
+	// The slots woken queries are on their way to take are not free: a query that was not
+	// refused before must not take one and send the woken query back to the end.
+	reserved, total := s.reservedLocked()
+	if !admits(s.running[query.Namespace]+reserved[query.Namespace], total, workers) {
 		if !s.queued.Has(query) {
 			s.queued.Insert(query)
 			s.waiting = append(s.waiting, query)
@@ -113,16 +116,7 @@ func (s *namespaceSlots) acquire(query types.NamespacedName, workers int) (relea
 // admit, counting each woken one (of this release or an earlier one) as if it had its slot.
 func (s *namespaceSlots) wakeLocked(workers int) {
 	now := time.Now()
-	woken := map[string]int{}
-	total := s.total
-	for query, at := range s.woken {
-		if now.Sub(at) > fairnessWait {
-			delete(s.woken, query)
-			continue
-		}
-		woken[query.Namespace]++
-		total++
-	}
+	woken, total := s.reservedLocked()
 	kept := s.waiting[:0]
 	for _, query := range s.waiting {
 		if admits(s.running[query.Namespace]+woken[query.Namespace], total, workers) && s.send(query) {
@@ -136,6 +130,23 @@ func (s *namespaceSlots) wakeLocked(workers int) {
 	}
 	clear(s.waiting[len(kept):])
 	s.waiting = kept
+}
+
+// reservedLocked counts the slots of the queries woken and not back yet, by namespace, and the
+// running syncs and those together; a wake older than fairnessWait no longer holds a slot (its
+// query never came back: deleted, suspended, or it failed before asking).
+func (s *namespaceSlots) reservedLocked() (byNamespace map[string]int, total int) {
+	now := time.Now()
+	byNamespace, total = map[string]int{}, s.total
+	for query, at := range s.woken {
+		if now.Sub(at) > fairnessWait {
+			delete(s.woken, query)
+			continue
+		}
+		byNamespace[query.Namespace]++
+		total++
+	}
+	return byNamespace, total
 }
 
 // send asks for a reconcile of the query without blocking; false when it could not.

@@ -156,6 +156,13 @@ func TestAReleasedSlotWakesTheRefusedQueriesItAdmits(t *testing.T) {
 	releases[1]()
 	g.Expect(woken()).To(Equal([]string{"e/1"}), "d/1 is counted in the slot it was woken for")
 	g.Expect(s.waiting).To(Equal([]types.NamespacedName{query("d", "2")}))
+	// A query that was never refused does not take the slots d/1 and e/1 were woken for.
+	_, ok = s.acquire(query("f", "1"), 4)
+	g.Expect(ok).To(BeFalse(), "f/1 took a slot a woken query is on its way to")
+	_, ok = s.acquire(query("d", "1"), 4)
+	g.Expect(ok).To(BeTrue())
+	_, ok = s.acquire(query("e", "1"), 4)
+	g.Expect(ok).To(BeTrue())
 
 	// Without a wake channel (a reconciler not set up with a manager) a release neither
 	// blocks nor loses the waiting query.
