@@ -238,8 +238,14 @@ func (b *bencher) fleetBare(ctx context.Context, prefix string, jobs []dlc.JobIt
 	if err != nil {
 		return 0, nil, err
 	}
+	// Profiled like the fleet's first syncs, so that their costs per snapshot compare.
+	stopProfile, err := b.profileCPU(prefix + "-cpu.pprof")
+	if err != nil {
+		return 0, nil, err
+	}
 	cpu := sampleCPU()
 	elapsed, err := rawCreate(ctx, b.k8s, ns, jobs, b.opts.Writers, write, nil)
+	stopProfile()
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s writes: %w", prefix, err)
 	}
