@@ -53,7 +53,6 @@ type namespaceSlots struct {
 	// wake, a freed slot stayed idle until the refused query's fairnessWait was over: with
 	// syncs of a few seconds, a fleet's first syncs ran at about half the workers.
 	waiting []types.NamespacedName
-	queued  sets.Set[types.NamespacedName]
 	// woken are the queries woken and not back yet, each counted as holding the slot it was
 	// woken for until it asks again (or its fairnessWait passed), so that two releases in a
 	// row do not wake more queries than there are free slots.
@@ -82,23 +81,19 @@ func (s *namespaceSlots) acquire(query types.NamespacedName, workers int) (relea
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running == nil {
-		s.running, s.queued, s.woken = map[string]int{}, sets.New[types.NamespacedName](), map[types.NamespacedName]time.Time{}
+		s.running, s.woken = map[string]int{}, map[types.NamespacedName]time.Time{}
 	}
 	delete(s.woken, query)
 	// The slots woken queries are on their way to take are not free: a query that was not
 	// refused before must not take one and send the woken query back to the end.
 	reserved, total := s.reservedLocked()
 	if !admits(s.running[query.Namespace]+reserved[query.Namespace], total, workers) {
-		if !s.queued.Has(query) {
-			s.queued.Insert(query)
+		if !slices.Contains(s.waiting, query) {
 			s.waiting = append(s.waiting, query)
 		}
 		return nil, false
 	}
-	if s.queued.Has(query) {
-		s.queued.Delete(query)
-		s.waiting = slices.DeleteFunc(s.waiting, func(k types.NamespacedName) bool { return k == query })
-	}
+	s.waiting = slices.DeleteFunc(s.waiting, func(k types.NamespacedName) bool { return k == query })
 	s.running[query.Namespace]++
 	s.total++
 	return func() {
@@ -122,7 +117,6 @@ func (s *namespaceSlots) wakeLocked(workers int) {
 		if admits(s.running[query.Namespace]+woken[query.Namespace], total, workers) && s.send(query) {
 			woken[query.Namespace]++
 			total++
-			s.queued.Delete(query)
 			s.woken[query] = now
 			continue
 		}

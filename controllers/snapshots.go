@@ -202,11 +202,7 @@ func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, sc *syncScope, jo
 			return fmt.Errorf("reading snapshot %s/%s: %w", q.Namespace, name, err)
 		}
 	}
-	moved, err := mayWrite(q, job, name, existing)
-	if err != nil {
-		return err
-	}
-	err = r.writeSnapshot(ctx, sc, job, existing, moved, counts)
+	err := r.writeSnapshot(ctx, sc, job, existing, counts)
 	if !errors.Is(err, errCreatedMeanwhile) {
 		return err
 	}
@@ -221,18 +217,16 @@ func (r *JobQueryReconciler) syncSnapshot(ctx context.Context, sc *syncScope, jo
 		}
 		return fmt.Errorf("reading snapshot %s/%s created meanwhile: %w", q.Namespace, name, err)
 	}
-	if moved, err = mayWrite(q, job, name, &stored); err != nil {
-		return err
-	}
-	return r.writeSnapshot(ctx, sc, job, &stored, moved, counts)
+	return r.writeSnapshot(ctx, sc, job, &stored, counts)
 }
 
 // errCreatedMeanwhile: a create found the snapshot created by another writer since the cache
 // was read.
 var errCreatedMeanwhile = errors.New("the snapshot was created meanwhile")
 
-// mayWrite checks that the query may write the job's snapshot over existing (nil: none), and
-// whether the snapshot moves to the query's endpoint.
+// mayWrite checks that the query may write the job's snapshot, name, over existing (nil: none),
+// and says whether the snapshot moves to the query's endpoint: it records another source, and
+// the query is its one claimant.
 func mayWrite(q *dlcv1alpha1.JobQuery, job *dlc.JobItem, name string, existing *dlcv1alpha1.DLCJobSnapshot) (moved bool, err error) {
 	if existing == nil {
 		return false, nil
@@ -268,11 +262,15 @@ func (r *JobQueryReconciler) ownedSnapshots(ctx context.Context, q *dlcv1alpha1.
 
 // writeSnapshot makes one snapshot match its job in at most one request: a create carrying
 // labels, annotations, owners and status, or one patch of what changed; nothing at all when the
-// snapshot is current. moveEndpoint says the snapshot records another source than the query's endpoint
-// and moves to it with q, its one claimant (syncSnapshot let it through).
+// snapshot is current. A snapshot the query may not write (mayWrite) is refused.
 func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, sc *syncScope, job *dlc.JobItem,
-	existing *dlcv1alpha1.DLCJobSnapshot, moveEndpoint bool, counts *writeCounts) error {
+	existing *dlcv1alpha1.DLCJobSnapshot, counts *writeCounts) error {
 	q, judge := sc.query, sc.claims
+	name := snapshot.Name(job.JobID)
+	moveEndpoint, err := mayWrite(q, job, name, existing)
+	if err != nil {
+		return err
+	}
 	opts := r.sharedOptions(ctx, q, existing)
 	converted, err := snapshot.ConvertJob(job, opts)
 	if err != nil {
@@ -280,7 +278,7 @@ func (r *JobQueryReconciler) writeSnapshot(ctx context.Context, sc *syncScope, j
 	}
 	revealed := revealedGroups(opts)
 	want := desiredSnapshot{
-		name:         snapshot.Name(job.JobID),
+		name:         name,
 		labels:       snapshot.Labels(job, q.Spec.RegionID),
 		spec:         dlcv1alpha1.DLCJobSnapshotSpec{JobID: job.JobID, RegionID: q.Spec.RegionID},
 		hash:         snapshot.Hash(converted),

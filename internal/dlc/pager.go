@@ -119,10 +119,7 @@ func ListAll(ctx context.Context, lister Lister, req *ListJobsRequest, opts Page
 			w.keep.drop()
 		}
 		w = &walk{lister: lister, base: walkReq, stats: &stats, limit: limit, bound: filterBound(walkReq),
-			keep: newCollector(topK, userSort, userOrder, opts.Memory)}
-		if opts.Pack {
-			w.pack = pack
-		}
+			keep: newCollector(topK, userSort, userOrder, opts.Memory), pack: pack}
 		if err := w.run(ctx); err != nil {
 			w.keep.drop()
 			stats.Duration = time.Since(start)
